@@ -1,0 +1,57 @@
+# The two commands: `make run` and `make test`. Both set everything up and are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install browser lint format bench clean
+
+$(BIN)/.installed: requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	@touch $@
+
+install: $(BIN)/.installed
+
+# Admin browser tests drive Debian's Chromium (no browser download); installed when root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "warning: chromium is not installed; admin browser tests will be skipped"; \
+	  fi; }
+
+run: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} exec $(BIN)/python manage.py serve --port $(PORT)
+
+test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+test: export REDIS_URL ?= $(TEST_REDIS_URL)
+test: export DJANGO_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
+test: export DJANGO_SECURE_SSL_REDIRECT ?= 0
+test: export CELERY_TASK_ALWAYS_EAGER ?= 1
+test: export DJANGO_STATIC_MANIFEST ?= 0
+test: install browser
+	$(BIN)/python -m tests.preflight
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock_bench
+bench: install
+	$(BIN)/python bench/reserve_hot_sku.py $(BENCH_RESERVE_ARGS)
+	$(BIN)/python bench/availability.py $(BENCH_AVAILABILITY_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

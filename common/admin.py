@@ -1,0 +1,62 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from common.models import ApiToken, OutboxEvent
+from common.tokens import token_digest, token_issue
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "channel"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Issue (the key is shown once, then only its digest is kept) and revoke API tokens."""
+
+    list_display = ["prefix", "user", "channel", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["channel"]
+    search_fields = ["prefix", "user__username"]
+    autocomplete_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["user", "digest", "prefix", "channel", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key = token_issue(user=obj.user, channel=obj.channel)
+        obj.pk = ApiToken.objects.get(digest=token_digest(key)).pk
+        self.message_user(
+            request, f"New API token for {obj.user}: {key} (copy it now; it is not shown again)",
+            messages.WARNING,
+        )  # fmt: skip
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {revoked} token(s).")
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "topic", "created_at", "processed_at", "attempts"]
+    list_filter = ["topic"]
+    search_fields = ["topic"]
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

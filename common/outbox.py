@@ -1,0 +1,99 @@
+"""The transactional outbox.
+
+`outbox_publish` writes an event row inside the caller's transaction and queues its
+delivery only once that transaction commits, so a rollback sends nothing and a broker
+outage loses nothing: `outbox_sweep` re-queues rows that were not processed in time.
+Processing takes a row lock and marks the row in the same transaction as the handler's
+own writes, so a duplicate delivery finds it processed and does nothing.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from common.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[OutboxEvent], None]
+_handlers: dict[str, Handler] = {}
+
+
+def outbox_handler(topic: str) -> Callable[[Handler], Handler]:
+    """Register the function that processes events of `topic` (one per topic)."""
+
+    def register(func: Handler) -> Handler:
+        _handlers[topic] = func
+        return func
+
+    return register
+
+
+def _enqueue(event_id: int) -> None:
+    from common.tasks import outbox_deliver
+
+    try:
+        outbox_deliver.delay(event_id)
+    except Exception:  # the broker is down: the sweeper will re-queue the row
+        logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
+
+
+def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
+    """Record `topic` in the current transaction; deliver it after commit."""
+    event = OutboxEvent.objects.create(topic=topic, payload=payload, enqueued_at=timezone.now())
+    transaction.on_commit(partial(_enqueue, event.pk))
+    return event
+
+
+def outbox_process(*, event_id: int) -> bool:
+    """Run the handler of one event exactly once. Returns False when there was nothing to do."""
+    with transaction.atomic():
+        event = (
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, processed_at__isnull=True)
+            .first()
+        )
+        if event is None:  # already processed, or being processed by another worker
+            return False
+        handler = _handlers.get(event.topic)
+        event.attempts += 1
+        if handler is not None:
+            handler(event)
+        else:
+            logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
+        event.processed_at = timezone.now()
+        event.last_error = ""
+        event.save(update_fields=["attempts", "processed_at", "last_error"])
+    return True
+
+
+def outbox_record_failure(*, event_id: int, error: str) -> None:
+    OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+        last_error=error[:2000]
+    )
+
+
+def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) -> int:
+    """Re-queue unprocessed events last queued longer ago than `older_than`."""
+    if older_than is None:  # timedelta(0) is falsy but means "everything unprocessed"
+        older_than = settings.OUTBOX_REDELIVER_AFTER
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        ids = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True, enqueued_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        OutboxEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+        for event_id in ids:
+            transaction.on_commit(partial(_enqueue, event_id))
+    if ids:
+        logger.info("outbox sweep re-queued %d events", len(ids))
+    return len(ids)

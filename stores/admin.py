@@ -1,0 +1,57 @@
+from django.contrib import admin
+
+from stores.models import Location, StaffMembership
+from stores.selectors import location_ids_for_user
+
+
+class StaffMembershipInline(admin.TabularInline):
+    model = StaffMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = [
+        "code", "name", "kind", "city", "is_active",
+        "can_ship", "can_pickup", "can_curbside", "accepts_returns", "daily_ship_capacity",
+    ]  # fmt: skip
+    list_filter = [
+        "kind", "is_active", "can_ship", "can_pickup", "can_curbside", "accepts_returns", "city",
+    ]  # fmt: skip
+    search_fields = ["code", "name", "city", "postcode"]
+    inlines = [StaffMembershipInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "kind", "is_active"]}),
+        ("Address", {"fields": ["address_line1", "city", "postcode", "country", "latitude",
+                                "longitude", "timezone", "opening_hours"]}),
+        ("Capabilities", {"fields": ["can_ship", "can_pickup", "can_curbside",
+                                     "accepts_returns", "daily_ship_capacity",
+                                     "pickup_hold_hours", "accept_sla_minutes"]}),
+    ]  # fmt: skip
+
+
+@admin.register(StaffMembership)
+class StaffMembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "location", "role"]
+    list_filter = ["role", "location__kind"]
+    search_fields = ["user__username", "user__email", "location__code", "location__name"]
+    autocomplete_fields = ["user", "location"]
+
+
+class LocationScopedAdminMixin:
+    """Staff see only rows at their own locations; superusers see everything."""
+
+    location_field = "location"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        allowed = location_ids_for_user(user=request.user)
+        if allowed is None:
+            return qs
+        return qs.filter(**{f"{self.location_field}__in": allowed})
+
+    def allowed_locations(self, request):
+        allowed = location_ids_for_user(user=request.user)
+        qs = Location.objects.filter(is_active=True)
+        return qs if allowed is None else qs.filter(pk__in=allowed)

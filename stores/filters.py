@@ -1,0 +1,45 @@
+import django_filters
+from rest_framework.exceptions import ValidationError
+
+from stores.geo import parse_point
+from stores.models import Location
+
+CAPABILITIES = {
+    "ship": "can_ship",
+    "pickup": "can_pickup",
+    "curbside": "can_curbside",
+    "returns": "accepts_returns",
+}
+
+
+class LocationFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=Location.Kind.choices)
+    active = django_filters.BooleanFilter(field_name="is_active")
+    capability = django_filters.MultipleChoiceFilter(
+        choices=[(key, key) for key in CAPABILITIES], method="filter_capability"
+    )
+    city = django_filters.CharFilter(lookup_expr="iexact")
+    radius_km = django_filters.NumberFilter(method="filter_radius")
+
+    class Meta:
+        model = Location
+        fields = ["kind", "active", "capability", "city", "radius_km"]
+
+    def filter_capability(self, queryset, name, values):
+        for value in values:
+            queryset = queryset.filter(**{CAPABILITIES[value]: True})
+        return queryset
+
+    def filter_radius(self, queryset, name, value):
+        if "near" not in self.data:
+            raise ValidationError({"radius_km": ["radius_km needs near=lat,lng."]})
+        return queryset.filter(distance_km__lte=value)
+
+
+def near_param(raw: str | None) -> tuple[float, float] | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return parse_point(raw)
+    except ValueError:
+        raise ValidationError({"near": ["Expected near=latitude,longitude in degrees."]}) from None

@@ -1,0 +1,95 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from common.models import OutboxEvent
+from common.outbox import outbox_process, outbox_publish, outbox_sweep
+from common.tasks import outbox_deliver
+from tests.common.worker_handlers import TOPIC, runs_key
+from tests.conftest import wait_until
+
+
+def _runs(redis_client, key: str) -> int:
+    return redis_client.llen(runs_key(key))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_of_rolled_back_transaction_is_never_sent(redis_client):
+    key = uuid.uuid4().hex
+
+    def change_that_fails():
+        with transaction.atomic():
+            outbox_publish(TOPIC, key=key)
+            raise RuntimeError("the business change failed")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+
+    assert not OutboxEvent.objects.filter(payload__key=key).exists()
+    assert _runs(redis_client, key) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_event_is_processed_in_process_after_commit(redis_client):
+    key = uuid.uuid4().hex
+
+    with transaction.atomic():
+        event = outbox_publish(TOPIC, key=key)
+        assert _runs(redis_client, key) == 0  # nothing runs before the commit
+
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert _runs(redis_client, key) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processing_twice_runs_the_handler_once(redis_client):
+    key = uuid.uuid4().hex
+    event = outbox_publish(TOPIC, key=key)
+
+    assert outbox_process(event_id=event.pk) is False  # already processed after commit
+    outbox_deliver.apply(args=[event.pk])
+
+    assert _runs(redis_client, key) == 1
+
+
+@pytest.mark.worker
+def test_real_worker_processes_committed_event_exactly_once(celery_worker_process, redis_client):
+    key = uuid.uuid4().hex
+
+    with transaction.atomic():
+        event = outbox_publish(TOPIC, key=key)
+    outbox_deliver.delay(event.pk)  # a duplicate delivery, as after a redelivery
+
+    wait_until(lambda: OutboxEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists())
+    wait_until(lambda: _runs(redis_client, key) >= 1)
+    outbox_deliver.delay(event.pk)
+    redis_client.blpop(["never-written-just-a-pause"], timeout=1)
+    assert _runs(redis_client, key) == 1
+    assert OutboxEvent.objects.get(pk=event.pk).attempts == 1
+
+
+@pytest.mark.worker
+def test_sweeper_requeues_a_lost_event_and_it_is_processed_once(
+    celery_worker_process, redis_client
+):
+    key = uuid.uuid4().hex
+    # Written, but its message never reached the broker (a crash right after commit).
+    event = OutboxEvent.objects.create(
+        topic=TOPIC, payload={"key": key}, enqueued_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    assert outbox_sweep() == 1
+    wait_until(lambda: OutboxEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists())
+    assert outbox_sweep(older_than=timedelta(0)) == 0
+    assert _runs(redis_client, key) == 1
+
+
+@pytest.mark.django_db
+def test_sweeper_leaves_recent_events_alone():
+    OutboxEvent.objects.create(topic=TOPIC, payload={"key": "x"}, enqueued_at=timezone.now())
+
+    assert outbox_sweep(older_than=timedelta(minutes=1)) == 0

@@ -1,0 +1,140 @@
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from common.tokens import token_issue
+from config.celery import app as celery_app
+
+BASE_DIR = Path(settings.BASE_DIR)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user_client(db):
+    """An API client authenticated with a real token of a fresh user."""
+    from django.contrib.auth import get_user_model
+
+    def make(user=None, *, channel: str = "") -> APIClient:
+        user = user or get_user_model().objects.create_user(username=f"u-{uuid.uuid4().hex[:8]}")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user, channel=channel)}")
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    client = redis.Redis.from_url(settings.REDIS_URL or "redis://127.0.0.1:6379/15")
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis is not reachable: {exc}")
+    return client
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def celery_worker_start(
+    *, queue: str, log_path: Path, env: dict[str, str] | None = None, name: str = ""
+) -> subprocess.Popen:
+    """Start a real `celery worker` process consuming `queue`, using the test database, and
+    wait until it answers a ping. `env` adds to (or overrides) the worker's environment."""
+    name = name or f"{queue}@localhost"
+    worker_env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        **(env or {}),
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2",
+        "-n", name, "-Q", queue, "--include", "tests.common.worker_handlers",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    with log_path.open("w") as out:
+        proc = subprocess.Popen(command, cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out)
+    proc.queue = queue
+    proc.log_path = log_path
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(destination=[name], timeout=1):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            celery_worker_stop(proc)
+            pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
+    return proc
+
+
+def celery_worker_stop(proc: subprocess.Popen) -> None:
+    """Ask the worker to stop (warm shutdown); kill it if it does not within 20 seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def celery_worker_env() -> dict[str, str]:
+    """Extra environment of the worker that `celery_worker_process` starts; a conftest
+    further down may override it (an email backend the test can read, say)."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, redis_client, tmp_path, celery_worker_env):
+    """A real `celery worker` process on its own queue, using the test database.
+
+    Tasks sent from the test go through Redis to this worker; the fixture yields the
+    process and stops it at the end.
+    """
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    previous = {
+        "task_always_eager": celery_app.conf.task_always_eager,
+        "task_default_queue": celery_app.conf.task_default_queue,
+    }
+    celery_app.conf.update(task_always_eager=False, task_default_queue=queue)
+    proc = None
+    try:
+        proc = celery_worker_start(
+            queue=queue, log_path=tmp_path / "worker.log", env=celery_worker_env
+        )
+        yield proc
+    finally:
+        celery_app.conf.update(**previous)
+        if proc is not None:
+            celery_worker_stop(proc)
+        connection.close()
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; fail with a message on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -1,0 +1,83 @@
+import pytest
+
+from stores.geo import haversine_km
+from stores.models import Location
+from tests.stores.factories import LocationFactory, WarehouseFactory
+
+XUHUI = (31.1951, 121.4365)
+
+
+@pytest.fixture
+def network(db):
+    return {
+        "xuhui": LocationFactory(code="SH-XUHUI", latitude=31.1951, longitude=121.4365),
+        "pudong": LocationFactory(code="SH-PUDONG", latitude=31.2397, longitude=121.4998),
+        "beijing": LocationFactory(
+            code="BJ-CHAOYANG", city="Beijing", latitude=39.9334, longitude=116.4547
+        ),
+        "kunshan": WarehouseFactory(code="DC-KUNSHAN", latitude=31.3856, longitude=120.9808),
+        "closed": LocationFactory(
+            code="SH-CLOSED", latitude=31.2, longitude=121.44, is_active=False, can_ship=False
+        ),
+    }
+
+
+def _codes(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [row["code"] for row in response.json()["results"]]
+
+
+def test_near_orders_locations_by_distance_and_reports_it(user_client, network):
+    response = user_client().get("/api/v1/locations", {"near": "31.2304,121.4737"})
+
+    assert _codes(response) == ["SH-PUDONG", "SH-CLOSED", "SH-XUHUI", "DC-KUNSHAN", "BJ-CHAOYANG"]
+    first = response.json()["results"][0]
+    assert first["distance_km"] == pytest.approx(
+        haversine_km(31.2304, 121.4737, 31.2397, 121.4998), abs=0.01
+    )
+
+
+def test_filters_by_kind_capability_and_activity(user_client, network):
+    client = user_client()
+
+    assert _codes(client.get("/api/v1/locations", {"kind": "warehouse"})) == ["DC-KUNSHAN"]
+    assert "SH-CLOSED" not in _codes(client.get("/api/v1/locations", {"active": "true"}))
+    pickup = _codes(client.get("/api/v1/locations", {"capability": "pickup", "active": "true"}))
+    assert pickup == ["BJ-CHAOYANG", "SH-PUDONG", "SH-XUHUI"]
+    assert _codes(
+        client.get(
+            "/api/v1/locations",
+            {"capability": ["ship", "returns"], "city": "shanghai", "active": "true"},
+        )
+    ) == ["SH-PUDONG", "SH-XUHUI"]
+
+
+def test_radius_keeps_only_nearby_locations(user_client, network):
+    response = user_client().get(
+        "/api/v1/locations", {"near": f"{XUHUI[0]},{XUHUI[1]}", "radius_km": 20}
+    )
+
+    assert _codes(response) == ["SH-XUHUI", "SH-CLOSED", "SH-PUDONG"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"near": "north"}, "near"), ({"near": "95,10"}, "near"), ({"radius_km": 5}, "radius_km"),
+     ({"kind": "moon"}, "kind")],
+)  # fmt: skip
+def test_bad_filters_are_400_with_field_errors(user_client, network, params, field):
+    response = user_client().get("/api/v1/locations", params)
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert field in body["errors"]
+
+
+def test_location_detail_by_code_and_404(user_client, network):
+    client = user_client()
+
+    assert client.get("/api/v1/locations/DC-KUNSHAN").json()["kind"] == Location.Kind.WAREHOUSE
+    missing = client.get("/api/v1/locations/NOPE")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
