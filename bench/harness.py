@@ -1,0 +1,190 @@
+"""Shared set-up for the benchmark harnesses: a throw-away PostgreSQL database on this machine.
+
+The database named by DATABASE_URL (default `omnistock_bench` on 127.0.0.1) is dropped and
+created again by every run, so the harnesses refuse any database that is not local or whose
+name does not say it is a benchmark database: the dev and test databases are never touched.
+"""
+
+import atexit
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import psycopg
+from psycopg import sql
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/omnistock_bench"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    url: str
+    host: str
+    port: int
+    user: str
+    password: str
+    name: str
+
+    def connect(self, *, dbname: str | None = None, autocommit: bool = False):
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=dbname or self.name,
+            autocommit=autocommit,
+            connect_timeout=5,
+        )
+
+
+def bench_database(url: str | None) -> BenchDatabase:
+    """Parse the URL; exit with a message unless it is a local benchmark database."""
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    parsed = urlparse(url)
+    name = unquote(parsed.path.lstrip("/"))
+    problems = []
+    if parsed.scheme not in ("postgres", "postgresql"):
+        problems.append("it is not a PostgreSQL URL")
+    if (parsed.hostname or "") not in LOCAL_HOSTS:
+        problems.append(f"host {parsed.hostname!r} is not this machine (127.0.0.1)")
+    if "bench" not in name or name.startswith("test_"):
+        problems.append(
+            f"database {name!r} is not a benchmark database (its name must contain 'bench' "
+            "and not start with 'test_')"
+        )
+    if problems:
+        sys.exit(f"Refusing DATABASE_URL {url!r}: " + "; ".join(problems) + ".")
+    return BenchDatabase(
+        url=url,
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=unquote(parsed.username or "postgres"),
+        password=unquote(parsed.password or ""),
+        name=name,
+    )
+
+
+def recreate_database(db: BenchDatabase) -> None:
+    drop_database(db)
+    with db.connect(dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db.name)))
+
+
+def drop_database(db: BenchDatabase) -> None:
+    with db.connect(dbname="postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
+        )
+
+
+def configure_environment(db: BenchDatabase) -> None:
+    """Settings for this process and the manage.py commands it runs: production mode on the
+    bench database, tasks in process, and a private var/ so no demo file of the dev setup is
+    overwritten."""
+    var_dir = tempfile.mkdtemp(prefix="omnistock-bench-")
+    atexit.register(shutil.rmtree, var_dir, ignore_errors=True)
+    os.environ.update(
+        {
+            "DATABASE_URL": db.url,
+            "OMNISTOCK_VAR_DIR": var_dir,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CELERY_TASK_ALWAYS_EAGER": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    # DEBUG would keep every query in memory and slow each one down.
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.setdefault(
+        "DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-" + "0" * 24
+    )
+    if str(BASE_DIR) not in sys.path:
+        sys.path.insert(0, str(BASE_DIR))
+
+
+def manage(*args: str) -> subprocess.CompletedProcess:
+    """Run `manage.py ARGS` against the bench database; output captured."""
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def migrate() -> None:
+    result = manage("migrate", "--noinput", "-v", "0")
+    if result.returncode:
+        sys.exit(f"manage.py migrate failed:\n{result.stdout}{result.stderr}")
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+
+
+def server_facts(db: BenchDatabase) -> str:
+    with db.connect() as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        settings = {
+            name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
+            for name in ("synchronous_commit", "fsync", "shared_buffers", "autovacuum")
+        }
+    pairs = ", ".join(f"{k}={v}" for k, v in settings.items())
+    return (
+        f"PostgreSQL {version} at {db.host}:{db.port}/{db.name} ({pairs}); "
+        f"{os.cpu_count()} CPU cores; Python {sys.version.split()[0]}"
+    )
+
+
+def require_connections(db: BenchDatabase, needed: int) -> None:
+    """Exit with a message when the server cannot take `needed` more connections now."""
+    with db.connect(dbname="postgres") as conn:
+        free = conn.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        ).fetchone()[0]
+    if free < needed:
+        sys.exit(
+            f"PostgreSQL has {free} free connections now, this run needs {needed}: lower "
+            "--clients or raise max_connections."
+        )
+
+
+def load_average(when: str) -> str:
+    one, five, _ = os.getloadavg()
+    return f"Load average {when}: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [list(headers), *[[str(cell) for cell in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        " | ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
+    print(lines[0])
+    print("-+-".join("-" * width for width in widths))
+    for line in lines[1:]:
+        print(line)

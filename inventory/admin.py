@@ -1,0 +1,127 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+
+from common.errors import DomainError
+from inventory import services
+from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
+from stores.admin import LocationScopedAdminMixin
+
+Reason = StockMovement.Reason
+STAFF_REASONS = [
+    (Reason.RECEIPT, "Receipt (+)"),
+    (Reason.ADJUSTMENT, "Adjustment (signed)"),
+    (Reason.CYCLE_COUNT, "Cycle count (counted quantity)"),
+    (Reason.WRITE_OFF, "Write-off (-)"),
+]
+
+
+@admin.register(Sku)
+class SkuAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "barcode", "price", "currency", "is_active"]
+    list_filter = ["is_active", "currency"]
+    search_fields = ["code", "name", "barcode"]
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: stock changes only as movements with a reason."""
+
+    list_display = ["location", "sku", "on_hand", "reserved", "safety_stock", "available"]
+    list_filter = ["location__kind", "location"]
+    search_fields = ["sku__code", "sku__name", "location__code"]
+    list_select_related = ["location", "sku"]
+
+    @admin.display(description="available")
+    def available(self, obj: StockLevel) -> int:
+        return obj.available
+
+
+class MovementForm(forms.ModelForm):
+    reason = forms.ChoiceField(choices=STAFF_REASONS)
+    quantity = forms.IntegerField(help_text="Units received, the signed change, or the count.")
+
+    class Meta:
+        model = StockMovement
+        fields = ["location", "sku", "reason", "quantity", "note"]
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
+    """The ledger. Adding a movement calls the same services as the API."""
+
+    list_display = [
+        "created_at", "location", "sku", "reason", "delta_on_hand", "delta_reserved",
+        "reference", "actor",
+    ]  # fmt: skip
+    list_filter = ["reason", "location__kind", "location"]
+    search_fields = ["sku__code", "reference", "external_id", "location__code"]
+    list_select_related = ["location", "sku", "actor"]
+    autocomplete_fields = ["sku"]
+    form = MovementForm
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "location":
+            kwargs["queryset"] = self.allowed_locations(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not self.allowed_locations(request).filter(pk=data["location"].pk).exists():
+            raise PermissionDenied
+        common = {"location": data["location"], "sku": data["sku"], "actor": request.user}
+        reason, quantity = data["reason"], data["quantity"]
+        try:
+            if reason == Reason.RECEIPT:
+                movement = services.stock_receive(quantity=quantity, note=data["note"], **common)
+            elif reason == Reason.ADJUSTMENT:
+                movement = services.stock_adjust(delta=quantity, note=data["note"], **common)
+            elif reason == Reason.CYCLE_COUNT:
+                movement = services.stock_cycle_count(counted=quantity, **common)
+            else:
+                movement = services.stock_write_off(quantity=quantity, note=data["note"], **common)
+        except DomainError as exc:
+            request.movement_error = exc  # per request: admin instances are shared
+            return
+        obj.pk = movement.pk
+
+    def response_add(self, request, obj, post_url_continue=None):
+        error = getattr(request, "movement_error", None)
+        if error is not None:
+            self.message_user(request, f"Not recorded: {error.detail}", messages.ERROR)
+            return redirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["reference", "demand", "location", "sku", "quantity", "status", "created_at"]
+    list_filter = ["status", "delivery_method", "location"]
+    search_fields = ["reference", "demand", "sku__code"]
+    list_select_related = ["location", "sku"]
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["pk", "from_location", "to_location", "sku", "quantity", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["sku__code", "reference"]

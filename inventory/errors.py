@@ -1,0 +1,28 @@
+from common.errors import DomainError
+
+
+class InsufficientStock(DomainError):
+    """Raised with `lines=[{"sku", "location", "requested", "available"}]` for every short line."""
+
+    code = "insufficient_stock"
+    status = 409
+    default_detail = "Not enough stock for every line."
+
+
+class CountBelowReserved(DomainError):
+    code = "count_below_reserved"
+    status = 409
+    default_detail = "The counted quantity is below what is reserved; release or re-route first."
+
+
+class InvalidMovement(DomainError):
+    code = "invalid_movement"
+    status = 400
+    default_detail = "The movement is not valid."
+
+
+class StockInvariantBroken(DomainError):
+    """A release or consume found less reserved stock than its reservations: a bug, not input."""
+
+    code = "stock_invariant_broken"
+    status = 500

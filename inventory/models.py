@@ -1,0 +1,182 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from common.models import TimeStampedModel
+from stores.models import Location
+
+
+class Sku(TimeStampedModel):
+    """A sellable item. One price across channels."""
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    barcode = models.CharField(max_length=64, blank=True, db_index=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, default="CNY")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "SKU"
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="sku_price_gte_0")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class StockLevel(models.Model):
+    """What one location holds of one SKU. Changed only by `inventory.services`."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    safety_stock = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "sku"], name="stocklevel_location_sku_uniq"
+            ),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stocklevel_on_hand_gte_0"),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0, reserved__lte=F("on_hand")),
+                name="stocklevel_reserved_within_on_hand",
+            ),
+            models.CheckConstraint(
+                condition=Q(safety_stock__gte=0), name="stocklevel_safety_stock_gte_0"
+            ),
+        ]
+        indexes = [
+            # Covering (PostgreSQL), so availability of a SKU across locations is index-only.
+            models.Index(
+                fields=["sku", "location"],
+                include=["on_hand", "reserved", "safety_stock"],
+                name="stocklevel_sku_covering_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id}@{self.location_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def available_to_promise(self) -> int:
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+
+class StockMovement(models.Model):
+    """Append-only ledger: one row per change of a stock level."""
+
+    class Reason(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        CYCLE_COUNT = "cycle_count", "Cycle count"
+        POS_SALE = "pos_sale", "In-store sale"
+        RESERVE = "reserve", "Reserve"
+        RELEASE = "release", "Release"
+        FULFIL = "fulfil", "Fulfil (ship or hand over)"
+        RETURN_RESTOCK = "return_restock", "Return restocked"
+        TRANSFER_OUT = "transfer_out", "Transfer out"
+        TRANSFER_IN = "transfer_in", "Transfer in"
+        WRITE_OFF = "write_off", "Write-off"
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    delta_on_hand = models.IntegerField(default=0)
+    delta_reserved = models.IntegerField(default=0)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    note = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=50, blank=True)
+    external_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="stockmovement_source_external_id_uniq",
+            ),
+        ]
+        indexes = [models.Index(fields=["location", "sku", "created_at"], name="movement_pair_idx")]
+
+    def __str__(self) -> str:
+        deltas = f"{self.delta_on_hand:+d}/{self.delta_reserved:+d}"
+        return f"{self.reason} {deltas} {self.sku_id}@{self.location_id}"
+
+
+class Reservation(models.Model):
+    """Stock held at one location for one line of demand (an opaque reference)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CONSUMED = "consumed", "Consumed"
+        RELEASED = "released", "Released"
+
+    reference = models.CharField(max_length=100, db_index=True, help_text="The demand line.")
+    demand = models.CharField(
+        max_length=64, db_index=True, help_text="The demand the line belongs to (an order)."
+    )
+    delivery_method = models.CharField(max_length=20, blank=True)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="reservations")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="reservation_quantity_gte_0")
+        ]
+        indexes = [
+            models.Index(
+                fields=["location", "sku"],
+                name="reservation_active_idx",
+                condition=Q(status="active"),
+            ),
+            models.Index(fields=["location", "created_at"], name="reservation_loc_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        where = f"{self.sku_id}@{self.location_id}"
+        return f"{self.quantity} x {where} for {self.reference} ({self.status})"
+
+
+class Transfer(TimeStampedModel):
+    """Stock on its way from one location to another: out at once, in on receipt."""
+
+    class Status(models.TextChoices):
+        IN_TRANSIT = "in_transit", "In transit"
+        RECEIVED = "received", "Received"
+
+    from_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    to_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_TRANSIT)
+    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="transfer_quantity_gt_0"),
+            models.CheckConstraint(
+                condition=~Q(from_location=F("to_location")), name="transfer_distinct_locations"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Transfer {self.pk}: {self.quantity} x {self.sku_id} ({self.status})"

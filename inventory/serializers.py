@@ -1,0 +1,120 @@
+from rest_framework import serializers
+
+from inventory.models import Sku, StockLevel
+from inventory.services.imports import IMPORTABLE_REASONS
+from stores.geo import parse_point
+
+MAX_BATCH = 1000
+MAX_QUANTITY = 1_000_000
+
+
+class SkuInputSerializer(serializers.Serializer):
+    code = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)
+    name = serializers.CharField(max_length=200)
+    barcode = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, default="CNY")
+    active = serializers.BooleanField(required=False, default=True, source="is_active")
+
+
+class SkuBatchInputSerializer(serializers.Serializer):
+    skus = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=MAX_BATCH, allow_empty=False
+    )
+
+
+class SkuOutputSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active")
+
+    class Meta:
+        model = Sku
+        fields = ["code", "name", "barcode", "price", "currency", "active", "updated_at"]
+
+
+class BatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    code = serializers.CharField(required=False)
+    status = serializers.CharField()
+    error = serializers.JSONField(required=False)
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    results = BatchResultSerializer(many=True)
+
+
+class MovementInputSerializer(serializers.Serializer):
+    source = serializers.CharField(max_length=50)
+    external_id = serializers.CharField(max_length=100)
+    location = serializers.CharField(max_length=32)
+    sku = serializers.CharField(max_length=64)
+    reason = serializers.ChoiceField(choices=IMPORTABLE_REASONS)
+    quantity = serializers.IntegerField(min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY)
+    counted_at = serializers.DateTimeField(required=False)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        reason, quantity = attrs["reason"], attrs["quantity"]
+        if reason == "adjustment" and quantity == 0:
+            raise serializers.ValidationError({"quantity": ["An adjustment must not be zero."]})
+        if reason == "cycle_count" and quantity < 0:
+            raise serializers.ValidationError({"quantity": ["A count cannot be negative."]})
+        if reason not in ("adjustment", "cycle_count") and quantity <= 0:
+            raise serializers.ValidationError({"quantity": ["Must be a positive quantity."]})
+        return attrs
+
+
+class MovementBatchInputSerializer(serializers.Serializer):
+    movements = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=MAX_BATCH, allow_empty=False
+    )
+
+
+class AvailabilityQuerySerializer(serializers.Serializer):
+    sku = serializers.ListField(
+        child=serializers.CharField(max_length=64), min_length=1, max_length=100
+    )
+    near = serializers.CharField(required=False)
+    radius_km = serializers.FloatField(required=False, min_value=0, max_value=20000)
+    location = serializers.CharField(required=False, max_length=32)
+
+    def validate_near(self, value: str) -> tuple[float, float]:
+        try:
+            return parse_point(value)
+        except ValueError:
+            raise serializers.ValidationError("Expected latitude,longitude in degrees.") from None
+
+    def validate(self, attrs):
+        if "radius_km" in attrs and "near" not in attrs:
+            raise serializers.ValidationError({"radius_km": ["radius_km needs near=lat,lng."]})
+        return attrs
+
+
+class AvailabilityRowSerializer(serializers.Serializer):
+    location = serializers.CharField()
+    sku = serializers.CharField()
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField(help_text="Available to promise online.")
+    distance_km = serializers.FloatField(allow_null=True)
+    can_ship = serializers.BooleanField()
+    can_pickup = serializers.BooleanField()
+
+
+class AvailabilityOutputSerializer(serializers.Serializer):
+    results = AvailabilityRowSerializer(many=True)
+
+
+class StockLevelOutputSerializer(serializers.ModelSerializer):
+    location = serializers.CharField(source="location.code")
+    sku = serializers.CharField(source="sku.code")
+    sku_name = serializers.CharField(source="sku.name")
+    available = serializers.IntegerField()
+    available_to_promise = serializers.IntegerField(source="atp")
+
+    class Meta:
+        model = StockLevel
+        fields = [
+            "location", "sku", "sku_name", "on_hand", "reserved", "safety_stock",
+            "available", "available_to_promise", "updated_at",
+        ]  # fmt: skip

@@ -1,0 +1,554 @@
+"""Every change of stock. The only writers of StockLevel, StockMovement and Reservation.
+
+Stock arithmetic is one conditional UPDATE per (location, sku) whose row count is checked;
+rows are touched in (location id, sku id) order so concurrent requests never deadlock.
+Rows of the ledger and reservations are written before the stock rows are locked, so a
+hot SKU's row stays locked only from its UPDATE to the commit.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from inventory.errors import (
+    CountBelowReserved,
+    InsufficientStock,
+    InvalidMovement,
+    StockInvariantBroken,
+)
+from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
+from stores.models import Location
+
+Reason = StockMovement.Reason
+Pair = tuple[int, int]  # (location id, sku id)
+
+
+@dataclass(frozen=True)
+class StockRequest:
+    """One line of demand to hold at one location."""
+
+    location_id: int
+    sku_id: int
+    quantity: int
+    reference: str
+
+
+# --- the primitives ---------------------------------------------------------------------
+
+
+def _ensure_levels(pairs: Iterable[Pair]) -> None:
+    """Create missing StockLevel rows (INSERT ... ON CONFLICT DO NOTHING), no locks held."""
+    StockLevel.objects.bulk_create(
+        [StockLevel(location_id=loc, sku_id=sku) for loc, sku in sorted(set(pairs))],
+        ignore_conflicts=True,
+    )
+
+
+def _change_level(
+    pair: Pair, *, on_hand: int = 0, reserved: int = 0, guard: Q | None = None
+) -> bool:
+    """One conditional UPDATE; False when the guard did not hold (or no row exists)."""
+    location_id, sku_id = pair
+    rows = StockLevel.objects.filter(location_id=location_id, sku_id=sku_id)
+    if guard is not None:
+        rows = rows.filter(guard)
+    updated = rows.update(
+        on_hand=F("on_hand") + on_hand, reserved=F("reserved") + reserved, updated_at=timezone.now()
+    )
+    return updated == 1
+
+
+def _free_guard(quantity: int, *, allow_safety_stock: bool) -> Q:
+    """on_hand - reserved [- safety_stock] >= quantity."""
+    floor = F("reserved") + quantity
+    if not allow_safety_stock:
+        floor = floor + F("safety_stock")
+    return Q(on_hand__gte=floor)
+
+
+def _movement(
+    pair: Pair, reason: str, *, on_hand: int = 0, reserved: int = 0, **fields
+) -> StockMovement:
+    location_id, sku_id = pair
+    return StockMovement(
+        location_id=location_id,
+        sku_id=sku_id,
+        reason=reason,
+        delta_on_hand=on_hand,
+        delta_reserved=reserved,
+        **fields,
+    )
+
+
+def _available(pairs: Iterable[Pair], *, allow_safety_stock: bool) -> dict[Pair, int]:
+    levels = StockLevel.objects.filter(
+        Q(*[Q(location_id=loc, sku_id=sku) for loc, sku in pairs], _connector=Q.OR)
+    ).values_list("location_id", "sku_id", "on_hand", "reserved", "safety_stock")
+    result = {}
+    for loc, sku, on_hand, reserved, safety in levels:
+        free = on_hand - reserved - (0 if allow_safety_stock else safety)
+        result[(loc, sku)] = max(0, free)
+    return result
+
+
+def _shortage_lines(requested: Mapping[Pair, int], *, allow_safety_stock: bool) -> list[dict]:
+    available = _available(requested, allow_safety_stock=allow_safety_stock)
+    skus = dict(Sku.objects.filter(pk__in={s for _, s in requested}).values_list("pk", "code"))
+    locations = dict(
+        Location.objects.filter(pk__in={loc for loc, _ in requested}).values_list("pk", "code")
+    )
+    return [
+        {
+            "sku": skus[sku],
+            "location": locations[loc],
+            "requested": qty,
+            "available": available.get((loc, sku), 0),
+        }
+        for (loc, sku), qty in sorted(requested.items())
+        if available.get((loc, sku), 0) < qty
+    ]
+
+
+def _single(location: Location, sku: Sku) -> Pair:
+    return (location.pk, sku.pk)
+
+
+def _positive(quantity: int, what: str = "quantity") -> None:
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidMovement(f"{what} must be a positive whole number.", field="quantity")
+
+
+# --- reservations ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_reserve(
+    *,
+    requests: Sequence[StockRequest],
+    demand: str,
+    delivery_method: str = "",
+    allow_safety_stock: bool = False,
+    actor: AbstractBaseUser | None = None,
+) -> list[Reservation]:
+    """Hold every request or none. Raises InsufficientStock listing every short line.
+
+    Online channels may only take available-to-promise (on hand - reserved - safety
+    stock); a store sale (`allow_safety_stock`) may dig into safety stock.
+    """
+    if not requests:
+        return []
+    for request in requests:
+        _positive(request.quantity)
+    totals: dict[Pair, int] = defaultdict(int)
+    for request in requests:
+        totals[(request.location_id, request.sku_id)] += request.quantity
+
+    reservations = Reservation.objects.bulk_create(
+        [
+            Reservation(
+                reference=r.reference,
+                demand=demand,
+                delivery_method=delivery_method,
+                location_id=r.location_id,
+                sku_id=r.sku_id,
+                quantity=r.quantity,
+            )
+            for r in requests
+        ]
+    )
+    StockMovement.objects.bulk_create(
+        [
+            _movement(pair, Reason.RESERVE, reserved=qty, reference=demand, actor=actor)
+            for pair, qty in sorted(totals.items())
+        ]
+    )
+    ordered = sorted(totals.items())
+    for index, (pair, qty) in enumerate(ordered):
+        if not _change_level(
+            pair, reserved=qty, guard=_free_guard(qty, allow_safety_stock=allow_safety_stock)
+        ):
+            # Report every short line, not only the first: the rest are read, not locked.
+            unchecked = dict(ordered[index:])
+            raise InsufficientStock(
+                lines=_shortage_lines(unchecked, allow_safety_stock=allow_safety_stock)
+                or [{"requested": qty, "available": 0}],
+            )
+    return reservations
+
+
+def _lock_active(reservations: Iterable[Reservation | int]) -> list[Reservation]:
+    ids = [r if isinstance(r, int) else r.pk for r in reservations]
+    return list(
+        Reservation.objects.select_for_update()
+        .filter(pk__in=ids, status=Reservation.Status.ACTIVE)
+        .order_by("pk")
+    )
+
+
+def _settle(
+    locked: list[Reservation],
+    amounts: dict[int, int],
+    *,
+    consume: bool,
+    actor,
+    reference: str,
+    note: str,
+) -> None:
+    totals: dict[Pair, int] = defaultdict(int)
+    for reservation in locked:
+        totals[(reservation.location_id, reservation.sku_id)] += amounts[reservation.pk]
+    reason = Reason.FULFIL if consume else Reason.RELEASE
+    StockMovement.objects.bulk_create(
+        [
+            _movement(
+                pair,
+                reason,
+                on_hand=-qty if consume else 0,
+                reserved=-qty,
+                reference=reference,
+                note=note,
+                actor=actor,
+            )
+            for pair, qty in sorted(totals.items())
+        ]
+    )
+    for pair, qty in sorted(totals.items()):
+        guard = Q(reserved__gte=qty, on_hand__gte=qty) if consume else Q(reserved__gte=qty)
+        if not _change_level(pair, on_hand=-qty if consume else 0, reserved=-qty, guard=guard):
+            raise StockInvariantBroken(f"Less reserved than reservations hold at {pair}.")
+
+
+@transaction.atomic
+def stock_release(
+    *,
+    reservations: Iterable[Reservation | int],
+    quantities: Mapping[int, int] | None = None,
+    actor: AbstractBaseUser | None = None,
+    reference: str = "",
+    note: str = "",
+) -> list[Reservation]:
+    """Give held stock back to the shelf. Idempotent: released ones are skipped.
+
+    `quantities` (reservation id -> units) releases part of a reservation; the rest stays held.
+    """
+    locked = _lock_active(reservations)
+    amounts = {}
+    for reservation in locked:
+        wanted = reservation.quantity if quantities is None else quantities.get(reservation.pk, 0)
+        amounts[reservation.pk] = min(max(wanted, 0), reservation.quantity)
+    locked = [r for r in locked if amounts[r.pk] > 0]
+    if not locked:
+        return []
+    now = timezone.now()  # bulk_update does not apply auto_now
+    for reservation in locked:
+        reservation.updated_at = now
+        if amounts[reservation.pk] == reservation.quantity:
+            reservation.status = Reservation.Status.RELEASED
+        else:
+            reservation.quantity -= amounts[reservation.pk]
+    Reservation.objects.bulk_update(locked, ["status", "quantity", "updated_at"])
+    _settle(
+        locked,
+        amounts,
+        consume=False,
+        actor=actor,
+        reference=reference or locked[0].demand,
+        note=note,
+    )
+    return locked
+
+
+@transaction.atomic
+def stock_consume(
+    *,
+    reservations: Iterable[Reservation | int],
+    actor: AbstractBaseUser | None = None,
+    reference: str = "",
+    note: str = "",
+) -> list[Reservation]:
+    """Stock leaves the building (shipped or handed over): on hand and reserved both drop.
+
+    Idempotent: reservations already consumed or released are skipped.
+    """
+    locked = _lock_active(reservations)
+    if not locked:
+        return []
+    now = timezone.now()  # bulk_update does not apply auto_now
+    for reservation in locked:
+        reservation.status = Reservation.Status.CONSUMED
+        reservation.updated_at = now
+    Reservation.objects.bulk_update(locked, ["status", "updated_at"])
+    amounts = {r.pk: r.quantity for r in locked}
+    _settle(
+        locked,
+        amounts,
+        consume=True,
+        actor=actor,
+        reference=reference or locked[0].demand,
+        note=note,
+    )
+    return locked
+
+
+# --- movements at one location --------------------------------------------------------
+
+
+def _add(pair: Pair, quantity: int, reason: str, **fields) -> StockMovement:
+    movement = _movement(pair, reason, on_hand=quantity, **fields)
+    movement.save()
+    _ensure_levels([pair])
+    _change_level(pair, on_hand=quantity)
+    return movement
+
+
+def _take(
+    pair: Pair, quantity: int, reason: str, *, allow_safety_stock: bool = True, **fields
+) -> StockMovement:
+    movement = _movement(pair, reason, on_hand=-quantity, **fields)
+    movement.save()
+    if not _change_level(
+        pair, on_hand=-quantity, guard=_free_guard(quantity, allow_safety_stock=allow_safety_stock)
+    ):
+        raise InsufficientStock(
+            lines=_shortage_lines({pair: quantity}, allow_safety_stock=allow_safety_stock)
+        )
+    return movement
+
+
+@transaction.atomic
+def stock_receive(
+    *,
+    location: Location,
+    sku: Sku,
+    quantity: int,
+    actor=None,
+    reference: str = "",
+    note: str = "",
+    source: str = "",
+    external_id: str = "",
+) -> StockMovement:
+    """Goods arrived at `location` (a delivery, a found item)."""
+    _positive(quantity)
+    return _add(
+        _single(location, sku),
+        quantity,
+        Reason.RECEIPT,
+        actor=actor,
+        reference=reference,
+        note=note,
+        source=source,
+        external_id=external_id,
+    )
+
+
+@transaction.atomic
+def stock_adjust(
+    *,
+    location: Location,
+    sku: Sku,
+    delta: int,
+    reason: str = Reason.ADJUSTMENT,
+    actor=None,
+    reference: str = "",
+    note: str = "",
+    source: str = "",
+    external_id: str = "",
+) -> StockMovement:
+    """Correct on hand by `delta` (signed). Cannot take away stock that is reserved."""
+    if not isinstance(delta, int) or delta == 0:
+        raise InvalidMovement("An adjustment must change the quantity.", field="quantity")
+    fields = {
+        "actor": actor,
+        "reference": reference,
+        "note": note,
+        "source": source,
+        "external_id": external_id,
+    }
+    pair = _single(location, sku)
+    if delta > 0:
+        return _add(pair, delta, reason, **fields)
+    return _take(pair, -delta, reason, **fields)
+
+
+@transaction.atomic
+def stock_write_off(
+    *,
+    location: Location,
+    sku: Sku,
+    quantity: int,
+    actor=None,
+    reference: str = "",
+    note: str = "",
+    source: str = "",
+    external_id: str = "",
+) -> StockMovement:
+    """Stock lost, stolen or damaged beyond sale."""
+    _positive(quantity)
+    return _take(
+        _single(location, sku),
+        quantity,
+        Reason.WRITE_OFF,
+        actor=actor,
+        reference=reference,
+        note=note,
+        source=source,
+        external_id=external_id,
+    )
+
+
+@transaction.atomic
+def stock_pos_sale(
+    *,
+    location: Location,
+    sku: Sku,
+    quantity: int,
+    actor=None,
+    reference: str = "",
+    source: str = "",
+    external_id: str = "",
+) -> StockMovement:
+    """A sale at the till: may use safety stock, never stock reserved for other orders."""
+    _positive(quantity)
+    return _take(
+        _single(location, sku),
+        quantity,
+        Reason.POS_SALE,
+        actor=actor,
+        reference=reference,
+        source=source,
+        external_id=external_id,
+    )
+
+
+@transaction.atomic
+def stock_restock_return(
+    *, location: Location, sku: Sku, quantity: int, actor=None, reference: str = ""
+) -> StockMovement:
+    """A returned item put back on the shelf at the receiving location, sellable at once."""
+    _positive(quantity)
+    return _add(
+        _single(location, sku), quantity, Reason.RETURN_RESTOCK, actor=actor, reference=reference
+    )
+
+
+@transaction.atomic
+def stock_cycle_count(
+    *,
+    location: Location,
+    sku: Sku,
+    counted: int,
+    counted_at: datetime | None = None,
+    actor=None,
+    reference: str = "",
+    source: str = "",
+    external_id: str = "",
+) -> StockMovement:
+    """Set on hand to what was counted at `counted_at`, then replay what moved since.
+
+    A count taken while orders kept flowing therefore never wipes out their effect.
+    """
+    if not isinstance(counted, int) or counted < 0:
+        raise InvalidMovement("A counted quantity must be zero or more.", field="quantity")
+    now = timezone.now()
+    counted_at = counted_at or now
+    if counted_at > now:
+        raise InvalidMovement("A count cannot be in the future.", field="counted_at")
+    pair = _single(location, sku)
+    _ensure_levels([pair])
+    level = StockLevel.objects.select_for_update().get(location_id=pair[0], sku_id=pair[1])
+    since = (
+        StockMovement.objects.filter(
+            location_id=pair[0], sku_id=pair[1], created_at__gt=counted_at
+        ).aggregate(total=Sum("delta_on_hand"))["total"]
+        or 0
+    )
+    target = counted + since
+    if target < level.reserved:
+        raise CountBelowReserved(
+            counted=counted, on_hand_now=max(target, 0), reserved=level.reserved
+        )
+    delta = target - level.on_hand
+    movement = _movement(
+        pair,
+        Reason.CYCLE_COUNT,
+        on_hand=delta,
+        actor=actor,
+        reference=reference,
+        note=f"counted {counted} at {counted_at.isoformat()}",
+        source=source,
+        external_id=external_id,
+    )
+    movement.save()
+    _change_level(pair, on_hand=delta)
+    return movement
+
+
+@transaction.atomic
+def stock_set_safety_stock(*, location: Location, sku: Sku, safety_stock: int) -> None:
+    """Safety stock is a setting, not a quantity on the shelf: no ledger row."""
+    if safety_stock < 0:
+        raise InvalidMovement("Safety stock cannot be negative.", field="safety_stock")
+    pair = _single(location, sku)
+    _ensure_levels([pair])
+    StockLevel.objects.filter(location_id=pair[0], sku_id=pair[1]).update(safety_stock=safety_stock)
+
+
+# --- transfers ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_transfer(
+    *,
+    from_location: Location,
+    to_location: Location,
+    sku: Sku,
+    quantity: int,
+    actor=None,
+    reference: str = "",
+) -> Transfer:
+    """Send stock to another location: out now, in transit until `stock_transfer_receive`."""
+    _positive(quantity)
+    if from_location.pk == to_location.pk:
+        raise InvalidMovement("A transfer needs two different locations.", field="to_location")
+    transfer = Transfer.objects.create(
+        from_location=from_location,
+        to_location=to_location,
+        sku=sku,
+        quantity=quantity,
+        reference=reference,
+    )
+    _take(
+        _single(from_location, sku),
+        quantity,
+        Reason.TRANSFER_OUT,
+        actor=actor,
+        reference=f"transfer:{transfer.pk}",
+        note=reference,
+    )
+    return transfer
+
+
+@transaction.atomic
+def stock_transfer_receive(*, transfer: Transfer, actor=None) -> Transfer:
+    """The transfer arrived: its stock is on hand at the destination. Idempotent."""
+    transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
+    if transfer.status == Transfer.Status.RECEIVED:
+        return transfer
+    _add(
+        (transfer.to_location_id, transfer.sku_id),
+        transfer.quantity,
+        Reason.TRANSFER_IN,
+        actor=actor,
+        reference=f"transfer:{transfer.pk}",
+        note=transfer.reference,
+    )
+    transfer.status = Transfer.Status.RECEIVED
+    transfer.received_at = timezone.now()
+    transfer.save(update_fields=["status", "received_at", "updated_at"])
+    return transfer

@@ -1,0 +1,313 @@
+"""The routing engine: which locations supply a demand.
+
+`route(demand, candidates)` is a pure function over a snapshot, so it is deterministic and
+explainable: the decision lists every location considered, whether it was kept, why, and
+its score. The snapshot is built by `inventory.selectors.sourcing_candidates`.
+
+Ship: one location that has every line if possible; otherwise the fewest locations (an
+exact search over the best candidates, greedy beyond that); ties go to the lower score:
+distance to the customer, stretched by the location's recent rejection rate, then the
+preferred kind (warehouse before store by default), then stock depth, then code.
+Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+from stores.geo import haversine_km
+
+SHIP = "ship"
+PICKUP = "pickup"
+CURBSIDE = "curbside"
+CARRY_OUT = "carry_out"
+AT_STORE = (PICKUP, CURBSIDE, CARRY_OUT)
+
+# How much a location's recent rejection rate stretches its distance (rate 1.0 -> x3).
+REJECTION_PENALTY = 2.0
+# Exact search for the fewest locations over at most this many candidates.
+EXACT_SEARCH_CANDIDATES = 14
+MAX_SPLITS = 4
+ALTERNATIVES = 5
+CONSIDERED_SHOWN = 25
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One location as the engine sees it: capabilities and per-SKU stock."""
+
+    location_id: int
+    code: str
+    kind: str
+    latitude: float
+    longitude: float
+    is_active: bool = True
+    can_ship: bool = False
+    can_pickup: bool = False
+    can_curbside: bool = False
+    capacity_left: int = 0
+    rejection_rate: float = 0.0
+    # sku id -> (available to promise online, available including safety stock)
+    stock: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def units(self, sku_id: int, *, allow_safety_stock: bool) -> int:
+        atp, free = self.stock.get(sku_id, (0, 0))
+        return max(0, free if allow_safety_stock else atp)
+
+
+@dataclass(frozen=True)
+class Demand:
+    method: str
+    lines: dict[int, int]  # sku id -> quantity
+    location_id: int | None = None  # the store for pickup, curbside and carry-out
+    point: tuple[float, float] | None = None  # the customer, for ship
+    exclude: frozenset[int] = frozenset()
+    prefer: str = "warehouse"
+    allow_safety_stock: bool = False
+
+
+@dataclass(frozen=True)
+class Allocation:
+    location_id: int
+    code: str
+    sku_id: int
+    quantity: int
+
+
+@dataclass
+class RoutingDecision:
+    method: str
+    allocations: list[Allocation]
+    considered: list[dict]
+    shortages: dict[int, tuple[int, int]]  # sku id -> (requested, available)
+    alternatives: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.shortages
+
+    @property
+    def location_ids(self) -> list[int]:
+        return sorted({a.location_id for a in self.allocations})
+
+    def as_dict(self, sku_codes: dict[int, str] | None = None) -> dict:
+        codes = sku_codes or {}
+        return {
+            "method": self.method,
+            "ok": self.ok,
+            "locations": sorted({a.code for a in self.allocations}),
+            "allocations": [
+                {"location": a.code, "sku": codes.get(a.sku_id, a.sku_id), "quantity": a.quantity}
+                for a in self.allocations
+            ],
+            "considered": self.considered,
+            "shortages": [
+                {"sku": codes.get(sku, sku), "requested": req, "available": avail}
+                for sku, (req, avail) in sorted(self.shortages.items())
+            ],
+        }
+
+
+def route(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
+    if demand.method == SHIP:
+        return _route_ship(demand, candidates)
+    if demand.method in AT_STORE:
+        return _route_at_store(demand, candidates)
+    raise ValueError(f"unknown delivery method {demand.method!r}")
+
+
+# --- ship ---------------------------------------------------------------------------------
+
+
+def _distance(demand: Demand, c: Candidate) -> float:
+    if demand.point is None:
+        return 0.0
+    return haversine_km(demand.point[0], demand.point[1], c.latitude, c.longitude)
+
+
+def _score(demand: Demand, c: Candidate) -> tuple:
+    """Lower is better: stretched distance, preferred kind, deeper stock, code."""
+    distance = _distance(demand, c) * (1 + REJECTION_PENALTY * c.rejection_rate)
+    preferred = 0 if c.kind == demand.prefer else 1
+    depth = sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for sku in demand.lines)
+    return (round(distance, 3), preferred, -depth, c.code)
+
+
+def _ship_drop_reason(demand: Demand, c: Candidate) -> str | None:
+    if c.location_id in demand.exclude:
+        return "excluded_after_rejection"
+    if not c.is_active:
+        return "inactive"
+    if not c.can_ship:
+        return "no_capability"
+    if c.capacity_left <= 0:
+        return "capacity_used_up"
+    if not any(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for sku in demand.lines):
+        held_back = any(c.units(sku, allow_safety_stock=True) for sku in demand.lines)
+        return "safety_stock" if held_back else "no_stock"
+    return None
+
+
+def _covers(demand: Demand, combo: tuple[Candidate, ...]) -> bool:
+    return all(
+        sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for c in combo) >= qty
+        for sku, qty in demand.lines.items()
+    )
+
+
+def _allocate(demand: Demand, combo: list[Candidate]) -> list[Allocation]:
+    """Fill each line from the chosen locations in score order."""
+    allocations = []
+    for sku, qty in sorted(demand.lines.items()):
+        remaining = qty
+        for c in combo:
+            take = min(remaining, c.units(sku, allow_safety_stock=demand.allow_safety_stock))
+            if take > 0:
+                allocations.append(Allocation(c.location_id, c.code, sku, take))
+                remaining -= take
+            if remaining == 0:
+                break
+    return allocations
+
+
+def _fewest_locations(demand: Demand, kept: list[Candidate]) -> list[Candidate] | None:
+    scores = {c.location_id: _score(demand, c) for c in kept}
+    ranked = sorted(kept, key=lambda c: scores[c.location_id])
+    # One location with every line wins however far down the ranking it is; only the
+    # search for splits is limited to the best candidates.
+    whole = next((c for c in ranked if _covers(demand, (c,))), None)
+    if whole is not None:
+        return [whole]
+    pool = ranked[:EXACT_SEARCH_CANDIDATES]
+    for size in range(2, min(MAX_SPLITS, len(pool)) + 1):
+        covering = [combo for combo in combinations(pool, size) if _covers(demand, combo)]
+        if covering:
+            best = min(covering, key=lambda combo: sorted(scores[c.location_id] for c in combo))
+            return sorted(best, key=lambda c: scores[c.location_id])
+    return _greedy(demand, ranked)
+
+
+def _greedy(demand: Demand, ranked: list[Candidate]) -> list[Candidate] | None:
+    """Set cover by most units still needed; beyond the exact search's reach."""
+    remaining = dict(demand.lines)
+    chosen: list[Candidate] = []
+    while any(remaining.values()):
+
+        def gain(c: Candidate) -> int:
+            return sum(
+                min(q, c.units(sku, allow_safety_stock=demand.allow_safety_stock))
+                for sku, q in remaining.items()
+            )
+
+        best = max((c for c in ranked if c not in chosen), key=gain, default=None)
+        if best is None or gain(best) == 0:
+            return None
+        chosen.append(best)
+        for sku in remaining:
+            remaining[sku] -= min(
+                remaining[sku], best.units(sku, allow_safety_stock=demand.allow_safety_stock)
+            )
+    return chosen
+
+
+def _route_ship(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
+    considered, kept = [], []
+    for c in sorted(candidates, key=lambda c: c.code):
+        reason = _ship_drop_reason(demand, c)
+        entry = {
+            "location": c.code,
+            "kind": c.kind,
+            "distance_km": round(_distance(demand, c), 2),
+            "rejection_rate": round(c.rejection_rate, 3),
+            "capacity_left": c.capacity_left,
+            "kept": reason is None,
+        }
+        if reason:
+            entry["reason"] = reason
+        else:
+            entry["score"] = list(_score(demand, c)[:3])
+            kept.append(c)
+        considered.append(entry)
+
+    chosen = _fewest_locations(demand, kept)
+    if chosen is None:
+        return RoutingDecision(SHIP, [], _explained(considered), _shortages(demand, kept))
+    chosen_codes = {c.code for c in chosen}
+    for entry in considered:
+        entry["chosen"] = entry["location"] in chosen_codes
+    return RoutingDecision(SHIP, _allocate(demand, chosen), _explained(considered), {})
+
+
+def _explained(considered: list[dict]) -> list[dict]:
+    """The chosen locations and the nearest others: enough to explain, small enough to store."""
+    nearest = sorted(considered, key=lambda e: (e["distance_km"], e["location"]))
+    shown = [e for e in nearest if e.get("chosen")] + [e for e in nearest if not e.get("chosen")]
+    return shown[:CONSIDERED_SHOWN]
+
+
+def _shortages(demand: Demand, pool: list[Candidate]) -> dict[int, tuple[int, int]]:
+    result = {}
+    for sku, qty in demand.lines.items():
+        available = sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for c in pool)
+        if available < qty:
+            result[sku] = (qty, available)
+    # Every line is coverable on its own but not together within the split limit.
+    return result or {
+        sku: (qty, sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for c in pool))
+        for sku, qty in demand.lines.items()
+    }
+
+
+# --- at a store -----------------------------------------------------------------------------
+
+
+def _offers(method: str, c: Candidate) -> bool:
+    if method == PICKUP:
+        return c.can_pickup
+    if method == CURBSIDE:
+        return c.can_curbside
+    return True  # carry-out: any location that sells
+
+
+def _route_at_store(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
+    store = next((c for c in candidates if c.location_id == demand.location_id), None)
+    considered = []
+    shortages = {}
+    if store is None:
+        shortages = {sku: (qty, 0) for sku, qty in demand.lines.items()}
+    else:
+        for sku, qty in demand.lines.items():
+            available = store.units(sku, allow_safety_stock=demand.allow_safety_stock)
+            if available < qty:
+                shortages[sku] = (qty, available)
+        considered.append({"location": store.code, "kept": not shortages, "chosen": not shortages,
+                           **({"reason": "no_stock"} if shortages else {})})  # fmt: skip
+    if not shortages:
+        allocations = [
+            Allocation(store.location_id, store.code, sku, qty)
+            for sku, qty in sorted(demand.lines.items())
+        ]
+        return RoutingDecision(demand.method, allocations, considered, {})
+    return RoutingDecision(
+        demand.method, [], considered, shortages, _alternatives(demand, store, candidates)
+    )
+
+
+def _alternatives(
+    demand: Demand, store: Candidate | None, candidates: list[Candidate]
+) -> list[dict]:
+    """Nearest other stores offering the same method that have every line."""
+    if store is None:
+        return []
+    options = []
+    for c in candidates:
+        if c.location_id == store.location_id or not c.is_active or not _offers(demand.method, c):
+            continue
+        if all(
+            c.units(sku, allow_safety_stock=demand.allow_safety_stock) >= qty
+            for sku, qty in demand.lines.items()
+        ):
+            km = haversine_km(store.latitude, store.longitude, c.latitude, c.longitude)
+            options.append((round(km, 2), c.code))
+    return [{"location": code, "distance_km": km} for km, code in sorted(options)[:ALTERNATIVES]]

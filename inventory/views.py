@@ -1,0 +1,196 @@
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.errors import DomainError
+from common.permissions import has_django_permission
+from inventory import selectors
+from inventory.filters import StockLevelFilter
+from inventory.serializers import (
+    AvailabilityOutputSerializer,
+    AvailabilityQuerySerializer,
+    BatchOutputSerializer,
+    MovementBatchInputSerializer,
+    MovementInputSerializer,
+    SkuBatchInputSerializer,
+    SkuInputSerializer,
+    SkuOutputSerializer,
+    StockLevelOutputSerializer,
+)
+from inventory.services.catalogue import sku_upsert_many
+from inventory.services.imports import MovementRow, movement_import
+from stores.permissions import IsLocationStaff
+from stores.selectors import location_ids_for_user, locations_by_code
+
+AVAILABILITY_LIMIT = 1000
+
+
+def _batch_response(results: list[dict]) -> Response:
+    """200 when any row went through; 400 (same per-row results) when none could."""
+    if results and all(row["status"] == "error" for row in results):
+        return Response(
+            {"code": "invalid", "detail": "No row could be applied.", "results": results},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return Response({"results": results})
+
+
+class AvailabilityView(APIView):
+    """Stock per location for one or more SKUs, nearest first with `near`; never cached."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("sku", OpenApiTypes.STR, many=True, required=True),
+            OpenApiParameter("near", OpenApiTypes.STR, description="lat,lng"),
+            OpenApiParameter("radius_km", OpenApiTypes.FLOAT),
+            OpenApiParameter("location", OpenApiTypes.STR, description="a location code"),
+        ],
+        responses=AvailabilityOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        query = AvailabilityQuerySerializer(
+            data={
+                "sku": params.getlist("sku"),
+                **{k: params[k] for k in ("near", "radius_km", "location") if k in params},
+            }
+        )
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        skus = selectors.skus_by_code(codes=data["sku"])
+        unknown = sorted(set(data["sku"]) - set(skus))
+        if unknown:
+            raise ValidationError({"sku": [f"Unknown SKU: {code}" for code in unknown]})
+        location_id = None
+        if "location" in data:
+            location = locations_by_code(codes=[data["location"]]).get(data["location"])
+            if location is None:
+                raise ValidationError({"location": [f"Unknown location: {data['location']}"]})
+            location_id = location.pk
+        rows = selectors.availability(
+            sku_ids=[sku.pk for sku in skus.values()],
+            near=data.get("near"),
+            radius_km=data.get("radius_km"),
+            location_id=location_id,
+        )
+        return Response({"results": rows[:AVAILABILITY_LIMIT]})
+
+
+class SkuSyncView(APIView):
+    """Catalogue sync: up to 1,000 SKUs a call, upserted by code; per-row results."""
+
+    permission_classes = [has_django_permission("inventory.change_sku")]
+
+    @extend_schema(request=SkuBatchInputSerializer, responses=BatchOutputSerializer)
+    def post(self, request: Request) -> Response:
+        batch = SkuBatchInputSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        results, valid, seen = [], [], set()
+        for index, raw in enumerate(batch.validated_data["skus"]):
+            row = SkuInputSerializer(data=raw)
+            code = raw.get("code") if isinstance(raw.get("code"), str) else None
+            if not row.is_valid():
+                results.append(
+                    {"index": index, "code": code, "status": "error", "error": row.errors}
+                )
+            elif row.validated_data["code"] in seen:
+                results.append({"index": index, "code": code, "status": "error",
+                                "error": {"code": ["Appears twice in this batch."]}})  # fmt: skip
+            else:
+                seen.add(row.validated_data["code"])
+                valid.append((index, row.validated_data))
+                results.append(None)
+        outcome = sku_upsert_many(rows=[data for _, data in valid])
+        for index, data in valid:
+            results[index] = {"index": index, "code": data["code"], "status": outcome[data["code"]]}
+        return _batch_response(results)
+
+
+class SkuDetailView(generics.RetrieveAPIView):
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = SkuOutputSerializer
+    lookup_field = "code"
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self):
+        try:
+            return selectors.sku_get(code=self.kwargs["code"])
+        except selectors.Sku.DoesNotExist:
+            raise Http404 from None
+
+
+class StockListView(generics.ListAPIView):
+    """Stock levels at the caller's locations (every location for a superuser)."""
+
+    permission_classes = [IsLocationStaff]
+    serializer_class = StockLevelOutputSerializer
+    filterset_class = StockLevelFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
+            return selectors.StockLevel.objects.none()
+        allowed = location_ids_for_user(user=self.request.user)
+        code = self.request.query_params.get("location")
+        if code and allowed is not None:
+            location = locations_by_code(codes=[code]).get(code)
+            if location is None or location.pk not in allowed:
+                raise PermissionDenied(f"Location {code} is not one of yours.")
+        return selectors.stock_level_list(location_ids=allowed)
+
+
+class MovementBatchView(APIView):
+    """Movements from a POS or WMS, idempotent by (source, external_id); per-row results."""
+
+    permission_classes = [has_django_permission("inventory.add_stockmovement")]
+
+    @extend_schema(request=MovementBatchInputSerializer, responses=BatchOutputSerializer)
+    def post(self, request: Request) -> Response:
+        batch = MovementBatchInputSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        raw_rows = batch.validated_data["movements"]
+        allowed = location_ids_for_user(user=request.user)
+        locations = locations_by_code(
+            codes=[r.get("location") for r in raw_rows if isinstance(r.get("location"), str)]
+        )
+        skus = selectors.skus_by_code(
+            codes=[r.get("sku") for r in raw_rows if isinstance(r.get("sku"), str)]
+        )
+        results = []
+        for index, raw in enumerate(raw_rows):
+            row = MovementInputSerializer(data=raw)
+            if not row.is_valid():
+                results.append({"index": index, "status": "error", "error": row.errors})
+                continue
+            data = row.validated_data
+            location, sku = locations.get(data["location"]), skus.get(data["sku"])
+            error = {}
+            if location is None:
+                error["location"] = [f"Unknown location: {data['location']}"]
+            elif allowed is not None and location.pk not in allowed:
+                error["location"] = [f"Location {data['location']} is not one of yours."]
+            if sku is None:
+                error["sku"] = [f"Unknown SKU: {data['sku']}"]
+            if error:
+                results.append({"index": index, "status": "error", "error": error})
+                continue
+            try:
+                outcome = movement_import(
+                    row=MovementRow(
+                        location=location,
+                        sku=sku,
+                        **{k: v for k, v in data.items() if k not in ("location", "sku")},
+                    ),
+                    actor=request.user,
+                )
+            except DomainError as exc:
+                results.append({"index": index, "status": "error", "error": exc.as_dict()})
+                continue
+            results.append({"index": index, "status": outcome})
+        return _batch_response(results)

@@ -1,0 +1,666 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from inventory.models import Sku, StockMovement
+from inventory.selectors import stock_breaches
+from stores.geo import haversine_km
+from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
+from tests.stores.factories import (
+    LocationFactory,
+    StaffMembershipFactory,
+    UserFactory,
+    WarehouseFactory,
+)
+
+XUHUI = (31.1951, 121.4365)
+AVAILABILITY_FIELDS = {
+    "location", "sku", "on_hand", "reserved", "available", "distance_km", "can_ship", "can_pickup",
+}  # fmt: skip
+STOCK_FIELDS = {
+    "location", "sku", "sku_name", "on_hand", "reserved", "safety_stock", "available",
+    "available_to_promise", "updated_at",
+}  # fmt: skip
+
+
+def _grant(user, *perms: str):
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+@pytest.fixture
+def network(db):
+    return {
+        "xuhui": LocationFactory(code="SH-XUHUI", latitude=31.1951, longitude=121.4365),
+        "pudong": LocationFactory(code="SH-PUDONG", latitude=31.2397, longitude=121.4998),
+        "beijing": LocationFactory(
+            code="BJ-CHAOYANG", city="Beijing", latitude=39.9334, longitude=116.4547
+        ),
+        "kunshan": WarehouseFactory(code="DC-KUNSHAN", latitude=31.3856, longitude=120.9808),
+    }
+
+
+@pytest.fixture
+def tee(db):
+    return SkuFactory(code="SKU-TEE", name="Running Tee")
+
+
+@pytest.fixture
+def stocked(network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=5, safety_stock=1)
+    stock_put(location=network["pudong"], sku=tee, on_hand=2)
+    stock_put(location=network["beijing"], sku=tee, on_hand=9)
+    stock_put(location=network["kunshan"], sku=tee, on_hand=300)
+    return network
+
+
+# --- availability --------------------------------------------------------------------------
+
+
+def _availability(client, **params):
+    return client.get("/api/v1/availability", params)
+
+
+def test_availability_lists_every_location_holding_the_sku_with_its_numbers(
+    user_client, stocked, tee
+):
+    response = _availability(user_client(), sku="SKU-TEE")
+
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert {row["location"] for row in rows} == {
+        "SH-XUHUI", "SH-PUDONG", "BJ-CHAOYANG", "DC-KUNSHAN",
+    }  # fmt: skip
+    assert all(set(row) == AVAILABILITY_FIELDS for row in rows)
+    xuhui = next(row for row in rows if row["location"] == "SH-XUHUI")
+    assert xuhui == {
+        "location": "SH-XUHUI",
+        "sku": "SKU-TEE",
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 4,  # online never promises the safety stock
+        "distance_km": None,
+        "can_ship": True,
+        "can_pickup": True,
+    }
+    kunshan = next(row for row in rows if row["location"] == "DC-KUNSHAN")
+    assert kunshan["can_pickup"] is False
+
+
+def test_availability_near_a_point_lists_nearest_first_with_distances(user_client, stocked):
+    response = _availability(user_client(), sku="SKU-TEE", near="31.2304,121.4737")
+
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert [row["location"] for row in rows] == [
+        "SH-PUDONG", "SH-XUHUI", "DC-KUNSHAN", "BJ-CHAOYANG",
+    ]  # fmt: skip
+    assert rows[0]["distance_km"] == pytest.approx(
+        haversine_km(31.2304, 121.4737, 31.2397, 121.4998), abs=0.01
+    )
+
+
+def test_availability_radius_keeps_only_nearby_locations(user_client, stocked):
+    response = _availability(
+        user_client(), sku="SKU-TEE", near=f"{XUHUI[0]},{XUHUI[1]}", radius_km=20
+    )
+
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert [row["location"] for row in rows] == ["SH-XUHUI", "SH-PUDONG"]
+    assert all(row["distance_km"] <= 20 for row in rows)
+
+
+def test_availability_at_one_location(user_client, stocked):
+    response = _availability(user_client(), sku="SKU-TEE", location="SH-PUDONG")
+
+    assert response.status_code == 200
+    assert [(row["location"], row["on_hand"]) for row in response.json()["results"]] == [
+        ("SH-PUDONG", 2)
+    ]
+
+
+def test_availability_of_several_skus_lists_each(user_client, stocked, tee):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["xuhui"], sku=cap, on_hand=1)
+
+    response = _availability(user_client(), sku=["SKU-TEE", "SKU-CAP"], location="SH-XUHUI")
+
+    assert sorted((row["sku"], row["available"]) for row in response.json()["results"]) == [
+        ("SKU-CAP", 1),
+        ("SKU-TEE", 4),
+    ]
+
+
+def test_availability_shows_a_reservation_made_a_moment_before(user_client, stocked, tee):
+    client = user_client()
+    before = _availability(client, sku="SKU-TEE", location="SH-XUHUI").json()["results"][0]
+
+    reserve_one(location=stocked["xuhui"], sku=tee, quantity=3)
+    after = _availability(client, sku="SKU-TEE", location="SH-XUHUI").json()["results"][0]
+
+    assert (before["reserved"], before["available"]) == (0, 4)
+    assert (after["on_hand"], after["reserved"], after["available"]) == (5, 3, 1)
+
+
+def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
+    response = _availability(user_client(), sku=["SKU-TEE", "SKU-NOPE"])
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["errors"]["sku"] == ["Unknown SKU: SKU-NOPE"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"sku": "SKU-TEE", "near": "north"}, "near"),
+        ({"sku": "SKU-TEE", "near": "95,10"}, "near"),
+        ({"sku": "SKU-TEE", "radius_km": 5}, "radius_km"),
+        ({"sku": "SKU-TEE", "location": "NOWHERE"}, "location"),
+        ({}, "sku"),
+    ],
+    ids=["near-not-a-point", "near-out-of-range", "radius-without-near", "unknown-location",
+         "no-sku"],
+)  # fmt: skip
+def test_bad_availability_queries_are_400_with_field_errors(user_client, stocked, params, field):
+    response = _availability(user_client(), **params)
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert field in body["errors"]
+
+
+def test_availability_needs_a_token(api_client, stocked):
+    response = api_client.get("/api/v1/availability", {"sku": "SKU-TEE"})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+# --- catalogue sync ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalogue_client(user_client):
+    return user_client(_grant(UserFactory(username="pim"), "inventory.change_sku"))
+
+
+def _sku_row(code: str, **fields) -> dict:
+    return {"code": code, "name": f"Item {code}", "price": "19.90", **fields}
+
+
+def test_sku_sync_creates_then_updates_by_code(catalogue_client):
+    created = catalogue_client.post(
+        "/api/v1/skus",
+        {"skus": [_sku_row("SKU-A", barcode="6900001"), _sku_row("SKU-B")]},
+        format="json",
+    )
+    updated = catalogue_client.post(
+        "/api/v1/skus",
+        {"skus": [_sku_row("SKU-A", name="Renamed", price="25.00", active=False)]},
+        format="json",
+    )
+
+    assert created.status_code == 200
+    assert created.json() == {
+        "results": [
+            {"index": 0, "code": "SKU-A", "status": "created"},
+            {"index": 1, "code": "SKU-B", "status": "created"},
+        ]
+    }
+    assert updated.status_code == 200
+    assert updated.json()["results"] == [{"index": 0, "code": "SKU-A", "status": "updated"}]
+    detail = catalogue_client.get("/api/v1/skus/SKU-A").json()
+    assert (detail["name"], detail["price"], detail["active"]) == ("Renamed", "25.00", False)
+    assert Sku.objects.filter(code__in=["SKU-A", "SKU-B"]).count() == 2
+
+
+def test_sku_sync_reports_an_invalid_row_by_index_and_applies_the_others(catalogue_client):
+    response = catalogue_client.post(
+        "/api/v1/skus",
+        {
+            "skus": [
+                _sku_row("SKU-OK-1"),
+                _sku_row("SKU-BAD", price="-1.00"),
+                {"code": "SKU-NO-NAME", "price": "1.00"},
+                _sku_row("SKU-OK-2"),
+            ]
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(r["index"], r["code"], r["status"]) for r in results] == [
+        (0, "SKU-OK-1", "created"),
+        (1, "SKU-BAD", "error"),
+        (2, "SKU-NO-NAME", "error"),
+        (3, "SKU-OK-2", "created"),
+    ]
+    assert "price" in results[1]["error"]
+    assert "name" in results[2]["error"]
+    assert set(Sku.objects.values_list("code", flat=True)) == {"SKU-OK-1", "SKU-OK-2"}
+
+
+def test_sku_sync_refuses_the_second_row_of_a_code_repeated_in_one_batch(catalogue_client):
+    response = catalogue_client.post(
+        "/api/v1/skus",
+        {"skus": [_sku_row("SKU-DUP", name="First"), _sku_row("SKU-DUP", name="Second")]},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    first, second = response.json()["results"]
+    assert (first["status"], second["status"]) == ("created", "error")
+    assert second["index"] == 1
+    assert "code" in second["error"]
+    assert Sku.objects.get(code="SKU-DUP").name == "First"
+
+
+def test_sku_sync_where_every_row_is_invalid_is_400_with_per_row_results(catalogue_client):
+    response = catalogue_client.post(
+        "/api/v1/skus",
+        {"skus": [_sku_row("bad code!"), _sku_row("SKU-X", currency="yuan")]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert [(r["index"], r["status"]) for r in body["results"]] == [(0, "error"), (1, "error")]
+    assert not Sku.objects.exists()
+
+
+def test_sku_sync_of_more_than_1000_rows_is_refused_whole(catalogue_client):
+    rows = [_sku_row(f"SKU-{n:05d}") for n in range(1001)]
+
+    response = catalogue_client.post("/api/v1/skus", {"skus": rows}, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert "skus" in body["errors"]
+    assert not Sku.objects.exists()
+
+
+def test_sku_sync_of_exactly_1000_rows_is_accepted(catalogue_client):
+    rows = [_sku_row(f"SKU-{n:05d}") for n in range(1000)]
+
+    response = catalogue_client.post("/api/v1/skus", {"skus": rows}, format="json")
+
+    assert response.status_code == 200
+    assert Sku.objects.count() == 1000
+
+
+def test_sku_sync_without_the_change_sku_permission_is_403(user_client, db):
+    response = user_client().post("/api/v1/skus", {"skus": [_sku_row("SKU-A")]}, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert not Sku.objects.exists()
+
+
+def test_sku_detail_by_code(user_client, tee):
+    response = user_client().get("/api/v1/skus/SKU-TEE")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"code", "name", "barcode", "price", "currency", "active", "updated_at"}
+    assert (body["code"], body["name"], body["price"], body["active"]) == (
+        "SKU-TEE",
+        "Running Tee",
+        "99.00",
+        True,
+    )
+
+
+def test_unknown_sku_detail_is_404(user_client, db):
+    response = user_client().get("/api/v1/skus/SKU-NOPE")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+# --- stock levels --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_stores(db, tee):
+    store_a, store_b = LocationFactory(code="STORE-A"), LocationFactory(code="STORE-B")
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=store_a, sku=tee, on_hand=5, safety_stock=1)
+    stock_put(location=store_a, sku=cap, on_hand=1, safety_stock=1)
+    stock_put(location=store_b, sku=tee, on_hand=7)
+    stock_put(location=store_b, sku=cap, on_hand=0)
+    return store_a, store_b
+
+
+def _staff_client(user_client, location):
+    return user_client(StaffMembershipFactory(location=location).user)
+
+
+def _stock_rows(response) -> list[tuple[str, str]]:
+    assert response.status_code == 200, response.content
+    return [(row["location"], row["sku"]) for row in response.json()["results"]]
+
+
+def test_staff_see_only_the_stock_of_their_own_store(user_client, two_stores):
+    store_a, _ = two_stores
+
+    response = _staff_client(user_client, store_a).get("/api/v1/stock")
+
+    assert _stock_rows(response) == [("STORE-A", "SKU-CAP"), ("STORE-A", "SKU-TEE")]
+    body = response.json()
+    assert body["count"] == 2
+    assert {"count", "next", "previous", "results"} <= set(body)
+    tee = body["results"][1]
+    assert set(tee) == STOCK_FIELDS
+    assert (tee["on_hand"], tee["available"], tee["available_to_promise"]) == (5, 5, 4)
+
+
+def test_staff_asking_for_another_stores_stock_get_403(user_client, two_stores):
+    store_a, _ = two_stores
+
+    response = _staff_client(user_client, store_a).get("/api/v1/stock", {"location": "STORE-B"})
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_staff_may_filter_to_their_own_store(user_client, two_stores):
+    store_a, store_b = two_stores
+    user = StaffMembershipFactory(location=store_a).user
+    StaffMembershipFactory(user=user, location=store_b)
+
+    response = user_client(user).get("/api/v1/stock", {"location": "STORE-B"})
+
+    assert _stock_rows(response) == [("STORE-B", "SKU-CAP"), ("STORE-B", "SKU-TEE")]
+
+
+def test_superuser_sees_stock_everywhere(user_client, two_stores):
+    admin = UserFactory(username="root", is_superuser=True)
+
+    response = user_client(admin).get("/api/v1/stock")
+
+    assert _stock_rows(response) == [
+        ("STORE-A", "SKU-CAP"), ("STORE-A", "SKU-TEE"), ("STORE-B", "SKU-CAP"),
+        ("STORE-B", "SKU-TEE"),
+    ]  # fmt: skip
+
+
+def test_a_user_without_any_store_gets_403_for_stock(user_client, two_stores):
+    response = user_client().get("/api/v1/stock")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_stock_filters_low_and_in_stock(user_client, two_stores):
+    admin = UserFactory(username="root", is_superuser=True)
+    client = user_client(admin)
+
+    low = client.get("/api/v1/stock", {"low": "true"})
+    in_stock = client.get("/api/v1/stock", {"in_stock": "true"})
+    out_of_stock = client.get("/api/v1/stock", {"in_stock": "false"})
+
+    assert _stock_rows(low) == [("STORE-A", "SKU-CAP"), ("STORE-B", "SKU-CAP")]
+    assert _stock_rows(in_stock) == [
+        ("STORE-A", "SKU-CAP"), ("STORE-A", "SKU-TEE"), ("STORE-B", "SKU-TEE"),
+    ]  # fmt: skip
+    assert _stock_rows(out_of_stock) == [("STORE-B", "SKU-CAP")]
+
+
+def test_stock_counts_reserved_units_as_unavailable(user_client, two_stores, tee):
+    store_a, _ = two_stores
+    reserve_one(location=store_a, sku=tee, quantity=4)
+
+    response = _staff_client(user_client, store_a).get("/api/v1/stock", {"sku": "SKU-TEE"})
+
+    [row] = response.json()["results"]
+    assert (row["on_hand"], row["reserved"], row["available"], row["available_to_promise"]) == (
+        5,
+        4,
+        1,
+        0,
+    )
+
+
+# --- movements from a POS or WMS -----------------------------------------------------------
+
+
+@pytest.fixture
+def pos(user_client, network):
+    """The till system of SH-XUHUI: staff there, allowed to record movements."""
+    user = _grant(
+        StaffMembershipFactory(location=network["xuhui"]).user, "inventory.add_stockmovement"
+    )
+    return user_client(user)
+
+
+def _movement(external_id: str, **fields) -> dict:
+    return {
+        "source": "pos-1",
+        "external_id": external_id,
+        "location": "SH-XUHUI",
+        "sku": "SKU-TEE",
+        "reason": "receipt",
+        "quantity": 10,
+        **fields,
+    }
+
+
+def _post_movements(client, *rows):
+    return client.post("/api/v1/inventory/movements", {"movements": list(rows)}, format="json")
+
+
+def test_movements_are_applied_and_reported_per_row(pos, network, tee):
+    response = _post_movements(
+        pos,
+        _movement("r-1", quantity=10),
+        _movement("s-1", reason="pos_sale", quantity=3, reference="TILL-1"),
+        _movement("w-1", reason="write_off", quantity=1, note="damaged"),
+        _movement("a-1", reason="adjustment", quantity=-2),
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [
+            {"index": 0, "status": "applied"},
+            {"index": 1, "status": "applied"},
+            {"index": 2, "status": "applied"},
+            {"index": 3, "status": "applied"},
+        ]
+    }
+    level = level_of(network["xuhui"], tee)
+    assert (level.on_hand, level.reserved) == (4, 0)
+    sale = StockMovement.objects.get(source="pos-1", external_id="s-1")
+    assert (sale.reason, sale.delta_on_hand, sale.reference, sale.actor) == (
+        "pos_sale",
+        -3,
+        "TILL-1",
+        pos.user,
+    )
+    assert stock_breaches() == []
+
+
+def test_resending_a_movement_is_reported_duplicate_and_changes_nothing(pos, network, tee):
+    _post_movements(pos, _movement("r-1", quantity=10))
+
+    response = _post_movements(pos, _movement("r-1", quantity=10), _movement("r-2", quantity=1))
+
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {"index": 0, "status": "duplicate"},
+        {"index": 1, "status": "applied"},
+    ]
+    assert level_of(network["xuhui"], tee).on_hand == 11
+    assert StockMovement.objects.filter(source="pos-1", external_id="r-1").count() == 1
+
+
+def test_the_same_external_id_from_another_source_is_a_new_movement(pos, network, tee):
+    _post_movements(pos, _movement("r-1", quantity=10))
+
+    response = _post_movements(pos, _movement("r-1", source="wms", quantity=5))
+
+    assert response.json()["results"] == [{"index": 0, "status": "applied"}]
+    assert level_of(network["xuhui"], tee).on_hand == 15
+
+
+def test_a_row_repeated_within_one_batch_is_applied_once(pos, network, tee):
+    response = _post_movements(pos, _movement("r-1", quantity=4), _movement("r-1", quantity=4))
+
+    assert [r["status"] for r in response.json()["results"]] == ["applied", "duplicate"]
+    assert level_of(network["xuhui"], tee).on_hand == 4
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"sku": "SKU-NOPE"}, "sku"),
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": -5}, "quantity"),
+        ({"reason": "fulfil"}, "reason"),
+        ({"location": "NOWHERE"}, "location"),
+        ({"external_id": ""}, "external_id"),
+    ],
+    ids=["unknown-sku", "zero-receipt", "negative-receipt", "reason-not-importable",
+         "unknown-location", "no-external-id"],
+)  # fmt: skip
+def test_an_invalid_row_is_reported_by_index_and_the_others_are_applied(
+    pos, network, tee, bad, field
+):
+    response = _post_movements(
+        pos,
+        _movement("r-1", quantity=3),
+        {**_movement("r-bad"), **bad},
+        _movement("r-2", quantity=4),
+    )
+
+    assert response.status_code == 200
+    first, invalid, last = response.json()["results"]
+    assert (first["status"], last["status"]) == ("applied", "applied")
+    assert (invalid["index"], invalid["status"]) == (1, "error")
+    assert field in invalid["error"]
+    assert level_of(network["xuhui"], tee).on_hand == 7
+    assert not StockMovement.objects.filter(external_id="r-bad").exists()
+
+
+def test_a_batch_where_every_row_is_invalid_is_400_with_per_row_results(pos, network, tee):
+    response = _post_movements(pos, _movement("r-1", sku="SKU-NOPE"), _movement("r-2", quantity=0))
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert [(r["index"], r["status"]) for r in body["results"]] == [(0, "error"), (1, "error")]
+    assert "sku" in body["results"][0]["error"]
+    assert "quantity" in body["results"][1]["error"]
+    assert not StockMovement.objects.filter(source="pos-1").exists()
+
+
+def test_a_movement_at_a_store_the_caller_does_not_work_at_is_refused(pos, network, tee):
+    response = _post_movements(
+        pos, _movement("r-1", location="SH-PUDONG"), _movement("r-2", location="SH-XUHUI")
+    )
+
+    assert response.status_code == 200
+    refused, applied = response.json()["results"]
+    assert refused["status"] == "error"
+    assert refused["error"] == {"location": ["Location SH-PUDONG is not one of yours."]}
+    assert applied["status"] == "applied"
+    assert not StockMovement.objects.filter(location=network["pudong"]).exists()
+
+
+def test_a_sale_of_more_than_is_free_is_reported_as_insufficient_stock(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=3)
+    reserve_one(location=network["xuhui"], sku=tee, quantity=2)
+
+    response = _post_movements(
+        pos,
+        _movement("s-1", reason="pos_sale", quantity=2),
+        _movement("s-2", reason="pos_sale", quantity=1),
+    )
+
+    assert response.status_code == 200
+    short, sold = response.json()["results"]
+    assert short["status"] == "error"
+    assert short["error"]["code"] == "insufficient_stock"
+    assert short["error"]["lines"] == [
+        {"sku": "SKU-TEE", "location": "SH-XUHUI", "requested": 2, "available": 1}
+    ]
+    assert sold["status"] == "applied"
+    level = level_of(network["xuhui"], tee)
+    assert (level.on_hand, level.reserved) == (2, 2)
+
+
+def test_a_pos_sale_may_use_safety_stock(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=2, safety_stock=2)
+
+    response = _post_movements(pos, _movement("s-1", reason="pos_sale", quantity=2))
+
+    assert response.json()["results"] == [{"index": 0, "status": "applied"}]
+    assert level_of(network["xuhui"], tee).on_hand == 0
+
+
+def test_a_cycle_count_taken_earlier_keeps_the_sales_recorded_since(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=20)
+    counted_at = timezone.now()
+    _post_movements(pos, _movement("s-1", reason="pos_sale", quantity=2))
+
+    response = _post_movements(
+        pos, _movement("c-1", reason="cycle_count", quantity=10, counted_at=counted_at.isoformat())
+    )
+
+    assert response.json()["results"] == [{"index": 0, "status": "applied"}]
+    assert level_of(network["xuhui"], tee).on_hand == 8
+    assert stock_breaches() == []
+
+
+def test_a_cycle_count_in_the_future_is_reported_as_an_error(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=5)
+    later = (timezone.now() + timedelta(hours=2)).isoformat()
+
+    response = _post_movements(
+        pos, _movement("c-1", reason="cycle_count", quantity=1, counted_at=later)
+    )
+
+    assert response.status_code == 400
+    [row] = response.json()["results"]
+    assert row["error"]["code"] == "invalid_movement"
+    assert level_of(network["xuhui"], tee).on_hand == 5
+
+
+def test_a_cycle_count_below_reserved_is_reported_as_an_error(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=5)
+    reserve_one(location=network["xuhui"], sku=tee, quantity=3)
+
+    response = _post_movements(pos, _movement("c-1", reason="cycle_count", quantity=1))
+
+    [row] = response.json()["results"]
+    assert (row["status"], row["error"]["code"]) == ("error", "count_below_reserved")
+    assert level_of(network["xuhui"], tee).on_hand == 5
+
+
+def test_movements_without_the_add_stockmovement_permission_are_403(user_client, network, tee):
+    staff = StaffMembershipFactory(location=network["xuhui"]).user
+
+    response = _post_movements(user_client(staff), _movement("r-1"))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert not StockMovement.objects.exists()
+
+
+def test_an_empty_movement_batch_is_400(pos):
+    response = pos.post("/api/v1/inventory/movements", {"movements": []}, format="json")
+
+    assert response.status_code == 400
+    assert "movements" in response.json()["errors"]

@@ -1,0 +1,634 @@
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from inventory.errors import CountBelowReserved, InsufficientStock, InvalidMovement
+from inventory.models import Reservation, StockLevel, StockMovement, Transfer
+from inventory.selectors import stock_breaches
+from inventory.services import (
+    StockRequest,
+    stock_adjust,
+    stock_consume,
+    stock_cycle_count,
+    stock_pos_sale,
+    stock_receive,
+    stock_release,
+    stock_reserve,
+    stock_restock_return,
+    stock_set_safety_stock,
+    stock_transfer,
+    stock_transfer_receive,
+    stock_write_off,
+)
+from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
+from tests.stores.factories import LocationFactory, WarehouseFactory
+
+Reason = StockMovement.Reason
+
+
+@pytest.fixture
+def store(db):
+    return LocationFactory()
+
+
+@pytest.fixture
+def other_store(db):
+    return LocationFactory()
+
+
+@pytest.fixture
+def sku(db):
+    return SkuFactory()
+
+
+def _request(location, sku, quantity, reference="ORDER-1/1"):
+    return StockRequest(
+        location_id=location.pk, sku_id=sku.pk, quantity=quantity, reference=reference
+    )
+
+
+def _movements(location, sku) -> list[tuple[str, int, int]]:
+    return list(
+        StockMovement.objects.filter(location=location, sku=sku)
+        .order_by("id")
+        .values_list("reason", "delta_on_hand", "delta_reserved")
+    )
+
+
+def _stock(location, sku) -> tuple[int, int]:
+    level = level_of(location, sku)
+    return level.on_hand, level.reserved
+
+
+# --- reserve ------------------------------------------------------------------------------
+
+
+def test_reserve_holds_stock_and_records_the_reservation(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    [reservation] = stock_reserve(
+        requests=[_request(store, sku, 3)], demand="ORDER-1", delivery_method="ship"
+    )
+
+    assert _stock(store, sku) == (5, 3)
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.ACTIVE
+    assert (reservation.quantity, reservation.demand, reservation.reference) == (
+        3,
+        "ORDER-1",
+        "ORDER-1/1",
+    )
+    assert _movements(store, sku)[-1] == (Reason.RESERVE, 0, 3)
+
+
+def test_second_reserve_for_last_unit_raises_insufficient_stock(store, sku):
+    stock_put(location=store, sku=sku, on_hand=1)
+    reserve_one(location=store, sku=sku, quantity=1, demand="ORDER-1")
+
+    with pytest.raises(InsufficientStock) as caught:
+        reserve_one(location=store, sku=sku, quantity=1, demand="ORDER-2")
+
+    assert caught.value.extra["lines"] == [
+        {"sku": sku.code, "location": store.code, "requested": 1, "available": 0}
+    ]
+    assert _stock(store, sku) == (1, 1)
+    assert Reservation.objects.filter(demand="ORDER-2").count() == 0
+
+
+def test_reserve_is_all_or_nothing_when_a_later_line_is_short(store, other_store, sku):
+    stock_put(location=store, sku=sku, on_hand=10)
+    stock_put(location=other_store, sku=sku, on_hand=1)
+    movements_before = StockMovement.objects.count()
+
+    with pytest.raises(InsufficientStock):
+        stock_reserve(
+            requests=[
+                _request(store, sku, 4, "ORDER-1/1"),
+                _request(other_store, sku, 2, "ORDER-1/2"),
+            ],
+            demand="ORDER-1",
+        )
+
+    assert _stock(store, sku) == (10, 0)
+    assert _stock(other_store, sku) == (1, 0)
+    assert not Reservation.objects.filter(demand="ORDER-1").exists()
+    assert StockMovement.objects.count() == movements_before
+
+
+def test_insufficient_stock_lists_every_short_line_with_requested_and_available(store, sku):
+    plenty, short, missing = sku, SkuFactory(), SkuFactory()
+    stock_put(location=store, sku=plenty, on_hand=10)
+    stock_put(location=store, sku=short, on_hand=3)
+
+    with pytest.raises(InsufficientStock) as caught:
+        stock_reserve(
+            requests=[
+                _request(store, missing, 1, "ORDER-1/3"),
+                _request(store, short, 5, "ORDER-1/2"),
+                _request(store, plenty, 2, "ORDER-1/1"),
+            ],
+            demand="ORDER-1",
+        )
+
+    assert caught.value.code == "insufficient_stock"
+    assert caught.value.status == 409
+    assert sorted(caught.value.extra["lines"], key=lambda line: line["sku"]) == sorted(
+        [
+            {"sku": short.code, "location": store.code, "requested": 5, "available": 3},
+            {"sku": missing.code, "location": store.code, "requested": 1, "available": 0},
+        ],
+        key=lambda line: line["sku"],
+    )
+    assert _stock(store, plenty) == (10, 0)
+
+
+def test_lines_for_the_same_sku_and_location_are_checked_together(store, sku):
+    stock_put(location=store, sku=sku, on_hand=3)
+
+    with pytest.raises(InsufficientStock) as caught:
+        stock_reserve(
+            requests=[_request(store, sku, 2, "ORDER-1/1"), _request(store, sku, 2, "ORDER-1/2")],
+            demand="ORDER-1",
+        )
+
+    assert caught.value.extra["lines"][0]["requested"] == 4
+    assert _stock(store, sku) == (3, 0)
+
+
+def test_online_reserve_cannot_use_safety_stock(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5, safety_stock=2)
+    reserve_one(location=store, sku=sku, quantity=3, demand="ORDER-1")
+
+    with pytest.raises(InsufficientStock) as caught:
+        reserve_one(location=store, sku=sku, quantity=1, demand="ORDER-2")
+
+    assert caught.value.extra["lines"][0]["available"] == 0
+    assert _stock(store, sku) == (5, 3)
+
+
+def test_store_reserve_with_allow_safety_stock_can_use_it_but_not_beyond_on_hand(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5, safety_stock=2)
+
+    stock_reserve(
+        requests=[_request(store, sku, 5)], demand="STORE-SALE-1", allow_safety_stock=True
+    )
+
+    assert _stock(store, sku) == (5, 5)
+    with pytest.raises(InsufficientStock):
+        stock_reserve(
+            requests=[_request(store, sku, 1, "STORE-SALE-2/1")],
+            demand="STORE-SALE-2",
+            allow_safety_stock=True,
+        )
+
+
+def test_reserve_at_a_location_that_never_held_the_sku_is_insufficient_stock(store, sku):
+    with pytest.raises(InsufficientStock) as caught:
+        reserve_one(location=store, sku=sku, quantity=1)
+
+    assert caught.value.extra["lines"] == [
+        {"sku": sku.code, "location": store.code, "requested": 1, "available": 0}
+    ]
+
+
+@pytest.mark.parametrize("quantity", [0, -1])
+def test_reserve_of_a_non_positive_quantity_is_invalid(store, sku, quantity):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(InvalidMovement):
+        reserve_one(location=store, sku=sku, quantity=quantity)
+
+    assert _stock(store, sku) == (5, 0)
+
+
+def test_reserve_of_nothing_holds_nothing(store, sku):
+    assert stock_reserve(requests=[], demand="ORDER-1") == []
+    assert not Reservation.objects.exists()
+
+
+# --- release and consume ------------------------------------------------------------------
+
+
+def test_release_gives_held_stock_back_to_the_shelf(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=3)
+
+    released = stock_release(reservations=[reservation])
+
+    assert [r.pk for r in released] == [reservation.pk]
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.RELEASED
+    assert _stock(store, sku) == (5, 0)
+    assert _movements(store, sku)[-1] == (Reason.RELEASE, 0, -3)
+    reserve_one(location=store, sku=sku, quantity=5, demand="ORDER-2")  # sellable again
+
+
+def test_partial_release_gives_back_part_and_keeps_the_rest_held(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=4)
+
+    stock_release(reservations=[reservation.pk], quantities={reservation.pk: 1})
+
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.ACTIVE
+    assert reservation.quantity == 3
+    assert _stock(store, sku) == (5, 3)
+    assert _movements(store, sku)[-1] == (Reason.RELEASE, 0, -1)
+    assert stock_breaches() == []
+
+
+def test_partial_release_of_more_than_held_releases_the_whole_reservation(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=2)
+
+    stock_release(reservations=[reservation], quantities={reservation.pk: 9})
+
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.RELEASED
+    assert _stock(store, sku) == (5, 0)
+
+
+def test_releasing_twice_changes_nothing_the_second_time(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=3)
+    stock_release(reservations=[reservation])
+    movements = StockMovement.objects.count()
+
+    assert stock_release(reservations=[reservation]) == []
+
+    assert _stock(store, sku) == (5, 0)
+    assert StockMovement.objects.count() == movements
+
+
+def test_consume_drops_on_hand_and_reserved_together(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=3)
+
+    consumed = stock_consume(reservations=[reservation])
+
+    assert [r.pk for r in consumed] == [reservation.pk]
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONSUMED
+    assert _stock(store, sku) == (2, 0)
+    assert _movements(store, sku)[-1] == (Reason.FULFIL, -3, -3)
+
+
+def test_consuming_twice_takes_the_stock_once(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=3)
+    stock_consume(reservations=[reservation])
+
+    assert stock_consume(reservations=[reservation.pk]) == []
+
+    assert _stock(store, sku) == (2, 0)
+    assert StockMovement.objects.filter(reason=Reason.FULFIL).count() == 1
+
+
+def test_a_consumed_reservation_cannot_be_released_afterwards(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=3)
+    stock_consume(reservations=[reservation])
+
+    assert stock_release(reservations=[reservation]) == []
+
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONSUMED
+    assert _stock(store, sku) == (2, 0)
+
+
+def test_release_and_consume_record_when_each_reservation_was_settled(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    released, consumed, partly = (
+        reserve_one(location=store, sku=sku, quantity=n, demand=f"ORDER-{n}") for n in (1, 1, 2)
+    )
+    settled_from = timezone.now()
+
+    stock_release(reservations=[released])
+    stock_consume(reservations=[consumed])
+    stock_release(reservations=[partly], quantities={partly.pk: 1})
+
+    for reservation in (released, consumed, partly):
+        reservation.refresh_from_db()
+        assert reservation.updated_at >= settled_from > reservation.created_at
+
+
+def test_release_of_several_reservations_settles_each_location(store, other_store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    stock_put(location=other_store, sku=sku, on_hand=5)
+    reservations = stock_reserve(
+        requests=[
+            _request(store, sku, 2, "ORDER-1/1"),
+            _request(other_store, sku, 1, "ORDER-1/2"),
+            _request(store, sku, 1, "ORDER-1/3"),
+        ],
+        demand="ORDER-1",
+    )
+
+    stock_release(reservations=reservations)
+
+    assert _stock(store, sku) == (5, 0)
+    assert _stock(other_store, sku) == (5, 0)
+    assert _movements(store, sku)[-1] == (Reason.RELEASE, 0, -3)
+    assert stock_breaches() == []
+
+
+# --- receive, adjust, write off, in-store sale --------------------------------------------
+
+
+def test_receive_adds_stock_where_there_was_none(store, sku):
+    movement = stock_receive(location=store, sku=sku, quantity=7, reference="PO-1")
+
+    assert _stock(store, sku) == (7, 0)
+    assert (movement.reason, movement.delta_on_hand, movement.reference) == (
+        Reason.RECEIPT,
+        7,
+        "PO-1",
+    )
+
+
+@pytest.mark.parametrize("quantity", [0, -3])
+def test_receive_of_a_non_positive_quantity_is_invalid(store, sku, quantity):
+    with pytest.raises(InvalidMovement):
+        stock_receive(location=store, sku=sku, quantity=quantity)
+
+    assert not StockMovement.objects.filter(location=store, sku=sku).exists()
+
+
+def test_adjust_corrects_on_hand_up_and_down(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    stock_adjust(location=store, sku=sku, delta=3, note="found in the back")
+    stock_adjust(location=store, sku=sku, delta=-6, note="miscounted delivery")
+
+    assert _stock(store, sku) == (2, 0)
+    assert _movements(store, sku)[-2:] == [(Reason.ADJUSTMENT, 3, 0), (Reason.ADJUSTMENT, -6, 0)]
+
+
+def test_adjust_cannot_take_away_reserved_stock(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reserve_one(location=store, sku=sku, quantity=4)
+
+    with pytest.raises(InsufficientStock) as caught:
+        stock_adjust(location=store, sku=sku, delta=-2)
+
+    assert caught.value.extra["lines"] == [
+        {"sku": sku.code, "location": store.code, "requested": 2, "available": 1}
+    ]
+    assert _stock(store, sku) == (5, 4)
+
+
+def test_adjust_by_zero_is_invalid(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(InvalidMovement):
+        stock_adjust(location=store, sku=sku, delta=0)
+
+
+def test_write_off_takes_unreserved_stock_only(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reserve_one(location=store, sku=sku, quantity=2)
+
+    stock_write_off(location=store, sku=sku, quantity=3, note="water damage")
+
+    assert _stock(store, sku) == (2, 2)
+    assert _movements(store, sku)[-1] == (Reason.WRITE_OFF, -3, 0)
+    with pytest.raises(InsufficientStock):
+        stock_write_off(location=store, sku=sku, quantity=1)
+    assert _stock(store, sku) == (2, 2)
+
+
+def test_pos_sale_may_dig_into_safety_stock(store, sku):
+    stock_put(location=store, sku=sku, on_hand=3, safety_stock=2)
+
+    stock_pos_sale(location=store, sku=sku, quantity=3, reference="TILL-7")
+
+    assert _stock(store, sku) == (0, 0)
+    assert _movements(store, sku)[-1] == (Reason.POS_SALE, -3, 0)
+
+
+def test_pos_sale_never_takes_stock_reserved_for_other_orders(store, sku):
+    stock_put(location=store, sku=sku, on_hand=3, safety_stock=1)
+    reserve_one(location=store, sku=sku, quantity=2)
+
+    with pytest.raises(InsufficientStock) as caught:
+        stock_pos_sale(location=store, sku=sku, quantity=2)
+
+    assert caught.value.extra["lines"][0]["available"] == 1
+    assert _stock(store, sku) == (3, 2)
+    stock_pos_sale(location=store, sku=sku, quantity=1)
+    assert _stock(store, sku) == (2, 2)
+
+
+def test_restocked_return_is_sellable_at_once(store, sku):
+    stock_restock_return(location=store, sku=sku, quantity=1, reference="RMA-1")
+
+    assert _stock(store, sku) == (1, 0)
+    reserve_one(location=store, sku=sku, quantity=1)
+    assert _movements(store, sku)[0] == (Reason.RETURN_RESTOCK, 1, 0)
+
+
+# --- cycle count ---------------------------------------------------------------------------
+
+
+def test_cycle_count_sets_on_hand_to_what_was_counted(store, sku):
+    stock_put(location=store, sku=sku, on_hand=12)
+
+    movement = stock_cycle_count(location=store, sku=sku, counted=9)
+
+    assert _stock(store, sku) == (9, 0)
+    assert (movement.reason, movement.delta_on_hand) == (Reason.CYCLE_COUNT, -3)
+
+
+def test_cycle_count_in_the_past_replays_movements_recorded_after_it(store, sku):
+    stock_put(location=store, sku=sku, on_hand=20)
+    counted_at = timezone.now()
+    stock_pos_sale(location=store, sku=sku, quantity=2)  # sold while the count went on
+
+    stock_cycle_count(location=store, sku=sku, counted=10, counted_at=counted_at)
+
+    assert _stock(store, sku) == (8, 0)
+    assert stock_breaches() == []
+
+
+def test_cycle_count_of_a_sku_never_held_there_creates_its_stock(store, sku):
+    stock_cycle_count(location=store, sku=sku, counted=4)
+
+    assert _stock(store, sku) == (4, 0)
+    assert stock_breaches() == []
+
+
+def test_cycle_count_below_reserved_is_refused(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reserve_one(location=store, sku=sku, quantity=3)
+
+    with pytest.raises(CountBelowReserved) as caught:
+        stock_cycle_count(location=store, sku=sku, counted=2)
+
+    assert caught.value.code == "count_below_reserved"
+    assert caught.value.extra == {"counted": 2, "on_hand_now": 2, "reserved": 3}
+    assert _stock(store, sku) == (5, 3)
+
+
+def test_cycle_count_in_the_future_is_rejected(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(InvalidMovement) as caught:
+        stock_cycle_count(
+            location=store, sku=sku, counted=1, counted_at=timezone.now() + timedelta(hours=1)
+        )
+
+    assert caught.value.extra == {"field": "counted_at"}
+    assert _stock(store, sku) == (5, 0)
+
+
+def test_negative_cycle_count_is_invalid(store, sku):
+    with pytest.raises(InvalidMovement):
+        stock_cycle_count(location=store, sku=sku, counted=-1)
+
+
+# --- safety stock --------------------------------------------------------------------------
+
+
+def test_safety_stock_is_a_setting_without_a_ledger_row(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    movements = StockMovement.objects.count()
+
+    stock_set_safety_stock(location=store, sku=sku, safety_stock=4)
+
+    assert level_of(store, sku).safety_stock == 4
+    assert level_of(store, sku).available_to_promise == 1
+    assert StockMovement.objects.count() == movements
+    with pytest.raises(InvalidMovement):
+        stock_set_safety_stock(location=store, sku=sku, safety_stock=-1)
+
+
+# --- transfers -----------------------------------------------------------------------------
+
+
+def test_transfer_takes_stock_out_at_once_and_in_only_on_receipt(sku):
+    warehouse, store = WarehouseFactory(), LocationFactory()
+    stock_put(location=warehouse, sku=sku, on_hand=10)
+
+    transfer = stock_transfer(
+        from_location=warehouse, to_location=store, sku=sku, quantity=4, reference="TR-1"
+    )
+
+    assert transfer.status == Transfer.Status.IN_TRANSIT
+    assert _stock(warehouse, sku) == (6, 0)
+    assert not StockLevel.objects.filter(location=store, sku=sku, on_hand__gt=0).exists()
+    assert _movements(warehouse, sku)[-1] == (Reason.TRANSFER_OUT, -4, 0)
+
+    received = stock_transfer_receive(transfer=transfer)
+
+    assert received.status == Transfer.Status.RECEIVED
+    assert received.received_at is not None
+    assert _stock(store, sku) == (4, 0)
+    assert _movements(store, sku) == [(Reason.TRANSFER_IN, 4, 0)]
+
+
+def test_receiving_a_transfer_twice_adds_its_stock_once(store, other_store, sku):
+    stock_put(location=store, sku=sku, on_hand=10)
+    transfer = stock_transfer(from_location=store, to_location=other_store, sku=sku, quantity=4)
+
+    stock_transfer_receive(transfer=transfer)
+    stock_transfer_receive(transfer=transfer)
+
+    assert _stock(other_store, sku) == (4, 0)
+    assert StockMovement.objects.filter(reason=Reason.TRANSFER_IN).count() == 1
+
+
+def test_transfer_cannot_send_reserved_stock(store, other_store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reserve_one(location=store, sku=sku, quantity=3)
+
+    with pytest.raises(InsufficientStock):
+        stock_transfer(from_location=store, to_location=other_store, sku=sku, quantity=3)
+
+    assert _stock(store, sku) == (5, 3)
+    assert not Transfer.objects.exists()
+
+
+def test_transfer_to_the_same_location_is_invalid(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(InvalidMovement):
+        stock_transfer(from_location=store, to_location=store, sku=sku, quantity=1)
+
+    assert _stock(store, sku) == (5, 0)
+
+
+# --- the ledger and the database guards ----------------------------------------------------
+
+
+def test_every_change_is_one_movement_row_and_the_ledger_sums_to_the_level(store, other_store, sku):
+    stock_receive(location=store, sku=sku, quantity=10)
+    stock_adjust(location=store, sku=sku, delta=-1)
+    reservation = reserve_one(location=store, sku=sku, quantity=3)
+    stock_release(reservations=[reservation], quantities={reservation.pk: 1})
+    stock_consume(reservations=[reservation])
+    stock_pos_sale(location=store, sku=sku, quantity=1)
+    stock_write_off(location=store, sku=sku, quantity=1)
+    stock_cycle_count(location=store, sku=sku, counted=4)
+    transfer = stock_transfer(from_location=store, to_location=other_store, sku=sku, quantity=2)
+    stock_transfer_receive(transfer=transfer)
+    stock_restock_return(location=store, sku=sku, quantity=1)
+
+    assert [reason for reason, _, _ in _movements(store, sku)] == [
+        Reason.RECEIPT,
+        Reason.ADJUSTMENT,
+        Reason.RESERVE,
+        Reason.RELEASE,
+        Reason.FULFIL,
+        Reason.POS_SALE,
+        Reason.WRITE_OFF,
+        Reason.CYCLE_COUNT,
+        Reason.TRANSFER_OUT,
+        Reason.RETURN_RESTOCK,
+    ]
+    sums = StockMovement.objects.filter(location=store, sku=sku).aggregate(
+        on_hand=Sum("delta_on_hand"), reserved=Sum("delta_reserved")
+    )
+    assert _stock(store, sku) == (sums["on_hand"], sums["reserved"]) == (3, 0)
+    assert _stock(other_store, sku) == (2, 0)
+    assert stock_breaches() == []
+
+
+def test_a_refused_change_leaves_no_movement_behind(store, sku):
+    stock_put(location=store, sku=sku, on_hand=2)
+    before = StockMovement.objects.count()
+
+    for refused in (
+        lambda: stock_write_off(location=store, sku=sku, quantity=3),
+        lambda: stock_pos_sale(location=store, sku=sku, quantity=3),
+        lambda: stock_adjust(location=store, sku=sku, delta=-3),
+        lambda: reserve_one(location=store, sku=sku, quantity=3),
+    ):
+        with pytest.raises(InsufficientStock):
+            refused()
+
+    assert StockMovement.objects.count() == before
+    assert stock_breaches() == []
+
+
+def test_database_refuses_reserved_above_on_hand(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StockLevel.objects.filter(location=store, sku=sku).update(reserved=F("on_hand") + 1)
+
+    assert _stock(store, sku) == (5, 0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"on_hand": -1}, {"reserved": -1}, {"safety_stock": -1}],
+    ids=["negative-on-hand", "negative-reserved", "negative-safety-stock"],
+)
+def test_database_refuses_negative_quantities(store, sku, change):
+    stock_put(location=store, sku=sku, on_hand=0)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StockLevel.objects.filter(location=store, sku=sku).update(**change)
