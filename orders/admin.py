@@ -1,0 +1,112 @@
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Q
+from django_fsm import TransitionNotAllowed
+
+from common.errors import DomainError
+from inventory.models import Reservation
+from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.services.lifecycle import order_cancel
+from stores.selectors import location_ids_for_user
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = [
+        "sku_code", "name", "quantity", "unit_price", "quantity_cancelled",
+        "quantity_fulfilled", "quantity_returned",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderEventInline(admin.TabularInline):
+    """The timeline, oldest first."""
+
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "message", "location", "actor"]
+    readonly_fields = fields
+    ordering = ["created_at", "pk"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CustomerOrderInline(admin.TabularInline):
+    """Every order of the customer, whatever the channel or store."""
+
+    model = Order
+    fk_name = "customer"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["number", "created_at", "channel", "delivery_method", "pickup_location", "status",
+              "return_status", "grand_total"]  # fmt: skip
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    """One customer's orders, pickups and returns across web, app and every store."""
+
+    list_display = ["__str__", "email", "phone", "loyalty_id", "created_at"]
+    search_fields = ["email", "phone", "name", "loyalty_id", "orders__number"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [CustomerOrderInline]
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "number", "created_at", "customer", "channel", "delivery_method", "pickup_location",
+        "status", "return_status", "grand_total",
+    ]  # fmt: skip
+    list_filter = ["status", "channel", "delivery_method", "return_status", "pickup_location"]
+    search_fields = ["number", "customer__email", "customer__phone", "customer__name"]
+    list_select_related = ["customer", "pickup_location"]
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline, OrderEventInline]
+    actions = ["cancel_orders"]
+    readonly_fields = [
+        "number", "customer", "channel", "placed_at", "delivery_method", "pickup_location",
+        "shipping_address", "currency", "subtotal", "shipping_total", "discount_total",
+        "grand_total", "status", "return_status", "routing", "created_by", "created_at",
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        """Staff see orders touching their locations; superusers everything."""
+        qs = super().get_queryset(request)
+        allowed = location_ids_for_user(user=request.user)
+        if allowed is None:
+            return qs
+        held_there = Reservation.objects.filter(demand=OuterRef("number"), location_id__in=allowed)
+        return qs.filter(
+            Q(pickup_location_id__in=allowed) | Q(placed_at_id__in=allowed) | Q(Exists(held_there))
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # orders come from checkout
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Cancel selected orders (releases their stock)")
+    def cancel_orders(self, request, queryset):
+        done = 0
+        for order in queryset:
+            try:
+                order_cancel(order=order, actor=request.user, reason="cancelled in the admin")
+                done += 1
+            except (DomainError, TransitionNotAllowed) as exc:
+                self.message_user(request, f"{order.number}: {exc}", messages.WARNING)
+        if done:
+            self.message_user(request, f"Cancelled {done} order(s).")

@@ -1,0 +1,31 @@
+from common.errors import DomainError
+
+
+class OrderNotCancellable(DomainError):
+    code = "order_not_cancellable"
+    status = 409
+    default_detail = "The order can no longer be cancelled."
+
+
+class LineNotCancellable(DomainError):
+    code = "line_not_cancellable"
+    status = 409
+    default_detail = "That quantity of the line can no longer be cancelled."
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = 422
+    default_detail = "This Idempotency-Key was used with a different request body."
+
+
+class IdempotencyKeyInFlight(DomainError):
+    code = "idempotency_key_in_flight"
+    status = 409
+    default_detail = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+
+class NoShippingCoordinates(DomainError):
+    code = "invalid"
+    status = 400
+    default_detail = "The address needs latitude and longitude, or a postcode we know."

@@ -1,0 +1,223 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from common.models import TimeStampedModel
+from inventory.models import Sku
+from stores.models import Location
+
+
+class Customer(TimeStampedModel):
+    """One person across web, app and stores, found by normalised email or E.164 phone."""
+
+    email = models.EmailField(null=True, blank=True, unique=True)
+    phone = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    name = models.CharField(max_length=120, blank=True)
+    loyalty_id = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(email__isnull=False) | Q(phone__isnull=False),
+                name="customer_has_email_or_phone",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"customer {self.pk}"
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web"
+    APP = "app", "App"
+    STORE = "store", "Store"
+
+
+class DeliveryMethod(models.TextChoices):
+    SHIP = "ship", "Ship to address"
+    PICKUP = "pickup", "Pick up in store"
+    CURBSIDE = "curbside", "Curbside pickup"
+    CARRY_OUT = "carry_out", "In-store sale"
+
+
+class Order(FSMModelMixin, TimeStampedModel):
+    class Status(models.TextChoices):
+        PLACED = "placed", "Placed"
+        PROCESSING = "processing", "Processing"
+        PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
+        FULFILLED = "fulfilled", "Fulfilled"
+        CLOSED = "closed", "Closed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class ReturnStatus(models.TextChoices):
+        NONE = "none", "None"
+        PARTIALLY_RETURNED = "partially_returned", "Partially returned"
+        RETURNED = "returned", "Returned"
+
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    placed_at = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The store where a store-channel order was taken.",
+    )  # fmt: skip
+    delivery_method = models.CharField(max_length=10, choices=DeliveryMethod.choices)
+    pickup_location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="pickup_orders"
+    )
+    shipping_address = models.JSONField(default=dict, blank=True)
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    grand_total = models.DecimalField(max_digits=12, decimal_places=2)
+    status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True)
+    return_status = models.CharField(
+        max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE
+    )
+    routing = models.JSONField(default=dict, blank=True, help_text="The routing decision.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="order_customer_idx")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    # Transitions are pure state changes; services do the work around them.
+    @transition(field=status, source=Status.PLACED, target=Status.PROCESSING)
+    def start_processing(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.PROCESSING, Status.PARTIALLY_FULFILLED],
+        target=Status.PARTIALLY_FULFILLED,
+    )
+    def fulfil_partially(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.PLACED, Status.PROCESSING, Status.PARTIALLY_FULFILLED],
+        target=Status.FULFILLED,
+    )
+    def fulfil(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.FULFILLED, target=Status.CLOSED)
+    def close(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.PLACED, Status.PROCESSING], target=Status.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    sku_code = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    line_discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    quantity_cancelled = models.PositiveIntegerField(default=0)
+    quantity_fulfilled = models.PositiveIntegerField(default=0)
+    quantity_returned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_gte_1"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=F("quantity_cancelled") + F("quantity_fulfilled")),
+                name="orderline_cancelled_fulfilled_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_returned__lte=F("quantity_fulfilled")),
+                name="orderline_returned_within_fulfilled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku_code}"
+
+    @property
+    def quantity_open(self) -> int:
+        return self.quantity - self.quantity_cancelled - self.quantity_fulfilled
+
+    @property
+    def reservation_reference(self) -> str:
+        return f"{self.order.number}/{self.pk}"
+
+
+class OrderEvent(models.Model):
+    """The order's timeline: append-only."""
+
+    class Kind(models.TextChoices):
+        PLACED = "placed", "Placed"
+        ROUTED = "routed", "Routed"
+        RESERVED = "reserved", "Reserved"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        CANCELLED = "cancelled", "Cancelled"
+        LINE_CANCELLED = "line_cancelled", "Line cancelled"
+        FULFILLED = "fulfilled", "Fulfilled"
+        RELEASED = "released", "Released to location"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        REROUTED = "rerouted", "Re-routed"
+        PICKED = "picked", "Picked"
+        PACKED = "packed", "Packed"
+        SHIPPED = "shipped", "Shipped"
+        READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
+        CUSTOMER_ARRIVED = "customer_arrived", "Customer arrived"
+        HANDED_OVER = "handed_over", "Handed over"
+        EXPIRED = "expired", "Pickup expired"
+        NOTIFIED = "notified", "Customer notified"
+        RETURN_REQUESTED = "return_requested", "Return requested"
+        RETURN_RECEIVED = "return_received", "Return received"
+        REFUNDED = "refunded", "Refunded"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    message = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful response to a checkout, per API client and Idempotency-Key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    order = models.ForeignKey(Order, null=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

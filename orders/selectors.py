@@ -1,0 +1,98 @@
+"""Reads of orders, scoped to what the caller may see.
+
+A channel's API client sees its channel's orders and the whole cross-channel history of
+the customers who ordered through it (web, app and store orders together). Staff list
+orders that touch their locations, or a named customer's whole history, and open any
+order by number (a store serves any customer). Superusers see everything.
+"""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from inventory.models import Reservation
+from orders.models import Customer, Order, OrderEvent
+from orders.services.customers import normalise_email, normalise_phone
+from stores.selectors import location_ids_for_user
+
+
+def token_channel(auth) -> str:
+    return getattr(auth, "channel", "") or ""
+
+
+def customer_lookup(*, identifier: str) -> Customer | None:
+    """A customer by email, phone or loyalty id."""
+    if "@" in identifier:
+        return Customer.objects.filter(email=normalise_email(identifier)).first()
+    try:
+        phone = normalise_phone(identifier)
+    except ValueError:
+        phone = None
+    if phone:
+        found = Customer.objects.filter(phone=phone).first()
+        if found:
+            return found
+    return Customer.objects.filter(loyalty_id=identifier).first() if identifier else None
+
+
+def _touching_locations(location_ids: set[int]) -> Q:
+    reserved_there = Reservation.objects.filter(
+        demand=OuterRef("number"), location_id__in=location_ids
+    )
+    return (
+        Q(pickup_location_id__in=location_ids)
+        | Q(placed_at_id__in=location_ids)
+        | Q(Exists(reserved_there))
+    )
+
+
+def _channel_visible(channel: str) -> Q:
+    """Orders of the channel, and every order of the channel's own customers."""
+    ordered_here = Order.objects.filter(customer_id=OuterRef("customer_id"), channel=channel)
+    return Q(channel=channel) | Q(Exists(ordered_here))
+
+
+def order_list(*, user, auth=None, customer: Customer | None = None) -> QuerySet[Order]:
+    qs = Order.objects.select_related("customer", "pickup_location").order_by("-created_at")
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    if user.is_superuser:
+        return qs
+    channel = token_channel(auth)
+    if channel:
+        return qs.filter(_channel_visible(channel))
+    allowed = location_ids_for_user(user=user)
+    if not allowed:
+        return qs.none()
+    return qs if customer is not None else qs.filter(_touching_locations(allowed))
+
+
+def order_get(*, number: str, user, auth=None) -> Order:
+    """The order if the caller may see it; Order.DoesNotExist otherwise (a 404, not a 403).
+
+    Staff may open any order by its number: a customer can bring any order to any store.
+    """
+    qs = Order.objects.select_related("customer", "pickup_location", "placed_at")
+    if user.is_superuser:
+        return qs.get(number=number)
+    channel = token_channel(auth)
+    if channel:
+        return qs.filter(_channel_visible(channel)).get(number=number)
+    if not location_ids_for_user(user=user):
+        raise Order.DoesNotExist
+    return qs.get(number=number)
+
+
+def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
+    return order.events.select_related("actor", "location").order_by("created_at", "pk")
+
+
+def order_can_change(*, order: Order, user, auth=None) -> bool:
+    """Cancelling is for the order's own channel, or staff of a location it touches."""
+    if user.is_superuser:
+        return True
+    channel = token_channel(auth)
+    if channel:
+        return order.channel == channel
+    allowed = location_ids_for_user(user=user)
+    if not allowed:
+        return False
+    return Order.objects.filter(pk=order.pk).filter(_touching_locations(allowed)).exists()

@@ -1,0 +1,269 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from inventory.selectors import skus_by_code
+from orders.models import Channel, DeliveryMethod, Order, OrderEvent, OrderLine
+from orders.services.checkout import CheckoutLine, CheckoutRequest
+from orders.services.customers import normalise_phone
+from stores.selectors import locations_by_code
+
+AT_STORE_CAPABILITY = {
+    DeliveryMethod.PICKUP: ("can_pickup", "does not offer pickup"),
+    DeliveryMethod.CURBSIDE: ("can_curbside", "does not offer curbside pickup"),
+}
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120, default="")
+
+    def validate_phone(self, value: str) -> str:
+        try:
+            return normalise_phone(value) or ""
+        except ValueError:
+            raise serializers.ValidationError("Not a valid phone number.") from None
+
+    def validate(self, attrs):
+        if not attrs.get("email") and not attrs.get("phone"):
+            raise serializers.ValidationError({"email": ["Give an email or a phone number."]})
+        return attrs
+
+
+class CheckoutLineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1)
+
+    def validate_quantity(self, value: int) -> int:
+        if value > settings.OMS_MAX_LINE_QUANTITY:
+            raise serializers.ValidationError(f"At most {settings.OMS_MAX_LINE_QUANTITY} per line.")
+        return value
+
+
+class AddressInputSerializer(serializers.Serializer):
+    line1 = serializers.CharField(max_length=200)
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=80)
+    postcode = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, required=False, default="CN")
+    latitude = serializers.FloatField(required=False, min_value=-90, max_value=90)
+    longitude = serializers.FloatField(required=False, min_value=-180, max_value=180)
+
+    def validate(self, attrs):
+        if ("latitude" in attrs) != ("longitude" in attrs):
+            raise serializers.ValidationError(
+                {"latitude": ["Give latitude and longitude together."]}
+            )
+        if "latitude" not in attrs:
+            near = _postcode_centroid(attrs.get("postcode", ""), attrs["city"])
+            if near is None:
+                raise serializers.ValidationError(
+                    {"latitude": ["Give coordinates, or a postcode or city we serve."]}
+                )
+            attrs["latitude"], attrs["longitude"] = near
+        return attrs
+
+
+def _postcode_centroid(postcode: str, city: str) -> tuple[float, float] | None:
+    """Without a geocoder: a location in the same postcode, else the centre of the city's."""
+    from stores.selectors import location_list
+
+    same = location_list().filter(postcode=postcode).first() if postcode else None
+    if same:
+        return same.latitude, same.longitude
+    in_city = list(location_list().filter(city__iexact=city).values_list("latitude", "longitude"))
+    if not in_city:
+        return None
+    return (sum(p[0] for p in in_city) / len(in_city), sum(p[1] for p in in_city) / len(in_city))
+
+
+class DeliveryInputSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=DeliveryMethod.choices)
+    location = serializers.CharField(required=False, max_length=32)
+    address = AddressInputSerializer(required=False)
+
+    def validate(self, attrs):
+        method = attrs["method"]
+        if method == DeliveryMethod.SHIP:
+            if "address" not in attrs:
+                raise serializers.ValidationError({"address": ["Required to ship."]})
+            return attrs
+        code = attrs.get("location")
+        if not code:
+            raise serializers.ValidationError({"location": [f"Required for {method}."]})
+        location = locations_by_code(codes=[code]).get(code)
+        if location is None:
+            raise serializers.ValidationError({"location": [f"Unknown location: {code}"]})
+        if not location.is_active:
+            raise serializers.ValidationError({"location": [f"{code} is closed."]})
+        if method in AT_STORE_CAPABILITY:
+            flag, problem = AT_STORE_CAPABILITY[method]
+            if not getattr(location, flag):
+                raise serializers.ValidationError({"location": [f"{code} {problem}."]})
+        attrs["location"] = location
+        return attrs
+
+
+class CheckoutInputSerializer(serializers.Serializer):
+    customer = CustomerInputSerializer()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    lines = CheckoutLineInputSerializer(many=True, allow_empty=False)
+    delivery = DeliveryInputSerializer()
+
+    def validate_lines(self, lines: list[dict]) -> list[dict]:
+        if len(lines) > settings.OMS_MAX_LINES:
+            raise serializers.ValidationError(f"At most {settings.OMS_MAX_LINES} lines.")
+        skus = skus_by_code(codes=[line["sku"] for line in lines])
+        errors, seen, currencies = [], set(), set()
+        for line in lines:
+            sku = skus.get(line["sku"])
+            if sku is None or not sku.is_active:
+                errors.append({"sku": [f"Unknown SKU: {line['sku']}"]})
+            elif sku.code in seen:
+                errors.append({"sku": [f"{sku.code} appears on more than one line."]})
+            else:
+                errors.append({})
+                line["sku"] = sku
+                seen.add(sku.code)
+                currencies.add(sku.currency)
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        if len(currencies) > 1:
+            raise serializers.ValidationError("Every line must be in one currency.")
+        return lines
+
+    def validate(self, attrs):
+        method = attrs["delivery"]["method"]
+        if method == DeliveryMethod.CARRY_OUT and attrs["channel"] != Channel.STORE:
+            raise serializers.ValidationError(
+                {"delivery": {"method": ["An in-store sale needs channel 'store'."]}}
+            )
+        return attrs
+
+    def to_request(self, *, placed_at=None) -> CheckoutRequest:
+        data = self.validated_data
+        delivery, customer = data["delivery"], data["customer"]
+        location = delivery.get("location")
+        return CheckoutRequest(
+            channel=data["channel"],
+            method=delivery["method"],
+            lines=[
+                CheckoutLine(sku=line["sku"], quantity=line["quantity"]) for line in data["lines"]
+            ],
+            email=customer.get("email") or None,
+            phone=customer.get("phone") or None,
+            name=customer.get("name", ""),
+            location=location,
+            address=dict(delivery["address"]) if "address" in delivery else None,
+            placed_at=placed_at or (location if data["channel"] == Channel.STORE else None),
+        )
+
+
+class ReservationOutputSerializer(serializers.Serializer):
+    location = serializers.CharField()
+    quantity = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class OrderLineOutputSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="sku_code")
+    reservations = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "quantity",
+            "unit_price",
+            "line_discount",
+            "quantity_cancelled",
+            "quantity_fulfilled",
+            "quantity_returned",
+            "reservations",
+        ]
+
+    def get_reservations(self, line: OrderLine) -> list[dict]:
+        by_reference = self.context.get("reservations", {})
+        return by_reference.get(f"{line.order.number}/{line.pk}", [])
+
+
+class CustomerOutputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    phone = serializers.CharField()
+    name = serializers.CharField()
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    customer = CustomerOutputSerializer()
+    delivery = serializers.SerializerMethodField()
+    total = serializers.DecimalField(source="grand_total", max_digits=12, decimal_places=2)
+    lines = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "number",
+            "status",
+            "return_status",
+            "channel",
+            "customer",
+            "delivery",
+            "currency",
+            "subtotal",
+            "shipping_total",
+            "discount_total",
+            "total",
+            "lines",
+            "created_at",
+        ]
+
+    def get_delivery(self, order: Order) -> dict:
+        delivery = {"method": order.delivery_method}
+        if order.pickup_location_id:
+            delivery["location"] = order.pickup_location.code
+        if order.shipping_address:
+            delivery["address"] = order.shipping_address
+        return delivery
+
+    def get_lines(self, order: Order) -> list[dict]:
+        return OrderLineOutputSerializer(order.lines.all(), many=True, context=self.context).data
+
+
+class OrderSummaryOutputSerializer(serializers.ModelSerializer):
+    customer = CustomerOutputSerializer()
+    total = serializers.DecimalField(source="grand_total", max_digits=12, decimal_places=2)
+    pickup_location = serializers.CharField(source="pickup_location.code", default=None)
+
+    class Meta:
+        model = Order
+        fields = [
+            "number",
+            "status",
+            "return_status",
+            "channel",
+            "delivery_method",
+            "pickup_location",
+            "customer",
+            "currency",
+            "total",
+            "created_at",
+        ]
+
+
+class OrderEventOutputSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+    location = serializers.CharField(source="location.code", default=None)
+
+    class Meta:
+        model = OrderEvent
+        fields = ["kind", "message", "data", "actor", "location", "created_at"]
+
+
+class OrderCancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class LineCancelInputSerializer(OrderCancelInputSerializer):
+    quantity = serializers.IntegerField(min_value=1)

@@ -1,0 +1,1 @@
+"""Writers of orders: checkout, cancel, fulfilment progress, customers."""

@@ -1,0 +1,276 @@
+"""Checkout: one transaction that writes the order and reserves every line, or nothing."""
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from common.outbox import outbox_publish
+from inventory.errors import InsufficientStock
+from inventory.models import Sku
+from inventory.selectors import sourcing_candidates
+from inventory.services import StockRequest, stock_consume, stock_reserve
+from inventory.sourcing import Demand, RoutingDecision, route
+from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from orders.events import event_message, order_event_record
+from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
+from orders.services.customers import customer_get_or_create
+from stores.models import Location
+
+logger = logging.getLogger(__name__)
+
+NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a till
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    sku: Sku
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    channel: str
+    method: str
+    lines: list[CheckoutLine]
+    email: str | None = None
+    phone: str | None = None
+    name: str = ""
+    location: Location | None = None  # pickup, curbside or carry-out store
+    address: dict[str, Any] | None = None  # ship: with latitude and longitude
+    placed_at: Location | None = None  # the store where a store-channel order was taken
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def request_fingerprint(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _new_number() -> str:
+    return "OM" + "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+
+
+def _demand(request: CheckoutRequest) -> Demand:
+    address = request.address or {}
+    point = (address["latitude"], address["longitude"]) if "latitude" in address else None
+    return Demand(
+        method=request.method,
+        lines={line.sku.pk: line.quantity for line in request.lines},
+        location_id=request.location.pk if request.location else None,
+        point=point,
+        prefer=settings.OMS_SHIP_PREFERENCE,
+        allow_safety_stock=request.method == DeliveryMethod.CARRY_OUT,
+    )
+
+
+def _route(request: CheckoutRequest) -> RoutingDecision:
+    demand = _demand(request)
+    candidates = sourcing_candidates(
+        sku_ids=demand.lines, method=demand.method, location_id=demand.location_id
+    )
+    decision = route(demand, candidates)
+    if not decision.ok:
+        codes = {line.sku.pk: line.sku.code for line in request.lines}
+        raise InsufficientStock(
+            lines=[
+                {"sku": codes[sku], "requested": requested, "available": available}
+                for sku, (requested, available) in sorted(decision.shortages.items())
+            ],
+            alternatives=decision.alternatives,
+        )
+    return decision
+
+
+def _totals(request: CheckoutRequest) -> dict[str, Decimal]:
+    subtotal = sum((line.sku.price * line.quantity for line in request.lines), Decimal("0"))
+    shipping = Decimal("0")
+    if request.method == DeliveryMethod.SHIP and subtotal < Decimal(
+        settings.OMS_FREE_SHIPPING_FROM
+    ):
+        shipping = Decimal(settings.OMS_SHIPPING_FEE)
+    return {
+        "subtotal": subtotal,
+        "shipping_total": shipping,
+        "discount_total": Decimal("0"),
+        "grand_total": subtotal + shipping,
+    }
+
+
+def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) -> Order:
+    """Order, lines, events and reservation rows first; the stock UPDATEs come last."""
+    customer = customer_get_or_create(email=request.email, phone=request.phone, name=request.name)
+    codes = {line.sku.pk: line.sku.code for line in request.lines}
+    order = Order.objects.create(
+        number=_new_number(),
+        customer=customer,
+        channel=request.channel,
+        placed_at=request.placed_at,
+        delivery_method=request.method,
+        pickup_location=request.location if request.method != DeliveryMethod.SHIP else None,
+        shipping_address=request.address or {},
+        currency=request.lines[0].sku.currency,
+        routing=decision.as_dict(codes),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        **_totals(request),
+    )
+    lines = OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                sku=line.sku,
+                sku_code=line.sku.code,
+                name=line.sku.name,
+                quantity=line.quantity,
+                unit_price=line.sku.price,
+            )
+            for line in request.lines
+        ]
+    )
+    line_by_sku = {line.sku_id: line for line in lines}
+    where = [
+        {"sku": codes[a.sku_id], "location": a.code, "quantity": a.quantity}
+        for a in decision.allocations
+    ]
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=order,
+                kind=OrderEvent.Kind.PLACED,
+                actor=order.created_by,
+                location=request.placed_at,
+                message=f"Placed on {request.channel} for {request.method}",
+                data={"total": str(order.grand_total), "lines": len(lines)},
+            ),
+            OrderEvent(
+                order=order,
+                kind=OrderEvent.Kind.ROUTED,
+                actor=order.created_by,
+                message=event_message("Routed to " + ", ".join(decision.as_dict()["locations"])),
+                data=order.routing,
+            ),
+            OrderEvent(
+                order=order,
+                kind=OrderEvent.Kind.RESERVED,
+                actor=order.created_by,
+                message=event_message(
+                    "Reserved "
+                    + ", ".join(f"{w['quantity']} x {w['sku']} at {w['location']}" for w in where)
+                ),
+                data={"reservations": where},
+            ),
+        ]
+    )
+    reservations = stock_reserve(
+        requests=[
+            StockRequest(
+                location_id=a.location_id,
+                sku_id=a.sku_id,
+                quantity=a.quantity,
+                reference=f"{order.number}/{line_by_sku[a.sku_id].pk}",
+            )
+            for a in decision.allocations
+        ],
+        demand=order.number,
+        delivery_method=request.method,
+        allow_safety_stock=request.method == DeliveryMethod.CARRY_OUT,
+        actor=order.created_by,
+    )
+    if request.method == DeliveryMethod.CARRY_OUT:
+        _complete_sale(order=order, lines=lines, reservations=reservations)
+    outbox_publish("order.placed", number=order.number)
+    return order
+
+
+def _complete_sale(*, order: Order, lines: list[OrderLine], reservations) -> None:
+    """An in-store sale: the goods left with the customer at the till."""
+    stock_consume(reservations=reservations, actor=order.created_by, reference=order.number)
+    for line in lines:
+        line.quantity_fulfilled = line.quantity
+    OrderLine.objects.bulk_update(lines, ["quantity_fulfilled"])
+    order.fulfil()
+    order.save(update_fields=["status", "updated_at"])
+    order_event_record(
+        order=order,
+        kind=OrderEvent.Kind.FULFILLED,
+        actor=order.created_by,
+        location=order.pickup_location,
+        message="Sold and handed over at the till",
+    )
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused(key=record.key)
+    if record.response_body is None:
+        raise IdempotencyKeyInFlight(key=record.key)
+    return CheckoutResult(record.response_status, record.response_body, replayed=True)
+
+
+def checkout(
+    *,
+    request: CheckoutRequest,
+    actor,
+    idempotency_key: str,
+    fingerprint: str,
+    render: Callable[[Order], dict[str, Any]],
+) -> CheckoutResult:
+    """Place an order once per (client, Idempotency-Key).
+
+    The same key and body replays the first response; another body is 422. A concurrent
+    duplicate waits on the key's row and then replays. A shortage (409) is not recorded,
+    so the same key may be retried once stock is back.
+    """
+    existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    try:
+        decision = _route(request)
+        try:
+            return _place_once(request, decision, actor, idempotency_key, fingerprint, render)
+        except InsufficientStock:
+            # Someone took the stock between the snapshot and the reservation: route again
+            # (which explains the shortage, with alternatives, if there is one) and retry once.
+            logger.info("checkout re-routing after a concurrent reservation")
+            decision = _route(request)
+        return _place_once(request, decision, actor, idempotency_key, fingerprint, render)
+    except InsufficientStock:
+        # The one who took the stock may be this request's own duplicate, committed since
+        # the key was checked: its order is the answer, not a shortage.
+        existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+
+
+def _place_once(request, decision, actor, idempotency_key, fingerprint, render) -> CheckoutResult:
+    try:
+        with transaction.atomic():
+            # Taken first: a concurrent duplicate blocks here until this one commits.
+            record = IdempotencyRecord.objects.create(
+                user=actor, key=idempotency_key, request_hash=fingerprint
+            )
+            order = _write_order(request=request, decision=decision, actor=actor)
+            record.order = order
+            record.response_status = 201
+            record.response_body = render(order)
+            record.save(update_fields=["order", "response_status", "response_body"])
+    except IntegrityError:
+        existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+    logger.info("order %s placed", order.number)
+    return CheckoutResult(201, record.response_body)

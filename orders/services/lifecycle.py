@@ -1,0 +1,181 @@
+"""An order after checkout: cancel (whole or part of a line), fulfilment progress, closing."""
+
+from django.db import transaction
+from django_fsm import can_proceed
+
+from common.outbox import outbox_publish
+from inventory.models import Reservation
+from inventory.selectors import reservations_for_demand
+from inventory.services import stock_release
+from orders.errors import LineNotCancellable, OrderNotCancellable
+from orders.events import order_event_record
+from orders.models import Order, OrderEvent, OrderLine
+from orders.signals import order_cancelled
+
+
+def order_get_for_update(*, number: str) -> Order:
+    return Order.objects.select_for_update().get(number=number)
+
+
+def _active_by_line(order: Order) -> dict[str, list[Reservation]]:
+    result: dict[str, list[Reservation]] = {}
+    for reservation in reservations_for_demand(demand=order.number):
+        if reservation.status == Reservation.Status.ACTIVE:
+            result.setdefault(reservation.reference, []).append(reservation)
+    return result
+
+
+def order_sync_status(*, order: Order, actor=None) -> Order:
+    """Move the order to where its lines are: partially fulfilled, fulfilled or cancelled."""
+    lines = list(order.lines.all())
+    before = order.status
+    settled = all(line.quantity_open == 0 for line in lines)
+    any_fulfilled = any(line.quantity_fulfilled for line in lines)
+    if settled and any_fulfilled and can_proceed(order.fulfil):
+        order.fulfil()
+    elif settled and not any_fulfilled and can_proceed(order.cancel):
+        order.cancel()
+    elif (
+        any_fulfilled
+        and not settled
+        and order.status != Order.Status.PARTIALLY_FULFILLED
+        and can_proceed(order.fulfil_partially)
+    ):
+        order.fulfil_partially()
+    if order.status != before:
+        order.save(update_fields=["status", "updated_at"])
+        order_event_record(
+            order=order,
+            kind=OrderEvent.Kind.STATUS_CHANGED,
+            actor=actor,
+            message=f"{before} -> {order.status}",
+            data={"from": before, "to": order.status},
+        )
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
+    """Cancel every open line and release its reservations. 409 once all is handed over.
+
+    An order already partly shipped keeps what shipped; the rest is cancelled and the
+    order is then fulfilled.
+    """
+    order = order_get_for_update(number=order.number)
+    lines = list(order.lines.select_for_update().order_by("pk"))
+    open_lines = [line for line in lines if line.quantity_open > 0]
+    if not open_lines or order.status in (Order.Status.CANCELLED, Order.Status.CLOSED):
+        raise OrderNotCancellable(number=order.number, status=order.status)
+    by_line = _active_by_line(order)
+    held = [r for line in open_lines for r in by_line.get(f"{order.number}/{line.pk}", [])]
+    codes = {r.location_id: r.location.code for r in held}  # loaded with the reservations
+    released = stock_release(
+        reservations=held,
+        actor=actor,
+        reference=order.number,
+        note=reason or "order cancelled",
+    )
+    for line in open_lines:
+        line.quantity_cancelled += line.quantity_open
+    OrderLine.objects.bulk_update(open_lines, ["quantity_cancelled"])
+    order_event_record(
+        order=order,
+        kind=OrderEvent.Kind.CANCELLED,
+        actor=actor,
+        message=f"Cancelled{': ' + reason if reason else ''}",
+        data={
+            "reason": reason,
+            "released": [
+                {"location": codes[r.location_id], "sku": r.sku_id, "quantity": r.quantity}
+                for r in released
+            ],
+        },
+    )
+    order_cancelled.send(
+        sender=Order, order=order, actor=actor, line_ids=[line.pk for line in open_lines]
+    )
+    order_sync_status(order=order, actor=actor)
+    outbox_publish("order.cancelled", number=order.number, reason=reason)
+    return order
+
+
+@transaction.atomic
+def order_line_cancel(
+    *,
+    order: Order,
+    line_id: int,
+    quantity: int,
+    actor=None,
+    reason: str = "",
+    release_stock: bool = True,
+) -> Order:
+    """Cancel `quantity` units of one line; its reservations shrink by as much.
+
+    `release_stock=False` when the caller already released the units it cancels (a
+    location that rejected them), so the line's holds elsewhere stay untouched.
+    """
+    order = order_get_for_update(number=order.number)
+    line = order.lines.select_for_update().filter(pk=line_id).first()
+    if line is None:
+        raise OrderLine.DoesNotExist
+    if (
+        order.status in (Order.Status.CANCELLED, Order.Status.CLOSED)
+        or quantity > line.quantity_open
+    ):
+        raise LineNotCancellable(line=line.pk, requested=quantity, cancellable=line.quantity_open)
+    remaining = quantity if release_stock else 0
+    amounts = {}
+    for reservation in _active_by_line(order).get(f"{order.number}/{line.pk}", []):
+        take = min(remaining, reservation.quantity)
+        if take:
+            amounts[reservation.pk] = take
+            remaining -= take
+    stock_release(
+        reservations=list(amounts),
+        quantities=amounts,
+        actor=actor,
+        reference=order.number,
+        note=reason or "line cancelled",
+    )
+    line.quantity_cancelled += quantity
+    line.save(update_fields=["quantity_cancelled"])
+    order_event_record(
+        order=order,
+        kind=OrderEvent.Kind.LINE_CANCELLED,
+        actor=actor,
+        message=f"Cancelled {quantity} x {line.sku_code}",
+        data={"line": line.pk, "sku": line.sku_code, "quantity": quantity, "reason": reason},
+    )
+    order_cancelled.send(sender=Order, order=order, actor=actor, line_ids=[line.pk])
+    order_sync_status(order=order, actor=actor)
+    outbox_publish("order.line_cancelled", number=order.number, line=line.pk, quantity=quantity)
+    return order
+
+
+@transaction.atomic
+def order_start_processing(*, order: Order, actor=None) -> Order:
+    """Fulfillment orders went out to their locations."""
+    order = order_get_for_update(number=order.number)
+    if can_proceed(order.start_processing):
+        order.start_processing()
+        order.save(update_fields=["status", "updated_at"])
+        order_event_record(
+            order=order,
+            kind=OrderEvent.Kind.STATUS_CHANGED,
+            actor=actor,
+            message="placed -> processing",
+            data={"from": "placed", "to": "processing"},
+        )
+    return order
+
+
+@transaction.atomic
+def order_lines_fulfilled(*, order: Order, quantities: dict[int, int], actor=None) -> Order:
+    """Units of lines were shipped or handed over; the order's status follows."""
+    order = order_get_for_update(number=order.number)
+    lines = {line.pk: line for line in order.lines.select_for_update().order_by("pk")}
+    for line_id, qty in quantities.items():
+        line = lines[line_id]
+        line.quantity_fulfilled += min(qty, line.quantity_open)
+    OrderLine.objects.bulk_update(list(lines.values()), ["quantity_fulfilled"])
+    return order_sync_status(order=order, actor=actor)

@@ -1,0 +1,209 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.models import Reservation
+from inventory.selectors import reservations_for_demand
+from orders import selectors
+from orders.models import Channel, Order, OrderLine
+from orders.serializers import (
+    CheckoutInputSerializer,
+    LineCancelInputSerializer,
+    OrderCancelInputSerializer,
+    OrderEventOutputSerializer,
+    OrderOutputSerializer,
+    OrderSummaryOutputSerializer,
+)
+from orders.services.checkout import checkout, request_fingerprint
+from orders.services.lifecycle import order_cancel, order_line_cancel
+from stores.selectors import location_ids_for_user
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def render_order(order: Order) -> dict:
+    """The order as every endpoint shows it, with where each line is held."""
+    held: dict[str, list[dict]] = {}
+    for reservation in reservations_for_demand(demand=order.number):
+        if reservation.status == Reservation.Status.RELEASED:
+            continue
+        held.setdefault(reservation.reference, []).append(
+            {
+                "location": reservation.location.code,
+                "quantity": reservation.quantity,
+                "status": reservation.status,
+            }
+        )
+    order = (
+        Order.objects.select_related("customer", "pickup_location")
+        .prefetch_related("lines")
+        .get(pk=order.pk)
+    )
+    return OrderOutputSerializer(order, context={"reservations": held}).data
+
+
+def _store_staff_location_ids(request: Request) -> set[int] | None:
+    return location_ids_for_user(user=request.user)
+
+
+class CheckoutView(APIView):
+    """Place an order: routes, reserves every line and records the order in one transaction."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=CheckoutInputSerializer,
+        responses={201: OrderOutputSerializer},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if not key or len(key) > 255:
+            raise ValidationError(
+                {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 characters."]}
+            )
+        payload = CheckoutInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        self._check_channel(request, payload.validated_data)
+        result = checkout(
+            request=payload.to_request(),
+            actor=request.user,
+            idempotency_key=key,
+            fingerprint=request_fingerprint(request.data),
+            render=render_order,
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+        return Response(result.body, status=result.status, headers=headers)
+
+    def _check_channel(self, request: Request, data: dict) -> None:
+        """Channel clients order for their channel; store staff for their stores."""
+        if request.user.is_superuser:
+            return
+        channel = selectors.token_channel(request.auth)
+        if channel:
+            if data["channel"] != channel:
+                raise PermissionDenied(f"This client may only place {channel} orders.")
+            return
+        allowed = _store_staff_location_ids(request) or set()
+        location = data["delivery"].get("location")
+        if data["channel"] != Channel.STORE or not allowed:
+            raise PermissionDenied("Staff place store orders at their own locations.")
+        if (
+            location is not None
+            and location.pk not in allowed
+            and data["delivery"]["method"] == "carry_out"
+        ):
+            raise PermissionDenied(f"{location.code} is not one of your locations.")
+
+
+class OrderListView(generics.ListAPIView):
+    """Orders the caller may see; `customer` (email, phone or loyalty id) gives one customer's
+    history across web, app and stores."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = OrderSummaryOutputSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", OpenApiTypes.STR),
+            OpenApiParameter("status", OpenApiTypes.STR),
+            OpenApiParameter("channel", OpenApiTypes.STR),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        params = self.request.query_params
+        customer = None
+        if params.get("customer"):
+            customer = selectors.customer_lookup(identifier=params["customer"])
+            if customer is None:
+                return Order.objects.none()
+        qs = selectors.order_list(user=self.request.user, auth=self.request.auth, customer=customer)
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
+        if params.get("channel"):
+            qs = qs.filter(channel=params["channel"])
+        return qs
+
+
+class OrderViewMixin:
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_order(self, request: Request, number: str) -> Order:
+        try:
+            return selectors.order_get(number=number, user=request.user, auth=request.auth)
+        except Order.DoesNotExist:
+            raise NotFound(f"No order {number}.") from None
+
+    def get_order_to_change(self, request: Request, number: str) -> Order:
+        order = self.get_order(request, number)
+        if not selectors.order_can_change(order=order, user=request.user, auth=request.auth):
+            raise PermissionDenied("Only the order's channel or its stores may change it.")
+        return order
+
+
+class OrderDetailView(OrderViewMixin, APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OrderOutputSerializer)
+    def get(self, request: Request, number: str) -> Response:
+        return Response(render_order(self.get_order(request, number)))
+
+
+class OrderTimelineView(OrderViewMixin, APIView):
+    """Every event of the order, oldest first: placed, reserved, routed, ... refunded."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OrderEventOutputSerializer(many=True))
+    def get(self, request: Request, number: str) -> Response:
+        order = self.get_order(request, number)
+        events = OrderEventOutputSerializer(selectors.order_timeline(order=order), many=True).data
+        return Response({"number": order.number, "status": order.status, "results": events})
+
+
+class OrderCancelView(OrderViewMixin, APIView):
+    """Cancel every open line; reservations are released at once. 409 when too late."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=OrderCancelInputSerializer, responses=OrderOutputSerializer)
+    def post(self, request: Request, number: str) -> Response:
+        order = self.get_order_to_change(request, number)
+        payload = OrderCancelInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        order = order_cancel(
+            order=order, actor=request.user, reason=payload.validated_data["reason"]
+        )
+        return Response(render_order(order), status=status.HTTP_200_OK)
+
+
+class OrderLineCancelView(OrderViewMixin, APIView):
+    """Cancel some units of one line; its reservation shrinks by as much."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=LineCancelInputSerializer, responses=OrderOutputSerializer)
+    def post(self, request: Request, number: str, line_id: int) -> Response:
+        order = self.get_order_to_change(request, number)
+        payload = LineCancelInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            order = order_line_cancel(
+                order=order, line_id=line_id, actor=request.user, **payload.validated_data
+            )
+        except OrderLine.DoesNotExist:
+            raise NotFound(f"No line {line_id} on order {number}.") from None
+        return Response(render_order(order))

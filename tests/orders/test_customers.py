@@ -1,0 +1,113 @@
+"""One customer across web, app and stores, found by email or phone however they are written."""
+
+import pytest
+
+from orders.models import Customer
+from orders.services.customers import customer_get_or_create, normalise_phone
+from tests.orders.factories import (
+    CustomerFactory,
+    body,
+    pickup_at,
+    post_checkout,
+    staff_client,
+    stock_put,
+)
+
+MOBILE = "+8613800138000"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["+8613800138000", "13800138000", "138 0013 8000", "138-0013-8000", "+86 138 0013 8000"],
+)
+def test_a_mobile_number_written_any_way_is_one_number(written):
+    assert normalise_phone(written) == MOBILE
+
+
+@pytest.mark.parametrize("written", ["12345", "not a phone", "+86 000"])
+def test_a_number_that_cannot_be_dialled_is_refused(written):
+    with pytest.raises(ValueError, match="phone number"):
+        normalise_phone(written)
+
+
+def test_email_in_another_case_is_the_same_customer(db):
+    first = customer_get_or_create(email="Ada.Lovelace@Example.com", name="Ada")
+
+    again = customer_get_or_create(email="  ada.lovelace@EXAMPLE.COM ")
+
+    assert again.pk == first.pk
+    assert first.email == "ada.lovelace@example.com"
+    assert Customer.objects.count() == 1
+
+
+def test_phone_written_differently_is_the_same_customer(db):
+    first = customer_get_or_create(phone="+8613800138000")
+
+    again = customer_get_or_create(phone="138 0013 8000")
+
+    assert again.pk == first.pk
+    assert Customer.objects.count() == 1
+
+
+def test_a_new_email_is_added_to_the_customer_found_by_phone(db):
+    at_the_till = customer_get_or_create(phone="138 0013 8000", name="Ada")
+
+    online = customer_get_or_create(email="ada@example.com", phone="+8613800138000")
+
+    assert online.pk == at_the_till.pk
+    at_the_till.refresh_from_db()
+    assert (at_the_till.email, at_the_till.phone, at_the_till.name) == (
+        "ada@example.com",
+        MOBILE,
+        "Ada",
+    )
+
+
+def test_a_phone_held_by_someone_else_is_not_taken_over(db):
+    owner = CustomerFactory(email=None, phone=MOBILE)
+    other = CustomerFactory(email="bob@example.com")
+
+    found = customer_get_or_create(email="bob@example.com", phone="138 0013 8000")
+
+    assert found.pk == other.pk
+    other.refresh_from_db()
+    owner.refresh_from_db()
+    assert (other.phone, owner.phone) == (None, MOBILE)
+
+
+def test_store_and_web_orders_of_one_person_show_together(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+    in_store = post_checkout(
+        staff_client(xuhui),
+        body(
+            [(tee, 1)],
+            channel="store",
+            delivery={"method": "carry_out", "location": "SH-XUHUI"},
+            email=None,
+            phone="138 0013 8000",
+        ),
+    ).json()
+    online = post_checkout(
+        web,
+        body([(tee, 1)], delivery=pickup_at(xuhui), email="Ada@Example.com", phone=MOBILE),
+    ).json()
+
+    by_email = web.get("/api/v1/orders", {"customer": "ADA@example.com"}).json()
+    by_phone = staff_client(xuhui).get("/api/v1/orders", {"customer": "138 0013 8000"}).json()
+
+    both = {in_store["number"], online["number"]}
+    assert {o["number"] for o in by_email["results"]} == both
+    assert {o["number"] for o in by_phone["results"]} == both
+    assert {o["channel"] for o in by_email["results"]} == {"store", "web"}
+    [customer] = Customer.objects.all()
+    assert (customer.email, customer.phone) == ("ada@example.com", MOBILE)
+
+
+def test_orders_of_an_unknown_customer_are_an_empty_list(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+    post_checkout(web, body([(tee, 1)], delivery=pickup_at(xuhui), email="ada@example.com"))
+
+    response = web.get("/api/v1/orders", {"customer": "nobody@example.com"})
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
