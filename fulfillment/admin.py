@@ -1,0 +1,94 @@
+from django import forms
+from django.contrib import admin, messages
+from django_fsm import TransitionNotAllowed
+from django_fsm.admin import FSMAdminMixin
+
+from common.errors import DomainError
+from fulfillment import selectors
+from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from fulfillment.views import ACTIONS, QUEUES
+from stores.admin import LocationScopedAdminMixin
+
+
+class RejectForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=[c for c in FulfillmentOrder.RejectReason.choices if c[0] != "sla_expired"]
+    )
+    note = forms.CharField(required=False, max_length=255)
+
+
+class ShipForm(forms.Form):
+    carrier = forms.CharField(max_length=60)
+    tracking_number = forms.CharField(max_length=100)
+
+
+class HandoverForm(forms.Form):
+    code = forms.CharField(required=False, max_length=12, help_text="The customer's pickup code.")
+    override_reason = forms.CharField(
+        required=False, max_length=255, help_text="Managers only: hand over without the code."
+    )
+
+
+class QueueFilter(admin.SimpleListFilter):
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("to_accept", "To accept"), ("to_pick", "To pick"), ("to_pack", "To pack"),
+                ("ready", "Ready for pickup"), ("late", "Late")]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        if self.value() == "late":
+            return selectors.late_queue(queryset)
+        if self.value() in QUEUES:
+            return queryset.filter(status__in=QUEUES[self.value()])
+        return queryset
+
+
+class FulfillmentLineInline(admin.TabularInline):
+    model = FulfillmentOrderLine
+    extra = 0
+    can_delete = False
+    fields = ["order_line", "quantity"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FulfillmentOrder)
+class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.ModelAdmin):
+    """Staff work their locations' queues; each button calls the same service as the API."""
+
+    fsm_fields = ["status"]
+    fsm_forms = {"reject": RejectForm, "ship": ShipForm, "handover": HandoverForm}
+    list_display = ["id", "order", "location", "kind", "status", "created_at", "pickup_deadline"]
+    list_filter = [QueueFilter, "status", "kind", "location"]
+    search_fields = ["order__number", "order__customer__email", "order__customer__phone"]
+    list_select_related = ["order", "location"]
+    inlines = [FulfillmentLineInline]
+    readonly_fields = [
+        "order", "location", "kind", "status", "rerouted_from", "accepted_at", "ready_at",
+        "pickup_deadline", "customer_arrived_at", "parking_spot", "carrier", "tracking_number",
+        "completed_at", "rejection_reason", "rejection_note", "routing",
+    ]  # fmt: skip
+    exclude = ["pickup_code_hash", "pickup_code_failures"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def is_fsm_transition_visible(self, transition) -> bool:
+        return transition.name in ACTIONS
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        service, _ = ACTIONS[transition_name]
+        try:
+            service(fulfillment_order=obj, actor=request.user, **(kwargs or {}))
+        except (DomainError, TransitionNotAllowed) as exc:
+            self.message_user(request, f"{transition_name}: {exc}", messages.ERROR)
+            return False
+        self.message_user(request, f"Fulfillment order {obj.pk}: {transition_name} done.")
+        return True

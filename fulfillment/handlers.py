@@ -1,0 +1,102 @@
+"""Outbox handlers: the background side of fulfillment, run once per event after commit."""
+
+from common.models import OutboxEvent
+from common.outbox import outbox_handler
+from fulfillment.models import FulfillmentOrder
+from fulfillment.notifications import notify_customer, notify_store
+from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
+from orders.models import Order
+
+
+def _fo(event: OutboxEvent) -> FulfillmentOrder:
+    return FulfillmentOrder.objects.select_related("order__customer", "location").get(
+        pk=event.payload["fulfillment_order"]
+    )
+
+
+@outbox_handler("order.placed")
+def release_order(event: OutboxEvent) -> None:
+    fulfillment_release(order_number=event.payload["number"])
+
+
+@outbox_handler("fulfillment.rejected")
+def reroute_rejected(event: OutboxEvent) -> None:
+    fulfillment_reroute(fulfillment_order_id=event.payload["fulfillment_order"])
+
+
+@outbox_handler("fulfillment.released")
+def tell_store_new(event: OutboxEvent) -> None:
+    fo = _fo(event)
+    if fo.status != FulfillmentOrder.Status.PENDING:
+        return  # already handled by the store, or cancelled: nothing to announce
+    lines = list(fo.lines.select_related("order_line"))
+    notify_store(
+        order=fo.order,
+        location=fo.location,
+        template="store_new",
+        context={"fulfillment_order": fo, "lines": lines},
+    )
+
+
+@outbox_handler("fulfillment.customer_arrived")
+def tell_store_arrived(event: OutboxEvent) -> None:
+    fo = _fo(event)
+    notify_store(
+        order=fo.order,
+        location=fo.location,
+        template="store_arrived",
+        context={"fulfillment_order": fo},
+    )
+
+
+@outbox_handler("fulfillment.ready")
+def tell_customer_ready(event: OutboxEvent) -> None:
+    fo = _fo(event)
+    notify_customer(
+        order=fo.order,
+        location=fo.location,
+        template="ready",
+        context={
+            "location": fo.location,
+            "code": event.payload["code"],
+            "deadline": fo.pickup_deadline,
+            "curbside": fo.kind == fo.Kind.CURBSIDE,
+        },
+    )
+    # The code was shown once; only its digest stays in the database.
+    scrubbed = {k: v for k, v in event.payload.items() if k != "code"}
+    OutboxEvent.objects.filter(pk=event.pk).update(payload=scrubbed)
+    event.payload = scrubbed
+
+
+@outbox_handler("fulfillment.shipped")
+def tell_customer_shipped(event: OutboxEvent) -> None:
+    fo = _fo(event)
+    notify_customer(
+        order=fo.order,
+        location=fo.location,
+        template="shipped",
+        context={
+            "location": fo.location,
+            "carrier": fo.carrier,
+            "tracking_number": fo.tracking_number,
+        },
+    )
+
+
+@outbox_handler("order.lines_cancelled")
+def tell_customer_lines_cancelled(event: OutboxEvent) -> None:
+    order = Order.objects.select_related("customer").get(number=event.payload["number"])
+    notify_customer(
+        order=order,
+        template="lines_cancelled",
+        context={"lines": event.payload["lines"], "reason": event.payload["reason"]},
+    )
+
+
+@outbox_handler("order.cancelled")
+def tell_customer_cancelled(event: OutboxEvent) -> None:
+    order = Order.objects.select_related("customer").get(number=event.payload["number"])
+    notify_customer(
+        order=order, template="order_cancelled", context={"reason": event.payload.get("reason", "")}
+    )

@@ -1,0 +1,203 @@
+from django.db import models
+from django.db.models import Q
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from common.models import TimeStampedModel
+from inventory.models import Reservation
+from orders.models import Order, OrderLine
+from stores.models import Location
+
+
+class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
+    """The part of an order one location fulfils: picked, packed and shipped, or handed over."""
+
+    class Kind(models.TextChoices):
+        SHIP = "ship", "Ship"
+        PICKUP = "pickup", "Pickup"
+        CURBSIDE = "curbside", "Curbside"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        PICKED = "picked", "Picked"
+        PACKED = "packed", "Packed"
+        SHIPPED = "shipped", "Shipped"
+        READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
+        PICKED_UP = "picked_up", "Picked up"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    class RejectReason(models.TextChoices):
+        NOT_FOUND = "not_found", "Not found on shelf"
+        DAMAGED = "damaged", "Damaged"
+        NO_CAPACITY = "no_capacity", "No capacity"
+        SLA_EXPIRED = "sla_expired", "Not accepted in time"
+        OTHER = "other", "Other"
+
+    OPEN = (Status.PENDING, Status.ACCEPTED, Status.PICKED, Status.PACKED, Status.READY_FOR_PICKUP)
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fulfillment_orders")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="fulfillment_orders"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = FSMField(default=Status.PENDING, choices=Status.choices, protected=True)
+    rerouted_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reroutes"
+    )
+    routing = models.JSONField(default=dict, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    pickup_deadline = models.DateTimeField(null=True, blank=True)
+    pickup_code_hash = models.CharField(max_length=64, blank=True)
+    pickup_code_failures = models.PositiveSmallIntegerField(default=0)
+    customer_arrived_at = models.DateTimeField(null=True, blank=True)
+    parking_spot = models.CharField(max_length=40, blank=True)
+    carrier = models.CharField(max_length=60, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=20, choices=RejectReason.choices, blank=True)
+    rejection_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["location", "status"], name="fo_location_status_idx"),
+            models.Index(
+                fields=["status", "created_at"],
+                name="fo_pending_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["pickup_deadline"],
+                name="fo_ready_deadline_idx",
+                condition=Q(status="ready_for_pickup"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"FO-{self.pk} for {self.order.number} at {self.location.code} ({self.status})"
+
+    @property
+    def is_pickup(self) -> bool:
+        return self.kind in (self.Kind.PICKUP, self.Kind.CURBSIDE)
+
+    def is_ship(self) -> bool:
+        return self.kind == self.Kind.SHIP
+
+    def is_pickup_kind(self) -> bool:
+        return self.is_pickup
+
+    # Pure state changes; the services in fulfillment.services do the work around them.
+    @transition(
+        field=status,
+        source=Status.PENDING,
+        target=Status.ACCEPTED,
+        custom={"label": "Accept", "help_text": "Take this order on: the store will prepare it."},
+    )
+    def accept(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=Status.ACCEPTED,
+        target=Status.PICKED,
+        custom={"label": "Picked", "help_text": "Every item is taken from the shelf."},
+    )
+    def pick(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=Status.PICKED,
+        target=Status.PACKED,
+        conditions=[is_ship],
+        custom={"label": "Packed", "help_text": "Packed and ready for the carrier."},
+    )
+    def pack(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=Status.PACKED,
+        target=Status.SHIPPED,
+        conditions=[is_ship],
+        custom={"label": "Ship…", "help_text": "Hand to the carrier with its tracking number."},
+    )
+    def ship(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.PICKED, Status.PACKED],
+        target=Status.READY_FOR_PICKUP,
+        conditions=[is_pickup_kind],
+        custom={
+            "label": "Ready for pickup",
+            "help_text": "Ready at the counter: the customer gets a pickup code.",
+        },
+    )
+    def ready(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=Status.READY_FOR_PICKUP,
+        target=Status.PICKED_UP,
+        custom={
+            "label": "Hand over…",
+            "help_text": "Give the goods to the customer against the pickup code.",
+        },
+    )
+    def handover(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.PENDING, Status.ACCEPTED, Status.PICKED],
+        target=Status.REJECTED,
+        custom={
+            "label": "Reject…",
+            "help_text": "This location cannot do it: the items go to another location.",
+        },
+    )
+    def reject(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=list(OPEN),
+        target=Status.CANCELLED,
+        custom={"label": "Cancel", "help_text": "Cancel this fulfillment order."},
+    )
+    def cancel(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=Status.READY_FOR_PICKUP,
+        target=Status.EXPIRED,
+        custom={"label": "Expire", "help_text": "Not collected in time."},
+    )
+    def expire(self) -> None:
+        pass
+
+
+class FulfillmentOrderLine(models.Model):
+    """Units of one order line that one location fulfils, held by one reservation there."""
+
+    fulfillment_order = models.ForeignKey(
+        FulfillmentOrder, on_delete=models.CASCADE, related_name="lines"
+    )
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="+")
+    reservation = models.OneToOneField(
+        Reservation, on_delete=models.PROTECT, related_name="fulfillment_line"
+    )
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.order_line_id}"

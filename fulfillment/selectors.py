@@ -1,0 +1,42 @@
+"""Reads of fulfillment orders, always scoped to the caller's locations."""
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from fulfillment.models import FulfillmentOrder
+from stores.selectors import location_ids_for_user
+
+
+def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
+    """Fulfillment orders at the user's locations (all of them for a superuser)."""
+    qs = FulfillmentOrder.objects.select_related("order", "location").prefetch_related(
+        "lines__order_line"
+    )
+    allowed = location_ids_for_user(user=user)
+    if allowed is None:
+        return qs
+    return qs.filter(location_id__in=allowed)
+
+
+def fulfillment_order_get(*, pk: int, user) -> FulfillmentOrder:
+    """One of the user's fulfillment orders; DoesNotExist (a 404) for another store's."""
+    return fulfillment_order_list(user=user).get(pk=pk)
+
+
+def pickup_for_customer(*, pk: int, order_numbers: QuerySet | None = None) -> FulfillmentOrder:
+    qs = FulfillmentOrder.objects.select_related("order", "location").filter(
+        kind__in=[FulfillmentOrder.Kind.PICKUP, FulfillmentOrder.Kind.CURBSIDE]
+    )
+    if order_numbers is not None:
+        qs = qs.filter(order__number__in=order_numbers)
+    return qs.get(pk=pk)
+
+
+def late_queue(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrder]:
+    """Pending longer than an hour, or ready pickups past their deadline."""
+    now = timezone.now()
+    return queryset.filter(
+        status=FulfillmentOrder.Status.PENDING, created_at__lt=now - timedelta(hours=1)
+    ) | queryset.filter(status=FulfillmentOrder.Status.READY_FOR_PICKUP, pickup_deadline__lt=now)

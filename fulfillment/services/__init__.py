@@ -1,0 +1,1 @@
+"""Writers of fulfillment: release and re-routing (routing.py), location actions (actions.py)."""

@@ -1,0 +1,346 @@
+"""What a location does with a fulfillment order: accept, reject, pick, pack, ship, hand over.
+
+Each service locks the fulfillment order, checks the transition, moves stock through
+inventory services, records the order's timeline and queues notifications via the outbox.
+"""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from common.outbox import outbox_publish
+from fulfillment.errors import NotCurbside, OverrideNotAllowed, PickupCodeInvalid, PickupCodeLocked
+from fulfillment.models import FulfillmentOrder
+from inventory.services import stock_consume, stock_release
+from orders.events import order_event_record
+from orders.models import Order, OrderEvent
+from orders.services.lifecycle import order_get_for_update, order_line_cancel, order_lines_fulfilled
+from stores.models import StaffMembership
+from stores.selectors import staff_role_at
+from stores.services import location_update_rejection_rate
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LENGTH = 6
+MAX_CODE_FAILURES = 5
+REJECTION_WINDOW = timedelta(days=7)
+
+Status = FulfillmentOrder.Status
+
+
+def _lock(fo: FulfillmentOrder) -> FulfillmentOrder:
+    # Order first, then the fulfillment order: the same order as checkout and cancel.
+    order_get_for_update(number=fo.order.number)
+    return (
+        FulfillmentOrder.objects.select_related("order", "location")
+        .select_for_update(of=("self",))
+        .get(pk=fo.pk)
+    )
+
+
+def _transition(fo: FulfillmentOrder, name: str) -> None:
+    getattr(fo, name)()  # TransitionNotAllowed (409) when the status does not allow it
+
+
+def _record(fo: FulfillmentOrder, kind: str, actor, message: str, **data) -> None:
+    order_event_record(
+        order=fo.order,
+        kind=kind,
+        actor=actor,
+        location=fo.location,
+        message=message,
+        data={"fulfillment_order": fo.pk, **data},
+    )
+
+
+def _open_lines(fo: FulfillmentOrder):
+    return [line for line in fo.lines.select_related("reservation") if line.quantity > 0]
+
+
+@transaction.atomic
+def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
+    fo = _lock(fulfillment_order)
+    _transition(fo, "accept")
+    fo.accepted_at = timezone.now()
+    fo.save(update_fields=["status", "accepted_at", "updated_at"])
+    _record(fo, OrderEvent.Kind.ACCEPTED, actor, f"Accepted at {fo.location.code}")
+    _refresh_rejection_rate(fo)
+    return fo
+
+
+@transaction.atomic
+def fulfillment_reject(
+    *, fulfillment_order: FulfillmentOrder, reason: str, note: str = "", actor=None
+) -> FulfillmentOrder:
+    """The location cannot do it: its reservations go back and the lines are re-routed."""
+    fo = _lock(fulfillment_order)
+    _transition(fo, "reject")
+    fo.rejection_reason, fo.rejection_note = reason, note
+    fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
+    stock_release(
+        reservations=[line.reservation for line in _open_lines(fo)],
+        actor=actor,
+        reference=fo.order.number,
+        note=f"rejected at {fo.location.code}: {reason}",
+    )
+    _record(
+        fo,
+        OrderEvent.Kind.REJECTED,
+        actor,
+        f"Rejected at {fo.location.code}: {fo.get_rejection_reason_display()}",
+        reason=reason,
+        note=note,
+    )
+    _refresh_rejection_rate(fo)
+    outbox_publish("fulfillment.rejected", fulfillment_order=fo.pk)
+    return fo
+
+
+def _refresh_rejection_rate(fo: FulfillmentOrder) -> None:
+    since = timezone.now() - REJECTION_WINDOW
+    recent = FulfillmentOrder.objects.filter(location_id=fo.location_id, created_at__gte=since)
+    total = recent.count()
+    rejected = recent.filter(status=Status.REJECTED).count()
+    location_update_rejection_rate(location=fo.location, rate=rejected / total if total else 0.0)
+
+
+@transaction.atomic
+def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
+    fo = _lock(fulfillment_order)
+    _transition(fo, "pick")
+    fo.save(update_fields=["status", "updated_at"])
+    _record(fo, OrderEvent.Kind.PICKED, actor, f"Picked at {fo.location.code}")
+    return fo
+
+
+@transaction.atomic
+def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
+    fo = _lock(fulfillment_order)
+    _transition(fo, "pack")
+    fo.save(update_fields=["status", "updated_at"])
+    _record(fo, OrderEvent.Kind.PACKED, actor, f"Packed at {fo.location.code}")
+    return fo
+
+
+def _complete(fo: FulfillmentOrder, actor) -> None:
+    """Stock leaves the building; the order's lines and status follow."""
+    lines = _open_lines(fo)
+    stock_consume(
+        reservations=[line.reservation for line in lines], actor=actor, reference=fo.order.number
+    )
+    fo.completed_at = timezone.now()
+    quantities: dict[int, int] = {}
+    for line in lines:
+        quantities[line.order_line_id] = quantities.get(line.order_line_id, 0) + line.quantity
+    order_lines_fulfilled(order=fo.order, quantities=quantities, actor=actor)
+
+
+@transaction.atomic
+def fulfillment_ship(
+    *, fulfillment_order: FulfillmentOrder, carrier: str, tracking_number: str, actor=None
+) -> FulfillmentOrder:
+    fo = _lock(fulfillment_order)
+    _transition(fo, "ship")
+    fo.carrier, fo.tracking_number = carrier, tracking_number
+    _complete(fo, actor)
+    fo.save(update_fields=["status", "carrier", "tracking_number", "completed_at", "updated_at"])
+    _record(
+        fo,
+        OrderEvent.Kind.SHIPPED,
+        actor,
+        f"Shipped from {fo.location.code} with {carrier} {tracking_number}",
+        carrier=carrier,
+        tracking_number=tracking_number,
+    )
+    outbox_publish("fulfillment.shipped", fulfillment_order=fo.pk)
+    return fo
+
+
+def pickup_code_digest(fulfillment_order_id: int, code: str) -> str:
+    message = f"{fulfillment_order_id}:{code.strip().upper()}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+@transaction.atomic
+def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
+    """Ready for pickup: a code is issued (only its digest is kept) and the hold starts."""
+    fo = _lock(fulfillment_order)
+    _transition(fo, "ready")
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
+    fo.pickup_code_failures = 0
+    fo.ready_at = timezone.now()
+    fo.pickup_deadline = fo.ready_at + timedelta(hours=fo.location.pickup_hold_hours)
+    fo.save(
+        update_fields=[
+            "status",
+            "pickup_code_hash",
+            "pickup_code_failures",
+            "ready_at",
+            "pickup_deadline",
+            "updated_at",
+        ]
+    )
+    _record(
+        fo,
+        OrderEvent.Kind.READY_FOR_PICKUP,
+        actor,
+        f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
+        deadline=fo.pickup_deadline.isoformat(),
+    )
+    # The code travels only in the notification; the handler scrubs it once sent.
+    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, code=code)
+    return fo
+
+
+@transaction.atomic
+def fulfillment_customer_arrived(
+    *, fulfillment_order: FulfillmentOrder, parking_spot: str = "", actor=None
+) -> FulfillmentOrder:
+    """Curbside: the customer is outside; the store is alerted."""
+    fo = _lock(fulfillment_order)
+    if fo.kind != FulfillmentOrder.Kind.CURBSIDE or fo.status not in (
+        Status.ACCEPTED,
+        Status.PICKED,
+        Status.PACKED,
+        Status.READY_FOR_PICKUP,
+    ):
+        raise NotCurbside(status=fo.status, kind=fo.kind)
+    fo.customer_arrived_at = timezone.now()
+    fo.parking_spot = parking_spot
+    fo.save(update_fields=["customer_arrived_at", "parking_spot", "updated_at"])
+    _record(
+        fo,
+        OrderEvent.Kind.CUSTOMER_ARRIVED,
+        actor,
+        f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
+        parking_spot=parking_spot,
+    )
+    outbox_publish("fulfillment.customer_arrived", fulfillment_order=fo.pk)
+    return fo
+
+
+def fulfillment_handover(
+    *,
+    fulfillment_order: FulfillmentOrder,
+    code: str = "",
+    override_reason: str = "",
+    actor=None,
+) -> FulfillmentOrder:
+    """Hand the goods over against the pickup code, or a manager's override with a reason.
+
+    A wrong code is counted (and kept) before it is refused; after five, only a manager's
+    override can hand over.
+    """
+    with transaction.atomic():
+        fo = _lock(fulfillment_order)
+        if not can_proceed(fo.handover):
+            _transition(fo, "handover")  # raises TransitionNotAllowed
+        if override_reason:
+            role = staff_role_at(user=actor, location=fo.location) if actor else None
+            if role != StaffMembership.Role.MANAGER:
+                raise OverrideNotAllowed()
+            how = {"override_reason": override_reason}
+        elif fo.pickup_code_failures >= MAX_CODE_FAILURES:
+            raise PickupCodeLocked()
+        elif not code or not hmac.compare_digest(
+            pickup_code_digest(fo.pk, code), fo.pickup_code_hash
+        ):
+            fo.pickup_code_failures += 1
+            fo.save(update_fields=["pickup_code_failures", "updated_at"])
+            how = None
+        else:
+            how = {"code": "verified"}
+        if how is not None:
+            _transition(fo, "handover")
+            _complete(fo, actor)
+            fo.save(update_fields=["status", "completed_at", "updated_at"])
+            _record(
+                fo, OrderEvent.Kind.HANDED_OVER, actor, f"Handed over at {fo.location.code}", **how
+            )
+    if how is None:
+        raise PickupCodeInvalid(attempts_left=MAX_CODE_FAILURES - fo.pickup_code_failures)
+    return fo
+
+
+@transaction.atomic
+def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
+    """Not collected in time: the stock goes back on the shelf and the lines are cancelled."""
+    fo = _lock(fulfillment_order)
+    if fo.status != Status.READY_FOR_PICKUP or fo.pickup_deadline > timezone.now():
+        return None
+    lines = _open_lines(fo)
+    _transition(fo, "expire")
+    fo.completed_at = timezone.now()
+    fo.save(update_fields=["status", "completed_at", "updated_at"])
+    stock_release(
+        reservations=[line.reservation for line in lines],
+        reference=fo.order.number,
+        note="pickup not collected",
+    )
+    _record(
+        fo,
+        OrderEvent.Kind.EXPIRED,
+        None,
+        f"Not collected at {fo.location.code} by {fo.pickup_deadline:%Y-%m-%d %H:%M}",
+    )
+    for line in lines:
+        order_line_cancel(
+            order=fo.order,
+            line_id=line.order_line_id,
+            quantity=line.quantity,
+            reason="pickup not collected",
+            release_stock=False,
+        )
+    outbox_publish(
+        "order.lines_cancelled",
+        number=fo.order.number,
+        lines=[{"sku": line.order_line.sku_code, "quantity": line.quantity} for line in lines],
+        reason=f"not collected at {fo.location.code} in time",
+    )
+    return fo
+
+
+@transaction.atomic
+def fulfillment_escalate(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
+    """Not accepted within the location's SLA: treated as a rejection and re-routed."""
+    fo = _lock(fulfillment_order)  # a store accepting right now must win, not be rejected
+    deadline = fo.created_at + timedelta(minutes=fo.location.accept_sla_minutes)
+    if fo.status != Status.PENDING or deadline > timezone.now():
+        return None
+    return fulfillment_reject(
+        fulfillment_order=fo,
+        reason=FulfillmentOrder.RejectReason.SLA_EXPIRED,
+        note=f"not accepted within {fo.location.accept_sla_minutes} minutes",
+    )
+
+
+def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> None:
+    """After a cancel: shrink open fulfillment lines to what their reservations still hold,
+    and cancel fulfillment orders left with nothing. Runs in the cancelling transaction."""
+    open_fos = order.fulfillment_orders.select_for_update().filter(status__in=FulfillmentOrder.OPEN)
+    for fo in open_fos:
+        changed = []
+        for line in fo.lines.select_related("reservation").filter(order_line_id__in=line_ids):
+            held = line.reservation.quantity if line.reservation.status == "active" else 0
+            if held != line.quantity:
+                line.quantity = held
+                changed.append(line)
+        for line in changed:
+            line.save(update_fields=["quantity"])
+        if changed and not fo.lines.filter(quantity__gt=0).exists():
+            fo.cancel()
+            fo.completed_at = timezone.now()
+            fo.save(update_fields=["status", "completed_at", "updated_at"])
+            order_event_record(
+                order=order,
+                kind=OrderEvent.Kind.STATUS_CHANGED,
+                location=fo.location,
+                message=f"Fulfillment order {fo.pk} at {fo.location.code} cancelled",
+                data={"fulfillment_order": fo.pk, "to": "cancelled"},
+            )

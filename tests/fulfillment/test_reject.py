@@ -1,0 +1,267 @@
+"""A location that cannot fulfil gives its stock back; the lines go elsewhere or are cancelled."""
+
+import pytest
+from django.core import mail
+
+from orders.models import OrderEvent
+from stores.models import Location
+from tests.fulfillment.factories import (
+    act,
+    assert_stock_invariants,
+    fulfillment_orders,
+    level,
+    place_order,
+    put_stock,
+    sent_to,
+    staff_client,
+    staff_member,
+    timeline,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CUSTOMER = "ada@example.com"
+
+
+def rejection_rate(location: Location) -> float:
+    return Location.objects.get(pk=location.pk).recent_rejection_rate
+
+
+def test_rejected_ship_order_is_rerouted_to_the_next_location(
+    xuhui, pudong, tee, at_xuhui, pudong_associate
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=pudong, sku=tee, on_hand=5)
+    order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
+    [first] = fulfillment_orders(order)
+    assert first.location == xuhui
+    assert rejection_rate(xuhui) == 0.0
+    mail.outbox.clear()
+
+    response = act(at_xuhui, first, "reject", reason="not_found", note="shelf empty")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["rejection_reason"]) == (
+        "rejected",
+        "not_found",
+    )
+    rejected, second = fulfillment_orders(order)
+    assert (rejected.pk, rejected.status) == (first.pk, "rejected")
+    assert (second.location, second.status, second.kind) == (pudong, "pending", "ship")
+    assert second.rerouted_from_id == first.pk
+    assert [(fl.order_line.sku_code, fl.quantity) for fl in second.lines.all()] == [
+        ("TEE-WHITE-M", 2)
+    ]
+    assert level(xuhui, tee) == (5, 0)
+    assert level(pudong, tee) == (5, 2)
+    kinds = timeline(order)
+    assert kinds.index("rejected") < kinds.index("rerouted")
+    assert kinds.count("released") == 2
+    rerouted = order.events.get(kind=OrderEvent.Kind.REROUTED)
+    assert rerouted.data["from"] == "SH-XUHUI"
+    assert rerouted.data["routing"]["locations"] == ["SH-PUDONG"]
+    considered = {e["location"]: e for e in second.routing["considered"]}
+    assert considered["SH-XUHUI"]["reason"] == "excluded_after_rejection"
+    assert rejection_rate(xuhui) > 0.0
+    assert rejection_rate(pudong) == 0.0
+    order.refresh_from_db()
+    assert order.status == "processing"
+    [told] = sent_to(pudong_associate.email)
+    assert order.number in told.subject
+    assert sent_to(CUSTOMER) == []  # nothing the customer needs to know yet
+    assert_stock_invariants()
+
+
+def test_rerouting_skips_every_location_that_already_gave_up(xuhui, pudong, jingan, tee):
+    for location in (xuhui, pudong, jingan):
+        put_stock(location=location, sku=tee, on_hand=3)
+    order = place_order([(tee, 1)], method="ship", email=CUSTOMER)
+
+    visited = []
+    for _ in range(3):
+        [current] = [fo for fo in fulfillment_orders(order) if fo.status == "pending"]
+        visited.append(current.location.code)
+        act(staff_client(staff_member(current.location)), current, "reject", reason="damaged")
+
+    assert visited == ["SH-XUHUI", "SH-JINGAN", "SH-PUDONG"]
+    assert [fo.status for fo in fulfillment_orders(order)] == ["rejected"] * 3
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert [level(loc, tee) for loc in (xuhui, pudong, jingan)] == [(3, 0)] * 3
+    assert_stock_invariants()
+
+
+def test_reject_when_no_other_location_has_stock_cancels_the_order_and_tells_the_customer(
+    xuhui, pudong, tee, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=pudong, sku=tee, on_hand=1)  # not enough for the order
+    order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+
+    act(at_xuhui, fo, "reject", reason="not_found")
+
+    assert [f.status for f in fulfillment_orders(order)] == ["rejected"]
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert order.lines.get().quantity_cancelled == 2
+    assert level(xuhui, tee) == (5, 0)
+    assert level(pudong, tee) == (1, 0)
+    [message] = sent_to(CUSTOMER)
+    assert message.subject == f"Part of your order {order.number} was cancelled"
+    assert "2 x TEE-WHITE-M" in message.body
+    assert "SH-XUHUI could not fulfil it" in message.body
+    kinds = timeline(order)
+    assert "line_cancelled" in kinds
+    assert "rerouted" not in kinds
+    assert_stock_invariants()
+
+
+def test_what_no_location_can_take_is_cancelled_and_the_rest_goes_elsewhere(
+    xuhui, pudong, tee, mug, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=2)
+    put_stock(location=xuhui, sku=mug, on_hand=2)
+    put_stock(location=pudong, sku=tee, on_hand=2)
+    order = place_order([(tee, 1), (mug, 1)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+
+    act(at_xuhui, fo, "reject", reason="no_capacity")
+
+    _, elsewhere = fulfillment_orders(order)
+    assert (elsewhere.location, elsewhere.status) == (pudong, "pending")
+    assert [(fl.order_line.sku_code, fl.quantity) for fl in elsewhere.lines.all()] == [
+        ("TEE-WHITE-M", 1)
+    ]
+    order.refresh_from_db()
+    assert order.status == "processing"
+    lines = {line.sku_code: line for line in order.lines.all()}
+    assert (lines["TEE-WHITE-M"].quantity_cancelled, lines["MUG-BLUE"].quantity_cancelled) == (0, 1)
+    [message] = sent_to(CUSTOMER)
+    assert "1 x MUG-BLUE" in message.body
+    assert "TEE-WHITE-M" not in message.body
+    assert level(xuhui, tee) == (2, 0)
+    assert level(xuhui, mug) == (2, 0)
+    assert level(pudong, tee) == (2, 1)
+    assert_stock_invariants()
+
+
+def test_rejecting_a_pickup_cancels_it_instead_of_sending_the_customer_elsewhere(
+    xuhui, pudong, tee, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=pudong, sku=tee, on_hand=5)
+    order = place_order([(tee, 2)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    act(at_xuhui, fo, "accept")
+
+    response = act(at_xuhui, fo, "reject", reason="damaged", note="box crushed")
+
+    assert response.status_code == 200
+    assert [f.status for f in fulfillment_orders(order)] == ["rejected"]
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert level(xuhui, tee) == (5, 0)
+    assert level(pudong, tee) == (5, 0)
+    [message] = sent_to(CUSTOMER)
+    assert "cancelled" in message.subject
+    assert "2 x TEE-WHITE-M" in message.body
+    rejected = order.events.get(kind=OrderEvent.Kind.REJECTED)
+    assert (rejected.data["reason"], rejected.data["note"]) == ("damaged", "box crushed")
+    assert_stock_invariants()
+
+
+@pytest.mark.parametrize("reason", ["bored", "sla_expired", ""])
+def test_rejection_needs_a_reason_staff_may_give(xuhui, tee, at_xuhui, reason):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    order = place_order([(tee, 1)], method="ship")
+    [fo] = fulfillment_orders(order)
+
+    response = act(at_xuhui, fo, "reject", reason=reason)
+
+    assert response.status_code == 400
+    assert "reason" in response.json()["errors"]
+    fo.refresh_from_db()
+    assert fo.status == "pending"
+    assert level(xuhui, tee) == (5, 1)
+    assert_stock_invariants()
+
+
+# --- the order is cancelled ------------------------------------------------------------------
+
+
+def test_cancelling_the_order_cancels_its_open_fulfillment_orders(
+    web, xuhui, pudong, tee, mug, at_xuhui, at_pudong
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=pudong, sku=mug, on_hand=5)
+    order = place_order([(tee, 2), (mug, 1)], method="ship", email=CUSTOMER)
+    at_x, at_p = fulfillment_orders(order)
+    act(at_xuhui, at_x, "accept")
+    act(at_xuhui, at_x, "pick")
+
+    response = web.post(
+        f"/api/v1/orders/{order.number}/cancel", {"reason": "changed my mind"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "cancelled"
+    assert [fo.status for fo in fulfillment_orders(order)] == ["cancelled", "cancelled"]
+    assert level(xuhui, tee) == (5, 0)
+    assert level(pudong, mug) == (5, 0)
+    [message] = sent_to(CUSTOMER)
+    assert message.subject == f"Your order {order.number} is cancelled"
+    assert "changed my mind" in message.body
+    assert act(at_xuhui, at_x, "pack").json()["code"] == "transition_not_allowed"
+    assert act(at_pudong, at_p, "accept").json()["code"] == "transition_not_allowed"
+    assert_stock_invariants()
+
+
+def test_cancelling_after_one_shipment_cancels_only_what_is_still_open(
+    web, xuhui, pudong, tee, mug, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=pudong, sku=mug, on_hand=5)
+    order = place_order([(tee, 2), (mug, 1)], method="ship")
+    at_x, _ = fulfillment_orders(order)
+    for step in ("accept", "pick", "pack"):
+        act(at_xuhui, at_x, step)
+    act(at_xuhui, at_x, "ship", carrier="SF Express", tracking_number="SF1")
+
+    response = web.post(f"/api/v1/orders/{order.number}/cancel", {}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert [fo.status for fo in fulfillment_orders(order)] == ["shipped", "cancelled"]
+    order.refresh_from_db()
+    assert order.status == "fulfilled"
+    assert level(xuhui, tee) == (3, 0)
+    assert level(pudong, mug) == (5, 0)
+    assert_stock_invariants()
+
+
+def test_cancelling_part_of_a_line_shrinks_its_fulfillment_order(web, xuhui, tee, mug, at_xuhui):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=xuhui, sku=mug, on_hand=5)
+    order = place_order([(tee, 3), (mug, 1)], method="ship")
+    [fo] = fulfillment_orders(order)
+    tee_line = order.lines.get(sku_code="TEE-WHITE-M")
+
+    response = web.post(
+        f"/api/v1/orders/{order.number}/lines/{tee_line.pk}/cancel", {"quantity": 2}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    fo.refresh_from_db()
+    assert fo.status == "pending"
+    assert {fl.order_line.sku_code: fl.quantity for fl in fo.lines.all()} == {
+        "TEE-WHITE-M": 1,
+        "MUG-BLUE": 1,
+    }
+    for step in ("accept", "pick", "pack"):
+        act(at_xuhui, fo, step)
+    act(at_xuhui, fo, "ship", carrier="SF Express", tracking_number="SF2")
+    assert level(xuhui, tee) == (4, 0)
+    assert level(xuhui, mug) == (4, 0)
+    order.refresh_from_db()
+    assert order.status == "fulfilled"
+    assert_stock_invariants()

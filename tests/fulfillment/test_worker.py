@@ -1,0 +1,257 @@
+"""Fulfillment with a real Celery worker behind Redis, as in production.
+
+The test process is the API and the beat; the worker process runs the outbox handlers and
+the beat tasks, and sends its email to a Redis list this test reads (see worker_mail.py).
+Scenarios are grouped so that few workers have to be started.
+"""
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from common.models import OutboxEvent
+from common.outbox import outbox_publish, outbox_sweep
+from fulfillment.models import FulfillmentOrder
+from fulfillment.tasks import escalate_unaccepted, expire_pickups
+from orders.models import Order
+from tests.common.worker_handlers import SLOW_TOPIC, marks_key
+from tests.conftest import celery_worker_start, celery_worker_stop, wait_until
+from tests.fulfillment.factories import (
+    act,
+    assert_stock_invariants,
+    level,
+    pickup_code_in,
+    put_stock,
+    staff_client,
+    staff_member,
+)
+from tests.fulfillment.worker_mail import mail_key
+
+pytestmark = pytest.mark.worker
+
+CUSTOMER = "ada@example.com"
+NEAR_XUHUI = {"latitude": 31.19, "longitude": 121.43}
+
+
+class WorkerMail:
+    """What the worker sent, read from its Redis list."""
+
+    def __init__(self, redis_client, name: str) -> None:
+        self.redis, self.key = redis_client, mail_key(name)
+
+    def sent(self) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.key, 0, -1)]
+
+    def wait_for(self, *, to: str, subject: str) -> dict:
+        def found():
+            return next((m for m in self.sent() if to in m["to"] and subject in m["subject"]), None)
+
+        return wait_until(found)
+
+
+@pytest.fixture
+def worker_mail(redis_client, worker_mail_name):
+    mail = WorkerMail(redis_client, worker_mail_name)
+    yield mail
+    redis_client.delete(mail.key)
+
+
+def checkout(client, delivery: dict, sku_code: str, quantity: int = 2) -> str:
+    response = client.post(
+        "/api/v1/checkout",
+        {
+            "customer": {"email": CUSTOMER, "name": "Ada"},
+            "channel": "web",
+            "lines": [{"sku": sku_code, "quantity": quantity}],
+            "delivery": delivery,
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["number"]
+
+
+def ship_to_customer() -> dict:
+    return {
+        "method": "ship",
+        "address": {"line1": "1 Tianyaoqiao Road", "city": "Shanghai", **NEAR_XUHUI},
+    }
+
+
+def pending_fo(number: str, *, exclude: tuple[int, ...] = ()) -> FulfillmentOrder:
+    """Wait until the worker released (or re-routed) the order: its pending fulfillment order."""
+    return wait_until(
+        lambda: (
+            FulfillmentOrder.objects.filter(order__number=number, status="pending")
+            .exclude(pk__in=exclude)
+            .select_related("location")
+            .first()
+        )
+    )
+
+
+def status_of(number: str) -> str:
+    return Order.objects.get(number=number).status
+
+
+def all_events_processed() -> bool:
+    return not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+def steps(client, fo, *names: str) -> None:
+    for name in names:
+        data = {"carrier": "SF Express", "tracking_number": "SF777"} if name == "ship" else {}
+        response = act(client, fo, name, **data)
+        assert response.status_code == 200, response.content
+
+
+def test_real_worker_releases_reroutes_ships_and_escalates(
+    celery_worker_process, worker_mail, web, xuhui, pudong, jingan, tee, at_xuhui, xuhui_associate
+):
+    for location in (xuhui, pudong, jingan):
+        put_stock(location=location, sku=tee, on_hand=5)
+    jingan_staff = staff_member(jingan)
+    at_jingan = staff_client(jingan_staff)
+
+    # Checkout: the worker releases the order to the nearest store and tells its staff.
+    number = checkout(web, ship_to_customer(), tee.code)
+    first = pending_fo(number)
+    assert first.location == xuhui
+    wait_until(lambda: status_of(number) == "processing")
+    worker_mail.wait_for(to=xuhui_associate.email, subject=number)
+    assert level(xuhui, tee) == (5, 2)
+
+    # Xuhui cannot find it: its stock goes back at once, the worker re-routes to Jing'an.
+    assert act(at_xuhui, first, "reject", reason="not_found").status_code == 200
+    assert level(xuhui, tee) == (5, 0)
+    second = pending_fo(number, exclude=(first.pk,))
+    assert (second.location, second.rerouted_from_id) == (jingan, first.pk)
+    assert level(jingan, tee) == (5, 2)
+    worker_mail.wait_for(to=jingan_staff.email, subject=number)
+
+    # Jing'an ships it; the worker emails the tracking number.
+    steps(at_jingan, second, "accept", "pick", "pack", "ship")
+    shipped = worker_mail.wait_for(to=CUSTOMER, subject="is on its way")
+    assert number in shipped["subject"]
+    assert "Tracking number: SF777" in shipped["body"]
+    assert level(jingan, tee) == (3, 0)
+    assert status_of(number) == "fulfilled"
+
+    # A second order nobody accepts within the SLA: the beat task re-routes it.
+    late = checkout(web, ship_to_customer(), tee.code, quantity=1)
+    unaccepted = pending_fo(late)
+    sla = unaccepted.location.accept_sla_minutes
+    FulfillmentOrder.objects.filter(pk=unaccepted.pk).update(
+        created_at=timezone.now() - timedelta(minutes=sla + 1)
+    )
+    escalate_unaccepted.delay()
+    rerouted = pending_fo(late, exclude=(unaccepted.pk,))
+    unaccepted.refresh_from_db()
+    assert (unaccepted.status, unaccepted.rejection_reason) == ("rejected", "sla_expired")
+    assert rerouted.location != unaccepted.location
+    assert level(unaccepted.location, tee)[1] == 0
+    assert level(rerouted.location, tee)[1] == 1
+
+    wait_until(all_events_processed)
+    assert_stock_invariants()
+
+
+def test_real_worker_runs_pickups_end_to_end(
+    celery_worker_process, worker_mail, web, xuhui, tee, at_xuhui, xuhui_associate
+):
+    put_stock(location=xuhui, sku=tee, on_hand=10)
+
+    # Buy online, pick up in store, with the code from the email the worker sent.
+    number = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code)
+    fo = pending_fo(number)
+    assert fo.location == xuhui
+    steps(at_xuhui, fo, "accept", "pick", "ready")
+    ready = worker_mail.wait_for(to=CUSTOMER, subject=f"Your order {number} is ready")
+    code = pickup_code_in(ready["body"])
+    event = OutboxEvent.objects.get(topic="fulfillment.ready", payload__fulfillment_order=fo.pk)
+    wait_until(lambda: OutboxEvent.objects.get(pk=event.pk).processed_at)
+    assert OutboxEvent.objects.get(pk=event.pk).payload == {"fulfillment_order": fo.pk}
+    response = act(at_xuhui, fo, "handover", code=code)
+    assert response.json()["status"] == "picked_up", response.content
+    assert level(xuhui, tee) == (8, 0)
+    assert status_of(number) == "fulfilled"
+
+    # Curbside: the customer's app says they are outside; the worker alerts the store.
+    curbside = checkout(web, {"method": "curbside", "location": xuhui.code}, tee.code, 1)
+    car = pending_fo(curbside)
+    steps(at_xuhui, car, "accept")
+    arrived = web.post(f"/api/v1/pickups/{car.pk}/arrived", {"parking_spot": "C3"}, format="json")
+    assert arrived.status_code == 200, arrived.content
+    alert = worker_mail.wait_for(to=xuhui_associate.email, subject="Curbside customer arrived")
+    assert curbside in alert["subject"]
+    assert "parking spot C3" in alert["body"]
+
+    # Not collected in time: the beat task puts the stock back on the shelf.
+    forgotten = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code, 3)
+    shelf = pending_fo(forgotten)
+    steps(at_xuhui, shelf, "accept", "pick", "ready")
+    worker_mail.wait_for(to=CUSTOMER, subject=f"Your order {forgotten} is ready")
+    assert level(xuhui, tee) == (8, 4)
+    FulfillmentOrder.objects.filter(pk=shelf.pk).update(
+        pickup_deadline=timezone.now() - timedelta(minutes=1)
+    )
+    expire_pickups.delay()
+    wait_until(lambda: FulfillmentOrder.objects.get(pk=shelf.pk).status == "expired")
+    assert level(xuhui, tee) == (8, 1)
+    assert status_of(forgotten) == "cancelled"
+    told = worker_mail.wait_for(to=CUSTOMER, subject=f"Part of your order {forgotten}")
+    assert "3 x TEE-WHITE-M" in told["body"]
+
+    wait_until(all_events_processed)
+    assert_stock_invariants()
+
+
+def _row_unlocked(event_id: int) -> bool:
+    """True once no transaction holds the event's row (the killed worker's has ended)."""
+    try:
+        with transaction.atomic():
+            OutboxEvent.objects.select_for_update(nowait=True).get(pk=event_id)
+    except OperationalError:
+        return False
+    return True
+
+
+def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
+    celery_worker_process, celery_worker_env, redis_client, tmp_path
+):
+    key = uuid.uuid4().hex
+    marks = marks_key(key)
+    with transaction.atomic():
+        event = outbox_publish(SLOW_TOPIC, key=key, seconds=4)
+    wait_until(lambda: redis_client.lrange(marks, 0, -1) == [b"started"])
+
+    celery_worker_process.kill()  # SIGKILL: no warm shutdown, no ack, no rollback by Python
+    celery_worker_process.wait()
+
+    wait_until(lambda: _row_unlocked(event.pk))
+    event.refresh_from_db()
+    assert (event.processed_at, event.attempts) == (None, 0)
+    second = celery_worker_start(
+        queue=celery_worker_process.queue,
+        log_path=tmp_path / "worker-2.log",
+        env=celery_worker_env,
+        name=f"{celery_worker_process.queue}-2@localhost",
+    )
+    try:
+        outbox_sweep(older_than=timedelta(0))
+        wait_until(lambda: OutboxEvent.objects.get(pk=event.pk).processed_at)
+        redis_client.blpop(["never-written-just-a-pause"], timeout=1)  # any duplicate runs now
+        runs = redis_client.lrange(marks, 0, -1)
+    finally:
+        celery_worker_stop(second)
+        redis_client.delete(marks)
+
+    assert runs == [b"started", b"started", b"done"]  # the killed run never finished
+    event.refresh_from_db()
+    assert event.attempts == 1
+    assert event.last_error == ""

@@ -1,0 +1,27 @@
+"""An email backend for a real worker process: each message goes to a Redis list, so the
+test (another process) can read what was sent, the pickup code included."""
+
+import json
+import os
+
+import redis
+from django.conf import settings
+from django.core.mail.backends.base import BaseEmailBackend
+
+KEY_VARIABLE = "OMNISTOCK_TEST_MAIL_KEY"
+
+
+def mail_key(name: str) -> str:
+    return f"omnistock-test:mail:{name}"
+
+
+class RedisEmailBackend(BaseEmailBackend):
+    def send_messages(self, email_messages) -> int:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        key = mail_key(os.environ[KEY_VARIABLE])
+        for message in email_messages:
+            client.rpush(
+                key,
+                json.dumps({"subject": message.subject, "body": message.body, "to": message.to}),
+            )
+        return len(email_messages)
