@@ -187,6 +187,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeliveryMethodEnum": "orders.models.DeliveryMethod",
         "ChannelEnum": "orders.models.Channel",
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "FulfillmentStatusEnum": "fulfillment.models.FulfillmentOrder.Status",
+        "FulfillmentKindEnum": "fulfillment.models.FulfillmentOrder.Kind",
+        "LocationKindEnum": "stores.models.Location.Kind",
     },
 }
 
