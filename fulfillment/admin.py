@@ -1,13 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django_fsm import TransitionNotAllowed
 from django_fsm.admin import FSMAdminMixin
 
 from common.errors import DomainError
 from fulfillment import selectors
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
-from fulfillment.views import ACTIONS, QUEUES
+from fulfillment.views import ACTIONS, AT_DESTINATION, INCOMING, QUEUES
 from stores.admin import LocationScopedAdminMixin
+from stores.selectors import location_ids_for_user
 
 
 class RejectForm(forms.Form):
@@ -35,9 +37,14 @@ class QueueFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [("to_accept", "To accept"), ("to_pick", "To pick"), ("to_pack", "To pack"),
-                ("ready", "Ready for pickup"), ("late", "Late")]  # fmt: skip
+                ("ready", "Ready for pickup"), ("late", "Late"),
+                (INCOMING, "Incoming transfers")]  # fmt: skip
 
     def queryset(self, request, queryset):
+        if self.value() == INCOMING:
+            return queryset.filter(
+                pk__in=selectors.incoming_transfer_list(user=request.user).values("pk")
+            )
         if self.value() == "late":
             return selectors.late_queue(queryset)
         if self.value() in QUEUES:
@@ -62,17 +69,25 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
 
     fsm_fields = ["status"]
     fsm_forms = {"reject": RejectForm, "ship": ShipForm, "handover": HandoverForm}
-    list_display = ["id", "order", "location", "kind", "status", "created_at", "pickup_deadline"]
+    list_display = [
+        "id", "order", "location", "kind", "status", "destination", "created_at", "pickup_deadline",
+    ]  # fmt: skip
     list_filter = [QueueFilter, "status", "kind", "location"]
     search_fields = ["order__number", "order__customer__email", "order__customer__phone"]
     list_select_related = ["order", "location"]
     inlines = [FulfillmentLineInline]
     readonly_fields = [
-        "order", "location", "kind", "status", "rerouted_from", "accepted_at", "ready_at",
-        "pickup_deadline", "customer_arrived_at", "parking_spot", "carrier", "tracking_number",
-        "completed_at", "rejection_reason", "rejection_note", "routing",
+        "order", "location", "kind", "status", "destination", "rerouted_from", "accepted_at",
+        "ready_at", "pickup_deadline", "customer_arrived_at", "parking_spot", "carrier",
+        "tracking_number", "completed_at", "rejection_reason", "rejection_note", "routing",
     ]  # fmt: skip
     exclude = ["pickup_code_hash", "pickup_code_failures"]
+
+    def location_scope(self, request, allowed: set[int]) -> Q:
+        """The work of the caller's locations, and the transfers to its stores."""
+        return Q(location_id__in=allowed) | Q(
+            kind=FulfillmentOrder.Kind.TRANSFER, destination_id__in=allowed
+        )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -85,6 +100,14 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
 
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
         service, _ = ACTIONS[transition_name]
+        allowed = location_ids_for_user(user=request.user)
+        acting_for = obj.destination_id if transition_name in AT_DESTINATION else obj.location_id
+        if allowed is not None and acting_for not in allowed:
+            where = "the store it goes to" if transition_name in AT_DESTINATION else "its location"
+            self.message_user(
+                request, f"{transition_name}: only staff of {where} can do this.", messages.ERROR
+            )
+            return False
         try:
             service(fulfillment_order=obj, actor=request.user, **(kwargs or {}))
         except (DomainError, TransitionNotAllowed) as exc:

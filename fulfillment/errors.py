@@ -23,3 +23,15 @@ class NotCurbside(DomainError):
     code = "not_curbside"
     status = 409
     default_detail = "Only a curbside pickup that is ready can be told the customer arrived."
+
+
+class AwaitingTransfer(DomainError):
+    code = "awaiting_transfer"
+    status = 409
+    default_detail = "Items of this pickup are still on their way to the store."
+
+
+class NotTheDestination(DomainError):
+    code = "not_the_destination"
+    status = 403
+    default_detail = "Only staff of the store a transfer goes to can receive it."

@@ -9,9 +9,9 @@ from orders.models import Order
 
 
 def _fo(event: OutboxEvent) -> FulfillmentOrder:
-    return FulfillmentOrder.objects.select_related("order__customer", "location").get(
-        pk=event.payload["fulfillment_order"]
-    )
+    return FulfillmentOrder.objects.select_related(
+        "order__customer", "location", "destination"
+    ).get(pk=event.payload["fulfillment_order"])
 
 
 @outbox_handler("order.placed")
@@ -35,6 +35,17 @@ def tell_store_new(event: OutboxEvent) -> None:
         location=fo.location,
         template="store_new",
         context={"fulfillment_order": fo, "lines": lines},
+    )
+
+
+@outbox_handler("fulfillment.transfer_shipped")
+def tell_store_incoming(event: OutboxEvent) -> None:
+    fo = _fo(event)
+    notify_store(
+        order=fo.order,
+        location=fo.destination,
+        template="store_incoming",
+        context={"fulfillment_order": fo, "lines": list(fo.lines.select_related("order_line"))},
     )
 
 

@@ -3,7 +3,7 @@ from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from common.models import TimeStampedModel
-from inventory.models import Reservation
+from inventory.models import Reservation, Transfer
 from orders.models import Order, OrderLine
 from stores.models import Location
 
@@ -15,6 +15,7 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         SHIP = "ship", "Ship"
         PICKUP = "pickup", "Pickup"
         CURBSIDE = "curbside", "Curbside"
+        TRANSFER = "transfer", "Transfer to a pickup store"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -22,6 +23,7 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         PICKED = "picked", "Picked"
         PACKED = "packed", "Packed"
         SHIPPED = "shipped", "Shipped"
+        RECEIVED = "received", "Received at the pickup store"
         READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
         PICKED_UP = "picked_up", "Picked up"
         REJECTED = "rejected", "Rejected"
@@ -36,12 +38,18 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         OTHER = "other", "Other"
 
     OPEN = (Status.PENDING, Status.ACCEPTED, Status.PICKED, Status.PACKED, Status.READY_FOR_PICKUP)
+    # A transfer to a pickup store is on its way until the store receives it.
+    INBOUND = (Status.PENDING, Status.ACCEPTED, Status.PICKED, Status.PACKED, Status.SHIPPED)
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fulfillment_orders")
     location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="fulfillment_orders"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    destination = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="inbound_transfers",
+        help_text="The pickup store a transfer goes to.",
+    )  # fmt: skip
     status = FSMField(default=Status.PENDING, choices=Status.choices, protected=True)
     rerouted_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reroutes"
@@ -83,8 +91,12 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
     def is_pickup(self) -> bool:
         return self.kind in (self.Kind.PICKUP, self.Kind.CURBSIDE)
 
-    def is_ship(self) -> bool:
-        return self.kind == self.Kind.SHIP
+    def is_shipment(self) -> bool:
+        """Packed and handed to a carrier: to the customer, or to the pickup store."""
+        return self.kind in (self.Kind.SHIP, self.Kind.TRANSFER)
+
+    def is_transfer(self) -> bool:
+        return self.kind == self.Kind.TRANSFER
 
     def is_pickup_kind(self) -> bool:
         return self.is_pickup
@@ -112,7 +124,7 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         field=status,
         source=Status.PICKED,
         target=Status.PACKED,
-        conditions=[is_ship],
+        conditions=[is_shipment],
         custom={"label": "Packed", "help_text": "Packed and ready for the carrier."},
     )
     def pack(self) -> None:
@@ -122,10 +134,23 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         field=status,
         source=Status.PACKED,
         target=Status.SHIPPED,
-        conditions=[is_ship],
+        conditions=[is_shipment],
         custom={"label": "Ship…", "help_text": "Hand to the carrier with its tracking number."},
     )
     def ship(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=Status.SHIPPED,
+        target=Status.RECEIVED,
+        conditions=[is_transfer],
+        custom={
+            "label": "Receive",
+            "help_text": "Arrived at the pickup store, where its items wait for the customer.",
+        },
+    )
+    def receive(self) -> None:
         pass
 
     @transition(
@@ -195,6 +220,9 @@ class FulfillmentOrderLine(models.Model):
         Reservation, on_delete=models.PROTECT, related_name="fulfillment_line"
     )
     quantity = models.PositiveIntegerField()
+    transfer = models.OneToOneField(
+        Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="fulfillment_line"
+    )
 
     class Meta:
         ordering = ["pk"]

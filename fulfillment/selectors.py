@@ -11,13 +11,26 @@ from stores.selectors import location_ids_for_user
 
 def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
     """Fulfillment orders at the user's locations (all of them for a superuser)."""
-    qs = FulfillmentOrder.objects.select_related("order", "location").prefetch_related(
-        "lines__order_line"
-    )
+    qs = FulfillmentOrder.objects.select_related(
+        "order", "location", "destination"
+    ).prefetch_related("lines__order_line")
     allowed = location_ids_for_user(user=user)
     if allowed is None:
         return qs
     return qs.filter(location_id__in=allowed)
+
+
+def transfers_to_stores_of(*, user) -> QuerySet[FulfillmentOrder]:
+    """Transfers to the user's stores (every store's for a superuser), whatever their status."""
+    qs = FulfillmentOrder.objects.select_related("order", "location", "destination")
+    qs = qs.prefetch_related("lines__order_line").filter(kind=FulfillmentOrder.Kind.TRANSFER)
+    allowed = location_ids_for_user(user=user)
+    return qs if allowed is None else qs.filter(destination_id__in=allowed)
+
+
+def incoming_transfer_list(*, user) -> QuerySet[FulfillmentOrder]:
+    """Transfers still on their way to the user's stores."""
+    return transfers_to_stores_of(user=user).filter(status__in=FulfillmentOrder.INBOUND)
 
 
 def fulfillment_order_get(*, pk: int, user) -> FulfillmentOrder:
@@ -32,6 +45,16 @@ def pickup_for_customer(*, pk: int, order_numbers: QuerySet | None = None) -> Fu
     if order_numbers is not None:
         qs = qs.filter(order__number__in=order_numbers)
     return qs.get(pk=pk)
+
+
+def inbound_transfers(*, order, destination) -> QuerySet[FulfillmentOrder]:
+    """Transfers of `order` still on their way to the pickup store `destination`."""
+    return FulfillmentOrder.objects.filter(
+        order=order,
+        destination=destination,
+        kind=FulfillmentOrder.Kind.TRANSFER,
+        status__in=FulfillmentOrder.INBOUND,
+    )
 
 
 def late_queue(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrder]:

@@ -16,14 +16,15 @@ class FulfillmentLineOutputSerializer(serializers.ModelSerializer):
 class FulfillmentOrderOutputSerializer(serializers.ModelSerializer):
     order = serializers.CharField(source="order.number")
     location = serializers.CharField(source="location.code")
+    destination = serializers.CharField(source="destination.code", default=None)
     lines = FulfillmentLineOutputSerializer(many=True)
 
     class Meta:
         model = FulfillmentOrder
         fields = [
-            "id", "order", "location", "kind", "status", "lines", "created_at", "accepted_at",
-            "ready_at", "pickup_deadline", "customer_arrived_at", "parking_spot", "carrier",
-            "tracking_number", "completed_at", "rejection_reason", "rejection_note",
+            "id", "order", "location", "kind", "status", "destination", "lines", "created_at",
+            "accepted_at", "ready_at", "pickup_deadline", "customer_arrived_at", "parking_spot",
+            "carrier", "tracking_number", "completed_at", "rejection_reason", "rejection_note",
         ]  # fmt: skip
 
 

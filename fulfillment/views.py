@@ -15,7 +15,7 @@ from fulfillment.serializers import (
     RejectInputSerializer,
     ShipInputSerializer,
 )
-from fulfillment.services import actions
+from fulfillment.services import actions, transfers
 from orders.selectors import order_list, token_channel
 from stores.permissions import IsLocationStaff
 
@@ -25,6 +25,8 @@ QUEUES = {
     "to_pack": [FulfillmentOrder.Status.PICKED],
     "ready": [FulfillmentOrder.Status.READY_FOR_PICKUP],
 }
+# Transfers on their way to the caller's stores, for them to receive.
+INCOMING = "incoming"
 
 # action -> (service, input serializer or None)
 ACTIONS = {
@@ -35,7 +37,10 @@ ACTIONS = {
     "ship": (actions.fulfillment_ship, ShipInputSerializer),
     "ready": (actions.fulfillment_ready, None),
     "handover": (actions.fulfillment_handover, HandoverInputSerializer),
+    "receive": (transfers.fulfillment_receive, None),
 }
+# Actions taken by the store a transfer goes to, not by the location that sends it.
+AT_DESTINATION = {"receive"}
 
 
 class FulfillmentOrderFilter(django_filters.FilterSet):
@@ -44,7 +49,7 @@ class FulfillmentOrderFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=FulfillmentOrder.Status.choices)
     kind = django_filters.ChoiceFilter(choices=FulfillmentOrder.Kind.choices)
     queue = django_filters.ChoiceFilter(
-        choices=[(q, q) for q in [*QUEUES, "late"]], method="filter_queue"
+        choices=[(q, q) for q in [*QUEUES, "late", INCOMING]], method="filter_queue"
     )
 
     class Meta:
@@ -52,13 +57,18 @@ class FulfillmentOrderFilter(django_filters.FilterSet):
         fields = ["location", "order", "status", "kind", "queue"]
 
     def filter_queue(self, queryset, name, value):
+        if value == INCOMING:
+            return queryset  # the view lists the caller's incoming transfers instead
         if value == "late":
             return selectors.late_queue(queryset)
         return queryset.filter(status__in=QUEUES[value])
 
 
 class FulfillmentOrderListView(generics.ListAPIView):
-    """The work of the caller's locations: filter by location, status, kind, order, queue."""
+    """The work of the caller's locations: filter by location, status, kind, order, queue.
+
+    `queue=incoming` lists the transfers on their way to the caller's stores instead.
+    """
 
     permission_classes = [IsLocationStaff]
     serializer_class = FulfillmentOrderOutputSerializer
@@ -67,7 +77,10 @@ class FulfillmentOrderListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return FulfillmentOrder.objects.none()
-        return selectors.fulfillment_order_list(user=self.request.user).order_by("created_at", "pk")
+        user = self.request.user
+        if self.request.query_params.get("queue") == INCOMING:
+            return selectors.incoming_transfer_list(user=user).order_by("created_at", "pk")
+        return selectors.fulfillment_order_list(user=user).order_by("created_at", "pk")
 
 
 class FulfillmentOrderDetailView(APIView):
@@ -78,8 +91,10 @@ class FulfillmentOrderDetailView(APIView):
         return Response(FulfillmentOrderOutputSerializer(_get(request, pk)).data)
 
 
-def _get(request: Request, pk: int) -> FulfillmentOrder:
+def _get(request: Request, pk: int, *, at_destination: bool = False) -> FulfillmentOrder:
     try:
+        if at_destination:
+            return selectors.transfers_to_stores_of(user=request.user).get(pk=pk)
         return selectors.fulfillment_order_get(pk=pk, user=request.user)
     except FulfillmentOrder.DoesNotExist:
         raise NotFound(f"No fulfillment order {pk} at your locations.") from None
@@ -87,7 +102,8 @@ def _get(request: Request, pk: int) -> FulfillmentOrder:
 
 class FulfillmentActionView(APIView):
     """accept, reject {reason, note}, pick, pack, ship {carrier, tracking_number}, ready,
-    handover {code} or {override_reason} (manager). 409 when the status does not allow it."""
+    handover {code} or {override_reason} (manager); receive, by the store a transfer goes
+    to. 409 when the status does not allow it."""
 
     permission_classes = [IsLocationStaff]
 
@@ -96,14 +112,15 @@ class FulfillmentActionView(APIView):
         if action not in ACTIONS:
             raise NotFound(f"Unknown action {action}.")
         service, input_serializer = ACTIONS[action]
-        fo = _get(request, pk)
+        fo = _get(request, pk, at_destination=action in AT_DESTINATION)
         kwargs = {}
         if input_serializer is not None:
             payload = input_serializer(data=request.data)
             payload.is_valid(raise_exception=True)
             kwargs = payload.validated_data
         fo = service(fulfillment_order=fo, actor=request.user, **kwargs)
-        return Response(FulfillmentOrderOutputSerializer(_get(request, fo.pk)).data)
+        fo = _get(request, fo.pk, at_destination=action in AT_DESTINATION)
+        return Response(FulfillmentOrderOutputSerializer(fo).data)
 
 
 class PickupArrivedView(APIView):

@@ -9,7 +9,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from inventory.models import Reservation, Sku, StockLevel
-from inventory.sourcing import Candidate
+from inventory.sourcing import CURBSIDE, PICKUP, SHIP, USES_SHIP_CAPACITY, Candidate
 from stores.geo import distance_km_expression
 from stores.models import Location
 
@@ -38,11 +38,12 @@ def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
 
 
 def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int, int]:
-    """Ship orders (distinct demands) each location took on today, from its reservations."""
+    """Ship orders (distinct demands, transfers to a pickup store included) each location
+    took on today, from its reservations."""
     start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    qs = Reservation.objects.filter(created_at__gte=start, delivery_method="ship").exclude(
-        status=Reservation.Status.RELEASED
-    )
+    qs = Reservation.objects.filter(
+        created_at__gte=start, delivery_method__in=USES_SHIP_CAPACITY
+    ).exclude(status=Reservation.Status.RELEASED)
     if location_ids is not None:
         qs = qs.filter(location_id__in=list(location_ids))
     rows = qs.values("location_id").annotate(n=Count("demand", distinct=True))
@@ -160,15 +161,19 @@ def sourcing_candidates(
 ) -> list[Candidate]:
     """The routing engine's snapshot: locations that could serve `method`, with their stock.
 
+    For pickup and curbside that is the store, the other stores offering the method (the
+    alternatives) and every location that can ship (the sources of a ship-to-store transfer).
     Read without locks; the reservation that follows re-checks every quantity atomically.
     """
     sku_ids = list(sku_ids)
     locations = Location.objects.all()
-    if method == "ship":
+    if method == SHIP:
         locations = locations.filter(can_ship=True)
-    elif method in ("pickup", "curbside"):
-        capability = {"pickup": "can_pickup", "curbside": "can_curbside"}[method]
-        locations = locations.filter(Q(pk=location_id) | Q(**{capability: True, "is_active": True}))
+    elif method in (PICKUP, CURBSIDE):
+        offers = Q(**{"can_pickup" if method == PICKUP else "can_curbside": True})
+        locations = locations.filter(
+            Q(pk=location_id) | ((offers | Q(can_ship=True)) & Q(is_active=True))
+        )
     else:
         locations = locations.filter(pk=location_id)
     locations = list(locations)
@@ -178,7 +183,7 @@ def sourcing_candidates(
     )
     for loc, sku, on_hand, reserved, safety in levels:
         stock[loc][sku] = (on_hand - reserved - safety, on_hand - reserved)
-    used = ship_orders_today(location_ids=list(stock)) if method == "ship" else {}
+    used = ship_orders_today(location_ids=list(stock)) if method in (SHIP, PICKUP, CURBSIDE) else {}
     return [
         Candidate(
             location_id=loc.pk,

@@ -9,6 +9,9 @@ exact search over the best candidates, greedy beyond that); ties go to the lower
 distance to the customer, stretched by the location's recent rejection rate, then the
 preferred kind (warehouse before store by default), then stock depth, then code.
 Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives.
+Ship-to-store (pickup or curbside with `allow_transfer`): what the store lacks is routed as
+a ship order to the store itself, from other locations that can ship; the caller moves it
+there with a transfer. Without `allow_transfer` a shortage still says whether that would work.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ PICKUP = "pickup"
 CURBSIDE = "curbside"
 CARRY_OUT = "carry_out"
 AT_STORE = (PICKUP, CURBSIDE, CARRY_OUT)
+# Units on their way to a pickup store are held with this delivery method at their source,
+# where they use ship capacity like a ship order.
+TRANSFER = "transfer"
+USES_SHIP_CAPACITY = (SHIP, TRANSFER)
 
 # How much a location's recent rejection rate stretches its distance (rate 1.0 -> x3).
 REJECTION_PENALTY = 2.0
@@ -65,6 +72,7 @@ class Demand:
     exclude: frozenset[int] = frozenset()
     prefer: str = "warehouse"
     allow_safety_stock: bool = False
+    allow_transfer: bool = False  # pickup/curbside: ship what the store lacks into it
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Allocation:
     code: str
     sku_id: int
     quantity: int
+    transfer_to: str = ""  # code of the store this is moved to (ship-to-store)
 
 
 @dataclass
@@ -82,10 +91,16 @@ class RoutingDecision:
     considered: list[dict]
     shortages: dict[int, tuple[int, int]]  # sku id -> (requested, available)
     alternatives: list[dict] = field(default_factory=list)
+    # A shortage at a pickup store that a transfer from other locations would cover.
+    transfer_possible: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.shortages
+
+    @property
+    def transfers(self) -> list[Allocation]:
+        return [a for a in self.allocations if a.transfer_to]
 
     @property
     def location_ids(self) -> list[int]:
@@ -93,19 +108,26 @@ class RoutingDecision:
 
     def as_dict(self, sku_codes: dict[int, str] | None = None) -> dict:
         codes = sku_codes or {}
+
+        def allocation(a: Allocation) -> dict:
+            shown = {
+                "location": a.code,
+                "sku": codes.get(a.sku_id, a.sku_id),
+                "quantity": a.quantity,
+            }
+            return {**shown, "transfer_to": a.transfer_to} if a.transfer_to else shown
+
         return {
             "method": self.method,
             "ok": self.ok,
             "locations": sorted({a.code for a in self.allocations}),
-            "allocations": [
-                {"location": a.code, "sku": codes.get(a.sku_id, a.sku_id), "quantity": a.quantity}
-                for a in self.allocations
-            ],
+            "allocations": [allocation(a) for a in self.allocations],
             "considered": self.considered,
             "shortages": [
                 {"sku": codes.get(sku, sku), "requested": req, "available": avail}
                 for sku, (req, avail) in sorted(self.shortages.items())
             ],
+            "transfer_possible": self.transfer_possible,
         }
 
 
@@ -272,26 +294,58 @@ def _offers(method: str, c: Candidate) -> bool:
 
 def _route_at_store(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
     store = next((c for c in candidates if c.location_id == demand.location_id), None)
-    considered = []
-    shortages = {}
     if store is None:
         shortages = {sku: (qty, 0) for sku, qty in demand.lines.items()}
-    else:
-        for sku, qty in demand.lines.items():
-            available = store.units(sku, allow_safety_stock=demand.allow_safety_stock)
-            if available < qty:
-                shortages[sku] = (qty, available)
-        considered.append({"location": store.code, "kept": not shortages, "chosen": not shortages,
-                           **({"reason": "no_stock"} if shortages else {})})  # fmt: skip
-    if not shortages:
-        allocations = [
-            Allocation(store.location_id, store.code, sku, qty)
-            for sku, qty in sorted(demand.lines.items())
+        return RoutingDecision(demand.method, [], [], shortages)
+    here = {
+        sku: min(qty, store.units(sku, allow_safety_stock=demand.allow_safety_stock))
+        for sku, qty in demand.lines.items()
+    }
+    missing = {sku: qty - here[sku] for sku, qty in demand.lines.items() if here[sku] < qty}
+    at_store = [
+        Allocation(store.location_id, store.code, sku, qty)
+        for sku, qty in sorted(here.items())
+        if qty > 0
+    ]
+    if not missing:
+        entry = {"location": store.code, "kept": True, "chosen": True}
+        return RoutingDecision(demand.method, at_store, [entry], {})
+    transfer = _route_transfer(demand, store, candidates, missing)
+    if demand.allow_transfer and transfer is not None and transfer.ok:
+        # The store stays the pickup point; what it lacks comes in from the chosen sources.
+        entry = {"location": store.code, "kept": True, "chosen": True, "receives_transfer": True}
+        inbound = [
+            Allocation(a.location_id, a.code, a.sku_id, a.quantity, transfer_to=store.code)
+            for a in transfer.allocations
         ]
-        return RoutingDecision(demand.method, allocations, considered, {})
+        return RoutingDecision(demand.method, at_store + inbound, [entry, *transfer.considered], {})
+    entry = {"location": store.code, "kept": False, "chosen": False, "reason": "no_stock"}
+    shortages = {sku: (qty, here[sku]) for sku, qty in demand.lines.items() if sku in missing}
     return RoutingDecision(
-        demand.method, [], considered, shortages, _alternatives(demand, store, candidates)
+        demand.method,
+        [],
+        [entry],
+        shortages,
+        _alternatives(demand, store, candidates),
+        transfer_possible=transfer is not None and transfer.ok,
     )
+
+
+def _route_transfer(
+    demand: Demand, store: Candidate, candidates: list[Candidate], missing: dict[int, int]
+) -> RoutingDecision | None:
+    """Route what the store lacks as a ship order to the store, from the other locations."""
+    if demand.method not in (PICKUP, CURBSIDE):
+        return None  # a sale at the till cannot wait for a delivery
+    to_store = Demand(
+        method=SHIP,
+        lines=missing,
+        point=(store.latitude, store.longitude),
+        exclude=demand.exclude,
+        prefer=demand.prefer,
+    )
+    others = [c for c in candidates if c.location_id != store.location_id]
+    return _route_ship(to_store, others)
 
 
 def _alternatives(

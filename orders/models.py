@@ -68,6 +68,9 @@ class Order(FSMModelMixin, TimeStampedModel):
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="pickup_orders"
     )
     shipping_address = models.JSONField(default=dict, blank=True)
+    ship_to_store = models.BooleanField(
+        default=False, help_text="Some items are sent to the pickup store before it is ready."
+    )
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=12, decimal_places=2)
     shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
@@ -175,6 +178,8 @@ class OrderEvent(models.Model):
         PICKED = "picked", "Picked"
         PACKED = "packed", "Packed"
         SHIPPED = "shipped", "Shipped"
+        TRANSFER_SHIPPED = "transfer_shipped", "Sent to the pickup store"
+        TRANSFER_RECEIVED = "transfer_received", "Received at the pickup store"
         READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
         CUSTOMER_ARRIVED = "customer_arrived", "Customer arrived"
         HANDED_OVER = "handed_over", "Handed over"

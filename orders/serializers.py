@@ -81,9 +81,19 @@ class DeliveryInputSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=DeliveryMethod.choices)
     location = serializers.CharField(required=False, max_length=32)
     address = AddressInputSerializer(required=False)
+    ship_to_store = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Pickup or curbside: the customer accepts waiting while what the store "
+        "lacks is sent there from another location.",
+    )
 
     def validate(self, attrs):
         method = attrs["method"]
+        if attrs["ship_to_store"] and method not in AT_STORE_CAPABILITY:
+            raise serializers.ValidationError(
+                {"ship_to_store": ["Only a pickup or curbside order can be sent to the store."]}
+            )
         if method == DeliveryMethod.SHIP:
             if "address" not in attrs:
                 raise serializers.ValidationError({"address": ["Required to ship."]})
@@ -156,6 +166,7 @@ class CheckoutInputSerializer(serializers.Serializer):
             location=location,
             address=dict(delivery["address"]) if "address" in delivery else None,
             placed_at=placed_at or (location if data["channel"] == Channel.STORE else None),
+            ship_to_store=delivery["ship_to_store"],
         )
 
 
@@ -225,6 +236,8 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             delivery["location"] = order.pickup_location.code
         if order.shipping_address:
             delivery["address"] = order.shipping_address
+        if order.ship_to_store:
+            delivery["ship_to_store"] = True
         return delivery
 
     def get_lines(self, order: Order) -> list[dict]:

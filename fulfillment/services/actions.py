@@ -15,9 +15,16 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from common.outbox import outbox_publish
-from fulfillment.errors import NotCurbside, OverrideNotAllowed, PickupCodeInvalid, PickupCodeLocked
-from fulfillment.models import FulfillmentOrder
-from inventory.services import stock_consume, stock_release
+from fulfillment.errors import (
+    AwaitingTransfer,
+    NotCurbside,
+    OverrideNotAllowed,
+    PickupCodeInvalid,
+    PickupCodeLocked,
+)
+from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from fulfillment.selectors import inbound_transfers
+from inventory.services import stock_consume, stock_release, stock_transfer_reserved
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
 from orders.services.lifecycle import order_get_for_update, order_line_cancel, order_lines_fulfilled
@@ -33,7 +40,7 @@ REJECTION_WINDOW = timedelta(days=7)
 Status = FulfillmentOrder.Status
 
 
-def _lock(fo: FulfillmentOrder) -> FulfillmentOrder:
+def fulfillment_order_lock(fo: FulfillmentOrder) -> FulfillmentOrder:
     # Order first, then the fulfillment order: the same order as checkout and cancel.
     order_get_for_update(number=fo.order.number)
     return (
@@ -47,7 +54,7 @@ def _transition(fo: FulfillmentOrder, name: str) -> None:
     getattr(fo, name)()  # TransitionNotAllowed (409) when the status does not allow it
 
 
-def _record(fo: FulfillmentOrder, kind: str, actor, message: str, **data) -> None:
+def fulfillment_event_record(fo: FulfillmentOrder, kind: str, actor, message: str, **data) -> None:
     order_event_record(
         order=fo.order,
         kind=kind,
@@ -64,11 +71,11 @@ def _open_lines(fo: FulfillmentOrder):
 
 @transaction.atomic
 def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
-    fo = _lock(fulfillment_order)
+    fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "accept")
     fo.accepted_at = timezone.now()
     fo.save(update_fields=["status", "accepted_at", "updated_at"])
-    _record(fo, OrderEvent.Kind.ACCEPTED, actor, f"Accepted at {fo.location.code}")
+    fulfillment_event_record(fo, OrderEvent.Kind.ACCEPTED, actor, f"Accepted at {fo.location.code}")
     _refresh_rejection_rate(fo)
     return fo
 
@@ -78,7 +85,7 @@ def fulfillment_reject(
     *, fulfillment_order: FulfillmentOrder, reason: str, note: str = "", actor=None
 ) -> FulfillmentOrder:
     """The location cannot do it: its reservations go back and the lines are re-routed."""
-    fo = _lock(fulfillment_order)
+    fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "reject")
     fo.rejection_reason, fo.rejection_note = reason, note
     fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
@@ -88,7 +95,7 @@ def fulfillment_reject(
         reference=fo.order.number,
         note=f"rejected at {fo.location.code}: {reason}",
     )
-    _record(
+    fulfillment_event_record(
         fo,
         OrderEvent.Kind.REJECTED,
         actor,
@@ -111,19 +118,19 @@ def _refresh_rejection_rate(fo: FulfillmentOrder) -> None:
 
 @transaction.atomic
 def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
-    fo = _lock(fulfillment_order)
+    fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "pick")
     fo.save(update_fields=["status", "updated_at"])
-    _record(fo, OrderEvent.Kind.PICKED, actor, f"Picked at {fo.location.code}")
+    fulfillment_event_record(fo, OrderEvent.Kind.PICKED, actor, f"Picked at {fo.location.code}")
     return fo
 
 
 @transaction.atomic
 def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
-    fo = _lock(fulfillment_order)
+    fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "pack")
     fo.save(update_fields=["status", "updated_at"])
-    _record(fo, OrderEvent.Kind.PACKED, actor, f"Packed at {fo.location.code}")
+    fulfillment_event_record(fo, OrderEvent.Kind.PACKED, actor, f"Packed at {fo.location.code}")
     return fo
 
 
@@ -144,12 +151,16 @@ def _complete(fo: FulfillmentOrder, actor) -> None:
 def fulfillment_ship(
     *, fulfillment_order: FulfillmentOrder, carrier: str, tracking_number: str, actor=None
 ) -> FulfillmentOrder:
-    fo = _lock(fulfillment_order)
+    """Handed to the carrier: to the customer (the order's lines are fulfilled), or, for a
+    transfer, to the pickup store (the units are in transit until it receives them)."""
+    fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "ship")
     fo.carrier, fo.tracking_number = carrier, tracking_number
+    if fo.kind == FulfillmentOrder.Kind.TRANSFER:
+        return _send_to_store(fo, actor)
     _complete(fo, actor)
     fo.save(update_fields=["status", "carrier", "tracking_number", "completed_at", "updated_at"])
-    _record(
+    fulfillment_event_record(
         fo,
         OrderEvent.Kind.SHIPPED,
         actor,
@@ -161,6 +172,28 @@ def fulfillment_ship(
     return fo
 
 
+def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
+    lines = _open_lines(fo)
+    for line in lines:
+        line.transfer = stock_transfer_reserved(
+            reservation=line.reservation, to_location=fo.destination, actor=actor
+        )
+    FulfillmentOrderLine.objects.bulk_update(lines, ["transfer"])
+    fo.save(update_fields=["status", "carrier", "tracking_number", "updated_at"])
+    fulfillment_event_record(
+        fo,
+        OrderEvent.Kind.TRANSFER_SHIPPED,
+        actor,
+        f"Sent from {fo.location.code} to {fo.destination.code} with {fo.carrier} "
+        f"{fo.tracking_number}",
+        destination=fo.destination.code,
+        carrier=fo.carrier,
+        tracking_number=fo.tracking_number,
+    )
+    outbox_publish("fulfillment.transfer_shipped", fulfillment_order=fo.pk)
+    return fo
+
+
 def pickup_code_digest(fulfillment_order_id: int, code: str) -> str:
     message = f"{fulfillment_order_id}:{code.strip().upper()}".encode()
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
@@ -168,9 +201,14 @@ def pickup_code_digest(fulfillment_order_id: int, code: str) -> str:
 
 @transaction.atomic
 def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
-    """Ready for pickup: a code is issued (only its digest is kept) and the hold starts."""
-    fo = _lock(fulfillment_order)
+    """Ready for pickup: a code is issued (only its digest is kept) and the hold starts.
+
+    409 while items of the order are still on their way to the store.
+    """
+    fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "ready")
+    if inbound_transfers(order=fo.order, destination=fo.location).exists():
+        raise AwaitingTransfer()
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
     fo.pickup_code_failures = 0
@@ -186,7 +224,7 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
             "updated_at",
         ]
     )
-    _record(
+    fulfillment_event_record(
         fo,
         OrderEvent.Kind.READY_FOR_PICKUP,
         actor,
@@ -203,7 +241,7 @@ def fulfillment_customer_arrived(
     *, fulfillment_order: FulfillmentOrder, parking_spot: str = "", actor=None
 ) -> FulfillmentOrder:
     """Curbside: the customer is outside; the store is alerted."""
-    fo = _lock(fulfillment_order)
+    fo = fulfillment_order_lock(fulfillment_order)
     if fo.kind != FulfillmentOrder.Kind.CURBSIDE or fo.status not in (
         Status.ACCEPTED,
         Status.PICKED,
@@ -214,7 +252,7 @@ def fulfillment_customer_arrived(
     fo.customer_arrived_at = timezone.now()
     fo.parking_spot = parking_spot
     fo.save(update_fields=["customer_arrived_at", "parking_spot", "updated_at"])
-    _record(
+    fulfillment_event_record(
         fo,
         OrderEvent.Kind.CUSTOMER_ARRIVED,
         actor,
@@ -238,7 +276,7 @@ def fulfillment_handover(
     override can hand over.
     """
     with transaction.atomic():
-        fo = _lock(fulfillment_order)
+        fo = fulfillment_order_lock(fulfillment_order)
         if not can_proceed(fo.handover):
             _transition(fo, "handover")  # raises TransitionNotAllowed
         if override_reason:
@@ -260,7 +298,7 @@ def fulfillment_handover(
             _transition(fo, "handover")
             _complete(fo, actor)
             fo.save(update_fields=["status", "completed_at", "updated_at"])
-            _record(
+            fulfillment_event_record(
                 fo, OrderEvent.Kind.HANDED_OVER, actor, f"Handed over at {fo.location.code}", **how
             )
     if how is None:
@@ -271,7 +309,7 @@ def fulfillment_handover(
 @transaction.atomic
 def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
     """Not collected in time: the stock goes back on the shelf and the lines are cancelled."""
-    fo = _lock(fulfillment_order)
+    fo = fulfillment_order_lock(fulfillment_order)
     if fo.status != Status.READY_FOR_PICKUP or fo.pickup_deadline > timezone.now():
         return None
     lines = _open_lines(fo)
@@ -283,7 +321,7 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
         reference=fo.order.number,
         note="pickup not collected",
     )
-    _record(
+    fulfillment_event_record(
         fo,
         OrderEvent.Kind.EXPIRED,
         None,
@@ -309,7 +347,9 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
 @transaction.atomic
 def fulfillment_escalate(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
     """Not accepted within the location's SLA: treated as a rejection and re-routed."""
-    fo = _lock(fulfillment_order)  # a store accepting right now must win, not be rejected
+    fo = fulfillment_order_lock(
+        fulfillment_order
+    )  # a store accepting right now must win, not be rejected
     deadline = fo.created_at + timedelta(minutes=fo.location.accept_sla_minutes)
     if fo.status != Status.PENDING or deadline > timezone.now():
         return None

@@ -9,14 +9,16 @@ from django.utils import timezone
 
 from common.outbox import outbox_publish
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from fulfillment.selectors import inbound_transfers
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
-from inventory.sourcing import SHIP, Demand, route
+from inventory.sourcing import SHIP, TRANSFER, Demand, route
 from orders.events import order_event_record
 from orders.models import DeliveryMethod, Order, OrderEvent, OrderLine
 from orders.services.lifecycle import (
+    order_cancel,
     order_get_for_update,
     order_line_cancel,
     order_start_processing,
@@ -25,12 +27,18 @@ from orders.services.lifecycle import (
 logger = logging.getLogger(__name__)
 
 
-def _kind(order: Order) -> str:
+def pickup_kind(order: Order) -> str:
+    """The kind of fulfillment order that delivers `order` to its customer."""
     return {
         DeliveryMethod.SHIP: FulfillmentOrder.Kind.SHIP,
         DeliveryMethod.PICKUP: FulfillmentOrder.Kind.PICKUP,
         DeliveryMethod.CURBSIDE: FulfillmentOrder.Kind.CURBSIDE,
     }[order.delivery_method]
+
+
+def _is_transfer(order: Order, location_id: int) -> bool:
+    """Units of a pickup held away from its store travel there first (ship-to-store)."""
+    return order.pickup_location_id is not None and location_id != order.pickup_location_id
 
 
 def _line_id(reservation: Reservation) -> int:
@@ -45,10 +53,12 @@ def _create_for(
         by_location[reservation.location_id].append(reservation)
     created = []
     for location_id, held in sorted(by_location.items()):
+        transfer = _is_transfer(order, location_id)
         fo = FulfillmentOrder.objects.create(
             order=order,
             location_id=location_id,
-            kind=_kind(order),
+            kind=FulfillmentOrder.Kind.TRANSFER if transfer else pickup_kind(order),
+            destination=order.pickup_location if transfer else None,
             routing=routing,
             rerouted_from=rerouted_from,
         )
@@ -63,11 +73,12 @@ def _create_for(
                 for r in held
             ]
         )
+        to_store = f" (to send to {fo.destination.code})" if transfer else ""
         order_event_record(
             order=order,
             kind=OrderEvent.Kind.RELEASED,
             location=fo.location,
-            message=f"Fulfillment order {fo.pk} released to {fo.location.code}",
+            message=f"Fulfillment order {fo.pk} released to {fo.location.code}{to_store}",
             data={
                 "fulfillment_order": fo.pk,
                 "kind": fo.kind,
@@ -99,17 +110,24 @@ def fulfillment_release(*, order_number: str) -> list[FulfillmentOrder]:
 
 
 def _excluded_locations(order: Order) -> frozenset[int]:
-    """Every location that already gave up on part of this order."""
-    return frozenset(
-        order.fulfillment_orders.filter(
-            status__in=[FulfillmentOrder.Status.REJECTED, FulfillmentOrder.Status.EXPIRED]
-        ).values_list("location_id", flat=True)
-    )
+    """Every location that already gave up on part of this order, and its pickup store
+    (a transfer to it must come from elsewhere)."""
+    gave_up = order.fulfillment_orders.filter(
+        status__in=[FulfillmentOrder.Status.REJECTED, FulfillmentOrder.Status.EXPIRED]
+    ).values_list("location_id", flat=True)
+    excluded = set(gave_up)
+    if order.pickup_location_id is not None:
+        excluded.add(order.pickup_location_id)
+    return frozenset(excluded)
 
 
 def _demand(order: Order, lines: dict[int, int], exclude: frozenset[int]) -> Demand:
-    address = order.shipping_address or {}
-    point = (address["latitude"], address["longitude"]) if "latitude" in address else None
+    """A ship demand: to the customer's address, or, for a pickup, to its store."""
+    if order.pickup_location_id is not None:
+        point = (order.pickup_location.latitude, order.pickup_location.longitude)
+    else:
+        address = order.shipping_address or {}
+        point = (address["latitude"], address["longitude"]) if "latitude" in address else None
     return Demand(
         method=SHIP,
         lines=lines,
@@ -144,7 +162,7 @@ def _place_elsewhere(
                     for a in decision.allocations
                 ],
                 demand=order.number,
-                delivery_method=order.delivery_method,
+                delivery_method=TRANSFER if rejected.is_transfer() else order.delivery_method,
             )
     except InsufficientStock:
         return []  # taken in the meantime; the caller tries smaller parts or cancels
@@ -165,9 +183,10 @@ def _place_elsewhere(
 def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
     """Find new locations for what a rejected fulfillment order held. Idempotent.
 
-    Ship orders go to the next best locations (every location that gave up on this order
-    is excluded): all lines together if possible, else line by line. What no location can
-    take, and a pickup its store could not serve, is cancelled and the customer is told.
+    Ship orders, and transfers to a pickup store, go to the next best locations (every
+    location that gave up on this order is excluded): all lines together if possible, else
+    line by line. What no location can take, and a pickup its store could not serve, is
+    cancelled and the customer is told; so is what was on its way to that store.
     """
     number = FulfillmentOrder.objects.values_list("order__number", flat=True).get(
         pk=fulfillment_order_id
@@ -176,13 +195,18 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
     fo = FulfillmentOrder.objects.select_for_update().get(pk=fulfillment_order_id)
     if fo.status != FulfillmentOrder.Status.REJECTED or fo.completed_at is not None:
         return []
+    fo.completed_at = timezone.now()
+    fo.save(update_fields=["completed_at", "updated_at"])
+    if fo.is_pickup and inbound_transfers(order=order, destination=fo.location).exists():
+        order_cancel(order=order, reason=f"{fo.location.code} could not prepare the pickup")
+        return []
     remaining = {
         fl.order_line: min(fl.order_line.quantity_open, fl.quantity)
         for fl in fo.lines.select_related("order_line")
     }
     remaining = {line: qty for line, qty in remaining.items() if qty > 0}
     created: list[FulfillmentOrder] = []
-    if fo.kind == FulfillmentOrder.Kind.SHIP and remaining:
+    if not fo.is_pickup and remaining:
         attempts = [dict(remaining)]
         if len(remaining) > 1:
             attempts += [{line: qty} for line, qty in remaining.items()]
@@ -208,6 +232,4 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
             lines=[{"sku": line.sku_code, "quantity": qty} for line, qty in remaining.items()],
             reason=f"{fo.location.code} could not fulfil it and no other location can",
         )
-    fo.completed_at = timezone.now()
-    fo.save(update_fields=["completed_at", "updated_at"])
     return created

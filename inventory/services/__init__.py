@@ -13,6 +13,7 @@ from inventory.services.stock import (
     stock_set_safety_stock,
     stock_transfer,
     stock_transfer_receive,
+    stock_transfer_reserved,
     stock_write_off,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "stock_set_safety_stock",
     "stock_transfer",
     "stock_transfer_receive",
+    "stock_transfer_reserved",
     "stock_write_off",
 ]

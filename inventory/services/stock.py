@@ -37,6 +37,7 @@ class StockRequest:
     sku_id: int
     quantity: int
     reference: str
+    delivery_method: str = ""  # overrides the call's (units bound for a transfer, say)
 
 
 # --- the primitives ---------------------------------------------------------------------
@@ -154,7 +155,7 @@ def stock_reserve(
             Reservation(
                 reference=r.reference,
                 demand=demand,
-                delivery_method=delivery_method,
+                delivery_method=r.delivery_method or delivery_method,
                 location_id=r.location_id,
                 sku_id=r.sku_id,
                 quantity=r.quantity,
@@ -195,21 +196,23 @@ def _settle(
     locked: list[Reservation],
     amounts: dict[int, int],
     *,
-    consume: bool,
+    reason: str,
     actor,
     reference: str,
     note: str,
 ) -> None:
+    """Ledger rows and stock UPDATEs for reservations that end: a release gives the units
+    back to the shelf; any other reason takes them out of the building too."""
+    leaves = reason != Reason.RELEASE
     totals: dict[Pair, int] = defaultdict(int)
     for reservation in locked:
         totals[(reservation.location_id, reservation.sku_id)] += amounts[reservation.pk]
-    reason = Reason.FULFIL if consume else Reason.RELEASE
     StockMovement.objects.bulk_create(
         [
             _movement(
                 pair,
                 reason,
-                on_hand=-qty if consume else 0,
+                on_hand=-qty if leaves else 0,
                 reserved=-qty,
                 reference=reference,
                 note=note,
@@ -219,8 +222,8 @@ def _settle(
         ]
     )
     for pair, qty in sorted(totals.items()):
-        guard = Q(reserved__gte=qty, on_hand__gte=qty) if consume else Q(reserved__gte=qty)
-        if not _change_level(pair, on_hand=-qty if consume else 0, reserved=-qty, guard=guard):
+        guard = Q(reserved__gte=qty, on_hand__gte=qty) if leaves else Q(reserved__gte=qty)
+        if not _change_level(pair, on_hand=-qty if leaves else 0, reserved=-qty, guard=guard):
             raise StockInvariantBroken(f"Less reserved than reservations hold at {pair}.")
 
 
@@ -256,7 +259,30 @@ def stock_release(
     _settle(
         locked,
         amounts,
-        consume=False,
+        reason=Reason.RELEASE,
+        actor=actor,
+        reference=reference or locked[0].demand,
+        note=note,
+    )
+    return locked
+
+
+def _end_whole(
+    reservations: Iterable[Reservation | int], *, reason: str, actor, reference: str, note: str
+) -> list[Reservation]:
+    """Mark every still-active reservation consumed; its units leave with `reason`."""
+    locked = _lock_active(reservations)
+    if not locked:
+        return []
+    now = timezone.now()  # bulk_update does not apply auto_now
+    for reservation in locked:
+        reservation.status = Reservation.Status.CONSUMED
+        reservation.updated_at = now
+    Reservation.objects.bulk_update(locked, ["status", "updated_at"])
+    _settle(
+        locked,
+        {r.pk: r.quantity for r in locked},
+        reason=reason,
         actor=actor,
         reference=reference or locked[0].demand,
         note=note,
@@ -276,24 +302,9 @@ def stock_consume(
 
     Idempotent: reservations already consumed or released are skipped.
     """
-    locked = _lock_active(reservations)
-    if not locked:
-        return []
-    now = timezone.now()  # bulk_update does not apply auto_now
-    for reservation in locked:
-        reservation.status = Reservation.Status.CONSUMED
-        reservation.updated_at = now
-    Reservation.objects.bulk_update(locked, ["status", "updated_at"])
-    amounts = {r.pk: r.quantity for r in locked}
-    _settle(
-        locked,
-        amounts,
-        consume=True,
-        actor=actor,
-        reference=reference or locked[0].demand,
-        note=note,
+    return _end_whole(
+        reservations, reason=Reason.FULFIL, actor=actor, reference=reference, note=note
     )
-    return locked
 
 
 # --- movements at one location --------------------------------------------------------
@@ -530,6 +541,38 @@ def stock_transfer(
         actor=actor,
         reference=f"transfer:{transfer.pk}",
         note=reference,
+    )
+    return transfer
+
+
+@transaction.atomic
+def stock_transfer_reserved(
+    *, reservation: Reservation | int, to_location: Location, actor=None
+) -> Transfer | None:
+    """Send the units a reservation holds to another location, for the same demand line
+    (ship-to-store): they leave the source now and are in transit until received.
+
+    Idempotent: None when the reservation is no longer active.
+    """
+    locked = _lock_active([reservation])
+    if not locked:
+        return None
+    [held] = locked
+    if held.location_id == to_location.pk:
+        raise InvalidMovement("A transfer needs two different locations.", field="to_location")
+    transfer = Transfer.objects.create(
+        from_location_id=held.location_id,
+        to_location=to_location,
+        sku_id=held.sku_id,
+        quantity=held.quantity,
+        reference=held.reference,
+    )
+    _end_whole(
+        locked,
+        reason=Reason.TRANSFER_OUT,
+        actor=actor,
+        reference=f"transfer:{transfer.pk}",
+        note=held.reference,
     )
     return transfer
 

@@ -17,7 +17,7 @@ from inventory.errors import InsufficientStock
 from inventory.models import Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
-from inventory.sourcing import Demand, RoutingDecision, route
+from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
 from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from orders.events import event_message, order_event_record
 from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
@@ -46,6 +46,7 @@ class CheckoutRequest:
     location: Location | None = None  # pickup, curbside or carry-out store
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
     placed_at: Location | None = None  # the store where a store-channel order was taken
+    ship_to_store: bool = False  # pickup: what the store lacks may be sent there first
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def _demand(request: CheckoutRequest) -> Demand:
         point=point,
         prefer=settings.OMS_SHIP_PREFERENCE,
         allow_safety_stock=request.method == DeliveryMethod.CARRY_OUT,
+        allow_transfer=request.ship_to_store,
     )
 
 
@@ -84,12 +86,17 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
     decision = route(demand, candidates)
     if not decision.ok:
         codes = {line.sku.pk: line.sku.code for line in request.lines}
+        extra = {}
+        if request.method in (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
+            # The storefront may offer to send the missing items to the store instead.
+            extra["ship_to_store_available"] = decision.transfer_possible
         raise InsufficientStock(
             lines=[
                 {"sku": codes[sku], "requested": requested, "available": available}
                 for sku, (requested, available) in sorted(decision.shortages.items())
             ],
             alternatives=decision.alternatives,
+            **extra,
         )
     return decision
 
@@ -121,6 +128,7 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
         delivery_method=request.method,
         pickup_location=request.location if request.method != DeliveryMethod.SHIP else None,
         shipping_address=request.address or {},
+        ship_to_store=bool(decision.transfers),
         currency=request.lines[0].sku.currency,
         routing=decision.as_dict(codes),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
@@ -142,6 +150,7 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
     line_by_sku = {line.sku_id: line for line in lines}
     where = [
         {"sku": codes[a.sku_id], "location": a.code, "quantity": a.quantity}
+        | ({"transfer_to": a.transfer_to} if a.transfer_to else {})
         for a in decision.allocations
     ]
     OrderEvent.objects.bulk_create(
@@ -165,10 +174,7 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
                 order=order,
                 kind=OrderEvent.Kind.RESERVED,
                 actor=order.created_by,
-                message=event_message(
-                    "Reserved "
-                    + ", ".join(f"{w['quantity']} x {w['sku']} at {w['location']}" for w in where)
-                ),
+                message=event_message("Reserved " + ", ".join(_held_where(w) for w in where)),
                 data={"reservations": where},
             ),
         ]
@@ -180,6 +186,7 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
                 sku_id=a.sku_id,
                 quantity=a.quantity,
                 reference=f"{order.number}/{line_by_sku[a.sku_id].pk}",
+                delivery_method=TRANSFER if a.transfer_to else "",
             )
             for a in decision.allocations
         ],
@@ -192,6 +199,11 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
         _complete_sale(order=order, lines=lines, reservations=reservations)
     outbox_publish("order.placed", number=order.number)
     return order
+
+
+def _held_where(held: dict) -> str:
+    where = f"{held['quantity']} x {held['sku']} at {held['location']}"
+    return f"{where}, to be sent to {held['transfer_to']}" if "transfer_to" in held else where
 
 
 def _complete_sale(*, order: Order, lines: list[OrderLine], reservations) -> None:

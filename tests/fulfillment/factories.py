@@ -142,6 +142,7 @@ def place_order(
     channel: str = "web",
     email: str | None = "ada@example.com",
     name: str = "Ada",
+    ship_to_store: bool = False,
 ) -> Order:
     """Checkout through the service, as the checkout API calls it; returns the order."""
     address = None
@@ -162,6 +163,7 @@ def place_order(
         name=name,
         location=location if method != "ship" else None,
         address=address,
+        ship_to_store=ship_to_store,
     )
     key = uuid.uuid4().hex
     result = checkout(

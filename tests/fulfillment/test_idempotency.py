@@ -189,7 +189,9 @@ def test_every_outbox_event_delivered_again_changes_nothing(
     assert all(e.processed_at is not None and e.attempts == 1 for e in events)
     before = state()
 
-    results = [outbox_deliver.apply(args=[e.pk]).get() for e in events]
+    # `.result`, not `.get()`: eager tasks run from threads in other tests can leave
+    # Celery's process-wide "inside a task" flag set, and `.get()` would refuse to run.
+    results = [outbox_deliver.apply(args=[e.pk]).result for e in events]
 
     assert results == [False] * len(events)
     assert state() == before

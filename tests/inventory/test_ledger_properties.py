@@ -31,6 +31,7 @@ from inventory.services import (
     stock_set_safety_stock,
     stock_transfer,
     stock_transfer_receive,
+    stock_transfer_reserved,
     stock_write_off,
 )
 from tests.inventory.factories import SkuFactory
@@ -256,6 +257,26 @@ class LedgerMachine(RuleBasedStateMachine):
         transfer = stock_transfer(**kwargs)
         self.transfers[transfer.pk] = ((destination, sku), qty, False)
         self.model[(origin, sku)][0] -= qty
+
+    @precondition(lambda self: self.reservations)
+    @rule(data=st.data(), destination=location_index)
+    def transfer_reserved(self, data: st.DataObject, destination: int) -> None:
+        """Ship-to-store: held units travel with their reservation."""
+        pk = data.draw(st.sampled_from(sorted(self.reservations)))
+        (loc, sku), held, status = self.reservations[pk]
+        to_location = self.locations[destination]
+        if status != Reservation.Status.ACTIVE:
+            assert stock_transfer_reserved(reservation=pk, to_location=to_location) is None
+            return
+        if destination == loc:
+            with pytest.raises(InvalidMovement):
+                stock_transfer_reserved(reservation=pk, to_location=to_location)
+            return
+        transfer = stock_transfer_reserved(reservation=pk, to_location=to_location)
+        self.reservations[pk] = ((loc, sku), held, Reservation.Status.CONSUMED)
+        self.transfers[transfer.pk] = ((destination, sku), held, False)
+        self.model[(loc, sku)][0] -= held
+        self.model[(loc, sku)][1] -= held
 
     @precondition(lambda self: self.transfers)
     @rule(data=st.data())

@@ -425,6 +425,80 @@ def test_unknown_delivery_method_is_refused():
         route(Demand(method="teleport", lines={SKU_A: 1}), [location(1, stock={SKU_A: 1})])
 
 
+# --- ship-to-store ---------------------------------------------------------------------------
+
+
+def pickup_store(location_id: int = 1, **fields) -> Candidate:
+    return location(
+        location_id, code="STORE", kind="store", can_pickup=True, can_curbside=True, **fields
+    )
+
+
+def test_ship_to_store_takes_what_the_store_has_and_sends_the_rest_from_the_nearest_source():
+    store = pickup_store(stock={SKU_A: 1, SKU_B: 4})
+    near = location(2, code="NEAR-WH", at=north_of(CUSTOMER, 10), stock={SKU_A: 5})
+    far = location(3, code="FAR-WH", at=north_of(CUSTOMER, 300), stock={SKU_A: 5})
+
+    decision = route(
+        Demand(method="pickup", lines={SKU_A: 3, SKU_B: 2}, location_id=1, allow_transfer=True),
+        [far, store, near],
+    )
+
+    assert decision.ok
+    assert allocated(decision) == {("STORE", SKU_A): 1, ("STORE", SKU_B): 2, ("NEAR-WH", SKU_A): 2}
+    assert [(a.code, a.transfer_to) for a in decision.transfers] == [("NEAR-WH", "STORE")]
+    assert decision.considered[0] == {
+        "location": "STORE",
+        "kept": True,
+        "chosen": True,
+        "receives_transfer": True,
+    }
+    assert entry(decision, "NEAR-WH")["chosen"] is True
+    assert entry(decision, "FAR-WH")["chosen"] is False
+
+
+def test_ship_to_store_sources_must_be_able_to_ship_today():
+    store = pickup_store(stock={})
+    no_ship = location(2, code="NO-SHIP", stock={SKU_A: 5}, can_ship=False)
+    full = location(3, code="FULL", stock={SKU_A: 5}, capacity_left=0)
+    closed = location(4, code="CLOSED", stock={SKU_A: 5}, is_active=False)
+    candidates = [store, no_ship, full, closed]
+
+    decision = route(
+        Demand(method="pickup", lines={SKU_A: 1}, location_id=1, allow_transfer=True), candidates
+    )
+
+    assert not decision.ok
+    assert decision.shortages == {SKU_A: (1, 0)}
+    assert decision.transfer_possible is False
+
+
+def test_pickup_shortage_says_whether_ship_to_store_would_cover_it():
+    store = pickup_store(stock={SKU_A: 1})
+    source = location(2, stock={SKU_A: 5})
+
+    decision = route(Demand(method="pickup", lines={SKU_A: 3}, location_id=1), [store, source])
+
+    assert not decision.ok
+    assert decision.allocations == []
+    assert decision.shortages == {SKU_A: (3, 1)}
+    assert decision.transfer_possible is True
+    assert decision.as_dict()["transfer_possible"] is True
+
+
+def test_in_store_sale_is_never_sent_from_elsewhere():
+    store = pickup_store(stock={})
+    source = location(2, stock={SKU_A: 5})
+
+    decision = route(
+        Demand(method="carry_out", lines={SKU_A: 1}, location_id=1, allow_transfer=True),
+        [store, source],
+    )
+
+    assert not decision.ok
+    assert decision.transfer_possible is False
+
+
 # --- the stored decision --------------------------------------------------------------------
 
 
@@ -722,6 +796,49 @@ def test_at_store_allocates_only_at_the_chosen_store_within_its_stock(
         assert len(offered) <= sourcing.ALTERNATIVES
         distances = [a["distance_km"] for a in decision.alternatives]
         assert distances == sorted(distances)
+
+
+@st.composite
+def ship_to_store_cases(draw) -> tuple[Demand, list[Candidate]]:
+    candidates = draw(candidate_lists())
+    store = draw(st.sampled_from(candidates))
+    lines = draw(st.dictionaries(st.sampled_from(SKUS), st.integers(1, 8), min_size=1))
+    demand = Demand(
+        method=draw(st.sampled_from(["pickup", "curbside"])),
+        lines=lines,
+        location_id=store.location_id,
+        allow_transfer=True,
+    )
+    return demand, candidates
+
+
+@PROPERTY_SETTINGS
+@given(ship_to_store_cases())
+def test_ship_to_store_holds_at_the_store_only_what_it_has_and_sends_only_from_shippers(case):
+    demand, candidates = case
+    by_id = {c.location_id: c for c in candidates}
+
+    decision = route(demand, candidates)
+
+    if not decision.ok:
+        assert decision.allocations == []
+        return
+    totals: dict[int, int] = {}
+    for a in decision.allocations:
+        totals[a.sku_id] = totals.get(a.sku_id, 0) + a.quantity
+        c = by_id[a.location_id]
+        assert a.quantity <= usable_units(c, a.sku_id, allow_safety_stock=False)
+        if a.location_id == demand.location_id:
+            assert a.transfer_to == ""
+        else:
+            assert a.transfer_to == by_id[demand.location_id].code
+            assert can_take_ship_orders(c, exclude=frozenset())
+    assert totals == demand.lines
+    store_has_all = all(
+        usable_units(by_id[demand.location_id], sku, allow_safety_stock=False) >= qty
+        for sku, qty in demand.lines.items()
+    )
+    assert bool(decision.transfers) is not store_has_all
 
 
 # --- the snapshot ---------------------------------------------------------------------------

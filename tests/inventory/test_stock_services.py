@@ -21,6 +21,7 @@ from inventory.services import (
     stock_set_safety_stock,
     stock_transfer,
     stock_transfer_receive,
+    stock_transfer_reserved,
     stock_write_off,
 )
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
@@ -558,6 +559,42 @@ def test_transfer_to_the_same_location_is_invalid(store, sku):
         stock_transfer(from_location=store, to_location=store, sku=sku, quantity=1)
 
     assert _stock(store, sku) == (5, 0)
+
+
+def test_transfer_of_reserved_stock_takes_the_held_units_with_their_reservation(
+    store, other_store, sku
+):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=2)
+
+    transfer = stock_transfer_reserved(reservation=reservation, to_location=other_store)
+
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONSUMED
+    assert (transfer.from_location, transfer.to_location, transfer.quantity) == (
+        store,
+        other_store,
+        2,
+    )
+    assert transfer.reference == reservation.reference
+    assert _stock(store, sku) == (3, 0)
+    assert _movements(store, sku)[-1] == (Reason.TRANSFER_OUT, -2, -2)
+    assert stock_transfer_reserved(reservation=reservation, to_location=other_store) is None
+    assert Transfer.objects.count() == 1
+    stock_transfer_receive(transfer=transfer)
+    assert _stock(other_store, sku) == (2, 0)
+    assert stock_breaches() == []
+
+
+def test_transfer_of_reserved_stock_to_its_own_location_is_invalid(store, sku):
+    stock_put(location=store, sku=sku, on_hand=5)
+    reservation = reserve_one(location=store, sku=sku, quantity=2)
+
+    with pytest.raises(InvalidMovement):
+        stock_transfer_reserved(reservation=reservation, to_location=store)
+
+    assert _stock(store, sku) == (5, 2)
+    assert not Transfer.objects.exists()
 
 
 # --- the ledger and the database guards ----------------------------------------------------
