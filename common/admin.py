@@ -1,8 +1,10 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from common.models import ApiToken, OutboxEvent
+from common.outbox import outbox_requeue
 from common.tokens import token_digest, token_issue
 
 
@@ -48,12 +50,37 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {revoked} token(s).")
 
 
+class OutboxStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Waiting"), ("failed", "Given up (needs a person)"),
+                ("processed", "Processed")]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        unprocessed = queryset.filter(processed_at__isnull=True)
+        if self.value() == "waiting":
+            return unprocessed.filter(attempts__lt=settings.OUTBOX_MAX_ATTEMPTS)
+        if self.value() == "failed":
+            return unprocessed.filter(attempts__gte=settings.OUTBOX_MAX_ATTEMPTS)
+        if self.value() == "processed":
+            return queryset.filter(processed_at__isnull=False)
+        return queryset
+
+
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "topic", "created_at", "processed_at", "attempts"]
-    list_filter = ["topic"]
+    list_display = ["id", "topic", "created_at", "processed_at", "attempts", "last_error"]
+    list_filter = [OutboxStateFilter, "topic"]
     search_fields = ["topic"]
     readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    actions = ["queue_again"]
+
+    @admin.action(description="Queue selected events again now")
+    def queue_again(self, request, queryset):
+        queued = outbox_requeue(event_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Queued {queued} unprocessed event(s) again.")
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -24,8 +24,9 @@ class OutboxEvent(models.Model):
 
     class Meta:
         indexes = [
+            # What the sweeper looks for: unprocessed rows by when they were last queued.
             models.Index(
-                fields=["created_at"],
+                fields=["enqueued_at"],
                 name="outbox_unprocessed_idx",
                 condition=models.Q(processed_at__isnull=True),
             )

@@ -5,6 +5,10 @@ delivery only once that transaction commits, so a rollback sends nothing and a b
 outage loses nothing: `outbox_sweep` re-queues rows that were not processed in time.
 Processing takes a row lock and marks the row in the same transaction as the handler's
 own writes, so a duplicate delivery finds it processed and does nothing.
+
+A handler that fails is rolled back with its writes; the failure is counted on the row in
+a transaction of its own, and the sweeper waits twice as long after each failed attempt.
+After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as failed).
 """
 
 import logging
@@ -15,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from common.models import OutboxEvent
@@ -74,20 +79,53 @@ def outbox_process(*, event_id: int) -> bool:
 
 
 def outbox_record_failure(*, event_id: int, error: str) -> None:
-    OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
-        last_error=error[:2000]
+    """Count a failed attempt; the sweeper's next try waits from now, twice as long each time."""
+    counted = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+        attempts=F("attempts") + 1, last_error=error[:2000], enqueued_at=timezone.now()
     )
+    event = OutboxEvent.objects.filter(pk=event_id).values("topic", "attempts").first()
+    if counted and event and event["attempts"] >= settings.OUTBOX_MAX_ATTEMPTS:
+        logger.error(
+            "outbox event %s (%s) failed %d times; it is left for a person to look at",
+            event_id,
+            event["topic"],
+            event["attempts"],
+        )
 
 
-def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) -> int:
-    """Re-queue unprocessed events last queued longer ago than `older_than`."""
-    if older_than is None:  # timedelta(0) is falsy but means "everything unprocessed"
-        older_than = settings.OUTBOX_REDELIVER_AFTER
-    cutoff = timezone.now() - older_than
+def outbox_requeue(*, event_ids: list[int]) -> int:
+    """Queue unprocessed events again now, whatever their attempts (a person retrying)."""
     with transaction.atomic():
         ids = list(
             OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(processed_at__isnull=True, enqueued_at__lt=cutoff)
+            .filter(pk__in=event_ids, processed_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        OutboxEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+        for event_id in ids:
+            transaction.on_commit(partial(_enqueue, event_id))
+    return len(ids)
+
+
+def _due(older_than: timedelta) -> Q:
+    """Unprocessed, not given up on, and last queued long enough ago for its attempts."""
+    now = timezone.now()
+    due = Q()
+    for failures in range(settings.OUTBOX_MAX_ATTEMPTS):
+        wait = older_than * 2 ** min(failures, 6)
+        due |= Q(attempts=failures, enqueued_at__lt=now - wait)
+    return Q(processed_at__isnull=True) & due
+
+
+def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) -> int:
+    """Re-queue unprocessed events last queued longer ago than `older_than` (doubled for
+    every failed attempt); events that failed `OUTBOX_MAX_ATTEMPTS` times are left alone."""
+    if older_than is None:  # timedelta(0) is falsy but means "everything unprocessed"
+        older_than = settings.OUTBOX_REDELIVER_AFTER
+    with transaction.atomic():
+        ids = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(_due(older_than))
             .order_by("pk")
             .values_list("pk", flat=True)[:batch_size]
         )

@@ -149,6 +149,8 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@omnistock.local")
+# A hanging mail server must not hold a worker for minutes: the outbox retries later.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 
 # --- Orders ---------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "CN")
@@ -229,8 +231,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# An outbox row still unprocessed this long after it was written is re-queued.
+# An outbox row still unprocessed this long after it was written is re-queued (twice as
+# long after each failed attempt); after OUTBOX_MAX_ATTEMPTS failures it is left for a person.
 OUTBOX_REDELIVER_AFTER = timedelta(seconds=int(os.environ.get("OUTBOX_REDELIVER_AFTER", "60")))
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "10"))
 
 # --- Security (production) -----------------------------------------------------------
 if not DEBUG:

@@ -7,6 +7,7 @@ from django_fsm.admin import FSMAdminMixin
 from common.errors import DomainError
 from fulfillment import selectors
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from fulfillment.services import actions
 from fulfillment.views import ACTIONS, AT_DESTINATION, INCOMING, QUEUES
 from stores.admin import LocationScopedAdminMixin
 from stores.selectors import location_ids_for_user
@@ -82,6 +83,16 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
         "tracking_number", "completed_at", "rejection_reason", "rejection_note", "routing",
     ]  # fmt: skip
     exclude = ["pickup_code_hash", "pickup_code_failures"]
+
+    actions = ["resend_code"]
+
+    @admin.action(description="Send the customer a new pickup code")
+    def resend_code(self, request, queryset):
+        sent = 0
+        for fo in queryset.filter(status=FulfillmentOrder.Status.READY_FOR_PICKUP):
+            actions.fulfillment_resend_code(fulfillment_order=fo, actor=request.user)
+            sent += 1
+        self.message_user(request, f"A new pickup code goes to {sent} customer(s).")
 
     def location_scope(self, request, allowed: set[int]) -> Q:
         """The work of the caller's locations, and the transfers to its stores."""

@@ -35,3 +35,9 @@ class NotTheDestination(DomainError):
     code = "not_the_destination"
     status = 403
     default_detail = "Only staff of the store a transfer goes to can receive it."
+
+
+class PickupNotReady(DomainError):
+    code = "pickup_not_ready"
+    status = 409
+    default_detail = "Only a pickup that is ready can get a new pickup code."

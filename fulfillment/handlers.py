@@ -4,6 +4,7 @@ from common.models import OutboxEvent
 from common.outbox import outbox_handler
 from fulfillment.models import FulfillmentOrder
 from fulfillment.notifications import notify_customer, notify_store
+from fulfillment.services.actions import fulfillment_code_issue
 from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
 from orders.models import Order
 
@@ -62,22 +63,24 @@ def tell_store_arrived(event: OutboxEvent) -> None:
 
 @outbox_handler("fulfillment.ready")
 def tell_customer_ready(event: OutboxEvent) -> None:
+    """The code is made here, in the transaction that emails it: it is never stored in the
+    clear, and a pickup cancelled or collected meanwhile gets no code at all."""
     fo = _fo(event)
+    if fo.status != FulfillmentOrder.Status.READY_FOR_PICKUP:
+        return
+    code = fulfillment_code_issue(fulfillment_order=fo) if fo.order.customer.email else None
     notify_customer(
         order=fo.order,
         location=fo.location,
         template="ready",
         context={
             "location": fo.location,
-            "code": event.payload["code"],
+            "code": code,
             "deadline": fo.pickup_deadline,
             "curbside": fo.kind == fo.Kind.CURBSIDE,
+            "again": event.payload.get("again", False),
         },
     )
-    # The code was shown once; only its digest stays in the database.
-    scrubbed = {k: v for k, v in event.payload.items() if k != "code"}
-    OutboxEvent.objects.filter(pk=event.pk).update(payload=scrubbed)
-    event.payload = scrubbed
 
 
 @outbox_handler("fulfillment.shipped")

@@ -38,6 +38,7 @@ ACTIONS = {
     "ready": (actions.fulfillment_ready, None),
     "handover": (actions.fulfillment_handover, HandoverInputSerializer),
     "receive": (transfers.fulfillment_receive, None),
+    "resend-code": (actions.fulfillment_resend_code, None),
 }
 # Actions taken by the store a transfer goes to, not by the location that sends it.
 AT_DESTINATION = {"receive"}
@@ -102,8 +103,9 @@ def _get(request: Request, pk: int, *, at_destination: bool = False) -> Fulfillm
 
 class FulfillmentActionView(APIView):
     """accept, reject {reason, note}, pick, pack, ship {carrier, tracking_number}, ready,
-    handover {code} or {override_reason} (manager); receive, by the store a transfer goes
-    to. 409 when the status does not allow it."""
+    handover {code} or {override_reason} (manager); resend-code (a new pickup code for the
+    customer); receive, by the store a transfer goes to. 409 when the status does not allow
+    it."""
 
     permission_classes = [IsLocationStaff]
 

@@ -21,6 +21,7 @@ from fulfillment.errors import (
     OverrideNotAllowed,
     PickupCodeInvalid,
     PickupCodeLocked,
+    PickupNotReady,
 )
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.selectors import inbound_transfers
@@ -201,7 +202,7 @@ def pickup_code_digest(fulfillment_order_id: int, code: str) -> str:
 
 @transaction.atomic
 def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
-    """Ready for pickup: a code is issued (only its digest is kept) and the hold starts.
+    """Ready for pickup: the hold starts and the customer is sent a pickup code.
 
     409 while items of the order are still on their way to the store.
     """
@@ -209,21 +210,9 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
     _transition(fo, "ready")
     if inbound_transfers(order=fo.order, destination=fo.location).exists():
         raise AwaitingTransfer()
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
-    fo.pickup_code_failures = 0
     fo.ready_at = timezone.now()
     fo.pickup_deadline = fo.ready_at + timedelta(hours=fo.location.pickup_hold_hours)
-    fo.save(
-        update_fields=[
-            "status",
-            "pickup_code_hash",
-            "pickup_code_failures",
-            "ready_at",
-            "pickup_deadline",
-            "updated_at",
-        ]
-    )
+    fo.save(update_fields=["status", "ready_at", "pickup_deadline", "updated_at"])
     fulfillment_event_record(
         fo,
         OrderEvent.Kind.READY_FOR_PICKUP,
@@ -231,9 +220,36 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
         f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
         deadline=fo.pickup_deadline.isoformat(),
     )
-    # The code travels only in the notification; the handler scrubs it once sent.
-    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, code=code)
+    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk)
     return fo
+
+
+@transaction.atomic
+def fulfillment_resend_code(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
+    """The customer lost the code (or locked it with wrong tries): a new one replaces it."""
+    fo = fulfillment_order_lock(fulfillment_order)
+    if fo.status != Status.READY_FOR_PICKUP:
+        raise PickupNotReady(status=fo.status)
+    fo.pickup_code_hash, fo.pickup_code_failures = "", 0
+    fo.save(update_fields=["pickup_code_hash", "pickup_code_failures", "updated_at"])
+    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, again=True)
+    return fo
+
+
+def fulfillment_code_issue(*, fulfillment_order: FulfillmentOrder) -> str | None:
+    """A fresh pickup code for a ready pickup, its digest kept; None when no longer ready.
+
+    Called by the notification after commit, inside the transaction that sends it, so the
+    code exists only in the customer's message and, hashed, on the fulfillment order.
+    """
+    fo = FulfillmentOrder.objects.select_for_update().get(pk=fulfillment_order.pk)
+    if fo.status != Status.READY_FOR_PICKUP:
+        return None
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
+    fo.pickup_code_failures = 0
+    fo.save(update_fields=["pickup_code_hash", "pickup_code_failures", "updated_at"])
+    return code
 
 
 @transaction.atomic

@@ -6,9 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.models import OutboxEvent
-from common.outbox import outbox_process, outbox_publish, outbox_sweep
+from common.outbox import outbox_process, outbox_publish, outbox_requeue, outbox_sweep
 from common.tasks import outbox_deliver
-from tests.common.worker_handlers import TOPIC, runs_key
+from tests.common.worker_handlers import FLAKY_TOPIC, TOPIC, broken_key, runs_key
 from tests.conftest import wait_until
 
 
@@ -93,3 +93,84 @@ def test_sweeper_leaves_recent_events_alone():
     OutboxEvent.objects.create(topic=TOPIC, payload={"key": "x"}, enqueued_at=timezone.now())
 
     assert outbox_sweep(older_than=timedelta(minutes=1)) == 0
+
+
+@pytest.fixture
+def broken(redis_client):
+    """A downstream service that is down until the test mends it."""
+    key = uuid.uuid4().hex
+    redis_client.set(broken_key(key), 1)
+    yield key
+    redis_client.delete(broken_key(key))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_handler_is_counted_and_never_breaks_the_change_that_caused_it(
+    redis_client, broken
+):
+    with transaction.atomic():
+        event = outbox_publish(FLAKY_TOPIC, key=broken)
+        # The business change commits; its event then fails in process, after the commit.
+
+    event.refresh_from_db()
+    assert event.processed_at is None
+    assert event.attempts == 1
+    assert "downstream service is down" in event.last_error
+    assert _runs(redis_client, broken) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeper_retries_a_failed_event_once_it_can_succeed(redis_client, broken):
+    event = outbox_publish(FLAKY_TOPIC, key=broken)
+    redis_client.delete(broken_key(broken))  # the service is back
+
+    assert outbox_sweep(older_than=timedelta(0)) == 1
+
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert event.attempts == 2  # one failure, one success
+    assert event.last_error == ""
+    assert _runs(redis_client, broken) == 1
+
+
+@pytest.mark.django_db
+def test_sweeper_waits_twice_as_long_after_each_failure(settings):
+    settings.OUTBOX_REDELIVER_AFTER = timedelta(minutes=1)
+    now = timezone.now()
+
+    def failed(times: int, minutes_ago: int) -> OutboxEvent:
+        return OutboxEvent.objects.create(
+            topic=TOPIC,
+            payload={"key": uuid.uuid4().hex},
+            attempts=times,
+            enqueued_at=now - timedelta(minutes=minutes_ago),
+        )
+
+    due = [failed(0, 2), failed(1, 3), failed(3, 9)]
+    waiting = [failed(1, 1), failed(3, 7)]
+
+    assert outbox_sweep() == len(due)
+
+    requeued = set(OutboxEvent.objects.filter(enqueued_at__gte=now).values_list("pk", flat=True))
+    assert requeued == {e.pk for e in due}
+    assert not requeued & {e.pk for e in waiting}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_that_failed_too_often_is_left_for_a_person_who_can_queue_it_again(
+    settings, redis_client
+):
+    key = uuid.uuid4().hex
+    event = OutboxEvent.objects.create(
+        topic=TOPIC,
+        payload={"key": key},
+        attempts=settings.OUTBOX_MAX_ATTEMPTS,
+        enqueued_at=timezone.now() - timedelta(days=1),
+    )
+
+    assert outbox_sweep(older_than=timedelta(0)) == 0
+    assert outbox_requeue(event_ids=[event.pk]) == 1
+
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert _runs(redis_client, key) == 1

@@ -33,3 +33,19 @@ def slow(event) -> None:
     client.rpush(marks_key(event.payload["key"]), "started")
     time.sleep(event.payload.get("seconds", 5))
     client.rpush(marks_key(event.payload["key"]), "done")
+
+
+FLAKY_TOPIC = "test.flaky"
+
+
+def broken_key(key: str) -> str:
+    return f"omnistock-test:outbox-broken:{key}"
+
+
+@outbox_handler(FLAKY_TOPIC)
+def flaky(event) -> None:
+    """Fails while its key is marked broken in Redis (a mail server down, say), then works."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    if client.exists(broken_key(event.payload["key"])):
+        raise ConnectionError("the downstream service is down")
+    client.rpush(runs_key(event.payload["key"]), event.pk)

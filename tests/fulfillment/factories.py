@@ -142,6 +142,7 @@ def place_order(
     channel: str = "web",
     email: str | None = "ada@example.com",
     name: str = "Ada",
+    phone: str | None = None,
     ship_to_store: bool = False,
 ) -> Order:
     """Checkout through the service, as the checkout API calls it; returns the order."""
@@ -160,6 +161,7 @@ def place_order(
         method=method,
         lines=[CheckoutLine(sku=sku, quantity=quantity) for sku, quantity in lines],
         email=email,
+        phone=phone,
         name=name,
         location=location if method != "ship" else None,
         address=address,

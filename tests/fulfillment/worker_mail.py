@@ -25,3 +25,10 @@ class RedisEmailBackend(BaseEmailBackend):
                 json.dumps({"subject": message.subject, "body": message.body, "to": message.to}),
             )
         return len(email_messages)
+
+
+class BrokenEmailBackend(BaseEmailBackend):
+    """A mail server that is down."""
+
+    def send_messages(self, email_messages) -> int:
+        raise ConnectionRefusedError("the mail server is down")

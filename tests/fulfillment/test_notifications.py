@@ -1,0 +1,126 @@
+"""Emails to customers and stores: a mail server that is down never holds up the work."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import transaction
+
+from common.models import OutboxEvent
+from common.outbox import outbox_sweep
+from fulfillment.services.actions import fulfillment_ready
+from orders.services.lifecycle import order_cancel
+from tests.fulfillment.factories import (
+    act,
+    assert_stock_invariants,
+    fulfillment_orders,
+    pickup_code_in,
+    place_order,
+    put_stock,
+    sent_to,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CUSTOMER = "ada@example.com"
+BROKEN = "tests.fulfillment.worker_mail.BrokenEmailBackend"
+
+
+def ready_emails() -> list:
+    return [m for m in sent_to(CUSTOMER) if "pickup code" in m.body.lower()]
+
+
+def test_mail_server_down_leaves_fulfillment_going_and_the_emails_follow_once_it_is_back(
+    settings, xuhui, tee, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=3)
+    settings.EMAIL_BACKEND = BROKEN
+
+    order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    for step in ("accept", "pick", "ready"):
+        assert act(at_xuhui, fo, step).status_code == 200
+
+    fo.refresh_from_db()
+    assert fo.status == "ready_for_pickup"  # the work went on
+    failed = OutboxEvent.objects.filter(processed_at__isnull=True)
+    assert set(failed.values_list("topic", flat=True)) == {
+        "fulfillment.released",
+        "fulfillment.ready",
+    }
+    assert all(e.attempts == 1 and "mail server is down" in e.last_error for e in failed)
+    assert fo.pickup_code_hash == ""  # no code exists that the customer was not sent
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert outbox_sweep(older_than=timedelta(0)) == 2
+
+    assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+    [ready] = ready_emails()
+    assert act(at_xuhui, fo, "handover", code=pickup_code_in(ready.body)).status_code == 200
+    assert_stock_invariants()
+
+
+def test_pickup_cancelled_before_its_email_went_out_gets_no_code(xuhui, tee, at_xuhui):
+    put_stock(location=xuhui, sku=tee, on_hand=3)
+    order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    for step in ("accept", "pick"):
+        act(at_xuhui, fo, step)
+
+    with transaction.atomic():
+        fulfillment_ready(fulfillment_order=fo)
+        order_cancel(order=order, reason="customer called")
+
+    assert ready_emails() == []
+    fo.refresh_from_db()
+    assert (fo.status, fo.pickup_code_hash) == ("cancelled", "")
+
+
+def test_a_new_code_replaces_a_lost_one_and_unlocks_a_locked_pickup(xuhui, tee, at_xuhui):
+    put_stock(location=xuhui, sku=tee, on_hand=3)
+    order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    for step in ("accept", "pick", "ready"):
+        act(at_xuhui, fo, step)
+    [first] = ready_emails()
+    old_code = pickup_code_in(first.body)
+    for _ in range(5):
+        act(at_xuhui, fo, "handover", code="ZZZZZZ" if old_code != "ZZZZZZ" else "YYYYYY")
+    assert act(at_xuhui, fo, "handover", code=old_code).json()["code"] == "pickup_code_locked"
+    mail.outbox.clear()
+
+    response = act(at_xuhui, fo, "resend-code")
+
+    assert response.status_code == 200, response.content
+    [again] = ready_emails()
+    assert "new pickup code" in again.subject.lower()
+    new_code = pickup_code_in(again.body)
+    assert new_code != old_code  # one chance in 32**6 of a repeat
+    assert act(at_xuhui, fo, "handover", code=old_code).json()["code"] == "pickup_code_invalid"
+    assert act(at_xuhui, fo, "handover", code=new_code).status_code == 200
+
+
+def test_a_new_code_is_only_for_a_pickup_that_is_ready(xuhui, tee, at_xuhui):
+    put_stock(location=xuhui, sku=tee, on_hand=3)
+    order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+
+    response = act(at_xuhui, fo, "resend-code")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "pickup_not_ready"
+
+
+def test_customer_without_email_gets_no_code_and_the_timeline_says_so(xuhui, tee, at_xuhui):
+    put_stock(location=xuhui, sku=tee, on_hand=3)
+    order = place_order(
+        [(tee, 1)], method="pickup", location=xuhui, email=None, phone="+8613800000000"
+    )
+    [fo] = fulfillment_orders(order)
+    for step in ("accept", "pick", "ready"):
+        act(at_xuhui, fo, step)
+
+    fo.refresh_from_db()
+    assert fo.pickup_code_hash == ""
+    notified = order.events.filter(kind="notified", data__template="ready").get()
+    assert "has no email" in notified.message
