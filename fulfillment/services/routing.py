@@ -48,16 +48,27 @@ def _line_id(reservation: Reservation) -> int:
 def _create_for(
     *, order: Order, reservations: list[Reservation], routing: dict, rerouted_from=None
 ) -> list[FulfillmentOrder]:
+    """One fulfillment order per location holding `reservations`. A re-route that lands
+    where the order already waits to be accepted joins that fulfillment order instead."""
     by_location: dict[int, list[Reservation]] = defaultdict(list)
     for reservation in reservations:
         by_location[reservation.location_id].append(reservation)
     created = []
     for location_id, held in sorted(by_location.items()):
         transfer = _is_transfer(order, location_id)
-        fo = FulfillmentOrder.objects.create(
+        kind = FulfillmentOrder.Kind.TRANSFER if transfer else pickup_kind(order)
+        waiting = None
+        if rerouted_from is not None:
+            waiting = (
+                order.fulfillment_orders.select_for_update()
+                .filter(location_id=location_id, kind=kind, status=FulfillmentOrder.Status.PENDING)
+                .order_by("pk")
+                .first()
+            )
+        fo = waiting or FulfillmentOrder.objects.create(
             order=order,
             location_id=location_id,
-            kind=FulfillmentOrder.Kind.TRANSFER if transfer else pickup_kind(order),
+            kind=kind,
             destination=order.pickup_location if transfer else None,
             routing=routing,
             rerouted_from=rerouted_from,
@@ -74,11 +85,12 @@ def _create_for(
             ]
         )
         to_store = f" (to send to {fo.destination.code})" if transfer else ""
+        how = "added to" if waiting else "released to"
         order_event_record(
             order=order,
             kind=OrderEvent.Kind.RELEASED,
             location=fo.location,
-            message=f"Fulfillment order {fo.pk} released to {fo.location.code}{to_store}",
+            message=f"Fulfillment order {fo.pk} {how} {fo.location.code}{to_store}",
             data={
                 "fulfillment_order": fo.pk,
                 "kind": fo.kind,

@@ -146,6 +146,28 @@ def test_what_no_location_can_take_is_cancelled_and_the_rest_goes_elsewhere(
     assert_stock_invariants()
 
 
+def test_rerouted_lines_join_the_order_waiting_at_that_location_instead_of_a_second_one(
+    xuhui, pudong, tee, mug, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=2)
+    put_stock(location=pudong, sku=mug, on_hand=2)
+    order = place_order([(tee, 1), (mug, 1)], method="ship", email=CUSTOMER)
+    at_xuhui_fo, at_pudong_fo = fulfillment_orders(order)
+    assert (at_xuhui_fo.location, at_pudong_fo.location) == (xuhui, pudong)
+    put_stock(location=pudong, sku=tee, on_hand=2)  # Pudong's delivery arrives meanwhile
+
+    act(at_xuhui, at_xuhui_fo, "reject", reason="damaged")
+
+    rejected, joined = fulfillment_orders(order)
+    assert (rejected.status, joined.pk, joined.status) == ("rejected", at_pudong_fo.pk, "pending")
+    assert sorted((fl.order_line.sku_code, fl.quantity) for fl in joined.lines.all()) == [
+        ("MUG-BLUE", 1),
+        ("TEE-WHITE-M", 1),
+    ]
+    assert level(pudong, tee) == (2, 1)
+    assert_stock_invariants()
+
+
 def test_rejecting_a_pickup_cancels_it_instead_of_sending_the_customer_elsewhere(
     xuhui, pudong, tee, at_xuhui
 ):
