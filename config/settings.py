@@ -225,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfillment.tasks.escalate_unaccepted",
         "schedule": timedelta(minutes=1),
     },
+    "refresh-rejection-rates": {
+        "task": "fulfillment.tasks.refresh_rejection_rates",
+        "schedule": timedelta(hours=24),
+    },
     "purge-idempotency-keys": {
         "task": "orders.tasks.purge_idempotency_keys",
         "schedule": timedelta(hours=1),

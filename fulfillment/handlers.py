@@ -7,6 +7,7 @@ from fulfillment.notifications import notify_customer, notify_store
 from fulfillment.services.actions import fulfillment_code_issue
 from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
 from orders.models import Order
+from stores.models import StaffMembership
 
 
 def _fo(event: OutboxEvent) -> FulfillmentOrder:
@@ -47,6 +48,20 @@ def tell_store_incoming(event: OutboxEvent) -> None:
         location=fo.destination,
         template="store_incoming",
         context={"fulfillment_order": fo, "lines": list(fo.lines.select_related("order_line"))},
+    )
+
+
+@outbox_handler("fulfillment.escalated")
+def tell_managers_late(event: OutboxEvent) -> None:
+    fo = _fo(event)
+    if fo.status != FulfillmentOrder.Status.PENDING:
+        return  # accepted meanwhile
+    notify_store(
+        order=fo.order,
+        location=fo.location,
+        template="store_late",
+        context={"fulfillment_order": fo},
+        roles=(StaffMembership.Role.MANAGER,),
     )
 
 

@@ -55,6 +55,12 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reroutes"
     )
     routing = models.JSONField(default=dict, blank=True)
+    accept_by = models.DateTimeField(
+        null=True, blank=True, help_text="The location's SLA, counted in its opening hours."
+    )
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its managers were told it was not accepted."
+    )
     accepted_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     pickup_deadline = models.DateTimeField(null=True, blank=True)
@@ -73,8 +79,8 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         indexes = [
             models.Index(fields=["location", "status"], name="fo_location_status_idx"),
             models.Index(
-                fields=["status", "created_at"],
-                name="fo_pending_idx",
+                fields=["accept_by"],
+                name="fo_pending_accept_by_idx",
                 condition=Q(status="pending"),
             ),
             models.Index(

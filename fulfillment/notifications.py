@@ -33,15 +33,20 @@ def notify_customer(*, order: Order, template: str, context: dict, location=None
     )
 
 
-def notify_store(*, order: Order, location: Location, template: str, context: dict) -> None:
+def notify_store(
+    *,
+    order: Order,
+    location: Location,
+    template: str,
+    context: dict,
+    roles: tuple[str, ...] = (),
+) -> None:
+    """Email the staff of `location` (only those with one of `roles`, when given)."""
     subject, body = _render(template, {"order": order, "location": location, **context})
-    recipients = sorted(
-        email
-        for email in StaffMembership.objects.filter(location=location).values_list(
-            "user__email", flat=True
-        )
-        if email
-    )
+    staff = StaffMembership.objects.filter(location=location)
+    if roles:
+        staff = staff.filter(role__in=roles)
+    recipients = sorted(email for email in staff.values_list("user__email", flat=True) if email)
     if recipients:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
     order_event_record(

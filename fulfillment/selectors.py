@@ -1,7 +1,5 @@
 """Reads of fulfillment orders, always scoped to the caller's locations."""
 
-from datetime import timedelta
-
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -57,9 +55,19 @@ def inbound_transfers(*, order, destination) -> QuerySet[FulfillmentOrder]:
     )
 
 
+def overdue_for_acceptance(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrder]:
+    """Pending past the location's SLA; a pickup whose managers were already told is not
+    escalated again (it stays in the late queue)."""
+    overdue = queryset.filter(status=FulfillmentOrder.Status.PENDING, accept_by__lt=timezone.now())
+    return overdue.exclude(
+        kind__in=[FulfillmentOrder.Kind.PICKUP, FulfillmentOrder.Kind.CURBSIDE],
+        escalated_at__isnull=False,
+    )
+
+
 def late_queue(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrder]:
-    """Pending longer than an hour, or ready pickups past their deadline."""
+    """Pending past the location's SLA, or ready pickups past their deadline."""
     now = timezone.now()
     return queryset.filter(
-        status=FulfillmentOrder.Status.PENDING, created_at__lt=now - timedelta(hours=1)
+        status=FulfillmentOrder.Status.PENDING, accept_by__lt=now
     ) | queryset.filter(status=FulfillmentOrder.Status.READY_FOR_PICKUP, pickup_deadline__lt=now)

@@ -1,17 +1,20 @@
-"""Periodic fulfillment work. Batches are claimed with SKIP LOCKED; each item is its own
-transaction in an idempotent service, so two workers never do the same work twice."""
+"""Periodic fulfillment work. A batch skips rows another transaction holds right now; each
+item is then locked again and re-checked by its idempotent service in a transaction of its
+own, so two workers running at once never do the same work twice."""
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from fulfillment import selectors
 from fulfillment.models import FulfillmentOrder
-from fulfillment.services.actions import fulfillment_escalate, fulfillment_expire
-from stores.models import Location
+from fulfillment.services.actions import (
+    fulfillment_escalate,
+    fulfillment_expire,
+    fulfillment_rejection_rates_refresh,
+)
 
 logger = logging.getLogger(__name__)
 BATCH = 200
@@ -36,18 +39,19 @@ def expire_pickups() -> int:
 
 @shared_task
 def escalate_unaccepted() -> int:
-    """Fulfillment orders not accepted within their location's SLA are re-routed."""
-    # Only overdue ones are claimed: a long queue still within its SLA must not fill the
-    # batch and starve overdue work of locations with a shorter SLA.
-    now = timezone.now()
-    overdue = Q(pk__in=[])
-    for minutes in set(Location.objects.values_list("accept_sla_minutes", flat=True)):
-        overdue |= Q(
-            location_id__in=Location.objects.filter(accept_sla_minutes=minutes).values("pk"),
-            created_at__lt=now - timedelta(minutes=minutes),
-        )
-    pending = FulfillmentOrder.objects.filter(overdue, status=FulfillmentOrder.Status.PENDING)
-    escalated = [fo for fo in _claim(pending) if fulfillment_escalate(fulfillment_order=fo)]
+    """Fulfillment orders not accepted within their location's SLA: shipments and
+    transfers are re-routed, pickups are brought to their managers' attention."""
+    escalated = [
+        fo
+        for fo in _claim(selectors.overdue_for_acceptance(FulfillmentOrder.objects.all()))
+        if fulfillment_escalate(fulfillment_order=fo)
+    ]
     for fo in escalated:
         logger.info("fulfillment order %s of order %s escalated", fo.pk, fo.order.number)
     return len(escalated)
+
+
+@shared_task
+def refresh_rejection_rates() -> int:
+    """Daily: recent rejection rates forget what happened more than a week ago."""
+    return fulfillment_rejection_rates_refresh()

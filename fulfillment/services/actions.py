@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -29,7 +30,7 @@ from inventory.services import stock_consume, stock_release, stock_transfer_rese
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
 from orders.services.lifecycle import order_get_for_update, order_line_cancel, order_lines_fulfilled
-from stores.models import StaffMembership
+from stores.models import Location, StaffMembership
 from stores.selectors import staff_role_at
 from stores.services import location_update_rejection_rate
 
@@ -110,11 +111,33 @@ def fulfillment_reject(
 
 
 def _refresh_rejection_rate(fo: FulfillmentOrder) -> None:
+    fulfillment_rejection_rates_refresh(location_ids=[fo.location_id])
+
+
+def fulfillment_rejection_rates_refresh(*, location_ids: list[int] | None = None) -> int:
+    """Set each location's share of rejected fulfillment orders over the last days (all
+    locations that had work then or still carry a rate, unless `location_ids` are given),
+    so a store that stopped rejecting climbs back up the routing. Returns how many."""
     since = timezone.now() - REJECTION_WINDOW
-    recent = FulfillmentOrder.objects.filter(location_id=fo.location_id, created_at__gte=since)
-    total = recent.count()
-    rejected = recent.filter(status=Status.REJECTED).count()
-    location_update_rejection_rate(location=fo.location, rate=rejected / total if total else 0.0)
+    recent = FulfillmentOrder.objects.filter(created_at__gte=since)
+    locations = Location.objects.all()
+    if location_ids is not None:
+        recent = recent.filter(location_id__in=location_ids)
+        locations = locations.filter(pk__in=location_ids)
+    counts = {
+        row["location_id"]: row
+        for row in recent.values("location_id").annotate(
+            total=Count("pk"), rejected=Count("pk", filter=Q(status=Status.REJECTED))
+        )
+    }
+    changed = 0
+    for location in locations.filter(Q(pk__in=list(counts)) | Q(recent_rejection_rate__gt=0)):
+        row = counts.get(location.pk)
+        rate = row["rejected"] / row["total"] if row else 0.0
+        if rate != location.recent_rejection_rate:
+            location_update_rejection_rate(location=location, rate=rate)
+            changed += 1
+    return changed
 
 
 @transaction.atomic
@@ -362,13 +385,20 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
 
 @transaction.atomic
 def fulfillment_escalate(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
-    """Not accepted within the location's SLA: treated as a rejection and re-routed."""
-    fo = fulfillment_order_lock(
-        fulfillment_order
-    )  # a store accepting right now must win, not be rejected
-    deadline = fo.created_at + timedelta(minutes=fo.location.accept_sla_minutes)
-    if fo.status != Status.PENDING or deadline > timezone.now():
+    """Not accepted within the location's SLA. Shipments and transfers go elsewhere, as
+    after a rejection; a pickup cannot (the customer chose the store), so its managers are
+    alerted once instead. None when there was nothing to do."""
+    # A store accepting right now must win, not be rejected.
+    fo = fulfillment_order_lock(fulfillment_order)
+    if fo.status != Status.PENDING or fo.accept_by is None or fo.accept_by > timezone.now():
         return None
+    if fo.is_pickup:
+        if fo.escalated_at is not None:
+            return None
+        fo.escalated_at = timezone.now()
+        fo.save(update_fields=["escalated_at", "updated_at"])
+        outbox_publish("fulfillment.escalated", fulfillment_order=fo.pk)
+        return fo
     return fulfillment_reject(
         fulfillment_order=fo,
         reason=FulfillmentOrder.RejectReason.SLA_EXPIRED,

@@ -23,6 +23,8 @@ from orders.services.lifecycle import (
     order_line_cancel,
     order_start_processing,
 )
+from stores.hours import location_open_deadline
+from stores.models import Location
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,18 @@ def _is_transfer(order: Order, location_id: int) -> bool:
     return order.pickup_location_id is not None and location_id != order.pickup_location_id
 
 
+def fulfillment_order_create(*, order: Order, location: Location, **fields) -> FulfillmentOrder:
+    """A new fulfillment order at `location`, to be accepted within its SLA (counted in its
+    opening hours, so work that arrives at night waits for the morning)."""
+    now = timezone.now()
+    accept_by = location_open_deadline(
+        location=location, start=now, minutes=location.accept_sla_minutes
+    )
+    return FulfillmentOrder.objects.create(
+        order=order, location=location, accept_by=accept_by, **fields
+    )
+
+
 def _line_id(reservation: Reservation) -> int:
     return int(reservation.reference.rsplit("/", 1)[1])
 
@@ -53,6 +67,7 @@ def _create_for(
     by_location: dict[int, list[Reservation]] = defaultdict(list)
     for reservation in reservations:
         by_location[reservation.location_id].append(reservation)
+    locations = Location.objects.in_bulk(list(by_location))
     created = []
     for location_id, held in sorted(by_location.items()):
         transfer = _is_transfer(order, location_id)
@@ -65,9 +80,9 @@ def _create_for(
                 .order_by("pk")
                 .first()
             )
-        fo = waiting or FulfillmentOrder.objects.create(
+        fo = waiting or fulfillment_order_create(
             order=order,
-            location_id=location_id,
+            location=locations[location_id],
             kind=kind,
             destination=order.pickup_location if transfer else None,
             routing=routing,

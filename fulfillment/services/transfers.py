@@ -13,7 +13,7 @@ from fulfillment.services.actions import (
     fulfillment_pick,
     fulfillment_ready,
 )
-from fulfillment.services.routing import pickup_kind
+from fulfillment.services.routing import fulfillment_order_create, pickup_kind
 from inventory.models import Reservation
 from inventory.services import StockRequest, stock_reserve, stock_transfer_receive
 from orders.models import Order, OrderEvent, OrderLine
@@ -100,7 +100,7 @@ def _join_pickup(*, order: Order, store, reservations: list[Reservation], actor)
     )
     started = pickup is None
     if started:
-        pickup = FulfillmentOrder.objects.create(
+        pickup = fulfillment_order_create(
             order=order, location=store, kind=pickup_kind(order), routing=order.routing
         )
     FulfillmentOrderLine.objects.bulk_create(

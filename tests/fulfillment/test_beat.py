@@ -1,14 +1,17 @@
 """Beat: uncollected pickups expire back to the shelf; unaccepted work goes elsewhere."""
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.core import mail
 from django.db import connection, transaction
 from django.utils import timezone
 
 from fulfillment import tasks
 from fulfillment.models import FulfillmentOrder
+from fulfillment.services import routing
 from fulfillment.services.actions import fulfillment_accept, fulfillment_escalate
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from orders.models import OrderEvent
@@ -47,8 +50,11 @@ def past_deadline(fo: FulfillmentOrder) -> None:
 
 
 def created_ago(fo: FulfillmentOrder, minutes: int) -> None:
+    """As if it arrived `minutes` ago at a location open around the clock."""
+    sla = Location.objects.get(pk=fo.location_id).accept_sla_minutes
+    created_at = timezone.now() - timedelta(minutes=minutes)
     FulfillmentOrder.objects.filter(pk=fo.pk).update(
-        created_at=timezone.now() - timedelta(minutes=minutes)
+        created_at=created_at, accept_by=created_at + timedelta(minutes=sla)
     )
 
 
@@ -200,7 +206,8 @@ def test_a_long_queue_within_its_sla_does_not_hold_back_overdue_work_elsewhere(
     near_kunshan = (KUNSHAN["latitude"], KUNSHAN["longitude"])
     queued = [place_order([(tee, 1)], method="ship", point=near_kunshan) for _ in range(2)]
     late = place_order([(tee, 1)], method="ship")
-    FulfillmentOrder.objects.update(created_at=timezone.now() - timedelta(hours=3))
+    for fo in FulfillmentOrder.objects.all():
+        created_ago(fo, 3 * 60)
     monkeypatch.setattr(tasks, "BATCH", 2)  # the warehouse's queue fills a whole batch
 
     assert escalate_unaccepted() == 1
@@ -208,3 +215,42 @@ def test_a_long_queue_within_its_sla_does_not_hold_back_overdue_work_elsewhere(
     assert [f.status for f in fulfillment_orders(late)] == ["rejected", "pending"]
     assert FulfillmentOrder.objects.filter(order__in=queued, status="pending").count() == 2
     assert_stock_invariants()
+
+
+def test_pickup_not_accepted_in_time_is_kept_and_its_managers_are_told_once(
+    xuhui, tee, xuhui_associate, xuhui_manager, at_xuhui
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    created_ago(fo, xuhui.accept_sla_minutes + 1)
+
+    assert escalate_unaccepted() == 1
+    assert escalate_unaccepted() == 0
+
+    fo.refresh_from_db()
+    assert fo.status == "pending"  # the customer chose this store: it is not taken away
+    assert fo.escalated_at is not None
+    assert level(xuhui, tee) == (5, 1)
+    [alert] = [m for m in mail.outbox if m.subject.startswith("Not accepted in time")]
+    assert alert.to == [xuhui_manager.email]
+    assert order.number in alert.subject
+    late = at_xuhui.get("/api/v1/fulfillment-orders", {"queue": "late"}).json()["results"]
+    assert [r["id"] for r in late] == [fo.pk]
+    assert sent_to(CUSTOMER) == []
+
+
+def test_work_that_arrives_after_closing_is_due_the_next_morning(xuhui, tee, monkeypatch):
+    hours = {day: ["10:00", "22:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    Location.objects.filter(pk=xuhui.pk).update(
+        opening_hours=hours, timezone="Asia/Shanghai", accept_sla_minutes=60
+    )
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    night = datetime(2026, 12, 7, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    # The release happens at 23:30 Shanghai time, whatever time the test runs at.
+    monkeypatch.setattr(routing.timezone, "now", lambda: night)
+    order = place_order([(tee, 1)], method="ship")
+
+    [fo] = fulfillment_orders(order)
+    assert fo.accept_by == datetime(2026, 12, 8, 11, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

@@ -132,7 +132,7 @@ def test_escalating_twice_reroutes_once(xuhui, pudong, tee):
     put_stock(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="ship")
     FulfillmentOrder.objects.filter(order=order).update(
-        created_at=timezone.now() - timedelta(minutes=xuhui.accept_sla_minutes + 1)
+        accept_by=timezone.now() - timedelta(minutes=1)
     )
     assert escalate_unaccepted() == 1
     before = state()

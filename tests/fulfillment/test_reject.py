@@ -1,8 +1,13 @@
 """A location that cannot fulfil gives its stock back; the lines go elsewhere or are cancelled."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
+from fulfillment.models import FulfillmentOrder
+from fulfillment.tasks import refresh_rejection_rates
 from orders.models import OrderEvent
 from stores.models import Location
 from tests.fulfillment.factories import (
@@ -287,3 +292,20 @@ def test_cancelling_part_of_a_line_shrinks_its_fulfillment_order(web, xuhui, tee
     order.refresh_from_db()
     assert order.status == "fulfilled"
     assert_stock_invariants()
+
+
+def test_rejections_older_than_a_week_stop_ranking_a_store_down(xuhui, pudong, tee, at_xuhui):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    put_stock(location=pudong, sku=tee, on_hand=5)
+    order = place_order([(tee, 1)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    act(at_xuhui, fo, "reject", reason="damaged")
+    assert rejection_rate(xuhui) == 1.0
+    FulfillmentOrder.objects.filter(location=xuhui).update(
+        created_at=timezone.now() - timedelta(days=8)
+    )
+
+    assert refresh_rejection_rates() == 1
+
+    assert rejection_rate(xuhui) == 0.0
+    assert rejection_rate(pudong) == 0.0

@@ -100,8 +100,9 @@ def queues(xuhui, tee, mug, xuhui_associate):
         "overdue_pickup": one("curbside"),
         "accepted_ship": one("ship", mug),
     }
-    an_hour_ago = timezone.now() - timedelta(hours=1, minutes=5)
-    FulfillmentOrder.objects.filter(pk=fos["old_ship"].pk).update(created_at=an_hour_ago)
+    FulfillmentOrder.objects.filter(pk=fos["old_ship"].pk).update(
+        accept_by=timezone.now() - timedelta(minutes=5)
+    )
     ready(fos["ready_pickup"])
     ready(fos["overdue_pickup"])
     FulfillmentOrder.objects.filter(pk=fos["overdue_pickup"].pk).update(

@@ -145,9 +145,8 @@ def test_real_worker_releases_reroutes_ships_and_escalates(
     # A second order nobody accepts within the SLA: the beat task re-routes it.
     late = checkout(web, ship_to_customer(), tee.code, quantity=1)
     unaccepted = pending_fo(late)
-    sla = unaccepted.location.accept_sla_minutes
     FulfillmentOrder.objects.filter(pk=unaccepted.pk).update(
-        created_at=timezone.now() - timedelta(minutes=sla + 1)
+        accept_by=timezone.now() - timedelta(minutes=1)
     )
     escalate_unaccepted.delay()
     rerouted = pending_fo(late, exclude=(unaccepted.pk,))
