@@ -2,6 +2,7 @@
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +15,7 @@ from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
-from inventory.sourcing import SHIP, TRANSFER, Demand, route
+from inventory.sourcing import SHIP, TRANSFER, Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_record
 from orders.models import DeliveryMethod, Order, OrderEvent, OrderLine
 from orders.services.lifecycle import (
@@ -164,46 +165,109 @@ def _demand(order: Order, lines: dict[int, int], exclude: frozenset[int]) -> Dem
     )
 
 
+# How often a re-route plans again when stock it planned with was taken meanwhile.
+REROUTE_ATTEMPTS = 3
+
+
+def _plan(
+    *, order: Order, remaining: dict[OrderLine, int]
+) -> list[tuple[dict[OrderLine, int], RoutingDecision]]:
+    """Where the lines can go, without the locations that gave up: all of them together if
+    possible, else line by line. One snapshot, each part routed on what earlier parts left."""
+    attempts = [dict(remaining)]
+    if len(remaining) > 1:
+        attempts += [{line: qty} for line, qty in remaining.items()]
+    exclude = _excluded_locations(order)
+    candidates = sourcing_candidates(sku_ids={line.sku_id for line in remaining}, method=SHIP)
+    plans, placed = [], set()
+    for attempt in attempts:
+        wanted = {line: qty for line, qty in attempt.items() if line not in placed}
+        if not wanted:
+            continue
+        decision = route(
+            _demand(order, {line.sku_id: qty for line, qty in wanted.items()}, exclude),
+            candidates,
+        )
+        if decision.ok:
+            plans.append((wanted, decision))
+            placed.update(wanted)
+            candidates = _after(candidates, decision)
+    return plans
+
+
+def _after(candidates: list[Candidate], decision: RoutingDecision) -> list[Candidate]:
+    """The snapshot once `decision` is reserved: its units taken, a ship order more each."""
+    taken: dict[int, dict[int, int]] = defaultdict(dict)
+    for a in decision.allocations:
+        taken[a.location_id][a.sku_id] = taken[a.location_id].get(a.sku_id, 0) + a.quantity
+    left = []
+    for c in candidates:
+        if c.location_id not in taken:
+            left.append(c)
+            continue
+        stock = {
+            sku: (atp - taken[c.location_id].get(sku, 0), free - taken[c.location_id].get(sku, 0))
+            for sku, (atp, free) in c.stock.items()
+        }
+        left.append(replace(c, stock=stock, capacity_left=c.capacity_left - 1))
+    return left
+
+
 def _place_elsewhere(
-    *, order: Order, rejected: FulfillmentOrder, wanted: dict[OrderLine, int]
-) -> list[FulfillmentOrder]:
-    """Route `wanted` again without the locations that gave up, reserve it, create its
-    fulfillment orders. Empty when no location (or set of locations) can take all of it."""
-    demand = _demand(
-        order, {line.sku_id: qty for line, qty in wanted.items()}, _excluded_locations(order)
-    )
-    decision = route(demand, sourcing_candidates(sku_ids=demand.lines, method=SHIP))
-    if not decision.ok:
-        return []
-    line_of_sku = {line.sku_id: line for line in wanted}
-    try:
-        with transaction.atomic():
-            reservations = stock_reserve(
-                requests=[
-                    StockRequest(
-                        location_id=a.location_id,
-                        sku_id=a.sku_id,
-                        quantity=a.quantity,
-                        reference=f"{order.number}/{line_of_sku[a.sku_id].pk}",
-                    )
-                    for a in decision.allocations
-                ],
-                demand=order.number,
-                delivery_method=TRANSFER if rejected.is_transfer() else order.delivery_method,
+    *, order: Order, rejected: FulfillmentOrder, remaining: dict[OrderLine, int]
+) -> tuple[list[FulfillmentOrder], set[OrderLine]]:
+    """Reserve what `_plan` found in one go (rows in the global lock order), record each
+    part's decision and create its fulfillment orders. Plans again when stock it planned
+    with was taken meanwhile. Returns the fulfillment orders and the lines placed."""
+    method = TRANSFER if rejected.is_transfer() else order.delivery_method
+    for _ in range(REROUTE_ATTEMPTS):
+        plans = _plan(order=order, remaining=remaining)
+        if not plans:
+            return [], set()
+        requests = [
+            StockRequest(
+                location_id=a.location_id,
+                sku_id=a.sku_id,
+                quantity=a.quantity,
+                reference=f"{order.number}/{line.pk}",
             )
-    except InsufficientStock:
-        return []  # taken in the meantime; the caller tries smaller parts or cancels
-    routing = decision.as_dict({line.sku_id: line.sku_code for line in wanted})
-    order_event_record(
-        order=order,
-        kind=OrderEvent.Kind.REROUTED,
-        location=rejected.location,
-        message=f"Re-routed from {rejected.location.code} to " + ", ".join(routing["locations"]),
-        data={"from": rejected.location.code, "fulfillment_order": rejected.pk, "routing": routing},
-    )
-    return _create_for(
-        order=order, reservations=reservations, routing=routing, rerouted_from=rejected
-    )
+            for wanted, decision in plans
+            for a in decision.allocations
+            for line in wanted
+            if line.sku_id == a.sku_id
+        ]
+        try:
+            with transaction.atomic():
+                reservations = stock_reserve(
+                    requests=requests, demand=order.number, delivery_method=method
+                )
+            break
+        except InsufficientStock:
+            logger.info("re-route of order %s planned again: stock was taken", order.number)
+    else:
+        return [], set()
+    created, placed, start = [], set(), 0
+    for wanted, decision in plans:
+        held = reservations[start : start + len(decision.allocations)]
+        start += len(decision.allocations)
+        routing = decision.as_dict({line.sku_id: line.sku_code for line in wanted})
+        order_event_record(
+            order=order,
+            kind=OrderEvent.Kind.REROUTED,
+            location=rejected.location,
+            message=f"Re-routed from {rejected.location.code} to "
+            + ", ".join(routing["locations"]),
+            data={
+                "from": rejected.location.code,
+                "fulfillment_order": rejected.pk,
+                "routing": routing,
+            },
+        )
+        created += _create_for(
+            order=order, reservations=held, routing=routing, rerouted_from=rejected
+        )
+        placed.update(wanted)
+    return created, placed
 
 
 @transaction.atomic
@@ -234,16 +298,8 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
     remaining = {line: qty for line, qty in remaining.items() if qty > 0}
     created: list[FulfillmentOrder] = []
     if not fo.is_pickup and remaining:
-        attempts = [dict(remaining)]
-        if len(remaining) > 1:
-            attempts += [{line: qty} for line, qty in remaining.items()]
-        for attempt in attempts:
-            wanted = {line: qty for line, qty in attempt.items() if line in remaining}
-            placed = _place_elsewhere(order=order, rejected=fo, wanted=wanted) if wanted else []
-            if placed:
-                created += placed
-                for line in wanted:
-                    del remaining[line]
+        created, placed = _place_elsewhere(order=order, rejected=fo, remaining=remaining)
+        remaining = {line: qty for line, qty in remaining.items() if line not in placed}
     for line, qty in remaining.items():
         order_line_cancel(
             order=order,
