@@ -1,0 +1,85 @@
+"""Ship-to-store in the admin: the store a transfer goes to receives it with a button."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.messages import get_messages
+
+from fulfillment.models import FulfillmentOrder
+from fulfillment.services import actions
+from inventory.models import StockLevel
+from stores.models import StaffMembership
+from tests.fulfillment.factories import (
+    JINGAN,
+    KUNSHAN,
+    LocationFactory,
+    SkuFactory,
+    WarehouseFactory,
+    place_order,
+    put_stock,
+)
+from tests.stores.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _staff_in_admin(client, location, username: str):
+    user = UserFactory(username=username, is_staff=True)
+    group, _ = Group.objects.get_or_create(name="Store staff")
+    group.permissions.set(
+        Permission.objects.filter(codename__in=["view_fulfillmentorder", "change_fulfillmentorder"])
+    )
+    user.groups.add(group)
+    StaffMembership.objects.create(user=user, location=location)
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def shipped_transfer():
+    store = LocationFactory(code="SH-JINGAN", **JINGAN)
+    warehouse = WarehouseFactory(code="DC-KUNSHAN", **KUNSHAN)
+    sku = SkuFactory(code="TEE-M")
+    put_stock(location=warehouse, sku=sku, on_hand=5)
+    order = place_order([(sku, 1)], method="pickup", location=store, ship_to_store=True)
+    transfer = FulfillmentOrder.objects.get(order=order, kind="transfer")
+    for step in (actions.fulfillment_accept, actions.fulfillment_pick, actions.fulfillment_pack):
+        step(fulfillment_order=transfer)
+    actions.fulfillment_ship(fulfillment_order=transfer, carrier="SF", tracking_number="SF1")
+    return store, warehouse, sku, transfer
+
+
+def _press(client, fo, transition: str):
+    return client.post(
+        f"/admin/fulfillment/fulfillmentorder/{fo.pk}/change/",
+        {"_fsm_transition_to": transition},
+        follow=True,
+    )
+
+
+def test_store_staff_see_the_incoming_transfer_and_receive_it(client, shipped_transfer):
+    store, _, sku, transfer = shipped_transfer
+    _staff_in_admin(client, store, "jingan-associate")
+
+    listed = client.get("/admin/fulfillment/fulfillmentorder/", {"queue": "incoming"})
+    page = client.get(f"/admin/fulfillment/fulfillmentorder/{transfer.pk}/change/")
+    response = _press(client, transfer, "receive")
+
+    assert f"/{transfer.pk}/change/" in listed.content.decode()
+    assert 'value="receive"' in page.content.decode()
+    assert response.status_code == 200
+    transfer.refresh_from_db()
+    assert transfer.status == "received"
+    level = StockLevel.objects.get(location=store, sku=sku)
+    assert (level.on_hand, level.reserved) == (1, 1)
+
+
+def test_the_sending_warehouse_cannot_receive_its_own_transfer(client, shipped_transfer):
+    _, warehouse, _, transfer = shipped_transfer
+    _staff_in_admin(client, warehouse, "kunshan-associate")
+
+    response = _press(client, transfer, "receive")
+
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("only staff of the store it goes to" in m for m in messages)
+    transfer.refresh_from_db()
+    assert transfer.status == "shipped"
