@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -41,8 +42,6 @@ def outbox_handler(topic: str) -> Callable[[Handler], Handler]:
 
 
 def _enqueue(event_id: int) -> None:
-    from common.tasks import outbox_deliver
-
     try:
         outbox_deliver.delay(event_id)
     except Exception:  # the broker is down: the sweeper will re-queue the row
@@ -135,3 +134,27 @@ def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) 
     if ids:
         logger.info("outbox sweep re-queued %d events", len(ids))
     return len(ids)
+
+
+# --- the Celery tasks (common/tasks.py hands them to Celery's autodiscovery) ---------------
+
+
+@shared_task(bind=True, max_retries=3, name="common.tasks.outbox_deliver")
+def outbox_deliver(self, event_id: int) -> bool:
+    """Process one outbox event. A failure (a mail server down, a deadlock) is counted on
+    the event and retried by a worker with backoff; the sweeper takes over after that."""
+    try:
+        return outbox_process(event_id=event_id)
+    except Exception as exc:
+        outbox_record_failure(event_id=event_id, error=repr(exc))
+        logger.exception("outbox event %s failed", event_id)
+        if self.request.is_eager:
+            # In process (the embedded default, tests) a retry would run at once, inside
+            # the request that caused the event: leave it to the sweeper instead.
+            return False
+        raise self.retry(exc=exc, countdown=min(300, 5 * 4**self.request.retries)) from exc
+
+
+@shared_task(name="common.tasks.outbox_sweep")
+def outbox_sweep_task() -> int:
+    return outbox_sweep()
