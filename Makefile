@@ -11,6 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned dependencies into $(VENV) (hash-checked; a minute or two the first time)..."
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	@touch $@
 

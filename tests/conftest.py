@@ -50,7 +50,8 @@ def redis_client() -> redis.Redis:
     return client
 
 
-def _database_url() -> str:
+def database_url_for_processes() -> str:
+    """The URL of the test database, for processes the tests start (a worker, a server)."""
     s = connection.settings_dict
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -64,7 +65,7 @@ def celery_worker_start(
     name = name or f"{queue}@localhost"
     worker_env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url_for_processes(),
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         **(env or {}),
