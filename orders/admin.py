@@ -1,10 +1,9 @@
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q
 from django_fsm import TransitionNotAllowed
 
 from common.errors import DomainError
-from inventory.models import Reservation
 from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.selectors import orders_touching
 from orders.services.lifecycle import order_cancel
 from stores.selectors import location_ids_for_user
 
@@ -88,10 +87,7 @@ class OrderAdmin(admin.ModelAdmin):
         allowed = location_ids_for_user(user=request.user)
         if allowed is None:
             return qs
-        held_there = Reservation.objects.filter(demand=OuterRef("number"), location_id__in=allowed)
-        return qs.filter(
-            Q(pickup_location_id__in=allowed) | Q(placed_at_id__in=allowed) | Q(Exists(held_there))
-        )
+        return qs.filter(orders_touching(location_ids=allowed))
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from checkout
