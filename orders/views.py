@@ -20,7 +20,8 @@ from orders.serializers import (
 )
 from orders.services.checkout import checkout, request_fingerprint
 from orders.services.lifecycle import order_cancel, order_line_cancel
-from stores.selectors import location_ids_for_user
+from stores.models import Location
+from stores.selectors import location_ids_for_user, location_list
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -72,9 +73,9 @@ class CheckoutView(APIView):
             )
         payload = CheckoutInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        self._check_channel(request, payload.validated_data)
+        placed_at = self._check_channel(request, payload.validated_data)
         result = checkout(
-            request=payload.to_request(),
+            request=payload.to_request(placed_at=placed_at),
             actor=request.user,
             idempotency_key=key,
             fingerprint=request_fingerprint(request.data),
@@ -83,25 +84,38 @@ class CheckoutView(APIView):
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)
 
-    def _check_channel(self, request: Request, data: dict) -> None:
-        """Channel clients order for their channel; store staff for their stores."""
+    def _check_channel(self, request: Request, data: dict) -> Location | None:
+        """Channel clients order for their channel; store staff for a store they work at.
+
+        Returns the store that took a staff member's order (None: as the input says).
+        """
         if request.user.is_superuser:
-            return
+            return None
         channel = selectors.token_channel(request.auth)
         if channel:
             if data["channel"] != channel:
                 raise PermissionDenied(f"This client may only place {channel} orders.")
-            return
+            return None
         allowed = _store_staff_location_ids(request) or set()
-        location = data["delivery"].get("location")
         if data["channel"] != Channel.STORE or not allowed:
             raise PermissionDenied("Staff place store orders at their own locations.")
-        if (
-            location is not None
-            and location.pk not in allowed
-            and data["delivery"]["method"] == "carry_out"
-        ):
-            raise PermissionDenied(f"{location.code} is not one of your locations.")
+        delivery = data["delivery"]
+        # A sale at the till is taken where the goods are; the serializer saw `store` agree.
+        taken_at = delivery["location"] if delivery["method"] == "carry_out" else data.get("store")
+        if taken_at is not None:
+            if taken_at.pk not in allowed:
+                raise PermissionDenied(f"{taken_at.code} is not one of your locations.")
+            return taken_at
+        stores = list(location_list().filter(pk__in=allowed, kind=Location.Kind.STORE))
+        if not stores:
+            raise PermissionDenied("Staff place store orders at a store they work at.")
+        if len(stores) > 1:
+            raise ValidationError(
+                {"store": ["You work at several stores: give the code of the one taking it."]}
+            )
+        if not stores[0].is_active:
+            raise ValidationError({"store": [f"{stores[0].code} is closed."]})
+        return stores[0]
 
 
 class OrderListView(generics.ListAPIView):
