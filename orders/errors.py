@@ -29,3 +29,9 @@ class NoShippingCoordinates(DomainError):
     code = "invalid"
     status = 400
     default_detail = "The address needs latitude and longitude, or a postcode we know."
+
+
+class OrderTotalTooLarge(DomainError):
+    code = "order_total_too_large"
+    status = 400
+    default_detail = "The order's total is larger than one order may be."

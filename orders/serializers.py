@@ -15,7 +15,7 @@ AT_STORE_CAPABILITY = {
 
 
 class CustomerInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
     name = serializers.CharField(required=False, allow_blank=True, max_length=120, default="")
 
@@ -310,6 +310,17 @@ class OrderEventOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["kind", "message", "data", "actor", "location", "created_at"]
+
+
+class OrderListQuerySerializer(serializers.Serializer):
+    customer = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="Email, phone or loyalty id: that customer's orders across every channel.",
+    )
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False, allow_blank=True)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
 
 
 class OrderCancelInputSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +16,7 @@ from orders.serializers import (
     LineCancelInputSerializer,
     OrderCancelInputSerializer,
     OrderEventOutputSerializer,
+    OrderListQuerySerializer,
     OrderOutputSerializer,
     OrderSummaryOutputSerializer,
 )
@@ -67,9 +69,9 @@ class CheckoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if not key or len(key) > 255:
+        if not key or len(key) > 255 or not key.isprintable():
             raise ValidationError(
-                {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 characters."]}
+                {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 printable characters."]}
             )
         payload = CheckoutInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -118,38 +120,51 @@ class CheckoutView(APIView):
         return stores[0]
 
 
+class OrderListPagination(LimitOffsetPagination):
+    max_limit = 200  # a page is one bounded query, whatever `limit` asks for
+
+
 class OrderListView(generics.ListAPIView):
     """Orders the caller may see; `customer` (email, phone or loyalty id) gives one customer's
     history across web, app and stores."""
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = OrderSummaryOutputSerializer
+    pagination_class = OrderListPagination
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("customer", OpenApiTypes.STR),
-            OpenApiParameter("status", OpenApiTypes.STR),
-            OpenApiParameter("channel", OpenApiTypes.STR),
-        ]
-    )
+    @extend_schema(parameters=[OrderListQuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
-        params = self.request.query_params
+        params = OrderListQuerySerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
         customer = None
-        if params.get("customer"):
-            customer = selectors.customer_lookup(identifier=params["customer"])
+        if filters.get("customer"):
+            customer = selectors.customer_lookup(identifier=filters["customer"])
             if customer is None:
                 return Order.objects.none()
         qs = selectors.order_list(user=self.request.user, auth=self.request.auth, customer=customer)
-        if params.get("status"):
-            qs = qs.filter(status=params["status"])
-        if params.get("channel"):
-            qs = qs.filter(channel=params["channel"])
+        if filters.get("status"):
+            qs = qs.filter(status=filters["status"])
+        if filters.get("channel"):
+            qs = qs.filter(channel=filters["channel"])
         return qs
+
+
+@extend_schema(exclude=True)
+class OrderNotFoundView(APIView):
+    """Anything under orders/ that is not one of our order numbers: a 404, with no query."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        raise NotFound("No such order.")
+
+    post = get
 
 
 class OrderViewMixin:

@@ -18,7 +18,7 @@ from inventory.models import Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
-from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, OrderTotalTooLarge
 from orders.events import event_message, order_event_record
 from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.services.customers import customer_get_or_create
@@ -101,13 +101,25 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
     return decision
 
 
+def _largest_amount() -> Decimal:
+    """What an order's money fields can hold (9,999,999,999.99 at max_digits=12)."""
+    field = Order._meta.get_field("grand_total")
+    return Decimal(10) ** (field.max_digits - field.decimal_places) - Decimal(1).scaleb(
+        -field.decimal_places
+    )
+
+
 def _totals(request: CheckoutRequest) -> dict[str, Decimal]:
+    """Raises OrderTotalTooLarge (400) rather than let the database refuse the amount."""
     subtotal = sum((line.sku.price * line.quantity for line in request.lines), Decimal("0"))
     shipping = Decimal("0")
     if request.method == DeliveryMethod.SHIP and subtotal < Decimal(
         settings.OMS_FREE_SHIPPING_FROM
     ):
         shipping = Decimal(settings.OMS_SHIPPING_FEE)
+    largest = _largest_amount()
+    if subtotal + shipping > largest:
+        raise OrderTotalTooLarge(largest=str(largest), field="lines")
     return {
         "subtotal": subtotal,
         "shipping_total": shipping,
