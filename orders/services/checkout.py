@@ -60,8 +60,30 @@ def request_fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+NUMBER_ATTEMPTS = 5
+
+
 def _new_number() -> str:
     return "OM" + "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+
+
+def _order_insert(order: Order) -> None:
+    """Save the new order under a fresh number; a number already taken is drawn again."""
+    for attempt in range(NUMBER_ATTEMPTS):
+        order.number = _new_number()
+        try:
+            with transaction.atomic():  # a savepoint: after a clash the checkout goes on
+                order.save(force_insert=True)
+        except IntegrityError:
+            # Only a clash on the number is retried; a number clashing five times running
+            # (odds of 32^-40) means the generator is broken, so let it be seen.
+            if (
+                attempt == NUMBER_ATTEMPTS - 1
+                or not Order.objects.filter(number=order.number).exists()
+            ):
+                raise
+        else:
+            return
 
 
 def _demand(request: CheckoutRequest) -> Demand:
@@ -132,8 +154,7 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
     """Order, lines, events and reservation rows first; the stock UPDATEs come last."""
     customer = customer_get_or_create(email=request.email, phone=request.phone, name=request.name)
     codes = {line.sku.pk: line.sku.code for line in request.lines}
-    order = Order.objects.create(
-        number=_new_number(),
+    order = Order(
         customer=customer,
         channel=request.channel,
         placed_at=request.placed_at,
@@ -146,6 +167,7 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         **_totals(request),
     )
+    _order_insert(order)
     lines = OrderLine.objects.bulk_create(
         [
             OrderLine(
