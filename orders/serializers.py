@@ -279,7 +279,10 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         return delivery
 
     def get_lines(self, order: Order) -> list[dict]:
-        return OrderLineOutputSerializer(order.lines.all(), many=True, context=self.context).data
+        lines = self.context.get("lines")  # a new order's, still in memory
+        if lines is None:
+            lines = order.lines.all()
+        return OrderLineOutputSerializer(lines, many=True, context=self.context).data
 
 
 class OrderSummaryOutputSerializer(serializers.ModelSerializer):

@@ -81,7 +81,6 @@ class CheckoutView(APIView):
             actor=request.user,
             idempotency_key=key,
             fingerprint=request_fingerprint(request.data),
-            render=render_order,
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)

@@ -14,12 +14,12 @@ from django.db import IntegrityError, transaction
 
 from common.outbox import outbox_publish
 from inventory.errors import InsufficientStock
-from inventory.models import Sku
+from inventory.models import Reservation, Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
 from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, OrderTotalTooLarge
-from orders.events import event_message, order_event_record
+from orders.events import event_message
 from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.services.customers import customer_get_or_create
 from stores.models import Location
@@ -150,8 +150,15 @@ def _totals(request: CheckoutRequest) -> dict[str, Decimal]:
     }
 
 
-def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) -> Order:
-    """Order, lines, events and reservation rows first; the stock UPDATEs come last."""
+def _write_order(
+    *, request: CheckoutRequest, decision: RoutingDecision, totals: dict[str, Decimal], actor
+) -> tuple[Order, list[OrderLine], list[StockRequest]]:
+    """The order, its lines, events and outbox event; returns what the lines must hold.
+
+    No stock row is touched here. A sale at the till is written as it will end, fulfilled:
+    its stock is consumed right after it is reserved.
+    """
+    at_till = request.method == DeliveryMethod.CARRY_OUT
     customer = customer_get_or_create(email=request.email, phone=request.phone, name=request.name)
     codes = {line.sku.pk: line.sku.code for line in request.lines}
     order = Order(
@@ -165,8 +172,10 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
         currency=request.lines[0].sku.currency,
         routing=decision.as_dict(codes),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        **_totals(request),
+        **totals,
     )
+    if at_till:
+        order.fulfil()
     _order_insert(order)
     lines = OrderLine.objects.bulk_create(
         [
@@ -176,63 +185,65 @@ def _write_order(*, request: CheckoutRequest, decision: RoutingDecision, actor) 
                 sku_code=line.sku.code,
                 name=line.sku.name,
                 quantity=line.quantity,
+                quantity_fulfilled=line.quantity if at_till else 0,
                 unit_price=line.sku.price,
             )
             for line in request.lines
         ]
     )
     line_by_sku = {line.sku_id: line for line in lines}
+    holds = [
+        StockRequest(
+            location_id=a.location_id,
+            sku_id=a.sku_id,
+            quantity=a.quantity,
+            reference=f"{order.number}/{line_by_sku[a.sku_id].pk}",
+            delivery_method=TRANSFER if a.transfer_to else "",
+        )
+        for a in decision.allocations
+    ]
     where = [
         {"sku": codes[a.sku_id], "location": a.code, "quantity": a.quantity}
         | ({"transfer_to": a.transfer_to} if a.transfer_to else {})
         for a in decision.allocations
     ]
-    OrderEvent.objects.bulk_create(
-        [
+    events = [
+        OrderEvent(
+            order=order,
+            kind=OrderEvent.Kind.PLACED,
+            actor=order.created_by,
+            location=request.placed_at,
+            message=f"Placed on {request.channel} for {request.method}",
+            data={"total": str(order.grand_total), "lines": len(lines)},
+        ),
+        OrderEvent(
+            order=order,
+            kind=OrderEvent.Kind.ROUTED,
+            actor=order.created_by,
+            message=event_message("Routed to " + ", ".join(decision.as_dict()["locations"])),
+            data=order.routing,
+        ),
+        OrderEvent(
+            order=order,
+            kind=OrderEvent.Kind.RESERVED,
+            actor=order.created_by,
+            message=event_message("Reserved " + ", ".join(_held_where(w) for w in where)),
+            data={"reservations": where},
+        ),
+    ]
+    if at_till:
+        events.append(
             OrderEvent(
                 order=order,
-                kind=OrderEvent.Kind.PLACED,
+                kind=OrderEvent.Kind.FULFILLED,
                 actor=order.created_by,
-                location=request.placed_at,
-                message=f"Placed on {request.channel} for {request.method}",
-                data={"total": str(order.grand_total), "lines": len(lines)},
-            ),
-            OrderEvent(
-                order=order,
-                kind=OrderEvent.Kind.ROUTED,
-                actor=order.created_by,
-                message=event_message("Routed to " + ", ".join(decision.as_dict()["locations"])),
-                data=order.routing,
-            ),
-            OrderEvent(
-                order=order,
-                kind=OrderEvent.Kind.RESERVED,
-                actor=order.created_by,
-                message=event_message("Reserved " + ", ".join(_held_where(w) for w in where)),
-                data={"reservations": where},
-            ),
-        ]
-    )
-    reservations = stock_reserve(
-        requests=[
-            StockRequest(
-                location_id=a.location_id,
-                sku_id=a.sku_id,
-                quantity=a.quantity,
-                reference=f"{order.number}/{line_by_sku[a.sku_id].pk}",
-                delivery_method=TRANSFER if a.transfer_to else "",
+                location=order.pickup_location,
+                message="Sold and handed over at the till",
             )
-            for a in decision.allocations
-        ],
-        demand=order.number,
-        delivery_method=request.method,
-        allow_safety_stock=request.method == DeliveryMethod.CARRY_OUT,
-        actor=order.created_by,
-    )
-    if request.method == DeliveryMethod.CARRY_OUT:
-        _complete_sale(order=order, lines=lines, reservations=reservations)
+        )
+    OrderEvent.objects.bulk_create(events)
     outbox_publish("order.placed", number=order.number)
-    return order
+    return order, lines, holds
 
 
 def _held_where(held: dict) -> str:
@@ -240,21 +251,41 @@ def _held_where(held: dict) -> str:
     return f"{where}, to be sent to {held['transfer_to']}" if "transfer_to" in held else where
 
 
-def _complete_sale(*, order: Order, lines: list[OrderLine], reservations) -> None:
-    """An in-store sale: the goods left with the customer at the till."""
-    stock_consume(reservations=reservations, actor=order.created_by, reference=order.number)
-    for line in lines:
-        line.quantity_fulfilled = line.quantity
-    OrderLine.objects.bulk_update(lines, ["quantity_fulfilled"])
-    order.fulfil()
-    order.save(update_fields=["status", "updated_at"])
-    order_event_record(
-        order=order,
-        kind=OrderEvent.Kind.FULFILLED,
-        actor=order.created_by,
-        location=order.pickup_location,
-        message="Sold and handed over at the till",
+def _render_new(
+    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
+) -> dict[str, Any]:
+    """The new order as GET /orders/{number} will show it, from memory: no query.
+
+    Each hold becomes the reservation stock_reserve writes for it, in the same order (by
+    pk): active, or consumed for a sale at the till.
+    """
+    from orders.serializers import OrderOutputSerializer  # it imports this module
+
+    status = (
+        Reservation.Status.CONSUMED
+        if order.delivery_method == DeliveryMethod.CARRY_OUT
+        else Reservation.Status.ACTIVE
     )
+    held: dict[str, list[dict]] = {}
+    for hold, allocation in zip(holds, decision.allocations, strict=True):
+        held.setdefault(hold.reference, []).append(
+            {"location": allocation.code, "quantity": hold.quantity, "status": status}
+        )
+    return OrderOutputSerializer(order, context={"reservations": held, "lines": lines}).data
+
+
+def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
+    """The conditional stock UPDATEs: last, so each row stays locked only until the commit."""
+    at_till = order.delivery_method == DeliveryMethod.CARRY_OUT
+    reservations = stock_reserve(
+        requests=holds,
+        demand=order.number,
+        delivery_method=order.delivery_method,
+        allow_safety_stock=at_till,
+        actor=order.created_by,
+    )
+    if at_till:  # the goods left with the customer
+        stock_consume(reservations=reservations, actor=order.created_by, reference=order.number)
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
@@ -271,27 +302,37 @@ def checkout(
     actor,
     idempotency_key: str,
     fingerprint: str,
-    render: Callable[[Order], dict[str, Any]],
+    render: Callable[[Order], dict[str, Any]] | None = None,
 ) -> CheckoutResult:
     """Place an order once per (client, Idempotency-Key).
 
     The same key and body replays the first response; another body is 422. A concurrent
     duplicate waits on the key's row and then replays. A shortage (409) is not recorded,
-    so the same key may be retried once stock is back.
+    so the same key may be retried once stock is back. The recorded response is the order
+    as GET shows it; `render(order)` replaces it, but is called before the stock is held.
     """
     existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
     if existing is not None:
         return _replay(existing, fingerprint)
+    totals = _totals(request)
+    place = {
+        "request": request,
+        "totals": totals,
+        "actor": actor,
+        "idempotency_key": idempotency_key,
+        "fingerprint": fingerprint,
+        "render": render,
+    }
     try:
         decision = _route(request)
         try:
-            return _place_once(request, decision, actor, idempotency_key, fingerprint, render)
+            return _place_once(decision=decision, **place)
         except InsufficientStock:
             # Someone took the stock between the snapshot and the reservation: route again
             # (which explains the shortage, with alternatives, if there is one) and retry once.
             logger.info("checkout re-routing after a concurrent reservation")
             decision = _route(request)
-        return _place_once(request, decision, actor, idempotency_key, fingerprint, render)
+        return _place_once(decision=decision, **place)
     except InsufficientStock:
         # The one who took the stock may be this request's own duplicate, committed since
         # the key was checked: its order is the answer, not a shortage.
@@ -301,18 +342,33 @@ def checkout(
         return _replay(existing, fingerprint)
 
 
-def _place_once(request, decision, actor, idempotency_key, fingerprint, render) -> CheckoutResult:
+def _place_once(
+    *,
+    request: CheckoutRequest,
+    decision: RoutingDecision,
+    totals: dict[str, Decimal],
+    actor,
+    idempotency_key: str,
+    fingerprint: str,
+    render: Callable[[Order], dict[str, Any]] | None,
+) -> CheckoutResult:
+    """One transaction: every row first, the response recorded, the stock UPDATEs last."""
     try:
         with transaction.atomic():
             # Taken first: a concurrent duplicate blocks here until this one commits.
             record = IdempotencyRecord.objects.create(
                 user=actor, key=idempotency_key, request_hash=fingerprint
             )
-            order = _write_order(request=request, decision=decision, actor=actor)
+            order, lines, holds = _write_order(
+                request=request, decision=decision, totals=totals, actor=actor
+            )
             record.order = order
             record.response_status = 201
-            record.response_body = render(order)
+            record.response_body = (
+                render(order) if render else _render_new(order, lines, holds, decision)
+            )
             record.save(update_fields=["order", "response_status", "response_body"])
+            _hold_stock(order=order, holds=holds)
     except IntegrityError:
         existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
         if existing is None:
