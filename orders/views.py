@@ -20,7 +20,7 @@ from orders.serializers import (
     OrderOutputSerializer,
     OrderSummaryOutputSerializer,
 )
-from orders.services.checkout import checkout, request_fingerprint
+from orders.services.checkout import checkout, checkout_replay, request_fingerprint
 from orders.services.lifecycle import order_cancel, order_line_cancel
 from stores.models import Location
 from stores.selectors import location_ids_for_user, location_list
@@ -73,15 +73,19 @@ class CheckoutView(APIView):
             raise ValidationError(
                 {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 printable characters."]}
             )
-        payload = CheckoutInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        placed_at = self._check_channel(request, payload.validated_data)
-        result = checkout(
-            request=payload.to_request(placed_at=placed_at),
-            actor=request.user,
-            idempotency_key=key,
-            fingerprint=request_fingerprint(request.data),
-        )
+        fingerprint = request_fingerprint(request.data)
+        # Before validating: a retry gets the first answer even if its SKU or store is gone.
+        result = checkout_replay(actor=request.user, idempotency_key=key, fingerprint=fingerprint)
+        if result is None:
+            payload = CheckoutInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            placed_at = self._check_channel(request, payload.validated_data)
+            result = checkout(
+                request=payload.to_request(placed_at=placed_at),
+                actor=request.user,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+            )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)
 

@@ -296,6 +296,16 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
     return CheckoutResult(record.response_status, record.response_body, replayed=True)
 
 
+def checkout_replay(*, actor, idempotency_key: str, fingerprint: str) -> CheckoutResult | None:
+    """The first answer to this (client, key), or None; IdempotencyKeyReused for another body.
+
+    Asked before the input is validated: the first answer stands even once its SKU was
+    delisted or its store closed, and a used key with another body is 422 whatever the body.
+    """
+    record = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
+    return None if record is None else _replay(record, fingerprint)
+
+
 def checkout(
     *,
     request: CheckoutRequest,
@@ -311,9 +321,11 @@ def checkout(
     so the same key may be retried once stock is back. The recorded response is the order
     as GET shows it; `render(order)` replaces it, but is called before the stock is held.
     """
-    existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
-    if existing is not None:
-        return _replay(existing, fingerprint)
+    replayed = checkout_replay(
+        actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
+    )
+    if replayed is not None:
+        return replayed
     totals = _totals(request)
     place = {
         "request": request,
@@ -336,10 +348,12 @@ def checkout(
     except InsufficientStock:
         # The one who took the stock may be this request's own duplicate, committed since
         # the key was checked: its order is the answer, not a shortage.
-        existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
-        if existing is None:
+        replayed = checkout_replay(
+            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
+        if replayed is None:
             raise
-        return _replay(existing, fingerprint)
+        return replayed
 
 
 def _place_once(
@@ -370,9 +384,11 @@ def _place_once(
             record.save(update_fields=["order", "response_status", "response_body"])
             _hold_stock(order=order, holds=holds)
     except IntegrityError:
-        existing = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
-        if existing is None:
+        replayed = checkout_replay(
+            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
+        if replayed is None:
             raise
-        return _replay(existing, fingerprint)
+        return replayed
     logger.info("order %s placed", order.number)
     return CheckoutResult(201, record.response_body)
