@@ -61,6 +61,7 @@ def request_fingerprint(data: Any) -> str:
 
 
 NUMBER_ATTEMPTS = 5
+PLACE_ATTEMPTS = 2  # a checkout whose stock was taken under it routes and tries once more
 
 
 def _new_number() -> str:
@@ -327,24 +328,27 @@ def checkout(
     if replayed is not None:
         return replayed
     totals = _totals(request)
-    place = {
-        "request": request,
-        "totals": totals,
-        "actor": actor,
-        "idempotency_key": idempotency_key,
-        "fingerprint": fingerprint,
-        "render": render,
-    }
+    lost = None
     try:
-        decision = _route(request)
-        try:
-            return _place_once(decision=decision, **place)
-        except InsufficientStock:
-            # Someone took the stock between the snapshot and the reservation: route again
-            # (which explains the shortage, with alternatives, if there is one) and retry once.
-            logger.info("checkout re-routing after a concurrent reservation")
-            decision = _route(request)
-        return _place_once(decision=decision, **place)
+        for _ in range(PLACE_ATTEMPTS):
+            decision = _route(request)  # a shortage here is the contract's 409, alternatives too
+            try:
+                return _place_once(
+                    request=request,
+                    decision=decision,
+                    totals=totals,
+                    actor=actor,
+                    idempotency_key=idempotency_key,
+                    fingerprint=fingerprint,
+                    render=render,
+                )
+            except InsufficientStock as exc:
+                # Another checkout took the stock between the snapshot and the reservation.
+                logger.info("checkout re-routing after a concurrent reservation")
+                lost = exc
+        # Lost every race: routing once more explains the shortage like any other one.
+        _route(request)
+        raise _lost_every_race(request, lost)
     except InsufficientStock:
         # The one who took the stock may be this request's own duplicate, committed since
         # the key was checked: its order is the answer, not a shortage.
@@ -354,6 +358,25 @@ def checkout(
         if replayed is None:
             raise
         return replayed
+
+
+def _lost_every_race(request: CheckoutRequest, lost: InsufficientStock | None) -> InsufficientStock:
+    """Stock keeps going to other checkouts although routing finds it: the contract's 409
+    (per SKU, no locations) from what stock_reserve found short; the client may retry."""
+    requested = {line.sku.code: line.quantity for line in request.lines}
+    short: dict[str, int] = {}
+    for line in lost.extra.get("lines", []) if lost else []:
+        if line.get("sku") in requested:
+            short[line["sku"]] = short.get(line["sku"], 0) + line["available"]
+    # stock_reserve names no SKU when the stock was back by the time it looked: every line.
+    available = short or dict.fromkeys(requested, 0)
+    return InsufficientStock(
+        lines=[
+            {"sku": sku, "requested": requested[sku], "available": units}
+            for sku, units in available.items()
+        ],
+        alternatives=[],
+    )
 
 
 def _place_once(
