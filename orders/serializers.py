@@ -18,6 +18,13 @@ class CustomerInputSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
     name = serializers.CharField(required=False, allow_blank=True, max_length=120, default="")
+    loyalty_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        default="",
+        help_text="Kept on a customer who has none yet; a different one is never replaced.",
+    )
 
     def validate_phone(self, value: str) -> str:
         try:
@@ -201,6 +208,7 @@ class CheckoutInputSerializer(serializers.Serializer):
             email=customer.get("email") or None,
             phone=customer.get("phone") or None,
             name=customer.get("name", ""),
+            loyalty_id=customer.get("loyalty_id", ""),
             location=location,
             address=dict(delivery["address"]) if "address" in delivery else None,
             placed_at=placed_at,

@@ -43,6 +43,7 @@ class CheckoutRequest:
     email: str | None = None
     phone: str | None = None
     name: str = ""
+    loyalty_id: str = ""
     location: Location | None = None  # pickup, curbside or carry-out store
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
     placed_at: Location | None = None  # the store where a store-channel order was taken
@@ -160,7 +161,9 @@ def _write_order(
     its stock is consumed right after it is reserved.
     """
     at_till = request.method == DeliveryMethod.CARRY_OUT
-    customer = customer_get_or_create(email=request.email, phone=request.phone, name=request.name)
+    customer = customer_get_or_create(
+        email=request.email, phone=request.phone, name=request.name, loyalty_id=request.loyalty_id
+    )
     codes = {line.sku.pk: line.sku.code for line in request.lines}
     order = Order(
         customer=customer,
