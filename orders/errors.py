@@ -35,3 +35,11 @@ class OrderTotalTooLarge(DomainError):
     code = "order_total_too_large"
     status = 400
     default_detail = "The order's total is larger than one order may be."
+
+
+class DuplicateLines(DomainError):
+    """Raised with `skus=[...]`: each SKU must be on one line, with its whole quantity."""
+
+    code = "duplicate_lines"
+    status = 400
+    default_detail = "A SKU appears on more than one line."

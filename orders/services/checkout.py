@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,7 +19,12 @@ from inventory.models import Reservation, Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
-from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, OrderTotalTooLarge
+from orders.errors import (
+    DuplicateLines,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    OrderTotalTooLarge,
+)
 from orders.events import event_message
 from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.services.customers import customer_get_or_create
@@ -86,6 +92,14 @@ def _order_insert(order: Order) -> None:
                 raise
         else:
             return
+
+
+def _check_lines(request: CheckoutRequest) -> None:
+    """Raises DuplicateLines (400): routing and reserving go by SKU, one line each."""
+    counts = Counter(line.sku.code for line in request.lines)
+    repeated = sorted(code for code, times in counts.items() if times > 1)
+    if repeated:
+        raise DuplicateLines(skus=repeated)
 
 
 def _demand(request: CheckoutRequest) -> Demand:
@@ -330,6 +344,7 @@ def checkout(
     )
     if replayed is not None:
         return replayed
+    _check_lines(request)
     totals = _totals(request)
     lost = None
     try:

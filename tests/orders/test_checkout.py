@@ -9,6 +9,7 @@ from common.models import OutboxEvent
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.services.catalogue import sku_upsert_many
+from orders.errors import DuplicateLines
 from orders.models import Customer, IdempotencyRecord, Order, OrderEvent
 from orders.services import checkout as checkout_service
 from tests.orders.factories import (
@@ -240,3 +241,16 @@ def test_an_order_number_already_taken_is_drawn_again(web, xuhui, tee, monkeypat
     assert response.json()["number"] == "OMZZZZ2222"
     assert Order.objects.count() == 2
     assert level_of(xuhui, tee).reserved == 2
+
+
+def test_checkout_refuses_a_sku_on_two_lines_rather_than_merge_them(xuhui, tee, mug):
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=mug, on_hand=5)
+
+    with pytest.raises(DuplicateLines) as refused:
+        place_order([(tee, 1), (mug, 1), (tee, 2)], method="pickup", location=xuhui)
+
+    assert (refused.value.status, refused.value.as_dict()["code"]) == (400, "duplicate_lines")
+    assert refused.value.extra["skus"] == [tee.code]
+    assert not Order.objects.exists()
+    assert level_of(xuhui, tee).reserved == 0
