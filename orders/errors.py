@@ -43,3 +43,9 @@ class DuplicateLines(DomainError):
     code = "duplicate_lines"
     status = 400
     default_detail = "A SKU appears on more than one line."
+
+
+class OrderNotClosable(DomainError):
+    code = "order_not_closable"
+    status = 409
+    default_detail = "Only a fulfilled order whose return window is over can be closed."

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from common.outbox import outbox_publish
 from inventory.errors import InsufficientStock
@@ -194,6 +195,7 @@ def _write_order(
     )
     if at_till:
         order.fulfil()
+        order.fulfilled_at = timezone.now()
     _order_insert(order)
     lines = OrderLine.objects.bulk_create(
         [
