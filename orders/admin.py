@@ -78,7 +78,8 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = [
         "number", "customer", "channel", "placed_at", "delivery_method", "pickup_location",
         "shipping_address", "currency", "subtotal", "shipping_total", "discount_total",
-        "grand_total", "status", "return_status", "routing", "created_by", "created_at",
+        "grand_total", "status", "return_status", "fulfilled_at", "routing", "created_by",
+        "created_at",
     ]  # fmt: skip
 
     def get_queryset(self, request):
