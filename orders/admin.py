@@ -1,10 +1,9 @@
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q
 from django_fsm import TransitionNotAllowed
 
 from common.errors import DomainError
-from inventory.models import Reservation
 from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.selectors import orders_touching
 from orders.services.lifecycle import order_cancel
 from stores.selectors import location_ids_for_user
 
@@ -79,7 +78,8 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = [
         "number", "customer", "channel", "placed_at", "delivery_method", "pickup_location",
         "shipping_address", "currency", "subtotal", "shipping_total", "discount_total",
-        "grand_total", "status", "return_status", "routing", "created_by", "created_at",
+        "grand_total", "status", "return_status", "fulfilled_at", "routing", "created_by",
+        "created_at",
     ]  # fmt: skip
 
     def get_queryset(self, request):
@@ -88,10 +88,7 @@ class OrderAdmin(admin.ModelAdmin):
         allowed = location_ids_for_user(user=request.user)
         if allowed is None:
             return qs
-        held_there = Reservation.objects.filter(demand=OuterRef("number"), location_id__in=allowed)
-        return qs.filter(
-            Q(pickup_location_id__in=allowed) | Q(placed_at_id__in=allowed) | Q(Exists(held_there))
-        )
+        return qs.filter(orders_touching(location_ids=allowed))
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from checkout

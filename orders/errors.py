@@ -29,3 +29,23 @@ class NoShippingCoordinates(DomainError):
     code = "invalid"
     status = 400
     default_detail = "The address needs latitude and longitude, or a postcode we know."
+
+
+class OrderTotalTooLarge(DomainError):
+    code = "order_total_too_large"
+    status = 400
+    default_detail = "The order's total is larger than one order may be."
+
+
+class DuplicateLines(DomainError):
+    """Raised with `skus=[...]`: each SKU must be on one line, with its whole quantity."""
+
+    code = "duplicate_lines"
+    status = 400
+    default_detail = "A SKU appears on more than one line."
+
+
+class OrderNotClosable(DomainError):
+    code = "order_not_closable"
+    status = 409
+    default_detail = "Only a fulfilled order whose return window is over can be closed."

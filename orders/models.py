@@ -81,13 +81,24 @@ class Order(FSMModelMixin, TimeStampedModel):
         max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE
     )
     routing = models.JSONField(default=dict, blank=True, help_text="The routing decision.")
+    fulfilled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the order became fulfilled: its return window opens."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["customer", "-created_at"], name="order_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="order_customer_idx"),
+            # The orders waiting for their return window to close.
+            models.Index(
+                fields=["fulfilled_at"],
+                name="order_fulfilled_at_idx",
+                condition=Q(status="fulfilled"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number

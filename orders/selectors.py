@@ -33,9 +33,16 @@ def customer_lookup(*, identifier: str) -> Customer | None:
     return Customer.objects.filter(loyalty_id=identifier).first() if identifier else None
 
 
-def _touching_locations(location_ids: set[int]) -> Q:
+def orders_touching(*, location_ids: set[int]) -> Q:
+    """Orders placed or picked up at these locations, or with stock held or taken there.
+
+    A released reservation does not count: the location gave the units back (a rejection
+    that re-routed them elsewhere, a cancel), so its staff have nothing left to do there.
+    """
     reserved_there = Reservation.objects.filter(
-        demand=OuterRef("number"), location_id__in=location_ids
+        demand=OuterRef("number"),
+        location_id__in=location_ids,
+        status__in=[Reservation.Status.ACTIVE, Reservation.Status.CONSUMED],
     )
     return (
         Q(pickup_location_id__in=location_ids)
@@ -62,7 +69,7 @@ def order_list(*, user, auth=None, customer: Customer | None = None) -> QuerySet
     allowed = location_ids_for_user(user=user)
     if not allowed:
         return qs.none()
-    return qs if customer is not None else qs.filter(_touching_locations(allowed))
+    return qs if customer is not None else qs.filter(orders_touching(location_ids=allowed))
 
 
 def order_get(*, number: str, user, auth=None) -> Order:
@@ -95,4 +102,4 @@ def order_can_change(*, order: Order, user, auth=None) -> bool:
     allowed = location_ids_for_user(user=user)
     if not allowed:
         return False
-    return Order.objects.filter(pk=order.pk).filter(_touching_locations(allowed)).exists()
+    return Order.objects.filter(pk=order.pk).filter(orders_touching(location_ids=allowed)).exists()

@@ -5,6 +5,7 @@ from inventory.selectors import skus_by_code
 from orders.models import Channel, DeliveryMethod, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.services.customers import normalise_phone
+from stores.models import Location
 from stores.selectors import locations_by_code
 
 AT_STORE_CAPABILITY = {
@@ -14,9 +15,16 @@ AT_STORE_CAPABILITY = {
 
 
 class CustomerInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
     name = serializers.CharField(required=False, allow_blank=True, max_length=120, default="")
+    loyalty_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        default="",
+        help_text="Kept on a customer who has none yet; a different one is never replaced.",
+    )
 
     def validate_phone(self, value: str) -> str:
         try:
@@ -110,6 +118,10 @@ class DeliveryInputSerializer(serializers.Serializer):
             flag, problem = AT_STORE_CAPABILITY[method]
             if not getattr(location, flag):
                 raise serializers.ValidationError({"location": [f"{code} {problem}."]})
+        if method == DeliveryMethod.CARRY_OUT and location.kind != Location.Kind.STORE:
+            raise serializers.ValidationError(
+                {"location": [f"{code} is not a store: an in-store sale is made at a till."]}
+            )
         attrs["location"] = location
         return attrs
 
@@ -119,6 +131,23 @@ class CheckoutInputSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     lines = CheckoutLineInputSerializer(many=True, allow_empty=False)
     delivery = DeliveryInputSerializer()
+    store = serializers.CharField(
+        required=False,
+        max_length=32,
+        help_text="Channel `store`: the code of the store where the order is taken. Staff who "
+        "work at one store may leave it out; staff of several stores name one of theirs. "
+        "An in-store sale is taken at its delivery location.",
+    )
+
+    def validate_store(self, code: str) -> Location:
+        location = locations_by_code(codes=[code]).get(code)
+        if location is None:
+            raise serializers.ValidationError(f"Unknown location: {code}")
+        if location.kind != Location.Kind.STORE:
+            raise serializers.ValidationError(f"{code} is not a store.")
+        if not location.is_active:
+            raise serializers.ValidationError(f"{code} is closed.")
+        return location
 
     def validate_lines(self, lines: list[dict]) -> list[dict]:
         if len(lines) > settings.OMS_MAX_LINES:
@@ -148,12 +177,28 @@ class CheckoutInputSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"delivery": {"method": ["An in-store sale needs channel 'store'."]}}
             )
+        store = attrs.get("store")
+        if store is not None and attrs["channel"] != Channel.STORE:
+            raise serializers.ValidationError(
+                {"store": ["Only a store order is taken at a store."]}
+            )
+        if (
+            store is not None
+            and method == DeliveryMethod.CARRY_OUT
+            and store != attrs["delivery"]["location"]
+        ):
+            raise serializers.ValidationError(
+                {"store": ["An in-store sale is taken at its delivery location."]}
+            )
         return attrs
 
-    def to_request(self, *, placed_at=None) -> CheckoutRequest:
+    def to_request(self, *, placed_at: Location | None = None) -> CheckoutRequest:
+        """`placed_at`: the store that took the order, when the caller established it."""
         data = self.validated_data
         delivery, customer = data["delivery"], data["customer"]
         location = delivery.get("location")
+        if placed_at is None and data["channel"] == Channel.STORE:
+            placed_at = data.get("store") or location
         return CheckoutRequest(
             channel=data["channel"],
             method=delivery["method"],
@@ -163,9 +208,10 @@ class CheckoutInputSerializer(serializers.Serializer):
             email=customer.get("email") or None,
             phone=customer.get("phone") or None,
             name=customer.get("name", ""),
+            loyalty_id=customer.get("loyalty_id", ""),
             location=location,
             address=dict(delivery["address"]) if "address" in delivery else None,
-            placed_at=placed_at or (location if data["channel"] == Channel.STORE else None),
+            placed_at=placed_at,
             ship_to_store=delivery["ship_to_store"],
         )
 
@@ -241,7 +287,10 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         return delivery
 
     def get_lines(self, order: Order) -> list[dict]:
-        return OrderLineOutputSerializer(order.lines.all(), many=True, context=self.context).data
+        lines = self.context.get("lines")  # a new order's, still in memory
+        if lines is None:
+            lines = order.lines.all()
+        return OrderLineOutputSerializer(lines, many=True, context=self.context).data
 
 
 class OrderSummaryOutputSerializer(serializers.ModelSerializer):
@@ -272,6 +321,17 @@ class OrderEventOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["kind", "message", "data", "actor", "location", "created_at"]
+
+
+class OrderListQuerySerializer(serializers.Serializer):
+    customer = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="Email, phone or loyalty id: that customer's orders across every channel.",
+    )
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False, allow_blank=True)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
 
 
 class OrderCancelInputSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,12 +16,14 @@ from orders.serializers import (
     LineCancelInputSerializer,
     OrderCancelInputSerializer,
     OrderEventOutputSerializer,
+    OrderListQuerySerializer,
     OrderOutputSerializer,
     OrderSummaryOutputSerializer,
 )
-from orders.services.checkout import checkout, request_fingerprint
+from orders.services.checkout import checkout, checkout_replay, request_fingerprint
 from orders.services.lifecycle import order_cancel, order_line_cancel
-from stores.selectors import location_ids_for_user
+from stores.models import Location
+from stores.selectors import location_ids_for_user, location_list
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -66,42 +69,62 @@ class CheckoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if not key or len(key) > 255:
+        if not key or len(key) > 255 or not key.isprintable():
             raise ValidationError(
-                {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 characters."]}
+                {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 printable characters."]}
             )
-        payload = CheckoutInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        self._check_channel(request, payload.validated_data)
-        result = checkout(
-            request=payload.to_request(),
-            actor=request.user,
-            idempotency_key=key,
-            fingerprint=request_fingerprint(request.data),
-            render=render_order,
-        )
+        fingerprint = request_fingerprint(request.data)
+        # Before validating: a retry gets the first answer even if its SKU or store is gone.
+        result = checkout_replay(actor=request.user, idempotency_key=key, fingerprint=fingerprint)
+        if result is None:
+            payload = CheckoutInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            placed_at = self._check_channel(request, payload.validated_data)
+            result = checkout(
+                request=payload.to_request(placed_at=placed_at),
+                actor=request.user,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+            )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)
 
-    def _check_channel(self, request: Request, data: dict) -> None:
-        """Channel clients order for their channel; store staff for their stores."""
+    def _check_channel(self, request: Request, data: dict) -> Location | None:
+        """Channel clients order for their channel; store staff for a store they work at.
+
+        Returns the store that took a staff member's order (None: as the input says).
+        """
         if request.user.is_superuser:
-            return
+            return None
         channel = selectors.token_channel(request.auth)
         if channel:
             if data["channel"] != channel:
                 raise PermissionDenied(f"This client may only place {channel} orders.")
-            return
+            return None
         allowed = _store_staff_location_ids(request) or set()
-        location = data["delivery"].get("location")
         if data["channel"] != Channel.STORE or not allowed:
             raise PermissionDenied("Staff place store orders at their own locations.")
-        if (
-            location is not None
-            and location.pk not in allowed
-            and data["delivery"]["method"] == "carry_out"
-        ):
-            raise PermissionDenied(f"{location.code} is not one of your locations.")
+        delivery = data["delivery"]
+        # A sale at the till is taken where the goods are; the serializer saw `store` agree.
+        taken_at = delivery["location"] if delivery["method"] == "carry_out" else data.get("store")
+        if taken_at is not None:
+            if taken_at.pk not in allowed:
+                raise PermissionDenied(f"{taken_at.code} is not one of your locations.")
+            return taken_at
+        stores = list(location_list().filter(pk__in=allowed, kind=Location.Kind.STORE))
+        if not stores:
+            raise PermissionDenied("Staff place store orders at a store they work at.")
+        if len(stores) > 1:
+            raise ValidationError(
+                {"store": ["You work at several stores: give the code of the one taking it."]}
+            )
+        if not stores[0].is_active:
+            raise ValidationError({"store": [f"{stores[0].code} is closed."]})
+        return stores[0]
+
+
+class OrderListPagination(LimitOffsetPagination):
+    max_limit = 200  # a page is one bounded query, whatever `limit` asks for
 
 
 class OrderListView(generics.ListAPIView):
@@ -110,32 +133,41 @@ class OrderListView(generics.ListAPIView):
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = OrderSummaryOutputSerializer
+    pagination_class = OrderListPagination
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("customer", OpenApiTypes.STR),
-            OpenApiParameter("status", OpenApiTypes.STR),
-            OpenApiParameter("channel", OpenApiTypes.STR),
-        ]
-    )
+    @extend_schema(parameters=[OrderListQuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
-        params = self.request.query_params
+        params = OrderListQuerySerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
         customer = None
-        if params.get("customer"):
-            customer = selectors.customer_lookup(identifier=params["customer"])
+        if filters.get("customer"):
+            customer = selectors.customer_lookup(identifier=filters["customer"])
             if customer is None:
                 return Order.objects.none()
         qs = selectors.order_list(user=self.request.user, auth=self.request.auth, customer=customer)
-        if params.get("status"):
-            qs = qs.filter(status=params["status"])
-        if params.get("channel"):
-            qs = qs.filter(channel=params["channel"])
+        if filters.get("status"):
+            qs = qs.filter(status=filters["status"])
+        if filters.get("channel"):
+            qs = qs.filter(channel=filters["channel"])
         return qs
+
+
+@extend_schema(exclude=True)
+class OrderNotFoundView(APIView):
+    """Anything under orders/ that is not one of our order numbers: a 404, with no query."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        raise NotFound("No such order.")
+
+    post = get
 
 
 class OrderViewMixin:

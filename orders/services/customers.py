@@ -37,20 +37,33 @@ def customer_find(*, email: str | None = None, phone: str | None = None) -> Cust
     return None
 
 
+def _loyalty_id_free(loyalty_id: str, *, customer: Customer | None = None) -> bool:
+    others = Customer.objects.filter(loyalty_id=loyalty_id)
+    if customer is not None:
+        others = others.exclude(pk=customer.pk)
+    return not others.exists()
+
+
 def customer_get_or_create(
-    *, email: str | None = None, phone: str | None = None, name: str = ""
+    *, email: str | None = None, phone: str | None = None, name: str = "", loyalty_id: str = ""
 ) -> Customer:
     """The customer with this email (else phone); created when neither is known.
 
-    A new email or phone is added to the found customer when nobody else holds it.
+    A new email, phone or loyalty id is added to the found customer when it has none and
+    nobody else holds it; one it already has is never replaced.
     """
     email, phone = normalise_email(email), normalise_phone(phone)
+    loyalty_id = (loyalty_id or "").strip()
     for _attempt in range(2):
         customer = customer_find(email=email, phone=phone)
         try:
             with transaction.atomic():
                 if customer is None:
-                    return Customer.objects.create(email=email, phone=phone, name=name)
+                    # A loyalty id someone else holds would make lookups by it ambiguous.
+                    keep = loyalty_id if loyalty_id and _loyalty_id_free(loyalty_id) else ""
+                    return Customer.objects.create(
+                        email=email, phone=phone, name=name, loyalty_id=keep
+                    )
                 changed = []
                 if email and not customer.email:
                     customer.email = email
@@ -65,6 +78,13 @@ def customer_get_or_create(
                 if name and not customer.name:
                     customer.name = name
                     changed.append("name")
+                if (
+                    loyalty_id
+                    and not customer.loyalty_id
+                    and _loyalty_id_free(loyalty_id, customer=customer)
+                ):
+                    customer.loyalty_id = loyalty_id
+                    changed.append("loyalty_id")
                 if changed:
                     customer.save(update_fields=[*changed, "updated_at"])
                 return customer

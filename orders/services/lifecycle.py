@@ -1,13 +1,17 @@
 """An order after checkout: cancel (whole or part of a line), fulfilment progress, closing."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_fsm import can_proceed
 
 from common.outbox import outbox_publish
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from inventory.services import stock_release
-from orders.errors import LineNotCancellable, OrderNotCancellable
+from orders.errors import LineNotCancellable, OrderNotCancellable, OrderNotClosable
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent, OrderLine
 from orders.signals import order_cancelled
@@ -33,6 +37,7 @@ def order_sync_status(*, order: Order, actor=None) -> Order:
     any_fulfilled = any(line.quantity_fulfilled for line in lines)
     if settled and any_fulfilled and can_proceed(order.fulfil):
         order.fulfil()
+        order.fulfilled_at = timezone.now()
     elif settled and not any_fulfilled and can_proceed(order.cancel):
         order.cancel()
     elif (
@@ -43,7 +48,7 @@ def order_sync_status(*, order: Order, actor=None) -> Order:
     ):
         order.fulfil_partially()
     if order.status != before:
-        order.save(update_fields=["status", "updated_at"])
+        order.save(update_fields=["status", "fulfilled_at", "updated_at"])
         order_event_record(
             order=order,
             kind=OrderEvent.Kind.STATUS_CHANGED,
@@ -179,3 +184,65 @@ def order_lines_fulfilled(*, order: Order, quantities: dict[int, int], actor=Non
         line.quantity_fulfilled += min(qty, line.quantity_open)
     OrderLine.objects.bulk_update(list(lines.values()), ["quantity_fulfilled"])
     return order_sync_status(order=order, actor=actor)
+
+
+def return_window() -> timedelta:
+    """How long after it is fulfilled an order still takes returns (OMS_RETURN_WINDOW_DAYS)."""
+    return timedelta(days=getattr(settings, "OMS_RETURN_WINDOW_DAYS", 30))
+
+
+CLOSED_MESSAGE = "fulfilled -> closed: the return window is over"
+CLOSED_DATA = {"from": Order.Status.FULFILLED.value, "to": Order.Status.CLOSED.value}
+
+
+@transaction.atomic
+def order_close(*, order: Order, actor=None, now: datetime | None = None) -> Order:
+    """Close a fulfilled order whose return window is over; 409 for any other order."""
+    order = order_get_for_update(number=order.number)
+    window_ends = order.fulfilled_at + return_window() if order.fulfilled_at else None
+    if not can_proceed(order.close) or window_ends is None or window_ends > (now or timezone.now()):
+        raise OrderNotClosable(
+            number=order.number,
+            status=order.status,
+            closes_after=window_ends.isoformat() if window_ends else None,
+        )
+    order.close()
+    order.save(update_fields=["status", "updated_at"])
+    order_event_record(
+        order=order,
+        kind=OrderEvent.Kind.STATUS_CHANGED,
+        actor=actor,
+        message=CLOSED_MESSAGE,
+        data=CLOSED_DATA,
+    )
+    return order
+
+
+@transaction.atomic
+def order_close_due(*, limit: int = 500, now: datetime | None = None) -> int:
+    """Close up to `limit` fulfilled orders past their return window; returns how many.
+
+    Rows another worker has locked are skipped, not waited for, so workers never collide.
+    """
+    now = now or timezone.now()
+    due = list(
+        Order.objects.select_for_update(skip_locked=True)
+        .filter(status=Order.Status.FULFILLED, fulfilled_at__lte=now - return_window())
+        .order_by("fulfilled_at", "pk")[:limit]
+    )
+    for order in due:
+        order.close()
+        order.updated_at = now  # bulk_update does not apply auto_now
+    Order.objects.bulk_update(due, ["status", "updated_at"])
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=order,
+                kind=OrderEvent.Kind.STATUS_CHANGED,
+                message=CLOSED_MESSAGE,
+                data=CLOSED_DATA,
+            )
+            for order in due
+        ]
+    )
+    return len(due)

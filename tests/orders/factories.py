@@ -25,7 +25,6 @@ from orders.services.checkout import (
     checkout,
     request_fingerprint,
 )
-from orders.views import render_order
 from stores.models import Location, StaffMembership
 from tests.inventory.factories import SkuFactory, level_of, stock_put
 from tests.stores.factories import LocationFactory, WarehouseFactory
@@ -162,7 +161,6 @@ def place_order(
         actor=actor,
         idempotency_key=key,
         fingerprint=request_fingerprint(request),
-        render=render_order,
     )
 
 

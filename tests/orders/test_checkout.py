@@ -9,16 +9,21 @@ from common.models import OutboxEvent
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.services.catalogue import sku_upsert_many
+from orders.errors import DuplicateLines
 from orders.models import Customer, IdempotencyRecord, Order, OrderEvent
+from orders.services import checkout as checkout_service
 from tests.orders.factories import (
     PEOPLES_SQUARE,
     LocationFactory,
     SkuFactory,
     WarehouseFactory,
     address_at,
+    body,
     level_of,
     order_of,
+    pickup_at,
     place_order,
+    post_checkout,
     reserved_at,
     stock_put,
 )
@@ -222,3 +227,30 @@ def test_a_long_order_keeps_a_readable_timeline(xuhui):
     assert reserved.message.startswith("Reserved 2 x LONG-SKU-CODE-000 at SH-XUHUI")
     assert len(reserved.message) <= 255
     assert len(reserved.data["reservations"]) == 40, "the event's data keeps every line"
+
+
+def test_an_order_number_already_taken_is_drawn_again(web, xuhui, tee, monkeypatch):
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    taken = order_of(place_order([(tee, 1)], method="pickup", location=xuhui)).number
+    numbers = iter([taken, "OMZZZZ2222"])
+    monkeypatch.setattr(checkout_service, "_new_number", lambda: next(numbers))
+
+    response = post_checkout(web, body([(tee, 1)], delivery=pickup_at(xuhui)))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["number"] == "OMZZZZ2222"
+    assert Order.objects.count() == 2
+    assert level_of(xuhui, tee).reserved == 2
+
+
+def test_checkout_refuses_a_sku_on_two_lines_rather_than_merge_them(xuhui, tee, mug):
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=mug, on_hand=5)
+
+    with pytest.raises(DuplicateLines) as refused:
+        place_order([(tee, 1), (mug, 1), (tee, 2)], method="pickup", location=xuhui)
+
+    assert (refused.value.status, refused.value.as_dict()["code"]) == (400, "duplicate_lines")
+    assert refused.value.extra["skus"] == [tee.code]
+    assert not Order.objects.exists()
+    assert level_of(xuhui, tee).reserved == 0

@@ -8,7 +8,9 @@ from django.db import connection
 
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
+from inventory.selectors import sourcing_candidates
 from orders.models import Customer, Order
+from orders.services import checkout as checkout_service
 from orders.services.checkout import CheckoutResult
 from tests.orders.factories import (
     assert_verify_stock_clean,
@@ -129,4 +131,65 @@ def test_first_orders_of_one_new_customer_at_once_make_one_customer(xuhui, tee):
     [customer] = Customer.objects.all()
     assert customer.email == "new@example.com"
     assert customer.orders.count() == 8
+    assert_verify_stock_clean()
+
+
+# --- losing the race more than once -------------------------------------------------------
+
+
+@pytest.fixture
+def last_unit_gone(xuhui, pudong, tee, monkeypatch):
+    """Xuhui's last tee sold after this checkout's routing snapshot was taken.
+
+    `stale_calls` routing snapshots still show it (None: all of them); later ones are live.
+    """
+    stock_put(location=xuhui, sku=tee, on_hand=1)
+    stock_put(location=pudong, sku=tee, on_hand=3)
+    stale = sourcing_candidates(sku_ids=[tee.pk], method="pickup", location_id=xuhui.pk)
+    place_order([(tee, 1)], method="pickup", location=xuhui, email="quicker@example.com")
+    calls = []
+
+    def patch(stale_calls: int | None) -> list:
+        def snapshot(**kwargs):
+            calls.append(kwargs)
+            if stale_calls is None or len(calls) <= stale_calls:
+                return stale
+            return sourcing_candidates(**kwargs)
+
+        monkeypatch.setattr(checkout_service, "sourcing_candidates", snapshot)
+        return calls
+
+    return patch
+
+
+def test_checkout_losing_the_race_twice_explains_the_shortage_with_alternatives(
+    web, xuhui, tee, last_unit_gone
+):
+    calls = last_unit_gone(stale_calls=2)
+
+    response = post_checkout(web, body([(tee, 1)], delivery=pickup_at(xuhui)))
+
+    assert response.status_code == 409, response.content
+    problem = response.json()
+    assert problem["code"] == "insufficient_stock"
+    assert problem["lines"] == [{"sku": tee.code, "requested": 1, "available": 0}]
+    assert [alt["location"] for alt in problem["alternatives"]] == ["SH-PUDONG"]
+    assert len(calls) == 3, "two lost races, then the routing that explains the shortage"
+    assert Order.objects.count() == 1
+    assert level_of(xuhui, tee).reserved == 1
+
+
+def test_checkout_that_loses_every_race_still_answers_in_the_contracts_shape(
+    web, xuhui, tee, last_unit_gone
+):
+    last_unit_gone(stale_calls=None)
+
+    response = post_checkout(web, body([(tee, 1)], delivery=pickup_at(xuhui)))
+
+    assert response.status_code == 409, response.content
+    problem = response.json()
+    assert problem["code"] == "insufficient_stock"
+    assert problem["lines"] == [{"sku": tee.code, "requested": 1, "available": 0}]
+    assert problem["alternatives"] == []
+    assert Order.objects.count() == 1
     assert_verify_stock_clean()

@@ -111,3 +111,41 @@ def test_orders_of_an_unknown_customer_are_an_empty_list(web, xuhui, tee):
 
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+def _checkout_with_loyalty(client, location, email: str, loyalty_id: str) -> dict:
+    payload = body([("TEE-WHITE-M", 1)], delivery=pickup_at(location), email=email)
+    payload["customer"]["loyalty_id"] = loyalty_id
+    response = post_checkout(client, payload)
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_a_loyalty_id_given_at_checkout_finds_the_customers_orders(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+
+    order = _checkout_with_loyalty(web, xuhui, "ada@example.com", "LOY-0042")
+
+    found = web.get("/api/v1/orders", {"customer": "LOY-0042"}).json()
+    assert [o["number"] for o in found["results"]] == [order["number"]]
+    assert Customer.objects.get().loyalty_id == "LOY-0042"
+
+
+def test_a_customers_loyalty_id_is_never_replaced_by_another(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+    CustomerFactory(email="ada@example.com", loyalty_id="LOY-0042")
+
+    _checkout_with_loyalty(web, xuhui, "ada@example.com", "LOY-9999")
+
+    assert Customer.objects.get().loyalty_id == "LOY-0042"
+    assert web.get("/api/v1/orders", {"customer": "LOY-9999"}).json()["results"] == []
+
+
+def test_a_loyalty_id_held_by_someone_else_is_not_given_to_a_second_customer(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+    holder = CustomerFactory(email="bob@example.com", loyalty_id="LOY-0042")
+
+    _checkout_with_loyalty(web, xuhui, "ada@example.com", "LOY-0042")
+
+    ada = Customer.objects.get(email="ada@example.com")
+    assert (ada.loyalty_id, Customer.objects.get(pk=holder.pk).loyalty_id) == ("", "LOY-0042")

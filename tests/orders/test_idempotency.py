@@ -8,7 +8,9 @@ from django.db import connection, transaction
 
 from inventory.models import StockLevel
 from inventory.services import stock_receive
+from inventory.services.catalogue import sku_upsert_many
 from orders.models import IdempotencyRecord, Order
+from stores.models import Location
 from tests.orders.factories import (
     body,
     channel_client,
@@ -145,6 +147,50 @@ def test_replay_after_a_cancel_returns_the_first_response_and_places_nothing(
     assert again.json()["number"] == first.json()["number"]
     assert Order.objects.get().status == Order.Status.CANCELLED
     assert level_of(xuhui, tee).reserved == 0
+
+
+# --- the first answer stands, whatever changed since -----------------------------------------
+
+
+def test_a_retry_after_the_sku_was_deactivated_replays_the_order(web, payload, tee):
+    first = post_checkout(web, payload, key="before-delisting")
+    sku_upsert_many(
+        rows=[{"code": tee.code, "name": tee.name, "price": tee.price, "is_active": False}]
+    )
+
+    again = post_checkout(web, payload, key="before-delisting")
+
+    assert again.status_code == 201, again.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert Order.objects.count() == 1
+
+
+def test_a_retry_after_the_store_closed_replays_the_order(xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    cashier = staff_client(xuhui)
+    sale = body(
+        [(tee, 1)], channel="store", delivery={"method": "carry_out", "location": xuhui.code}
+    )
+    first = post_checkout(cashier, sale, key="till-7")
+    Location.objects.filter(pk=xuhui.pk).update(is_active=False)
+
+    again = post_checkout(cashier, sale, key="till-7")
+
+    assert again.status_code == 201, again.content
+    assert again.json() == first.json()
+    assert level_of(xuhui, tee).on_hand == 4
+
+
+def test_a_used_key_with_another_body_is_422_even_when_that_body_is_invalid(web, payload):
+    post_checkout(web, payload, key="used")
+    invalid = {**payload, "lines": [{"sku": "NO-SUCH-SKU", "quantity": 0}]}
+
+    response = post_checkout(web, invalid, key="used")
+
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert Order.objects.count() == 1
 
 
 # --- concurrent duplicates ----------------------------------------------------------------

@@ -15,9 +15,12 @@ from tests.orders.factories import (
     stock_put,
 )
 
-# Measured, for a customer's first order: token, SKUs, location, key, routing snapshot (with
-# the ship capacity used today, for ship or ship-to-store), new customer, order, lines,
-# events, reservations, ledger, 5 stock UPDATEs, outbox, the response and the key's record.
+# Measured, for a customer's first order: token, the key (looked up by the view before it
+# validates, so a retry replays whatever changed since, and again by the service, which
+# callers other than the view rely on), SKUs, location, routing snapshot (with the ship
+# capacity used today), new customer, order (in its own savepoint, so that a number already
+# taken can be drawn again), lines, events, outbox, the key's record and its response (built
+# from memory: no reads), reservations, ledger and, last, the 5 stock UPDATEs.
 CHECKOUT_5_LINES = 31
 ORDER_DETAIL = 5  # token, reservations, order with customer, lines
 CANCEL_5_LINES = 27

@@ -1,0 +1,101 @@
+"""Checkout holds a stock row's lock only from its conditional UPDATE to the commit.
+
+A hot SKU sells at most 1 / (time its row is locked) per second, so every other row of the
+order, the outbox event and the recorded response are written before the first stock
+UPDATE; after it run only the other stock UPDATEs (and, for a sale at the till, the
+consumption of what was just reserved).
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.orders.factories import (
+    PEOPLES_SQUARE,
+    body,
+    channel_client,
+    new_key,
+    post_checkout,
+    ship_to,
+    stock_put,
+)
+
+STOCK_UPDATE = 'UPDATE "inventory_stocklevel"'
+# What stock_consume runs on the reservations a sale at the till takes out of the building.
+CONSUME = (
+    'SELECT "inventory_reservation"',
+    'UPDATE "inventory_reservation"',
+    'INSERT INTO "inventory_stockmovement"',
+)
+
+DELIVERIES = {
+    "pickup": ("web", {"method": "pickup", "location": "SH-XUHUI"}),
+    "curbside": ("web", {"method": "curbside", "location": "SH-XUHUI"}),
+    "ship": ("web", ship_to(*PEOPLES_SQUARE)),
+    "ship-split": ("web", ship_to(*PEOPLES_SQUARE)),
+    "ship-to-store": ("web", {"method": "pickup", "location": "SH-XUHUI", "ship_to_store": True}),
+    "carry_out": ("store", {"method": "carry_out", "location": "SH-XUHUI"}),
+}
+
+
+def _while_stock_is_locked(captured: CaptureQueriesContext) -> list[str]:
+    """Statements from the first stock UPDATE on, savepoint bookkeeping left out."""
+    sqls = [query["sql"] for query in captured.captured_queries]
+    first = next(i for i, sql in enumerate(sqls) if sql.startswith(STOCK_UPDATE))
+    return [sql for sql in sqls[first:] if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+@pytest.fixture
+def order_for(xuhui, pudong, kunshan, tee, mug):
+    """The checkout body of a delivery, with stock where that delivery needs it."""
+
+    def make(name: str) -> tuple[str, dict]:
+        channel, delivery = DELIVERIES[name]
+        if name == "ship-split":  # nobody has both: a tee from one place, mugs from another
+            stock_put(location=pudong, sku=tee, on_hand=5)
+            stock_put(location=kunshan, sku=mug, on_hand=5)
+        elif name == "ship-to-store":  # the mugs come from the warehouse
+            stock_put(location=xuhui, sku=tee, on_hand=5)
+            stock_put(location=kunshan, sku=mug, on_hand=5)
+        else:
+            for location in (xuhui, kunshan):
+                stock_put(location=location, sku=tee, on_hand=5)
+                stock_put(location=location, sku=mug, on_hand=5)
+        return channel, body([(tee, 1), (mug, 2)], channel=channel, delivery=delivery)
+
+    return make
+
+
+@pytest.mark.parametrize("name", list(DELIVERIES))
+def test_nothing_but_stock_updates_runs_while_a_stock_row_is_locked(order_for, name):
+    channel, payload = order_for(name)
+    client = channel_client(channel)
+    client.get("/api/v1/orders")  # a token's last use is written at most once a minute
+
+    with CaptureQueriesContext(connection) as captured:
+        response = post_checkout(client, payload)
+
+    assert response.status_code == 201, response.content
+    locked = _while_stock_is_locked(captured)
+    allowed = (STOCK_UPDATE, *CONSUME) if name == "carry_out" else (STOCK_UPDATE,)
+    assert [sql[:80] for sql in locked if not sql.startswith(allowed)] == []
+    assert sum(sql.startswith(STOCK_UPDATE) for sql in locked) >= 2
+
+
+@pytest.mark.parametrize("name", list(DELIVERIES))
+def test_checkout_answer_and_its_replay_are_the_order_as_get_shows_it(order_for, name):
+    channel, payload = order_for(name)
+    client = channel_client(channel)
+    key = new_key()
+
+    placed = post_checkout(client, payload, key=key)
+    replayed = post_checkout(client, payload, key=key)
+    shown = client.get(f"/api/v1/orders/{placed.json()['number']}")
+
+    assert (placed.status_code, replayed.status_code, shown.status_code) == (201, 201, 200)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert placed.json() == shown.json()
+    assert replayed.json() == shown.json()
+    if name in ("ship-split", "ship-to-store"):
+        held = {r["location"] for line in shown.json()["lines"] for r in line["reservations"]}
+        assert len(held) == 2
