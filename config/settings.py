@@ -160,6 +160,8 @@ OMS_MAX_LINE_QUANTITY = int(os.environ.get("OMS_MAX_LINE_QUANTITY", "99"))
 OMS_MAX_LINES = int(os.environ.get("OMS_MAX_LINES", "100"))
 # Prefer warehouses (or "store") when a ship order could come from either.
 OMS_SHIP_PREFERENCE = os.environ.get("OMS_SHIP_PREFERENCE", "warehouse")
+# A fulfilled order takes returns this long, then it is closed.
+OMS_RETURN_WINDOW_DAYS = int(os.environ.get("OMS_RETURN_WINDOW_DAYS", "30"))
 # How long an Idempotency-Key is remembered (at least 24 hours).
 OMS_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("OMS_IDEMPOTENCY_TTL_HOURS", "48"))
 
@@ -228,6 +230,10 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-rejection-rates": {
         "task": "fulfillment.tasks.refresh_rejection_rates",
         "schedule": timedelta(hours=24),
+    },
+    "close-fulfilled-orders": {
+        "task": "orders.tasks.close_fulfilled_orders",
+        "schedule": timedelta(hours=1),
     },
     "purge-idempotency-keys": {
         "task": "orders.tasks.purge_idempotency_keys",

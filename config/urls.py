@@ -19,6 +19,9 @@ urlpatterns = [
     path("healthz", HealthView.as_view(), name="healthz"),
 ]
 
+handler404 = "common.views.not_found"
+handler500 = "common.views.server_error"
+
 admin.site.site_header = "Omnistock OMS"
 admin.site.site_title = "Omnistock OMS"
 admin.site.index_title = "Stores, stock, orders and returns"

@@ -19,12 +19,6 @@ class IdempotencyKeyReused(DomainError):
     default_detail = "This Idempotency-Key was used with a different request body."
 
 
-class IdempotencyKeyInFlight(DomainError):
-    code = "idempotency_key_in_flight"
-    status = 409
-    default_detail = "A request with this Idempotency-Key is still being processed; retry shortly."
-
-
 class NoShippingCoordinates(DomainError):
     code = "invalid"
     status = 400

@@ -5,7 +5,6 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,7 +21,6 @@ from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
 from orders.errors import (
     DuplicateLines,
-    IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     OrderTotalTooLarge,
 )
@@ -311,8 +309,6 @@ def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
 def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(key=record.key)
-    if record.response_body is None:
-        raise IdempotencyKeyInFlight(key=record.key)
     return CheckoutResult(record.response_status, record.response_body, replayed=True)
 
 
@@ -332,14 +328,13 @@ def checkout(
     actor,
     idempotency_key: str,
     fingerprint: str,
-    render: Callable[[Order], dict[str, Any]] | None = None,
 ) -> CheckoutResult:
     """Place an order once per (client, Idempotency-Key).
 
     The same key and body replays the first response; another body is 422. A concurrent
     duplicate waits on the key's row and then replays. A shortage (409) is not recorded,
     so the same key may be retried once stock is back. The recorded response is the order
-    as GET shows it; `render(order)` replaces it, but is called before the stock is held.
+    as GET /orders/{number} shows it.
     """
     replayed = checkout_replay(
         actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
@@ -360,7 +355,6 @@ def checkout(
                     actor=actor,
                     idempotency_key=idempotency_key,
                     fingerprint=fingerprint,
-                    render=render,
                 )
             except InsufficientStock as exc:
                 # Another checkout took the stock between the snapshot and the reservation.
@@ -407,7 +401,6 @@ def _place_once(
     actor,
     idempotency_key: str,
     fingerprint: str,
-    render: Callable[[Order], dict[str, Any]] | None,
 ) -> CheckoutResult:
     """One transaction: every row first, the response recorded, the stock UPDATEs last."""
     try:
@@ -421,9 +414,7 @@ def _place_once(
             )
             record.order = order
             record.response_status = 201
-            record.response_body = (
-                render(order) if render else _render_new(order, lines, holds, decision)
-            )
+            record.response_body = _render_new(order, lines, holds, decision)
             record.save(update_fields=["order", "response_status", "response_body"])
             _hold_stock(order=order, holds=holds)
     except IntegrityError:

@@ -188,7 +188,7 @@ def order_lines_fulfilled(*, order: Order, quantities: dict[int, int], actor=Non
 
 def return_window() -> timedelta:
     """How long after it is fulfilled an order still takes returns (OMS_RETURN_WINDOW_DAYS)."""
-    return timedelta(days=getattr(settings, "OMS_RETURN_WINDOW_DAYS", 30))
+    return timedelta(days=settings.OMS_RETURN_WINDOW_DAYS)
 
 
 CLOSED_MESSAGE = "fulfilled -> closed: the return window is over"

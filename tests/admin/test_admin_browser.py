@@ -76,7 +76,6 @@ def _pickup_order(store, sku, actor):
         ),
         actor=actor, idempotency_key=f"browser-{store.code}",
         fingerprint=request_fingerprint(store.code),
-        render=lambda order: {"number": order.number},
     )  # fmt: skip
     return FulfillmentOrder.objects.get(order__number=result.body["number"])
 

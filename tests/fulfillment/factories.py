@@ -22,7 +22,6 @@ from inventory.models import Sku, StockLevel
 from inventory.services import stock_receive, stock_set_safety_stock
 from orders.models import Order
 from orders.services.checkout import CheckoutLine, CheckoutRequest, checkout, request_fingerprint
-from orders.views import render_order
 from stores.models import Location, StaffMembership
 from tests.stores.factories import LocationFactory, WarehouseFactory
 
@@ -173,7 +172,6 @@ def place_order(
         actor=channel_user_get_or_create(channel=channel),
         idempotency_key=key,
         fingerprint=request_fingerprint(key),
-        render=render_order,
     )
     assert result.status == 201, result.body
     return Order.objects.get(number=result.body["number"])

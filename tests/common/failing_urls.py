@@ -1,0 +1,14 @@
+"""The project's URLs plus one API view with a bug, to see how a server error answers."""
+
+from django.urls import path
+
+from config.urls import handler404, handler500, urlpatterns
+
+
+def broken(request):
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [*urlpatterns, path("api/v1/broken", broken)]
+
+__all__ = ["handler404", "handler500", "urlpatterns"]

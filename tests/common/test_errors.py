@@ -1,0 +1,29 @@
+"""Whatever goes wrong, an API client reads the API's error shape, never an HTML page."""
+
+import pytest
+from django.test import Client
+
+
+@pytest.mark.django_db
+def test_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
+
+
+@pytest.mark.django_db
+def test_unknown_page_outside_the_api_is_django_404_page(client):
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.common.failing_urls")
+def test_a_bug_behind_the_api_is_a_json_500():
+    response = Client(raise_request_exception=False).get("/api/v1/broken")
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "server_error"
