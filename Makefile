@@ -53,6 +53,7 @@ bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock_bench
 bench: install
 	$(BIN)/python bench/reserve_hot_sku.py $(BENCH_RESERVE_ARGS)
 	$(BIN)/python bench/availability.py $(BENCH_AVAILABILITY_ARGS)
+	$(BIN)/python bench/checkout.py $(BENCH_CHECKOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -99,6 +99,9 @@ def configure_environment(db: BenchDatabase) -> None:
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "CELERY_TASK_ALWAYS_EAGER": "1",
             "LOG_LEVEL": "WARNING",
+            # Production settings would send through SMTP; after-commit work run in process
+            # (a store's new-order email) stays in memory instead.
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         }
     )
     os.environ.pop("REDIS_URL", None)

@@ -77,7 +77,7 @@ class RawSqlClient:
 class ServiceClient:
     """A checkout backend: each call is one `stock_reserve` of 1 unit, its own transaction."""
 
-    def __init__(self, row: HotRow, name: str) -> None:
+    def __init__(self, row: HotRow, name: str, *, delivery_method: str = "ship") -> None:
         from inventory.errors import InsufficientStock
         from inventory.services.stock import StockRequest, stock_reserve
 
@@ -85,6 +85,7 @@ class ServiceClient:
         self._request = StockRequest
         self._shortage = InsufficientStock
         self.row, self.name = row, name
+        self.delivery_method = delivery_method
         self.calls = 0
         self.reserved = 0
 
@@ -98,7 +99,9 @@ class ServiceClient:
             reference=reference,
         )
         try:
-            self._reserve(requests=[request], demand=reference, delivery_method="ship")
+            self._reserve(
+                requests=[request], demand=reference, delivery_method=self.delivery_method
+            )
         except self._shortage:
             return False
         self.reserved += 1
