@@ -85,6 +85,7 @@ class CheckoutView(APIView):
                 actor=request.user,
                 idempotency_key=key,
                 fingerprint=fingerprint,
+                replay_checked=True,
             )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)

@@ -328,19 +328,22 @@ def checkout(
     actor,
     idempotency_key: str,
     fingerprint: str,
+    replay_checked: bool = False,
 ) -> CheckoutResult:
     """Place an order once per (client, Idempotency-Key).
 
     The same key and body replays the first response; another body is 422. A concurrent
     duplicate waits on the key's row and then replays. A shortage (409) is not recorded,
     so the same key may be retried once stock is back. The recorded response is the order
-    as GET /orders/{number} shows it.
+    as GET /orders/{number} shows it. `replay_checked`: the caller has just asked
+    `checkout_replay` and found no first answer.
     """
-    replayed = checkout_replay(
-        actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
-    )
-    if replayed is not None:
-        return replayed
+    if not replay_checked:
+        replayed = checkout_replay(
+            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
+        if replayed is not None:
+            return replayed
     _check_lines(request)
     totals = _totals(request)
     lost = None
