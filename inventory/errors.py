@@ -9,6 +9,18 @@ class InsufficientStock(DomainError):
     default_detail = "Not enough stock for every line."
 
 
+class ShipCapacityExhausted(InsufficientStock):
+    """A location already took as many ship orders today as its `daily_ship_capacity`.
+
+    An InsufficientStock, so callers that re-route on a shortage re-route on this too.
+    Raised with `locations=[{"location", "capacity"}]` and the `lines` held there.
+    """
+
+    code = "ship_capacity_exhausted"
+    status = 409
+    default_detail = "A location has no ship capacity left today."
+
+
 class CountBelowReserved(DomainError):
     code = "count_below_reserved"
     status = 409

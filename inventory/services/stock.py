@@ -1,7 +1,8 @@
 """Every change of stock. The only writers of StockLevel, StockMovement and Reservation.
 
 Stock arithmetic is one conditional UPDATE per (location, sku) whose row count is checked;
-rows are touched in (location id, sku id) order so concurrent requests never deadlock.
+rows are touched in (location id, sku id) order so concurrent requests never deadlock. A
+ship order then locks its locations' rows (id order) to claim their daily ship capacity.
 Rows of the ledger and reservations are written before the stock rows are locked, so a
 hot SKU's row stays locked only from its UPDATE to the commit.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -20,9 +21,12 @@ from inventory.errors import (
     CountBelowReserved,
     InsufficientStock,
     InvalidMovement,
+    ShipCapacityExhausted,
     StockInvariantBroken,
 )
 from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
+from inventory.selectors import ship_orders_today_at
+from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.models import Location
 
 Reason = StockMovement.Reason
@@ -137,7 +141,8 @@ def stock_reserve(
     allow_safety_stock: bool = False,
     actor: AbstractBaseUser | None = None,
 ) -> list[Reservation]:
-    """Hold every request or none. Raises InsufficientStock listing every short line.
+    """Hold every request or none. Raises InsufficientStock listing every short line, or
+    ShipCapacityExhausted when a ship order would go past a location's capacity today.
 
     Online channels may only take available-to-promise (on hand - reserved - safety
     stock); a store sale (`allow_safety_stock`) may dig into safety stock.
@@ -147,8 +152,11 @@ def stock_reserve(
     for request in requests:
         _positive(request.quantity)
     totals: dict[Pair, int] = defaultdict(int)
+    shipping: dict[Pair, int] = defaultdict(int)
     for request in requests:
         totals[(request.location_id, request.sku_id)] += request.quantity
+        if (request.delivery_method or delivery_method) in USES_SHIP_CAPACITY:
+            shipping[(request.location_id, request.sku_id)] += request.quantity
 
     reservations = Reservation.objects.bulk_create(
         [
@@ -180,7 +188,64 @@ def stock_reserve(
                 lines=_shortage_lines(unchecked, allow_safety_stock=allow_safety_stock)
                 or [{"requested": qty, "available": 0}],
             )
+    if shipping:
+        _claim_ship_capacity(requested=shipping)
     return reservations
+
+
+def _lock_locations(location_ids: Iterable[int]) -> list[tuple[int, str, int]]:
+    """(id, code, daily ship capacity) of each location, its row locked, in id order.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: inserting a reservation or movement takes FOR KEY
+    SHARE on its location (the foreign key check), which FOR UPDATE would have to wait for:
+    a deadlock with any transaction that inserted there and now waits for our stock row.
+    """
+    ids = sorted(location_ids)
+    lock = (
+        connection.ops.for_update_sql(no_key=True)
+        if connection.features.has_select_for_update
+        else ""
+    )
+    sql = (
+        f"SELECT id, code, daily_ship_capacity FROM {Location._meta.db_table} "  # noqa: S608
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id {lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        return cursor.fetchall()
+
+
+def _claim_ship_capacity(*, requested: Mapping[Pair, int]) -> None:
+    """Refuse the demand when a location would take more ship orders today than it can.
+
+    The demand's reservations are already written, so the count includes it. The location
+    rows are locked after the stock rows, as every reserve does, so two checkouts for the
+    last slot queue here and the second counts the first once it has committed. Plain SQL,
+    since a hot SKU's row stays locked until the commit that follows.
+    """
+    full = [
+        (pk, code, capacity)
+        for pk, code, capacity in _lock_locations({loc for loc, _ in requested})
+        if ship_orders_today_at(location_id=pk, up_to=capacity + 1) > capacity
+    ]
+    if not full:
+        return
+    codes = {pk: code for pk, code, _ in full}
+    skus = dict(
+        Sku.objects.filter(pk__in={s for loc, s in requested if loc in codes}).values_list(
+            "pk", "code"
+        )
+    )
+    raise ShipCapacityExhausted(
+        f"No ship capacity left today at {', '.join(codes.values())}.",
+        locations=[{"location": code, "daily_ship_capacity": cap} for _, code, cap in full],
+        # The stock is there, but none of it can leave these locations today.
+        lines=[
+            {"sku": skus[sku], "location": codes[loc], "requested": qty, "available": 0}
+            for (loc, sku), qty in sorted(requested.items())
+            if loc in codes
+        ],
+    )
 
 
 def _lock_active(reservations: Iterable[Reservation | int]) -> list[Reservation]:

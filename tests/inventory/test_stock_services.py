@@ -5,7 +5,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from inventory.errors import CountBelowReserved, InsufficientStock, InvalidMovement
+from inventory.errors import (
+    CountBelowReserved,
+    InsufficientStock,
+    InvalidMovement,
+    ShipCapacityExhausted,
+)
 from inventory.models import Reservation, StockLevel, StockMovement, Transfer
 from inventory.selectors import stock_breaches
 from inventory.services import (
@@ -208,6 +213,80 @@ def test_reserve_of_a_non_positive_quantity_is_invalid(store, sku, quantity):
 def test_reserve_of_nothing_holds_nothing(store, sku):
     assert stock_reserve(requests=[], demand="ORDER-1") == []
     assert not Reservation.objects.exists()
+
+
+# --- ship capacity -------------------------------------------------------------------------
+
+
+def _ship(location, sku, demand, quantity=1, *, delivery_method="ship", line=1):
+    return stock_reserve(
+        requests=[_request(location, sku, quantity, f"{demand}/{line}")],
+        demand=demand,
+        delivery_method=delivery_method,
+    )
+
+
+def test_ship_order_past_the_daily_capacity_is_refused_as_ship_capacity_exhausted(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+
+    with pytest.raises(ShipCapacityExhausted) as caught:
+        _ship(store, sku, "ORDER-2", 2)
+
+    assert isinstance(caught.value, InsufficientStock)  # checkout re-routes on it
+    assert (caught.value.code, caught.value.status) == ("ship_capacity_exhausted", 409)
+    assert store.code in caught.value.detail
+    assert caught.value.extra == {
+        "locations": [{"location": store.code, "daily_ship_capacity": 1}],
+        "lines": [{"sku": sku.code, "location": store.code, "requested": 2, "available": 0}],
+    }
+    assert _stock(store, sku) == (5, 1)
+    assert not Reservation.objects.filter(demand="ORDER-2").exists()
+    assert stock_breaches() == []
+
+
+def test_units_bound_for_a_pickup_store_use_the_source_s_ship_capacity(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+
+    with pytest.raises(ShipCapacityExhausted):
+        stock_reserve(
+            requests=[StockRequest(store.pk, sku.pk, 1, "ORDER-2/1", delivery_method="transfer")],
+            demand="ORDER-2",
+            delivery_method="pickup",
+        )
+
+
+def test_more_lines_of_an_order_already_shipping_there_take_no_second_slot(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+
+    _ship(store, sku, "ORDER-1", line=2)  # a re-route adding a line to the same order
+
+    assert _stock(store, sku) == (5, 2)
+
+
+def test_pickup_and_store_sales_use_no_ship_capacity(db, sku):
+    store = LocationFactory(daily_ship_capacity=0)
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    _ship(store, sku, "ORDER-1", delivery_method="pickup")
+    _ship(store, sku, "ORDER-2", delivery_method="carry_out")
+
+    assert _stock(store, sku) == (5, 2)
+
+
+def test_a_released_ship_order_gives_its_slot_back(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    stock_release(reservations=_ship(store, sku, "ORDER-1"))
+
+    _ship(store, sku, "ORDER-2")
+
+    assert _stock(store, sku) == (5, 1)
 
 
 # --- release and consume ------------------------------------------------------------------
