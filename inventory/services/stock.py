@@ -102,7 +102,9 @@ def _available(pairs: Iterable[Pair], *, allow_safety_stock: bool) -> dict[Pair,
     return result
 
 
-def _shortage_lines(requested: Mapping[Pair, int], *, allow_safety_stock: bool) -> list[dict]:
+def _shortage_lines(
+    requested: Mapping[Pair, int], *, allow_safety_stock: bool, short_only: bool = True
+) -> list[dict]:
     available = _available(requested, allow_safety_stock=allow_safety_stock)
     skus = dict(Sku.objects.filter(pk__in={s for _, s in requested}).values_list("pk", "code"))
     locations = dict(
@@ -116,8 +118,22 @@ def _shortage_lines(requested: Mapping[Pair, int], *, allow_safety_stock: bool) 
             "available": available.get((loc, sku), 0),
         }
         for (loc, sku), qty in sorted(requested.items())
-        if available.get((loc, sku), 0) < qty
+        if not short_only or available.get((loc, sku), 0) < qty
     ]
+
+
+def _shortage(
+    requested: Mapping[Pair, int], failed: Pair, *, allow_safety_stock: bool
+) -> InsufficientStock:
+    """The refusal after `failed`'s guarded UPDATE matched no row: every short line, read now.
+
+    Units freed between that UPDATE and this read (a release committed in between) make
+    the read look sufficient; the line that failed is still reported, as it reads now.
+    """
+    lines = _shortage_lines(requested, allow_safety_stock=allow_safety_stock) or _shortage_lines(
+        {failed: requested[failed]}, allow_safety_stock=allow_safety_stock, short_only=False
+    )
+    return InsufficientStock(lines=lines)
 
 
 def _single(location: Location, sku: Sku) -> Pair:
@@ -183,11 +199,7 @@ def stock_reserve(
             pair, reserved=qty, guard=_free_guard(qty, allow_safety_stock=allow_safety_stock)
         ):
             # Report every short line, not only the first: the rest are read, not locked.
-            unchecked = dict(ordered[index:])
-            raise InsufficientStock(
-                lines=_shortage_lines(unchecked, allow_safety_stock=allow_safety_stock)
-                or [{"requested": qty, "available": 0}],
-            )
+            raise _shortage(dict(ordered[index:]), pair, allow_safety_stock=allow_safety_stock)
     if shipping:
         _claim_ship_capacity(requested=shipping)
     return reservations
@@ -391,9 +403,7 @@ def _take(
     if not _change_level(
         pair, on_hand=-quantity, guard=_free_guard(quantity, allow_safety_stock=allow_safety_stock)
     ):
-        raise InsufficientStock(
-            lines=_shortage_lines({pair: quantity}, allow_safety_stock=allow_safety_stock)
-        )
+        raise _shortage({pair: quantity}, pair, allow_safety_stock=allow_safety_stock)
     return movement
 
 

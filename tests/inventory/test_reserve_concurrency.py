@@ -217,3 +217,39 @@ def test_clients_racing_for_the_last_ship_slot_of_the_day_get_exactly_one():
     assert _stock_of(store, sku) == (100, 1)
     assert stock_breaches() == []
     _assert_verify_stock_clean()
+
+
+def test_a_line_freed_again_before_its_shortage_is_read_is_still_reported_in_full():
+    store, sku = LocationFactory(), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=1)
+    [held] = stock_reserve(
+        requests=[StockRequest(store.pk, sku.pk, 1, "ORDER-1/1")], demand="ORDER-1"
+    )
+
+    def release_right_after_the_refused_update(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('UPDATE "inventory_stocklevel"') and context["cursor"].rowcount == 0:
+            # Another client gives its unit back, committed, before the shortage is read.
+            other = threading.Thread(target=_release_on_own_connection, args=(held.pk,))
+            other.start()
+            other.join(timeout=BARRIER_TIMEOUT)
+        return result
+
+    with (
+        connection.execute_wrapper(release_right_after_the_refused_update),
+        pytest.raises(InsufficientStock) as caught,
+    ):
+        stock_reserve(requests=[StockRequest(store.pk, sku.pk, 1, "ORDER-2/1")], demand="ORDER-2")
+
+    assert caught.value.extra["lines"] == [
+        {"sku": sku.code, "location": store.code, "requested": 1, "available": 1}
+    ]
+    assert _stock_of(store, sku) == (1, 0)
+    _assert_verify_stock_clean()
+
+
+def _release_on_own_connection(reservation_id: int) -> None:
+    try:
+        stock_release(reservations=[reservation_id])
+    finally:
+        connection.close()
