@@ -27,6 +27,14 @@ class CountBelowReserved(DomainError):
     default_detail = "The counted quantity is below what is reserved; release or re-route first."
 
 
+class StaleCount(DomainError):
+    """A count taken before one already recorded for the same stock: the newer one stands."""
+
+    code = "stale_count"
+    status = 409
+    default_detail = "A more recent count of this stock is already recorded."
+
+
 class InvalidMovement(DomainError):
     code = "invalid_movement"
     status = 400

@@ -99,6 +99,8 @@ class StockMovement(models.Model):
     )
     source = models.CharField(max_length=50, blank=True)
     external_id = models.CharField(max_length=100, blank=True)
+    # Cycle counts only: when the shelf was counted (it may be recorded later).
+    counted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -10,8 +10,9 @@ hot SKU's row stays locked only from its UPDATE to the commit.
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
@@ -22,6 +23,7 @@ from inventory.errors import (
     InsufficientStock,
     InvalidMovement,
     ShipCapacityExhausted,
+    StaleCount,
     StockInvariantBroken,
 )
 from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
@@ -388,22 +390,24 @@ def stock_consume(
 
 
 def _add(pair: Pair, quantity: int, reason: str, **fields) -> StockMovement:
-    movement = _movement(pair, reason, on_hand=quantity, **fields)
-    movement.save()
+    # The UPDATE first, the ledger row after it: a cycle count that takes the level's lock
+    # in between would miss the not yet committed movement and count it twice.
     _ensure_levels([pair])
     _change_level(pair, on_hand=quantity)
+    movement = _movement(pair, reason, on_hand=quantity, **fields)
+    movement.save()
     return movement
 
 
 def _take(
     pair: Pair, quantity: int, reason: str, *, allow_safety_stock: bool = True, **fields
 ) -> StockMovement:
-    movement = _movement(pair, reason, on_hand=-quantity, **fields)
-    movement.save()
     if not _change_level(
         pair, on_hand=-quantity, guard=_free_guard(quantity, allow_safety_stock=allow_safety_stock)
     ):
         raise _shortage({pair: quantity}, pair, allow_safety_stock=allow_safety_stock)
+    movement = _movement(pair, reason, on_hand=-quantity, **fields)
+    movement.save()
     return movement
 
 
@@ -537,7 +541,8 @@ def stock_cycle_count(
 ) -> StockMovement:
     """Set on hand to what was counted at `counted_at`, then replay what moved since.
 
-    A count taken while orders kept flowing therefore never wipes out their effect.
+    A count taken while orders kept flowing therefore never wipes out their effect. A count
+    older than one already recorded for this stock is refused (StaleCount): the newer stands.
     """
     if not isinstance(counted, int) or counted < 0:
         raise InvalidMovement("A counted quantity must be zero or more.", field="quantity")
@@ -545,13 +550,28 @@ def stock_cycle_count(
     counted_at = counted_at or now
     if counted_at > now:
         raise InvalidMovement("A count cannot be in the future.", field="counted_at")
+    max_age = timedelta(days=getattr(settings, "OMS_CYCLE_COUNT_MAX_AGE_DAYS", 7))
+    if counted_at < now - max_age:
+        raise InvalidMovement(
+            f"A count older than {max_age.days} days cannot be replayed.", field="counted_at"
+        )
     pair = _single(location, sku)
     _ensure_levels([pair])
     level = StockLevel.objects.select_for_update().get(location_id=pair[0], sku_id=pair[1])
+    movements = StockMovement.objects.filter(location_id=pair[0], sku_id=pair[1])
+    newer = (
+        movements.filter(reason=Reason.CYCLE_COUNT, counted_at__gt=counted_at)
+        .order_by("-counted_at")
+        .values_list("counted_at", flat=True)
+        .first()
+    )
+    if newer is not None:
+        raise StaleCount(counted_at=counted_at.isoformat(), newer_count_at=newer.isoformat())
+    # What physically moved since; another count's correction is not a movement of goods.
     since = (
-        StockMovement.objects.filter(
-            location_id=pair[0], sku_id=pair[1], created_at__gt=counted_at
-        ).aggregate(total=Sum("delta_on_hand"))["total"]
+        movements.filter(created_at__gt=counted_at)
+        .exclude(reason=Reason.CYCLE_COUNT)
+        .aggregate(total=Sum("delta_on_hand"))["total"]
         or 0
     )
     target = counted + since
@@ -560,6 +580,7 @@ def stock_cycle_count(
             counted=counted, on_hand_now=max(target, 0), reserved=level.reserved
         )
     delta = target - level.on_hand
+    _change_level(pair, on_hand=delta)
     movement = _movement(
         pair,
         Reason.CYCLE_COUNT,
@@ -569,9 +590,9 @@ def stock_cycle_count(
         note=f"counted {counted} at {counted_at.isoformat()}",
         source=source,
         external_id=external_id,
+        counted_at=counted_at,
     )
     movement.save()
-    _change_level(pair, on_hand=delta)
     return movement
 
 

@@ -638,6 +638,41 @@ def test_a_cycle_count_in_the_future_is_reported_as_an_error(pos, network, tee):
     assert level_of(network["xuhui"], tee).on_hand == 5
 
 
+def test_a_cycle_count_received_after_a_newer_one_is_reported_as_stale(pos, network, tee):
+    _post_movements(pos, _movement("r-1", quantity=10))
+    now = timezone.now()
+    newer, older = (
+        (now - timedelta(minutes=1)).isoformat(),
+        (now - timedelta(minutes=5)).isoformat(),
+    )
+
+    response = _post_movements(
+        pos,
+        _movement("c-1", reason="cycle_count", quantity=8, counted_at=newer),
+        _movement("c-2", reason="cycle_count", quantity=9, counted_at=older),
+    )
+
+    counted, stale = response.json()["results"]
+    assert counted["status"] == "applied"
+    assert (stale["status"], stale["error"]["code"]) == ("error", "stale_count")
+    assert level_of(network["xuhui"], tee).on_hand == 18
+    assert stock_breaches() == []
+
+
+def test_a_cycle_count_older_than_a_week_is_reported_as_an_error(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=5)
+    long_ago = (timezone.now() - timedelta(days=8)).isoformat()
+
+    response = _post_movements(
+        pos, _movement("c-1", reason="cycle_count", quantity=1, counted_at=long_ago)
+    )
+
+    assert response.status_code == 400
+    [row] = response.json()["results"]
+    assert row["error"]["code"] == "invalid_movement"
+    assert level_of(network["xuhui"], tee).on_hand == 5
+
+
 def test_a_cycle_count_below_reserved_is_reported_as_an_error(pos, network, tee):
     stock_put(location=network["xuhui"], sku=tee, on_hand=5)
     reserve_one(location=network["xuhui"], sku=tee, quantity=3)

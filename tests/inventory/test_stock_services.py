@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -10,6 +10,7 @@ from inventory.errors import (
     InsufficientStock,
     InvalidMovement,
     ShipCapacityExhausted,
+    StaleCount,
 )
 from inventory.models import Reservation, StockLevel, StockMovement, Transfer
 from inventory.selectors import stock_breaches
@@ -562,6 +563,80 @@ def test_cycle_count_in_the_future_is_rejected(store, sku):
 
     assert caught.value.extra == {"field": "counted_at"}
     assert _stock(store, sku) == (5, 0)
+
+
+def test_a_count_received_after_a_newer_count_is_refused_as_stale(store, sku):
+    stock_put(location=store, sku=sku, on_hand=10)
+    now = timezone.now()
+    stock_cycle_count(location=store, sku=sku, counted=8, counted_at=now - timedelta(minutes=1))
+    assert _stock(store, sku) == (18, 0)  # the count of 8, and the receipt recorded after it
+
+    with pytest.raises(StaleCount) as caught:
+        stock_cycle_count(location=store, sku=sku, counted=9, counted_at=now - timedelta(minutes=5))
+
+    assert (caught.value.code, caught.value.status) == ("stale_count", 409)
+    assert _stock(store, sku) == (18, 0)
+    assert stock_breaches() == []
+
+
+def test_a_newer_count_recorded_after_an_older_one_replays_only_goods_that_moved(store, sku):
+    stock_put(location=store, sku=sku, on_hand=10)
+    now = timezone.now()
+    StockMovement.objects.update(created_at=now - timedelta(hours=1))  # received this morning
+    stock_cycle_count(location=store, sku=sku, counted=7, counted_at=now - timedelta(minutes=5))
+    stock_pos_sale(location=store, sku=sku, quantity=1)
+
+    stock_cycle_count(location=store, sku=sku, counted=12, counted_at=now - timedelta(minutes=1))
+
+    # 12 counted, then the sale; the older count's correction is not replayed on top.
+    assert _stock(store, sku) == (11, 0)
+    assert stock_breaches() == []
+
+
+def test_a_cycle_count_older_than_the_replay_window_is_rejected(store, sku, settings):
+    settings.OMS_CYCLE_COUNT_MAX_AGE_DAYS = 7
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(InvalidMovement) as caught:
+        stock_cycle_count(
+            location=store, sku=sku, counted=1, counted_at=timezone.now() - timedelta(days=8)
+        )
+
+    assert (caught.value.status, caught.value.extra) == (400, {"field": "counted_at"})
+    assert _stock(store, sku) == (5, 0)
+
+
+def test_a_count_records_when_it_was_taken(store, sku):
+    counted_at = timezone.now() - timedelta(hours=2)
+
+    movement = stock_cycle_count(location=store, sku=sku, counted=3, counted_at=counted_at)
+
+    movement.refresh_from_db()
+    assert movement.counted_at == counted_at
+
+
+def test_movements_update_the_level_before_writing_their_ledger_row(store, sku):
+    """A count that takes the level's lock meanwhile sees either both or neither."""
+    stock_put(location=store, sku=sku, on_hand=5)
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql.split(" ", 3)[:3])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        stock_receive(location=store, sku=sku, quantity=2)
+        stock_write_off(location=store, sku=sku, quantity=1)
+
+    writes = [words for words in statements if words[0] in ("UPDATE", "INSERT")]
+    tables = [words[2 if words[0] == "INSERT" else 1] for words in writes]
+    assert tables == [
+        '"inventory_stocklevel"',  # receive: the missing level (ON CONFLICT DO NOTHING)
+        '"inventory_stocklevel"',
+        '"inventory_stockmovement"',
+        '"inventory_stocklevel"',  # write-off
+        '"inventory_stockmovement"',
+    ]
 
 
 def test_negative_cycle_count_is_invalid(store, sku):
