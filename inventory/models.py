@@ -1,10 +1,15 @@
+from decimal import Decimal
+
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
 from common.models import TimeStampedModel
 from stores.models import Location
+
+# Order totals are max_digits=12, decimal_places=2: 100 lines of 99 units at this still fit.
+MAX_SKU_PRICE = Decimal("1000000.00")
 
 
 class Sku(TimeStampedModel):
@@ -13,7 +18,11 @@ class Sku(TimeStampedModel):
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     barcode = models.CharField(max_length=64, blank=True, db_index=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_SKU_PRICE)],
+    )
     currency = models.CharField(max_length=3, default="CNY")
     is_active = models.BooleanField(default=True)
 

@@ -34,6 +34,11 @@ from stores.models import Location
 Reason = StockMovement.Reason
 Pair = tuple[int, int]  # (location id, sku id)
 
+# One movement's quantity: more than any delivery, sale or count, far from the column limit.
+MAX_MOVEMENT_QUANTITY = 1_000_000
+# Quantities are PostgreSQL integers: on hand past this would fail as a database error.
+MAX_ON_HAND = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class StockRequest:
@@ -145,6 +150,21 @@ def _single(location: Location, sku: Sku) -> Pair:
 def _positive(quantity: int, what: str = "quantity") -> None:
     if not isinstance(quantity, int) or quantity <= 0:
         raise InvalidMovement(f"{what} must be a positive whole number.", field="quantity")
+    _within_bounds(quantity)
+
+
+def _within_bounds(quantity: int) -> None:
+    if abs(quantity) > MAX_MOVEMENT_QUANTITY:
+        raise InvalidMovement(
+            f"A movement cannot be more than {MAX_MOVEMENT_QUANTITY:,} units.", field="quantity"
+        )
+
+
+def _too_much_on_hand() -> InvalidMovement:
+    return InvalidMovement(
+        f"On hand would go past {MAX_ON_HAND:,} units; the quantity cannot be right.",
+        field="quantity",
+    )
 
 
 # --- reservations ------------------------------------------------------------------------
@@ -393,7 +413,8 @@ def _add(pair: Pair, quantity: int, reason: str, **fields) -> StockMovement:
     # The UPDATE first, the ledger row after it: a cycle count that takes the level's lock
     # in between would miss the not yet committed movement and count it twice.
     _ensure_levels([pair])
-    _change_level(pair, on_hand=quantity)
+    if not _change_level(pair, on_hand=quantity, guard=Q(on_hand__lte=MAX_ON_HAND - quantity)):
+        raise _too_much_on_hand()
     movement = _movement(pair, reason, on_hand=quantity, **fields)
     movement.save()
     return movement
@@ -453,6 +474,7 @@ def stock_adjust(
     """Correct on hand by `delta` (signed). Cannot take away stock that is reserved."""
     if not isinstance(delta, int) or delta == 0:
         raise InvalidMovement("An adjustment must change the quantity.", field="quantity")
+    _within_bounds(delta)
     fields = {
         "actor": actor,
         "reference": reference,
@@ -546,6 +568,7 @@ def stock_cycle_count(
     """
     if not isinstance(counted, int) or counted < 0:
         raise InvalidMovement("A counted quantity must be zero or more.", field="quantity")
+    _within_bounds(counted)
     now = timezone.now()
     counted_at = counted_at or now
     if counted_at > now:
@@ -575,6 +598,8 @@ def stock_cycle_count(
         or 0
     )
     target = counted + since
+    if target > MAX_ON_HAND:
+        raise _too_much_on_hand()
     if target < level.reserved:
         raise CountBelowReserved(
             counted=counted, on_hand_now=max(target, 0), reserved=level.reserved

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from inventory.models import Sku, StockMovement
+from inventory.models import Sku, StockLevel, StockMovement
 from inventory.selectors import stock_breaches
 from stores.geo import haversine_km
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
@@ -249,6 +249,27 @@ def test_sku_sync_reports_an_invalid_row_by_index_and_applies_the_others(catalog
     assert "price" in results[1]["error"]
     assert "name" in results[2]["error"]
     assert set(Sku.objects.values_list("code", flat=True)) == {"SKU-OK-1", "SKU-OK-2"}
+
+
+def test_sku_sync_refuses_a_price_above_a_million_whose_order_totals_could_not_be_stored(
+    catalogue_client,
+):
+    response = catalogue_client.post(
+        "/api/v1/skus",
+        {
+            "skus": [
+                _sku_row("SKU-MAX", price="1000000.00"),
+                _sku_row("SKU-OVER", price="1000000.01"),
+            ]
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    top, over = response.json()["results"]
+    assert top["status"] == "created"
+    assert (over["status"], list(over["error"])) == ("error", ["price"])
+    assert not Sku.objects.filter(code="SKU-OVER").exists()
 
 
 def test_sku_sync_refuses_the_second_row_of_a_code_repeated_in_one_batch(catalogue_client):
@@ -599,6 +620,43 @@ def test_a_sale_of_more_than_is_free_is_reported_as_insufficient_stock(pos, netw
     assert sold["status"] == "applied"
     level = level_of(network["xuhui"], tee)
     assert (level.on_hand, level.reserved) == (2, 2)
+
+
+def test_a_receipt_that_would_overflow_on_hand_is_an_error_row_and_the_others_apply(
+    pos, network, tee
+):
+    near_the_limit = 2**31 - 1 - 1_500_000
+    kunshan = network["kunshan"]
+    StockLevel.objects.create(location=network["xuhui"], sku=tee, on_hand=near_the_limit)
+    StockMovement.objects.create(
+        location=network["xuhui"], sku=tee, reason="receipt", delta_on_hand=near_the_limit
+    )
+    StaffMembershipFactory(user=pos.user, location=kunshan)
+
+    response = _post_movements(
+        pos,
+        _movement("r-1", quantity=1_000_000),
+        _movement("r-2", quantity=1_000_000),
+        _movement("r-3", quantity=1_000_000, location="DC-KUNSHAN"),
+    )
+
+    assert response.status_code == 200
+    fits, overflows, elsewhere = response.json()["results"]
+    assert (fits["status"], elsewhere["status"]) == ("applied", "applied")
+    assert (overflows["status"], overflows["error"]["code"]) == ("error", "invalid_movement")
+    assert level_of(network["xuhui"], tee).on_hand == near_the_limit + 1_000_000
+    assert level_of(kunshan, tee).on_hand == 1_000_000
+    assert stock_breaches() == []
+
+
+@pytest.mark.parametrize("reason", ["receipt", "adjustment", "cycle_count", "write_off"])
+def test_a_movement_of_more_than_a_million_units_is_a_field_error(pos, network, tee, reason):
+    response = _post_movements(pos, _movement("m-1", reason=reason, quantity=1_000_001))
+
+    assert response.status_code == 400
+    [row] = response.json()["results"]
+    assert list(row["error"]) == ["quantity"]
+    assert not StockMovement.objects.exists()
 
 
 def test_a_pos_sale_may_use_safety_stock(pos, network, tee):

@@ -438,6 +438,41 @@ def test_receive_of_a_non_positive_quantity_is_invalid(store, sku, quantity):
     assert not StockMovement.objects.filter(location=store, sku=sku).exists()
 
 
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda store, sku: stock_receive(location=store, sku=sku, quantity=1_000_001),
+        lambda store, sku: stock_adjust(location=store, sku=sku, delta=-1_000_001),
+        lambda store, sku: stock_cycle_count(location=store, sku=sku, counted=1_000_001),
+        lambda store, sku: stock_write_off(location=store, sku=sku, quantity=1_000_001),
+    ],
+    ids=["receive", "adjust", "cycle_count", "write_off"],
+)
+def test_a_movement_of_more_than_a_million_units_is_invalid(store, sku, move):
+    with pytest.raises(InvalidMovement) as caught:
+        move(store, sku)
+
+    assert caught.value.extra == {"field": "quantity"}
+    assert not StockMovement.objects.exists()
+
+
+def test_a_receipt_past_the_largest_storable_on_hand_is_invalid_not_a_database_error(store, sku):
+    most = 2**31 - 1
+    # More than receipts of at most a million could build here quickly: rows as they would be.
+    StockLevel.objects.create(location=store, sku=sku, on_hand=most - 500_000)
+    StockMovement.objects.create(
+        location=store, sku=sku, reason=Reason.RECEIPT, delta_on_hand=most - 500_000
+    )
+
+    with pytest.raises(InvalidMovement) as caught:
+        stock_receive(location=store, sku=sku, quantity=500_001)
+
+    assert caught.value.extra == {"field": "quantity"}
+    stock_receive(location=store, sku=sku, quantity=500_000)
+    assert _stock(store, sku) == (most, 0)
+    assert stock_breaches() == []
+
+
 def test_adjust_corrects_on_hand_up_and_down(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
 
