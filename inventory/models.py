@@ -1,13 +1,15 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
 from common.models import TimeStampedModel
 from stores.models import Location
 
+# A SKU code, the public identifier: in URLs, so letters, digits and . _ - only.
+SKU_CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]*"
 # Order totals are max_digits=12, decimal_places=2: 100 lines of 99 units at this still fit.
 MAX_SKU_PRICE = Decimal("1000000.00")
 
@@ -15,7 +17,11 @@ MAX_SKU_PRICE = Decimal("1000000.00")
 class Sku(TimeStampedModel):
     """A sellable item. One price across channels."""
 
-    code = models.CharField(max_length=64, unique=True)
+    code = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(f"^{SKU_CODE_PATTERN}$", "Letters, digits, . _ and - only.")],
+    )
     name = models.CharField(max_length=200)
     barcode = models.CharField(max_length=64, blank=True, db_index=True)
     price = models.DecimalField(

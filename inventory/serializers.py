@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from inventory.models import MAX_SKU_PRICE, Sku, StockLevel
+from inventory.models import MAX_SKU_PRICE, SKU_CODE_PATTERN, Sku, StockLevel
 from inventory.services.imports import IMPORTABLE_REASONS
 from inventory.services.stock import MAX_MOVEMENT_QUANTITY
 from stores.geo import parse_point
@@ -10,7 +10,7 @@ MAX_QUANTITY = MAX_MOVEMENT_QUANTITY
 
 
 class SkuInputSerializer(serializers.Serializer):
-    code = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)
+    code = serializers.RegexField(f"^{SKU_CODE_PATTERN}$", max_length=64)
     name = serializers.CharField(max_length=200)
     barcode = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     price = serializers.DecimalField(

@@ -351,6 +351,27 @@ def test_unknown_sku_detail_is_404(user_client, db):
     assert response.json()["code"] == "not_found"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/skus/%00",
+        "/api/v1/skus/SKU-%00TEE",
+        "/api/v1/stock?location=%00",
+        "/api/v1/stock?sku=%00",
+        "/api/v1/stock?location=STORE-A&sku=%00",
+        "/api/v1/availability?sku=%00",
+        "/api/v1/availability?sku=SKU-TEE&location=%00",
+        "/api/v1/availability?sku=SKU-TEE&near=%00",
+    ],
+)
+def test_a_nul_byte_in_the_url_is_a_client_error_not_a_server_error(user_client, two_stores, url):
+    store_a, _ = two_stores
+
+    response = _staff_client(user_client, store_a).get(url)
+
+    assert response.status_code in (400, 404)
+
+
 # --- stock levels --------------------------------------------------------------------------
 
 
