@@ -109,8 +109,10 @@ def availability(
     near: tuple[float, float] | None = None,
     radius_km: float | None = None,
     location_id: int | None = None,
+    limit: int | None = None,
 ) -> list[dict]:
-    """Per location and SKU: on hand, reserved, available to promise, distance, capabilities.
+    """Per location and SKU: on hand, reserved, available to promise, distance, capabilities;
+    the first `limit` rows (nearest first with `near`), cut in SQL.
 
     Read straight from the stock rows, so a reservation committed a moment ago shows.
     """
@@ -130,7 +132,7 @@ def availability(
         qs = qs.order_by("distance_km", "location__code", "sku__code")
     else:
         qs = qs.order_by("location__code", "sku__code")
-    rows = list(qs)
+    rows = list(qs if limit is None else qs[:limit])
     used = ship_orders_today(location_ids={row["location_id"] for row in rows})
     return [
         {

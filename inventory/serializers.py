@@ -106,6 +106,9 @@ class AvailabilityRowSerializer(serializers.Serializer):
 
 class AvailabilityOutputSerializer(serializers.Serializer):
     results = AvailabilityRowSerializer(many=True)
+    truncated = serializers.BooleanField(
+        help_text="More rows matched than one answer holds; narrow with radius_km or location."
+    )
 
 
 class StockLevelOutputSerializer(serializers.ModelSerializer):

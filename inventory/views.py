@@ -27,6 +27,7 @@ from inventory.services.imports import MovementRow, movement_import
 from stores.permissions import IsLocationStaff
 from stores.selectors import location_ids_for_user, locations_by_code
 
+# Rows per answer; more is cut off (nearest kept with near=) and flagged `truncated`.
 AVAILABILITY_LIMIT = 1000
 
 
@@ -41,7 +42,11 @@ def _batch_response(results: list[dict]) -> Response:
 
 
 class AvailabilityView(APIView):
-    """Stock per location for one or more SKUs, nearest first with `near`; never cached."""
+    """Stock per location for one or more SKUs, nearest first with `near`; never cached.
+
+    At most AVAILABILITY_LIMIT rows; `truncated` says there were more (narrow it with
+    `radius_km` or `location`).
+    """
 
     permission_classes = [permissions.IsAuthenticated]
 
@@ -79,8 +84,11 @@ class AvailabilityView(APIView):
             near=data.get("near"),
             radius_km=data.get("radius_km"),
             location_id=location_id,
+            limit=AVAILABILITY_LIMIT + 1,  # one more, to know whether there were more
         )
-        return Response({"results": rows[:AVAILABILITY_LIMIT]})
+        return Response(
+            {"results": rows[:AVAILABILITY_LIMIT], "truncated": len(rows) > AVAILABILITY_LIMIT}
+        )
 
 
 class SkuSyncView(APIView):

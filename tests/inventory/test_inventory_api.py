@@ -2,10 +2,13 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inventory import views
 from inventory.models import Sku, StockLevel, StockMovement
-from inventory.selectors import stock_breaches
+from inventory.selectors import availability, stock_breaches
 from stores.geo import haversine_km
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
 from tests.stores.factories import (
@@ -147,6 +150,28 @@ def test_availability_shows_a_reservation_made_a_moment_before(user_client, stoc
 
     assert (before["reserved"], before["available"]) == (0, 4)
     assert (after["on_hand"], after["reserved"], after["available"]) == (5, 3, 1)
+
+
+def test_availability_says_when_it_was_cut_to_the_nearest_rows(user_client, stocked, monkeypatch):
+    monkeypatch.setattr(views, "AVAILABILITY_LIMIT", 2)
+    client = user_client()
+
+    cut = _availability(client, sku="SKU-TEE", near="31.2304,121.4737").json()
+    whole = _availability(client, sku="SKU-TEE", near="31.2304,121.4737", radius_km=5).json()
+
+    assert [row["location"] for row in cut["results"]] == ["SH-PUDONG", "SH-XUHUI"]
+    assert cut["truncated"] is True
+    assert [row["location"] for row in whole["results"]] == ["SH-PUDONG"]
+    assert whole["truncated"] is False
+
+
+def test_availability_rows_are_cut_by_the_database_not_after_loading_them(stocked, tee):
+    with CaptureQueriesContext(connection) as queries:
+        rows = availability(sku_ids=[tee.pk], near=(31.2304, 121.4737), limit=2)
+
+    assert [row["location"] for row in rows] == ["SH-PUDONG", "SH-XUHUI"]
+    [stock_query] = [q["sql"] for q in queries if 'FROM "inventory_stocklevel"' in q["sql"]]
+    assert stock_query.endswith("LIMIT 2")
 
 
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
