@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import redirect
 
 from common.errors import DomainError
@@ -121,7 +122,13 @@ class ReservationAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.Model
 
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TransferAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff see transfers leaving or arriving at their locations."""
+
     list_display = ["pk", "from_location", "to_location", "sku", "quantity", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["sku__code", "reference"]
+    list_select_related = ["from_location", "to_location", "sku"]
+
+    def location_scope(self, request, allowed: set[int]) -> Q:
+        return Q(from_location__in=allowed) | Q(to_location__in=allowed)
