@@ -92,9 +92,15 @@ class AvailabilityView(APIView):
 
 
 class SkuSyncView(APIView):
-    """Catalogue sync: up to 1,000 SKUs a call, upserted by code; per-row results."""
+    """Catalogue sync: up to 1,000 SKUs a call, upserted by code; per-row results.
 
-    permission_classes = [has_django_permission("inventory.change_sku")]
+    An upsert both creates and changes SKUs, so it takes both permissions.
+    """
+
+    permission_classes = [
+        has_django_permission("inventory.add_sku"),
+        has_django_permission("inventory.change_sku"),
+    ]
 
     @extend_schema(request=SkuBatchInputSerializer, responses=BatchOutputSerializer)
     def post(self, request: Request) -> Response:

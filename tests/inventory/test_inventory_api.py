@@ -216,7 +216,9 @@ def test_availability_needs_a_token(api_client, stocked):
 
 @pytest.fixture
 def catalogue_client(user_client):
-    return user_client(_grant(UserFactory(username="pim"), "inventory.change_sku"))
+    return user_client(
+        _grant(UserFactory(username="pim"), "inventory.add_sku", "inventory.change_sku")
+    )
 
 
 def _sku_row(code: str, **fields) -> dict:
@@ -347,8 +349,13 @@ def test_sku_sync_of_exactly_1000_rows_is_accepted(catalogue_client):
     assert Sku.objects.count() == 1000
 
 
-def test_sku_sync_without_the_change_sku_permission_is_403(user_client, db):
-    response = user_client().post("/api/v1/skus", {"skus": [_sku_row("SKU-A")]}, format="json")
+@pytest.mark.parametrize(
+    "perms", [(), ("inventory.change_sku",), ("inventory.add_sku",)], ids=["none", "change", "add"]
+)
+def test_sku_sync_without_both_add_and_change_sku_is_403(user_client, db, perms):
+    client = user_client(_grant(UserFactory(username="pim"), *perms))
+
+    response = client.post("/api/v1/skus", {"skus": [_sku_row("SKU-A")]}, format="json")
 
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
