@@ -105,6 +105,11 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
             return
         obj.pk = movement.pk
 
+    def log_addition(self, request, obj, message):
+        if getattr(request, "movement_error", None) is not None:
+            return None  # nothing was recorded, so nothing was added
+        return super().log_addition(request, obj, message)
+
     def response_add(self, request, obj, post_url_continue=None):
         error = getattr(request, "movement_error", None)
         if error is not None:

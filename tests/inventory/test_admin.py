@@ -1,9 +1,11 @@
-"""Staff in the admin see the transfers of their own locations only."""
+"""The stock admin for store staff: their transfers only, movements through the services."""
 
 import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
 
-from inventory.models import Transfer
+from inventory.models import StockMovement, Transfer
 from inventory.services import stock_transfer
 from tests.inventory.factories import SkuFactory, stock_put
 from tests.stores.factories import LocationFactory, StaffMembershipFactory, UserFactory
@@ -65,3 +67,46 @@ def test_a_superuser_lists_every_transfer(client, transfers):
     assert {t.pk for t in response.context["cl"].result_list} == set(
         Transfer.objects.values_list("pk", flat=True)
     )
+
+
+@pytest.fixture
+def store_and_staff(client):
+    membership = StaffMembershipFactory()
+    membership.user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="inventory",
+            codename__in=["add_stockmovement", "view_stockmovement"],
+        )
+    )
+    client.force_login(membership.user)
+    sku = SkuFactory()
+    stock_put(location=membership.location, sku=sku, on_hand=3)
+    return client, membership.location, sku
+
+
+def _record(client, location, sku, **fields):
+    data = {"location": location.pk, "sku": sku.pk, "note": "", **fields}
+    return client.post("/admin/inventory/stockmovement/add/", data, follow=True)
+
+
+def test_a_refused_movement_in_the_admin_is_not_logged_as_added(store_and_staff):
+    client, location, sku = store_and_staff
+    movements = StockMovement.objects.count()
+
+    response = _record(client, location, sku, reason="write_off", quantity=5)
+
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(m.startswith("Not recorded:") for m in shown)
+    assert StockMovement.objects.count() == movements
+    assert not LogEntry.objects.filter(action_flag=ADDITION).exists()
+
+
+def test_a_recorded_movement_in_the_admin_is_logged_against_its_ledger_row(store_and_staff):
+    client, location, sku = store_and_staff
+
+    _record(client, location, sku, reason="write_off", quantity=1)
+
+    movement = StockMovement.objects.latest("pk")
+    assert (movement.reason, movement.delta_on_hand) == ("write_off", -1)
+    [entry] = LogEntry.objects.filter(action_flag=ADDITION)
+    assert entry.object_id == str(movement.pk)
