@@ -8,7 +8,8 @@ Ship: one location that has every line if possible; otherwise the fewest locatio
 exact search over the best candidates, greedy beyond that); ties go to the lower score:
 distance to the customer, stretched by the location's recent rejection rate, then the
 preferred kind (warehouse before store by default), then stock depth, then code.
-Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives.
+Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives
+(also when the store is closed or does not offer the method).
 Ship-to-store (pickup or curbside with `allow_transfer`): what the store lacks is routed as
 a ship order to the store itself, from other locations that can ship; the caller moves it
 there with a transfer. Without `allow_transfer` a shortage still says whether that would work.
@@ -292,11 +293,27 @@ def _offers(method: str, c: Candidate) -> bool:
     return True  # carry-out: any location that sells
 
 
+def _at_store_drop_reason(demand: Demand, store: Candidate) -> str | None:
+    if not store.is_active:
+        return "inactive"
+    if not _offers(demand.method, store):
+        return "no_capability"
+    return None
+
+
 def _route_at_store(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
     store = next((c for c in candidates if c.location_id == demand.location_id), None)
     if store is None:
         shortages = {sku: (qty, 0) for sku, qty in demand.lines.items()}
         return RoutingDecision(demand.method, [], [], shortages)
+    reason = _at_store_drop_reason(demand, store)
+    if reason:
+        # Nothing is to be had there by this method, whatever its shelves hold.
+        entry = {"location": store.code, "kept": False, "chosen": False, "reason": reason}
+        shortages = {sku: (qty, 0) for sku, qty in demand.lines.items()}
+        return RoutingDecision(
+            demand.method, [], [entry], shortages, _alternatives(demand, store, candidates)
+        )
     here = {
         sku: min(qty, store.units(sku, allow_safety_stock=demand.allow_safety_stock))
         for sku, qty in demand.lines.items()
