@@ -194,8 +194,20 @@ def test_ship_nearer_location_with_high_rejection_rate_loses_to_a_slightly_farth
     assert shown["chosen"] is False
     # The distance shown is the real one; the score carries the stretched one.
     assert shown["distance_km"] == pytest.approx(10, abs=0.05)
-    assert shown["score"][0] == pytest.approx(10 * (1 + sourcing.REJECTION_PENALTY * 0.5), 0.01)
+    assert shown["score"][0] == pytest.approx(
+        10 * (1 + sourcing.REJECTION_PENALTY * 0.5) + sourcing.REJECTION_PENALTY_KM * 0.5, 0.01
+    )
     assert entry(decision, "RELIABLE")["rejection_rate"] == 0.0
+
+
+def test_ship_a_location_that_rejects_everything_loses_even_at_the_customer_s_door():
+    at_the_door = location(1, code="AT-DOOR", stock={SKU_A: 5}, rejection_rate=1.0)
+    reliable = location(2, code="RELIABLE", at=north_of(CUSTOMER, 0.056), stock={SKU_A: 5})
+
+    decision = route(ship({SKU_A: 1}), [at_the_door, reliable])
+
+    assert codes_used(decision) == {"RELIABLE"}
+    assert entry(decision, "AT-DOOR")["score"][0] == pytest.approx(sourcing.REJECTION_PENALTY_KM)
 
 
 def test_ship_low_rejection_rate_does_not_outweigh_a_much_shorter_distance():
