@@ -30,6 +30,7 @@ from inventory.services import (
     stock_transfer_reserved,
     stock_write_off,
 )
+from stores.models import Location
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
 from tests.stores.factories import LocationFactory, WarehouseFactory
 
@@ -245,6 +246,17 @@ def test_ship_order_past_the_daily_capacity_is_refused_as_ship_capacity_exhauste
     assert _stock(store, sku) == (5, 1)
     assert not Reservation.objects.filter(demand="ORDER-2").exists()
     assert stock_breaches() == []
+
+
+def test_a_new_location_that_can_ship_takes_ship_orders_without_a_capacity_set(db, sku):
+    store = Location.objects.create(
+        code="NEW-SHIP", name="New", latitude=31.2, longitude=121.4, can_ship=True
+    )
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    _ship(store, sku, "ORDER-1")
+
+    assert _stock(store, sku) == (5, 1)
 
 
 def test_units_bound_for_a_pickup_store_use_the_source_s_ship_capacity(db, sku):
