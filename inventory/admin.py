@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import redirect
 
 from common.errors import DomainError
@@ -104,6 +105,11 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
             return
         obj.pk = movement.pk
 
+    def log_addition(self, request, obj, message):
+        if getattr(request, "movement_error", None) is not None:
+            return None  # nothing was recorded, so nothing was added
+        return super().log_addition(request, obj, message)
+
     def response_add(self, request, obj, post_url_continue=None):
         error = getattr(request, "movement_error", None)
         if error is not None:
@@ -121,7 +127,13 @@ class ReservationAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.Model
 
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TransferAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff see transfers leaving or arriving at their locations."""
+
     list_display = ["pk", "from_location", "to_location", "sku", "quantity", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["sku__code", "reference"]
+    list_select_related = ["from_location", "to_location", "sku"]
+
+    def location_scope(self, request, allowed: set[int]) -> Q:
+        return Q(from_location__in=allowed) | Q(to_location__in=allowed)

@@ -63,7 +63,7 @@ def demo_quantity(kind: str, roll: int) -> tuple[int, int]:
 _PG_STOCK_SQL = """
 WITH pairs AS (
     SELECT l.id AS location_id, s.id AS sku_id, l.kind,
-           abs(hashtext(l.id::text || '-' || s.id::text)) %% 1000 AS roll
+           abs(hashtext(l.id::text || '-' || s.id::text)::bigint) %% 1000 AS roll
     FROM stores_location l CROSS JOIN inventory_sku s
     WHERE l.id = ANY(%(location_ids)s) AND s.id = ANY(%(sku_ids)s)
 ), levels AS (
@@ -96,7 +96,9 @@ def _seed_stock_postgres(location_ids: list[int], sku_ids: list[int]) -> None:
 
 def _seed_stock_python(locations: list[Location], sku_ids: list[int]) -> None:
     existing = set(
-        StockLevel.objects.filter(location__in=locations).values_list("location_id", "sku_id")
+        StockLevel.objects.filter(location__in=locations, sku_id__in=sku_ids).values_list(
+            "location_id", "sku_id"
+        )
     )
     levels, movements = [], []
     for location in locations:
@@ -117,11 +119,21 @@ def _seed_stock_python(locations: list[Location], sku_ids: list[int]) -> None:
     StockMovement.objects.bulk_create(movements, batch_size=BATCH)
 
 
-def seed_stock(*, progress: Callable[[int], None] = lambda n: None) -> None:
-    """Opening stock for every (location, SKU) pair that has none yet, with its receipt."""
-    sku_ids = list(Sku.objects.order_by("pk").values_list("pk", flat=True))
-    locations = list(Location.objects.order_by("pk"))
-    if StockLevel.objects.count() >= len(sku_ids) * len(locations):
+def seed_stock(
+    *,
+    location_codes: list[str],
+    sku_codes: list[str],
+    progress: Callable[[int], None] = lambda n: None,
+) -> None:
+    """Opening stock, with its receipt, for every pair of the demo's own locations and SKUs
+    that has none yet. Never for a location or SKU the demo did not create: those hold real
+    stock, and a fake receipt there would be believed."""
+    sku_ids = list(
+        Sku.objects.filter(code__in=sku_codes).order_by("pk").values_list("pk", flat=True)
+    )
+    locations = list(Location.objects.filter(code__in=location_codes).order_by("pk"))
+    held = StockLevel.objects.filter(location__in=locations, sku_id__in=sku_ids).count()
+    if held >= len(sku_ids) * len(locations):
         progress(len(locations))  # every pair already has its row
         return
     per_batch = max(1, 200_000 // max(1, len(sku_ids)))

@@ -9,10 +9,30 @@ class InsufficientStock(DomainError):
     default_detail = "Not enough stock for every line."
 
 
+class ShipCapacityExhausted(InsufficientStock):
+    """A location already took as many ship orders today as its `daily_ship_capacity`.
+
+    An InsufficientStock, so callers that re-route on a shortage re-route on this too.
+    Raised with `locations=[{"location", "capacity"}]` and the `lines` held there.
+    """
+
+    code = "ship_capacity_exhausted"
+    status = 409
+    default_detail = "A location has no ship capacity left today."
+
+
 class CountBelowReserved(DomainError):
     code = "count_below_reserved"
     status = 409
     default_detail = "The counted quantity is below what is reserved; release or re-route first."
+
+
+class StaleCount(DomainError):
+    """A count taken before one already recorded for the same stock: the newer one stands."""
+
+    code = "stale_count"
+    status = 409
+    default_detail = "A more recent count of this stock is already recorded."
 
 
 class InvalidMovement(DomainError):

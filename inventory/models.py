@@ -1,19 +1,34 @@
+from decimal import Decimal
+
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
 from common.models import TimeStampedModel
 from stores.models import Location
 
+# A SKU code, the public identifier: in URLs, so letters, digits and . _ - only.
+SKU_CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]*"
+# Order totals are max_digits=12, decimal_places=2: 100 lines of 99 units at this still fit.
+MAX_SKU_PRICE = Decimal("1000000.00")
+
 
 class Sku(TimeStampedModel):
     """A sellable item. One price across channels."""
 
-    code = models.CharField(max_length=64, unique=True)
+    code = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(f"^{SKU_CODE_PATTERN}$", "Letters, digits, . _ and - only.")],
+    )
     name = models.CharField(max_length=200)
     barcode = models.CharField(max_length=64, blank=True, db_index=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_SKU_PRICE)],
+    )
     currency = models.CharField(max_length=3, default="CNY")
     is_active = models.BooleanField(default=True)
 
@@ -29,8 +44,14 @@ class Sku(TimeStampedModel):
 class StockLevel(models.Model):
     """What one location holds of one SKU. Changed only by `inventory.services`."""
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels")
-    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="stock_levels")
+    # No index of their own: the unique (location, sku) leads with location and the covering
+    # (sku, location) with sku, so either serves a lookup, a join or a PROTECT check.
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="stock_levels", db_index=False
+    )
+    sku = models.ForeignKey(
+        Sku, on_delete=models.PROTECT, related_name="stock_levels", db_index=False
+    )
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
     safety_stock = models.IntegerField(default=0)
@@ -87,18 +108,27 @@ class StockMovement(models.Model):
         TRANSFER_IN = "transfer_in", "Transfer in"
         WRITE_OFF = "write_off", "Write-off"
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    # movement_pair_idx (location, sku, created_at) serves every lookup by location.
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # Indexed: the admin's search by SKU code and a SKU's PROTECT check filter on it alone.
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
     delta_on_hand = models.IntegerField(default=0)
     delta_reserved = models.IntegerField(default=0)
     reason = models.CharField(max_length=20, choices=Reason.choices)
-    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    # Not indexed: nothing looks a movement up by reference; the admin's search is a
+    # case-insensitive contains, which no B-tree (nor the _like twin) can serve.
+    reference = models.CharField(max_length=100, blank=True)
     note = models.CharField(max_length=255, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source = models.CharField(max_length=50, blank=True)
     external_id = models.CharField(max_length=100, blank=True)
+    # Cycle counts only: when the shelf was counted (it may be recorded later).
+    counted_at = models.DateTimeField(null=True, blank=True)
+    # Indexed: the admin lists the ledger newest first (and by date) across every pair.
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

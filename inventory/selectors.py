@@ -4,8 +4,8 @@ from collections.abc import Iterable
 from datetime import datetime, time
 
 from django.db import connection
-from django.db.models import Count, F, IntegerField, Q, QuerySet
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from inventory.models import Reservation, Sku, StockLevel
@@ -37,17 +37,70 @@ def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     return qs.order_by("location__code", "sku__code")
 
 
+def ship_day_start() -> datetime:
+    """When today began for ship capacity: midnight in the server's TIME_ZONE.
+
+    Not each location's own timezone: that would cost checkout a query (the locations'
+    zones before the counts); every demo location is in the server's zone.
+    """
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+
+
+def _ship_orders_since(start: datetime) -> QuerySet[Reservation]:
+    """Reservations that use ship capacity (ship orders and transfers out), not released."""
+    return Reservation.objects.filter(
+        created_at__gte=start, delivery_method__in=USES_SHIP_CAPACITY
+    ).exclude(status=Reservation.Status.RELEASED)
+
+
 def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int, int]:
     """Ship orders (distinct demands, transfers to a pickup store included) each location
     took on today, from its reservations."""
-    start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    qs = Reservation.objects.filter(
-        created_at__gte=start, delivery_method__in=USES_SHIP_CAPACITY
-    ).exclude(status=Reservation.Status.RELEASED)
+    qs = _ship_orders_since(ship_day_start())
     if location_ids is not None:
         qs = qs.filter(location_id__in=list(location_ids))
     rows = qs.values("location_id").annotate(n=Count("demand", distinct=True))
     return {row["location_id"]: row["n"] for row in rows}
+
+
+def _ship_orders_today_subquery() -> Subquery:
+    """`ship_orders_today` of the outer Location row, to annotate a location query with."""
+    counted = (
+        _ship_orders_since(ship_day_start())
+        .filter(location_id=OuterRef("pk"))
+        .order_by()
+        .values("location_id")
+        .annotate(n=Count("demand", distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def ship_orders_today_at(*, location_id: int, up_to: int) -> int:
+    """What `ship_orders_today` counts for one location, counted only up to `up_to`.
+
+    Run while stock rows are locked, so plain SQL (no ORM work), and bounded by the
+    location's capacity rather than by how busy its day was.
+    """
+    methods = ", ".join(["%s"] * len(USES_SHIP_CAPACITY))
+    sql = f"""
+        SELECT COUNT(*) FROM (
+            SELECT DISTINCT demand FROM {Reservation._meta.db_table}
+            WHERE location_id = %s AND created_at >= %s AND delivery_method IN ({methods})
+              AND status <> %s
+            LIMIT %s
+        ) AS taken
+    """  # noqa: S608 - a table name and placeholders; every value is a parameter
+    params = [
+        location_id,
+        connection.ops.adapt_datetimefield_value(ship_day_start()),
+        *USES_SHIP_CAPACITY,
+        Reservation.Status.RELEASED,
+        up_to,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
 
 
 def availability(
@@ -56,8 +109,10 @@ def availability(
     near: tuple[float, float] | None = None,
     radius_km: float | None = None,
     location_id: int | None = None,
+    limit: int | None = None,
 ) -> list[dict]:
-    """Per location and SKU: on hand, reserved, available to promise, distance, capabilities.
+    """Per location and SKU: on hand, reserved, available to promise, distance, capabilities;
+    the first `limit` rows (nearest first with `near`), cut in SQL.
 
     Read straight from the stock rows, so a reservation committed a moment ago shows.
     """
@@ -77,7 +132,7 @@ def availability(
         qs = qs.order_by("distance_km", "location__code", "sku__code")
     else:
         qs = qs.order_by("location__code", "sku__code")
-    rows = list(qs)
+    rows = list(qs if limit is None else qs[:limit])
     used = ship_orders_today(location_ids={row["location_id"] for row in rows})
     return [
         {
@@ -167,6 +222,9 @@ def sourcing_candidates(
     """
     sku_ids = list(sku_ids)
     locations = Location.objects.all()
+    if method in (SHIP, PICKUP, CURBSIDE):
+        # In the same query: checkout's query count is part of its lock-free budget.
+        locations = locations.annotate(ship_orders_today=_ship_orders_today_subquery())
     if method == SHIP:
         locations = locations.filter(can_ship=True)
     elif method in (PICKUP, CURBSIDE):
@@ -183,7 +241,6 @@ def sourcing_candidates(
     )
     for loc, sku, on_hand, reserved, safety in levels:
         stock[loc][sku] = (on_hand - reserved - safety, on_hand - reserved)
-    used = ship_orders_today(location_ids=list(stock)) if method in (SHIP, PICKUP, CURBSIDE) else {}
     return [
         Candidate(
             location_id=loc.pk,
@@ -195,7 +252,7 @@ def sourcing_candidates(
             can_ship=loc.can_ship,
             can_pickup=loc.can_pickup,
             can_curbside=loc.can_curbside,
-            capacity_left=loc.daily_ship_capacity - used.get(loc.pk, 0),
+            capacity_left=loc.daily_ship_capacity - getattr(loc, "ship_orders_today", 0),
             rejection_rate=loc.recent_rejection_rate,
             stock=stock[loc.pk],
         )

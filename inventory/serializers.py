@@ -1,18 +1,21 @@
 from rest_framework import serializers
 
-from inventory.models import Sku, StockLevel
+from inventory.models import MAX_SKU_PRICE, SKU_CODE_PATTERN, Sku, StockLevel
 from inventory.services.imports import IMPORTABLE_REASONS
+from inventory.services.stock import MAX_MOVEMENT_QUANTITY
 from stores.geo import parse_point
 
 MAX_BATCH = 1000
-MAX_QUANTITY = 1_000_000
+MAX_QUANTITY = MAX_MOVEMENT_QUANTITY
 
 
 class SkuInputSerializer(serializers.Serializer):
-    code = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)
+    code = serializers.RegexField(f"^{SKU_CODE_PATTERN}$", max_length=64)
     name = serializers.CharField(max_length=200)
     barcode = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, max_value=MAX_SKU_PRICE
+    )
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, default="CNY")
     active = serializers.BooleanField(required=False, default=True, source="is_active")
 
@@ -103,6 +106,9 @@ class AvailabilityRowSerializer(serializers.Serializer):
 
 class AvailabilityOutputSerializer(serializers.Serializer):
     results = AvailabilityRowSerializer(many=True)
+    truncated = serializers.BooleanField(
+        help_text="More rows matched than one answer holds; narrow with radius_km or location."
+    )
 
 
 class StockLevelOutputSerializer(serializers.ModelSerializer):

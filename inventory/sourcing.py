@@ -6,9 +6,11 @@ its score. The snapshot is built by `inventory.selectors.sourcing_candidates`.
 
 Ship: one location that has every line if possible; otherwise the fewest locations (an
 exact search over the best candidates, greedy beyond that); ties go to the lower score:
-distance to the customer, stretched by the location's recent rejection rate, then the
-preferred kind (warehouse before store by default), then stock depth, then code.
-Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives.
+distance to the customer, stretched and lengthened by the location's recent rejection
+rate, then the preferred kind (warehouse before store by default), then stock depth, then
+code.
+Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives
+(also when the store is closed or does not offer the method).
 Ship-to-store (pickup or curbside with `allow_transfer`): what the store lacks is routed as
 a ship order to the store itself, from other locations that can ship; the caller moves it
 there with a transfer. Without `allow_transfer` a shortage still says whether that would work.
@@ -31,8 +33,10 @@ AT_STORE = (PICKUP, CURBSIDE, CARRY_OUT)
 TRANSFER = "transfer"
 USES_SHIP_CAPACITY = (SHIP, TRANSFER)
 
-# How much a location's recent rejection rate stretches its distance (rate 1.0 -> x3).
+# How much a location's recent rejection rate stretches its distance (rate 1.0 -> x3)...
 REJECTION_PENALTY = 2.0
+# ...and adds to it, so the rate counts even at the customer's door (rate 1.0 -> +5 km).
+REJECTION_PENALTY_KM = 5.0
 # Exact search for the fewest locations over at most this many candidates.
 EXACT_SEARCH_CANDIDATES = 14
 MAX_SPLITS = 4
@@ -149,8 +153,10 @@ def _distance(demand: Demand, c: Candidate) -> float:
 
 
 def _score(demand: Demand, c: Candidate) -> tuple:
-    """Lower is better: stretched distance, preferred kind, deeper stock, code."""
-    distance = _distance(demand, c) * (1 + REJECTION_PENALTY * c.rejection_rate)
+    """Lower is better: distance stretched and lengthened by the rejection rate, preferred
+    kind, deeper stock, code."""
+    rate = c.rejection_rate
+    distance = _distance(demand, c) * (1 + REJECTION_PENALTY * rate) + REJECTION_PENALTY_KM * rate
     preferred = 0 if c.kind == demand.prefer else 1
     depth = sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for sku in demand.lines)
     return (round(distance, 3), preferred, -depth, c.code)
@@ -292,11 +298,27 @@ def _offers(method: str, c: Candidate) -> bool:
     return True  # carry-out: any location that sells
 
 
+def _at_store_drop_reason(demand: Demand, store: Candidate) -> str | None:
+    if not store.is_active:
+        return "inactive"
+    if not _offers(demand.method, store):
+        return "no_capability"
+    return None
+
+
 def _route_at_store(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
     store = next((c for c in candidates if c.location_id == demand.location_id), None)
     if store is None:
         shortages = {sku: (qty, 0) for sku, qty in demand.lines.items()}
         return RoutingDecision(demand.method, [], [], shortages)
+    reason = _at_store_drop_reason(demand, store)
+    if reason:
+        # Nothing is to be had there by this method, whatever its shelves hold.
+        entry = {"location": store.code, "kept": False, "chosen": False, "reason": reason}
+        shortages = {sku: (qty, 0) for sku, qty in demand.lines.items()}
+        return RoutingDecision(
+            demand.method, [], [entry], shortages, _alternatives(demand, store, candidates)
+        )
     here = {
         sku: min(qty, store.units(sku, allow_safety_stock=demand.allow_safety_stock))
         for sku, qty in demand.lines.items()

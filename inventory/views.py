@@ -2,7 +2,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +27,7 @@ from inventory.services.imports import MovementRow, movement_import
 from stores.permissions import IsLocationStaff
 from stores.selectors import location_ids_for_user, locations_by_code
 
+# Rows per answer; more is cut off (nearest kept with near=) and flagged `truncated`.
 AVAILABILITY_LIMIT = 1000
 
 
@@ -41,7 +42,11 @@ def _batch_response(results: list[dict]) -> Response:
 
 
 class AvailabilityView(APIView):
-    """Stock per location for one or more SKUs, nearest first with `near`; never cached."""
+    """Stock per location for one or more SKUs, nearest first with `near`; never cached.
+
+    At most AVAILABILITY_LIMIT rows; `truncated` says there were more (narrow it with
+    `radius_km` or `location`).
+    """
 
     permission_classes = [permissions.IsAuthenticated]
 
@@ -79,14 +84,23 @@ class AvailabilityView(APIView):
             near=data.get("near"),
             radius_km=data.get("radius_km"),
             location_id=location_id,
+            limit=AVAILABILITY_LIMIT + 1,  # one more, to know whether there were more
         )
-        return Response({"results": rows[:AVAILABILITY_LIMIT]})
+        return Response(
+            {"results": rows[:AVAILABILITY_LIMIT], "truncated": len(rows) > AVAILABILITY_LIMIT}
+        )
 
 
 class SkuSyncView(APIView):
-    """Catalogue sync: up to 1,000 SKUs a call, upserted by code; per-row results."""
+    """Catalogue sync: up to 1,000 SKUs a call, upserted by code; per-row results.
 
-    permission_classes = [has_django_permission("inventory.change_sku")]
+    An upsert both creates and changes SKUs, so it takes both permissions.
+    """
+
+    permission_classes = [
+        has_django_permission("inventory.add_sku"),
+        has_django_permission("inventory.change_sku"),
+    ]
 
     @extend_schema(request=SkuBatchInputSerializer, responses=BatchOutputSerializer)
     def post(self, request: Request) -> Response:
@@ -116,8 +130,7 @@ class SkuSyncView(APIView):
 class SkuDetailView(generics.RetrieveAPIView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = SkuOutputSerializer
-    lookup_field = "code"
-    lookup_value_regex = "[^/]+"
+    lookup_field = "code"  # the URL converter lets only well-formed codes through
 
     def get_object(self):
         try:
@@ -136,13 +149,10 @@ class StockListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation, no user
             return selectors.StockLevel.objects.none()
-        allowed = location_ids_for_user(user=self.request.user)
-        code = self.request.query_params.get("location")
-        if code and allowed is not None:
-            location = locations_by_code(codes=[code]).get(code)
-            if location is None or location.pk not in allowed:
-                raise PermissionDenied(f"Location {code} is not one of yours.")
-        return selectors.stock_level_list(location_ids=allowed)
+        # `location` is checked against the caller's locations by the filter, once valid.
+        return selectors.stock_level_list(
+            location_ids=location_ids_for_user(user=self.request.user)
+        )
 
 
 class MovementBatchView(APIView):

@@ -5,7 +5,31 @@ from stores.models import Location, StaffMembership
 from stores.selectors import location_ids_for_user
 
 
-class StaffMembershipInline(admin.TabularInline):
+class LocationScopedAdminMixin:
+    """Staff see only rows at their own locations; superusers see everything."""
+
+    location_field = "location"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        allowed = location_ids_for_user(user=request.user)
+        if allowed is None:
+            return qs
+        return qs.filter(self.location_scope(request, allowed))
+
+    def location_scope(self, request, allowed: set[int]) -> Q:
+        """The rows staff working at `allowed` may see."""
+        return Q(**{f"{self.location_field}__in": allowed})
+
+    def allowed_locations(self, request):
+        allowed = location_ids_for_user(user=request.user)
+        qs = Location.objects.filter(is_active=True)
+        return qs if allowed is None else qs.filter(pk__in=allowed)
+
+
+class StaffMembershipInline(LocationScopedAdminMixin, admin.TabularInline):
+    """On a location's page: only the staff of the viewer's own locations."""
+
     model = StaffMembership
     extra = 0
     autocomplete_fields = ["user"]
@@ -33,30 +57,10 @@ class LocationAdmin(admin.ModelAdmin):
 
 
 @admin.register(StaffMembership)
-class StaffMembershipAdmin(admin.ModelAdmin):
+class StaffMembershipAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
+    """Staff see the memberships (names, emails) of their own locations only."""
+
     list_display = ["user", "location", "role"]
     list_filter = ["role", "location__kind"]
     search_fields = ["user__username", "user__email", "location__code", "location__name"]
     autocomplete_fields = ["user", "location"]
-
-
-class LocationScopedAdminMixin:
-    """Staff see only rows at their own locations; superusers see everything."""
-
-    location_field = "location"
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        allowed = location_ids_for_user(user=request.user)
-        if allowed is None:
-            return qs
-        return qs.filter(self.location_scope(request, allowed))
-
-    def location_scope(self, request, allowed: set[int]) -> Q:
-        """The rows staff working at `allowed` may see."""
-        return Q(**{f"{self.location_field}__in": allowed})
-
-    def allowed_locations(self, request):
-        allowed = location_ids_for_user(user=request.user)
-        qs = Location.objects.filter(is_active=True)
-        return qs if allowed is None else qs.filter(pk__in=allowed)

@@ -96,19 +96,29 @@ def seed_locations(
     return len(new)
 
 
+def demo_store_codes(*, stores: int) -> list[str]:
+    """Codes of the first `stores` demo stores, in the order they are built."""
+    return [loc.code for loc in demo_locations(stores=stores, warehouses=0)]
+
+
 @transaction.atomic
-def seed_staff(*, limit: int = 50) -> list[str]:
-    """A manager and an associate for the first `limit` stores, and an admin; all demo users."""
+def seed_staff(*, stores: int, limit: int = 50) -> list[str]:
+    """A manager and an associate for the first `limit` of the `stores` demo stores, and an
+    `admin` when there is no superuser yet; all with the demo password.
+
+    Only the demo's own stores: a store added since (in the admin, say) gets no users with
+    a published password, and neither does a database whose superuser is someone else.
+    """
     users = get_user_model().objects
     password = make_password(DEMO_PASSWORD)
-    if not users.filter(username="admin").exists():
+    if not users.filter(is_superuser=True).exists():
         users.create(
             username="admin", email="admin@omnistock.local", password=password,
             is_staff=True, is_superuser=True,
         )  # fmt: skip
     created = []
-    stores = Location.objects.filter(kind=Location.Kind.STORE).order_by("pk")[:limit]
-    for store in stores:
+    codes = demo_store_codes(stores=stores)[:limit]
+    for store in Location.objects.filter(code__in=codes, kind=Location.Kind.STORE).order_by("pk"):
         for role in StaffMembership.Role.values:
             username = f"{store.code.lower()}-{role}"
             defaults = {

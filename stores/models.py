@@ -32,8 +32,9 @@ class Location(TimeStampedModel):
     can_pickup = models.BooleanField(default=False)
     can_curbside = models.BooleanField(default=False)
     accepts_returns = models.BooleanField(default=False)
+    # Not 0: a new location that can ship would silently never be sent a ship order.
     daily_ship_capacity = models.PositiveIntegerField(
-        default=0, help_text="Ship orders this location can take per day."
+        default=100, help_text="Ship orders this location can take per day."
     )
     pickup_hold_hours = models.PositiveIntegerField(
         default=72, help_text="How long a ready pickup waits before it expires."

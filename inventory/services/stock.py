@@ -1,7 +1,8 @@
 """Every change of stock. The only writers of StockLevel, StockMovement and Reservation.
 
 Stock arithmetic is one conditional UPDATE per (location, sku) whose row count is checked;
-rows are touched in (location id, sku id) order so concurrent requests never deadlock.
+rows are touched in (location id, sku id) order so concurrent requests never deadlock. A
+ship order then locks its locations' rows (id order) to claim their daily ship capacity.
 Rows of the ledger and reservations are written before the stock rows are locked, so a
 hot SKU's row stays locked only from its UPDATE to the commit.
 """
@@ -9,10 +10,11 @@ hot SKU's row stays locked only from its UPDATE to the commit.
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -20,13 +22,22 @@ from inventory.errors import (
     CountBelowReserved,
     InsufficientStock,
     InvalidMovement,
+    ShipCapacityExhausted,
+    StaleCount,
     StockInvariantBroken,
 )
 from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
+from inventory.selectors import ship_orders_today_at
+from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.models import Location
 
 Reason = StockMovement.Reason
 Pair = tuple[int, int]  # (location id, sku id)
+
+# One movement's quantity: more than any delivery, sale or count, far from the column limit.
+MAX_MOVEMENT_QUANTITY = 1_000_000
+# Quantities are PostgreSQL integers: on hand past this would fail as a database error.
+MAX_ON_HAND = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,9 @@ def _available(pairs: Iterable[Pair], *, allow_safety_stock: bool) -> dict[Pair,
     return result
 
 
-def _shortage_lines(requested: Mapping[Pair, int], *, allow_safety_stock: bool) -> list[dict]:
+def _shortage_lines(
+    requested: Mapping[Pair, int], *, allow_safety_stock: bool, short_only: bool = True
+) -> list[dict]:
     available = _available(requested, allow_safety_stock=allow_safety_stock)
     skus = dict(Sku.objects.filter(pk__in={s for _, s in requested}).values_list("pk", "code"))
     locations = dict(
@@ -112,8 +125,22 @@ def _shortage_lines(requested: Mapping[Pair, int], *, allow_safety_stock: bool) 
             "available": available.get((loc, sku), 0),
         }
         for (loc, sku), qty in sorted(requested.items())
-        if available.get((loc, sku), 0) < qty
+        if not short_only or available.get((loc, sku), 0) < qty
     ]
+
+
+def _shortage(
+    requested: Mapping[Pair, int], failed: Pair, *, allow_safety_stock: bool
+) -> InsufficientStock:
+    """The refusal after `failed`'s guarded UPDATE matched no row: every short line, read now.
+
+    Units freed between that UPDATE and this read (a release committed in between) make
+    the read look sufficient; the line that failed is still reported, as it reads now.
+    """
+    lines = _shortage_lines(requested, allow_safety_stock=allow_safety_stock) or _shortage_lines(
+        {failed: requested[failed]}, allow_safety_stock=allow_safety_stock, short_only=False
+    )
+    return InsufficientStock(lines=lines)
 
 
 def _single(location: Location, sku: Sku) -> Pair:
@@ -123,6 +150,21 @@ def _single(location: Location, sku: Sku) -> Pair:
 def _positive(quantity: int, what: str = "quantity") -> None:
     if not isinstance(quantity, int) or quantity <= 0:
         raise InvalidMovement(f"{what} must be a positive whole number.", field="quantity")
+    _within_bounds(quantity)
+
+
+def _within_bounds(quantity: int) -> None:
+    if abs(quantity) > MAX_MOVEMENT_QUANTITY:
+        raise InvalidMovement(
+            f"A movement cannot be more than {MAX_MOVEMENT_QUANTITY:,} units.", field="quantity"
+        )
+
+
+def _too_much_on_hand() -> InvalidMovement:
+    return InvalidMovement(
+        f"On hand would go past {MAX_ON_HAND:,} units; the quantity cannot be right.",
+        field="quantity",
+    )
 
 
 # --- reservations ------------------------------------------------------------------------
@@ -137,7 +179,8 @@ def stock_reserve(
     allow_safety_stock: bool = False,
     actor: AbstractBaseUser | None = None,
 ) -> list[Reservation]:
-    """Hold every request or none. Raises InsufficientStock listing every short line.
+    """Hold every request or none. Raises InsufficientStock listing every short line, or
+    ShipCapacityExhausted when a ship order would go past a location's capacity today.
 
     Online channels may only take available-to-promise (on hand - reserved - safety
     stock); a store sale (`allow_safety_stock`) may dig into safety stock.
@@ -147,8 +190,11 @@ def stock_reserve(
     for request in requests:
         _positive(request.quantity)
     totals: dict[Pair, int] = defaultdict(int)
+    shipping: dict[Pair, int] = defaultdict(int)
     for request in requests:
         totals[(request.location_id, request.sku_id)] += request.quantity
+        if (request.delivery_method or delivery_method) in USES_SHIP_CAPACITY:
+            shipping[(request.location_id, request.sku_id)] += request.quantity
 
     reservations = Reservation.objects.bulk_create(
         [
@@ -175,12 +221,65 @@ def stock_reserve(
             pair, reserved=qty, guard=_free_guard(qty, allow_safety_stock=allow_safety_stock)
         ):
             # Report every short line, not only the first: the rest are read, not locked.
-            unchecked = dict(ordered[index:])
-            raise InsufficientStock(
-                lines=_shortage_lines(unchecked, allow_safety_stock=allow_safety_stock)
-                or [{"requested": qty, "available": 0}],
-            )
+            raise _shortage(dict(ordered[index:]), pair, allow_safety_stock=allow_safety_stock)
+    if shipping:
+        _claim_ship_capacity(requested=shipping)
     return reservations
+
+
+def _lock_locations(location_ids: Iterable[int]) -> list[tuple[int, str, int]]:
+    """(id, code, daily ship capacity) of each location, its row locked, in id order.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: inserting a reservation or movement takes FOR KEY
+    SHARE on its location (the foreign key check), which FOR UPDATE would have to wait for:
+    a deadlock with any transaction that inserted there and now waits for our stock row.
+    """
+    ids = sorted(location_ids)
+    lock = (
+        connection.ops.for_update_sql(no_key=True)
+        if connection.features.has_select_for_update
+        else ""
+    )
+    sql = (
+        f"SELECT id, code, daily_ship_capacity FROM {Location._meta.db_table} "  # noqa: S608
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id {lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        return cursor.fetchall()
+
+
+def _claim_ship_capacity(*, requested: Mapping[Pair, int]) -> None:
+    """Refuse the demand when a location would take more ship orders today than it can.
+
+    The demand's reservations are already written, so the count includes it. The location
+    rows are locked after the stock rows, as every reserve does, so two checkouts for the
+    last slot queue here and the second counts the first once it has committed. Plain SQL,
+    since a hot SKU's row stays locked until the commit that follows.
+    """
+    full = [
+        (pk, code, capacity)
+        for pk, code, capacity in _lock_locations({loc for loc, _ in requested})
+        if ship_orders_today_at(location_id=pk, up_to=capacity + 1) > capacity
+    ]
+    if not full:
+        return
+    codes = {pk: code for pk, code, _ in full}
+    skus = dict(
+        Sku.objects.filter(pk__in={s for loc, s in requested if loc in codes}).values_list(
+            "pk", "code"
+        )
+    )
+    raise ShipCapacityExhausted(
+        f"No ship capacity left today at {', '.join(codes.values())}.",
+        locations=[{"location": code, "daily_ship_capacity": cap} for _, code, cap in full],
+        # The stock is there, but none of it can leave these locations today.
+        lines=[
+            {"sku": skus[sku], "location": codes[loc], "requested": qty, "available": 0}
+            for (loc, sku), qty in sorted(requested.items())
+            if loc in codes
+        ],
+    )
 
 
 def _lock_active(reservations: Iterable[Reservation | int]) -> list[Reservation]:
@@ -311,24 +410,25 @@ def stock_consume(
 
 
 def _add(pair: Pair, quantity: int, reason: str, **fields) -> StockMovement:
+    # The UPDATE first, the ledger row after it: a cycle count that takes the level's lock
+    # in between would miss the not yet committed movement and count it twice.
+    _ensure_levels([pair])
+    if not _change_level(pair, on_hand=quantity, guard=Q(on_hand__lte=MAX_ON_HAND - quantity)):
+        raise _too_much_on_hand()
     movement = _movement(pair, reason, on_hand=quantity, **fields)
     movement.save()
-    _ensure_levels([pair])
-    _change_level(pair, on_hand=quantity)
     return movement
 
 
 def _take(
     pair: Pair, quantity: int, reason: str, *, allow_safety_stock: bool = True, **fields
 ) -> StockMovement:
-    movement = _movement(pair, reason, on_hand=-quantity, **fields)
-    movement.save()
     if not _change_level(
         pair, on_hand=-quantity, guard=_free_guard(quantity, allow_safety_stock=allow_safety_stock)
     ):
-        raise InsufficientStock(
-            lines=_shortage_lines({pair: quantity}, allow_safety_stock=allow_safety_stock)
-        )
+        raise _shortage({pair: quantity}, pair, allow_safety_stock=allow_safety_stock)
+    movement = _movement(pair, reason, on_hand=-quantity, **fields)
+    movement.save()
     return movement
 
 
@@ -374,6 +474,7 @@ def stock_adjust(
     """Correct on hand by `delta` (signed). Cannot take away stock that is reserved."""
     if not isinstance(delta, int) or delta == 0:
         raise InvalidMovement("An adjustment must change the quantity.", field="quantity")
+    _within_bounds(delta)
     fields = {
         "actor": actor,
         "reference": reference,
@@ -462,29 +563,49 @@ def stock_cycle_count(
 ) -> StockMovement:
     """Set on hand to what was counted at `counted_at`, then replay what moved since.
 
-    A count taken while orders kept flowing therefore never wipes out their effect.
+    A count taken while orders kept flowing therefore never wipes out their effect. A count
+    older than one already recorded for this stock is refused (StaleCount): the newer stands.
     """
     if not isinstance(counted, int) or counted < 0:
         raise InvalidMovement("A counted quantity must be zero or more.", field="quantity")
+    _within_bounds(counted)
     now = timezone.now()
     counted_at = counted_at or now
     if counted_at > now:
         raise InvalidMovement("A count cannot be in the future.", field="counted_at")
+    max_age = timedelta(days=getattr(settings, "OMS_CYCLE_COUNT_MAX_AGE_DAYS", 7))
+    if counted_at < now - max_age:
+        raise InvalidMovement(
+            f"A count older than {max_age.days} days cannot be replayed.", field="counted_at"
+        )
     pair = _single(location, sku)
     _ensure_levels([pair])
     level = StockLevel.objects.select_for_update().get(location_id=pair[0], sku_id=pair[1])
+    movements = StockMovement.objects.filter(location_id=pair[0], sku_id=pair[1])
+    newer = (
+        movements.filter(reason=Reason.CYCLE_COUNT, counted_at__gt=counted_at)
+        .order_by("-counted_at")
+        .values_list("counted_at", flat=True)
+        .first()
+    )
+    if newer is not None:
+        raise StaleCount(counted_at=counted_at.isoformat(), newer_count_at=newer.isoformat())
+    # What physically moved since; another count's correction is not a movement of goods.
     since = (
-        StockMovement.objects.filter(
-            location_id=pair[0], sku_id=pair[1], created_at__gt=counted_at
-        ).aggregate(total=Sum("delta_on_hand"))["total"]
+        movements.filter(created_at__gt=counted_at)
+        .exclude(reason=Reason.CYCLE_COUNT)
+        .aggregate(total=Sum("delta_on_hand"))["total"]
         or 0
     )
     target = counted + since
+    if target > MAX_ON_HAND:
+        raise _too_much_on_hand()
     if target < level.reserved:
         raise CountBelowReserved(
             counted=counted, on_hand_now=max(target, 0), reserved=level.reserved
         )
     delta = target - level.on_hand
+    _change_level(pair, on_hand=delta)
     movement = _movement(
         pair,
         Reason.CYCLE_COUNT,
@@ -494,9 +615,9 @@ def stock_cycle_count(
         note=f"counted {counted} at {counted_at.isoformat()}",
         source=source,
         external_id=external_id,
+        counted_at=counted_at,
     )
     movement.save()
-    _change_level(pair, on_hand=delta)
     return movement
 
 

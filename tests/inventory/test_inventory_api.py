@@ -2,10 +2,13 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from inventory.models import Sku, StockMovement
-from inventory.selectors import stock_breaches
+from inventory import views
+from inventory.models import Sku, StockLevel, StockMovement
+from inventory.selectors import availability, stock_breaches
 from stores.geo import haversine_km
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
 from tests.stores.factories import (
@@ -149,6 +152,28 @@ def test_availability_shows_a_reservation_made_a_moment_before(user_client, stoc
     assert (after["on_hand"], after["reserved"], after["available"]) == (5, 3, 1)
 
 
+def test_availability_says_when_it_was_cut_to_the_nearest_rows(user_client, stocked, monkeypatch):
+    monkeypatch.setattr(views, "AVAILABILITY_LIMIT", 2)
+    client = user_client()
+
+    cut = _availability(client, sku="SKU-TEE", near="31.2304,121.4737").json()
+    whole = _availability(client, sku="SKU-TEE", near="31.2304,121.4737", radius_km=5).json()
+
+    assert [row["location"] for row in cut["results"]] == ["SH-PUDONG", "SH-XUHUI"]
+    assert cut["truncated"] is True
+    assert [row["location"] for row in whole["results"]] == ["SH-PUDONG"]
+    assert whole["truncated"] is False
+
+
+def test_availability_rows_are_cut_by_the_database_not_after_loading_them(stocked, tee):
+    with CaptureQueriesContext(connection) as queries:
+        rows = availability(sku_ids=[tee.pk], near=(31.2304, 121.4737), limit=2)
+
+    assert [row["location"] for row in rows] == ["SH-PUDONG", "SH-XUHUI"]
+    [stock_query] = [q["sql"] for q in queries if 'FROM "inventory_stocklevel"' in q["sql"]]
+    assert stock_query.endswith("LIMIT 2")
+
+
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
     response = _availability(user_client(), sku=["SKU-TEE", "SKU-NOPE"])
 
@@ -191,7 +216,9 @@ def test_availability_needs_a_token(api_client, stocked):
 
 @pytest.fixture
 def catalogue_client(user_client):
-    return user_client(_grant(UserFactory(username="pim"), "inventory.change_sku"))
+    return user_client(
+        _grant(UserFactory(username="pim"), "inventory.add_sku", "inventory.change_sku")
+    )
 
 
 def _sku_row(code: str, **fields) -> dict:
@@ -251,6 +278,27 @@ def test_sku_sync_reports_an_invalid_row_by_index_and_applies_the_others(catalog
     assert set(Sku.objects.values_list("code", flat=True)) == {"SKU-OK-1", "SKU-OK-2"}
 
 
+def test_sku_sync_refuses_a_price_above_a_million_whose_order_totals_could_not_be_stored(
+    catalogue_client,
+):
+    response = catalogue_client.post(
+        "/api/v1/skus",
+        {
+            "skus": [
+                _sku_row("SKU-MAX", price="1000000.00"),
+                _sku_row("SKU-OVER", price="1000000.01"),
+            ]
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    top, over = response.json()["results"]
+    assert top["status"] == "created"
+    assert (over["status"], list(over["error"])) == ("error", ["price"])
+    assert not Sku.objects.filter(code="SKU-OVER").exists()
+
+
 def test_sku_sync_refuses_the_second_row_of_a_code_repeated_in_one_batch(catalogue_client):
     response = catalogue_client.post(
         "/api/v1/skus",
@@ -301,8 +349,13 @@ def test_sku_sync_of_exactly_1000_rows_is_accepted(catalogue_client):
     assert Sku.objects.count() == 1000
 
 
-def test_sku_sync_without_the_change_sku_permission_is_403(user_client, db):
-    response = user_client().post("/api/v1/skus", {"skus": [_sku_row("SKU-A")]}, format="json")
+@pytest.mark.parametrize(
+    "perms", [(), ("inventory.change_sku",), ("inventory.add_sku",)], ids=["none", "change", "add"]
+)
+def test_sku_sync_without_both_add_and_change_sku_is_403(user_client, db, perms):
+    client = user_client(_grant(UserFactory(username="pim"), *perms))
+
+    response = client.post("/api/v1/skus", {"skus": [_sku_row("SKU-A")]}, format="json")
 
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
@@ -328,6 +381,27 @@ def test_unknown_sku_detail_is_404(user_client, db):
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/skus/%00",
+        "/api/v1/skus/SKU-%00TEE",
+        "/api/v1/stock?location=%00",
+        "/api/v1/stock?sku=%00",
+        "/api/v1/stock?location=STORE-A&sku=%00",
+        "/api/v1/availability?sku=%00",
+        "/api/v1/availability?sku=SKU-TEE&location=%00",
+        "/api/v1/availability?sku=SKU-TEE&near=%00",
+    ],
+)
+def test_a_nul_byte_in_the_url_is_a_client_error_not_a_server_error(user_client, two_stores, url):
+    store_a, _ = two_stores
+
+    response = _staff_client(user_client, store_a).get(url)
+
+    assert response.status_code in (400, 404)
 
 
 # --- stock levels --------------------------------------------------------------------------
@@ -601,6 +675,43 @@ def test_a_sale_of_more_than_is_free_is_reported_as_insufficient_stock(pos, netw
     assert (level.on_hand, level.reserved) == (2, 2)
 
 
+def test_a_receipt_that_would_overflow_on_hand_is_an_error_row_and_the_others_apply(
+    pos, network, tee
+):
+    near_the_limit = 2**31 - 1 - 1_500_000
+    kunshan = network["kunshan"]
+    StockLevel.objects.create(location=network["xuhui"], sku=tee, on_hand=near_the_limit)
+    StockMovement.objects.create(
+        location=network["xuhui"], sku=tee, reason="receipt", delta_on_hand=near_the_limit
+    )
+    StaffMembershipFactory(user=pos.user, location=kunshan)
+
+    response = _post_movements(
+        pos,
+        _movement("r-1", quantity=1_000_000),
+        _movement("r-2", quantity=1_000_000),
+        _movement("r-3", quantity=1_000_000, location="DC-KUNSHAN"),
+    )
+
+    assert response.status_code == 200
+    fits, overflows, elsewhere = response.json()["results"]
+    assert (fits["status"], elsewhere["status"]) == ("applied", "applied")
+    assert (overflows["status"], overflows["error"]["code"]) == ("error", "invalid_movement")
+    assert level_of(network["xuhui"], tee).on_hand == near_the_limit + 1_000_000
+    assert level_of(kunshan, tee).on_hand == 1_000_000
+    assert stock_breaches() == []
+
+
+@pytest.mark.parametrize("reason", ["receipt", "adjustment", "cycle_count", "write_off"])
+def test_a_movement_of_more_than_a_million_units_is_a_field_error(pos, network, tee, reason):
+    response = _post_movements(pos, _movement("m-1", reason=reason, quantity=1_000_001))
+
+    assert response.status_code == 400
+    [row] = response.json()["results"]
+    assert list(row["error"]) == ["quantity"]
+    assert not StockMovement.objects.exists()
+
+
 def test_a_pos_sale_may_use_safety_stock(pos, network, tee):
     stock_put(location=network["xuhui"], sku=tee, on_hand=2, safety_stock=2)
 
@@ -630,6 +741,41 @@ def test_a_cycle_count_in_the_future_is_reported_as_an_error(pos, network, tee):
 
     response = _post_movements(
         pos, _movement("c-1", reason="cycle_count", quantity=1, counted_at=later)
+    )
+
+    assert response.status_code == 400
+    [row] = response.json()["results"]
+    assert row["error"]["code"] == "invalid_movement"
+    assert level_of(network["xuhui"], tee).on_hand == 5
+
+
+def test_a_cycle_count_received_after_a_newer_one_is_reported_as_stale(pos, network, tee):
+    _post_movements(pos, _movement("r-1", quantity=10))
+    now = timezone.now()
+    newer, older = (
+        (now - timedelta(minutes=1)).isoformat(),
+        (now - timedelta(minutes=5)).isoformat(),
+    )
+
+    response = _post_movements(
+        pos,
+        _movement("c-1", reason="cycle_count", quantity=8, counted_at=newer),
+        _movement("c-2", reason="cycle_count", quantity=9, counted_at=older),
+    )
+
+    counted, stale = response.json()["results"]
+    assert counted["status"] == "applied"
+    assert (stale["status"], stale["error"]["code"]) == ("error", "stale_count")
+    assert level_of(network["xuhui"], tee).on_hand == 18
+    assert stock_breaches() == []
+
+
+def test_a_cycle_count_older_than_a_week_is_reported_as_an_error(pos, network, tee):
+    stock_put(location=network["xuhui"], sku=tee, on_hand=5)
+    long_ago = (timezone.now() - timedelta(days=8)).isoformat()
+
+    response = _post_movements(
+        pos, _movement("c-1", reason="cycle_count", quantity=1, counted_at=long_ago)
     )
 
     assert response.status_code == 400

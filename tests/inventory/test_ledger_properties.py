@@ -2,9 +2,11 @@
 
 import uuid
 from collections import defaultdict
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -16,7 +18,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from inventory.errors import CountBelowReserved, InsufficientStock, InvalidMovement
+from inventory.errors import CountBelowReserved, InsufficientStock, InvalidMovement, StaleCount
 from inventory.models import Reservation, StockLevel, Transfer
 from inventory.selectors import stock_breaches
 from inventory.services import (
@@ -69,6 +71,25 @@ class LedgerMachine(RuleBasedStateMachine):
         self.transfers: dict[int, tuple[tuple[int, int], int, bool]] = {}
         self.safety: dict[tuple[int, int], int] = defaultdict(int)
         self.demands = 0
+        # Time, for counts taken in the past: checkpoints[k] is a moment just before step k;
+        # moves[pair] is [(step, change of on hand)] of goods that moved (counts excluded);
+        # counts[pair] holds when each recorded count was taken, as (step, 0) for
+        # checkpoints[step] and (step, 1) for "now" during that step.
+        self.checkpoints: list[datetime] = []
+        self.moves: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+        self.counts: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+
+    def _step(self) -> int:
+        """Start a step: remember a moment after everything so far and before all it does."""
+        moment = timezone.now()
+        while timezone.now() <= moment:
+            pass  # microsecond clock: whatever this step records comes strictly later
+        self.checkpoints.append(moment)
+        return len(self.checkpoints) - 1
+
+    def _moved(self, pair: tuple[int, int], on_hand: int) -> None:
+        self.model[pair][0] += on_hand
+        self.moves[pair].append((len(self.checkpoints) - 1, on_hand))
 
     def _free(self, pair: tuple[int, int]) -> int:
         on_hand, reserved = self.model[pair]
@@ -100,33 +121,71 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(loc=location_index, sku=sku_index, qty=st.integers(1, 10))
     def receive(self, loc: int, sku: int, qty: int) -> None:
+        self._step()
         stock_receive(**self._args(loc, sku), quantity=qty)
-        self.model[(loc, sku)][0] += qty
+        self._moved((loc, sku), qty)
 
     @rule(loc=location_index, sku=sku_index, delta=st.integers(-5, 5).filter(bool))
     def adjust(self, loc: int, sku: int, delta: int) -> None:
         pair = (loc, sku)
+        self._step()
         if delta < 0 and self._free(pair) < -delta:
             with pytest.raises(InsufficientStock):
                 stock_adjust(**self._args(loc, sku), delta=delta)
             return
         stock_adjust(**self._args(loc, sku), delta=delta)
-        self.model[pair][0] += delta
+        self._moved(pair, delta)
 
     @rule(loc=location_index, sku=sku_index, counted=st.integers(0, 12))
     def cycle_count(self, loc: int, sku: int, counted: int) -> None:
+        step = self._step()
+        self._count(loc, sku, counted, when=(step, 1), since=0)
+
+    @precondition(lambda self: self.checkpoints)
+    @rule(loc=location_index, sku=sku_index, counted=st.integers(0, 12), data=st.data())
+    def cycle_count_taken_earlier(
+        self, loc: int, sku: int, counted: int, data: st.DataObject
+    ) -> None:
+        """Sent late: taken before some of the steps so far, maybe before a count already
+        recorded; or so long ago that it cannot be replayed."""
         pair = (loc, sku)
-        if counted < self.model[pair][1]:
-            with pytest.raises(CountBelowReserved):
-                stock_cycle_count(**self._args(loc, sku), counted=counted)
+        step = self._step()
+        taken = data.draw(st.sampled_from(["too_old", *range(step + 1)]), label="taken")
+        if taken == "too_old":
+            with pytest.raises(InvalidMovement):
+                stock_cycle_count(
+                    **self._args(loc, sku),
+                    counted=counted,
+                    counted_at=timezone.now() - timedelta(days=8),
+                )
             return
-        stock_cycle_count(**self._args(loc, sku), counted=counted)
-        self.model[pair][0] = counted
+        since = sum(change for at, change in self.moves[pair] if at >= taken)
+        self._count(
+            loc, sku, counted, when=(taken, 0), since=since, counted_at=self.checkpoints[taken]
+        )
+
+    def _count(self, loc: int, sku: int, counted: int, *, when, since: int, **kwargs) -> None:
+        """What a count must do: refused when a newer count is recorded, or when it leaves less
+        than is reserved; else on hand is what was counted plus the goods that moved since."""
+        pair = (loc, sku)
+        kwargs.update(self._args(loc, sku), counted=counted)
+        if any(recorded > when for recorded in self.counts[pair]):
+            with pytest.raises(StaleCount):
+                stock_cycle_count(**kwargs)
+            return
+        if counted + since < self.model[pair][1]:
+            with pytest.raises(CountBelowReserved):
+                stock_cycle_count(**kwargs)
+            return
+        stock_cycle_count(**kwargs)
+        self.model[pair][0] = counted + since
+        self.counts[pair].append(when)
 
     @rule(loc=location_index, sku=sku_index, qty=quantity, pos_sale=st.booleans())
     def take(self, loc: int, sku: int, qty: int, pos_sale: bool) -> None:
         """An in-store sale or a write-off: both may use safety stock, never reserved stock."""
         pair = (loc, sku)
+        self._step()
         service = stock_pos_sale if pos_sale else stock_write_off
         if self._free(pair) < qty:
             with pytest.raises(InsufficientStock) as caught:
@@ -134,7 +193,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert caught.value.extra["lines"][0]["available"] == max(0, self._free(pair))
             return
         service(**self._args(loc, sku), quantity=qty)
-        self.model[pair][0] -= qty
+        self._moved(pair, -qty)
 
     # --- reservations ------------------------------------------------------------------
 
@@ -227,13 +286,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def consume(self, data: st.DataObject) -> None:
         pk = data.draw(st.sampled_from(sorted(self.reservations)))
         pair, held, status = self.reservations[pk]
+        self._step()
         consumed = stock_consume(reservations=[pk])
         if status != Reservation.Status.ACTIVE:
             assert consumed == [], "a settled reservation was consumed again"
             return
         assert [r.pk for r in consumed] == [pk]
         self.reservations[pk] = (pair, held, Reservation.Status.CONSUMED)
-        self.model[pair][0] -= held
+        self._moved(pair, -held)
         self.model[pair][1] -= held
 
     # --- transfers ---------------------------------------------------------------------
@@ -246,6 +306,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "sku": self.skus[sku],
             "quantity": qty,
         }
+        self._step()
         if origin == destination:
             with pytest.raises(InvalidMovement):
                 stock_transfer(**kwargs)
@@ -256,7 +317,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         transfer = stock_transfer(**kwargs)
         self.transfers[transfer.pk] = ((destination, sku), qty, False)
-        self.model[(origin, sku)][0] -= qty
+        self._moved((origin, sku), -qty)
 
     @precondition(lambda self: self.reservations)
     @rule(data=st.data(), destination=location_index)
@@ -265,6 +326,7 @@ class LedgerMachine(RuleBasedStateMachine):
         pk = data.draw(st.sampled_from(sorted(self.reservations)))
         (loc, sku), held, status = self.reservations[pk]
         to_location = self.locations[destination]
+        self._step()
         if status != Reservation.Status.ACTIVE:
             assert stock_transfer_reserved(reservation=pk, to_location=to_location) is None
             return
@@ -275,7 +337,7 @@ class LedgerMachine(RuleBasedStateMachine):
         transfer = stock_transfer_reserved(reservation=pk, to_location=to_location)
         self.reservations[pk] = ((loc, sku), held, Reservation.Status.CONSUMED)
         self.transfers[transfer.pk] = ((destination, sku), held, False)
-        self.model[(loc, sku)][0] -= held
+        self._moved((loc, sku), -held)
         self.model[(loc, sku)][1] -= held
 
     @precondition(lambda self: self.transfers)
@@ -283,11 +345,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def transfer_receive(self, data: st.DataObject) -> None:
         pk = data.draw(st.sampled_from(sorted(self.transfers)))
         pair, qty, received = self.transfers[pk]
+        self._step()
         result = stock_transfer_receive(transfer=Transfer.objects.get(pk=pk))
         assert result.status == Transfer.Status.RECEIVED
         if not received:
             self.transfers[pk] = (pair, qty, True)
-            self.model[pair][0] += qty
+            self._moved(pair, qty)
 
     def teardown(self) -> None:
         transaction.savepoint_rollback(self.savepoint)

@@ -12,6 +12,7 @@ from django.db.models import Sum
 
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, StockLevel, StockMovement
+from inventory.selectors import ship_orders_today, stock_breaches
 from inventory.services import StockRequest, stock_consume, stock_release, stock_reserve
 from tests.inventory.factories import SkuFactory, level_of, stock_put
 from tests.stores.factories import LocationFactory, WarehouseFactory
@@ -54,6 +55,11 @@ def _race(workers: list[Callable[[], object]]) -> tuple[list[object], list[BaseE
         thread.join(timeout=BARRIER_TIMEOUT * 2)
     assert not any(thread.is_alive() for thread in threads), "a client never finished"
     return results, errors
+
+
+def _stock_of(location, sku) -> tuple[int, int]:
+    level = level_of(location, sku)
+    return level.on_hand, level.reserved
 
 
 def _assert_verify_stock_clean() -> None:
@@ -185,3 +191,65 @@ def test_concurrent_release_and_consume_apply_each_reservation_once():
     assert ledger.get(StockMovement.Reason.FULFIL, 0) == -consumed
     assert ledger.get(StockMovement.Reason.RELEASE, 0) == -released
     _assert_verify_stock_clean()
+
+
+def test_clients_racing_for_the_last_ship_slot_of_the_day_get_exactly_one():
+    store, sku = LocationFactory(daily_ship_capacity=1), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=100)
+
+    def client(n: int) -> Callable[[], object]:
+        return lambda: stock_reserve(
+            requests=[
+                StockRequest(location_id=store.pk, sku_id=sku.pk, quantity=1, reference=f"S-{n}/1")
+            ],
+            demand=f"S-{n}",
+            delivery_method="ship",
+        )
+
+    results, errors = _race([client(n) for n in range(12)])
+
+    assert errors == []
+    won = [r for r in results if isinstance(r, list)]
+    lost = [r for r in results if isinstance(r, InsufficientStock)]
+    assert (len(won), len(lost)) == (1, 11)
+    assert {exc.code for exc in lost} == {"ship_capacity_exhausted"}
+    assert ship_orders_today(location_ids=[store.pk]) == {store.pk: 1}
+    assert _stock_of(store, sku) == (100, 1)
+    assert stock_breaches() == []
+    _assert_verify_stock_clean()
+
+
+def test_a_line_freed_again_before_its_shortage_is_read_is_still_reported_in_full():
+    store, sku = LocationFactory(), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=1)
+    [held] = stock_reserve(
+        requests=[StockRequest(store.pk, sku.pk, 1, "ORDER-1/1")], demand="ORDER-1"
+    )
+
+    def release_right_after_the_refused_update(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('UPDATE "inventory_stocklevel"') and context["cursor"].rowcount == 0:
+            # Another client gives its unit back, committed, before the shortage is read.
+            other = threading.Thread(target=_release_on_own_connection, args=(held.pk,))
+            other.start()
+            other.join(timeout=BARRIER_TIMEOUT)
+        return result
+
+    with (
+        connection.execute_wrapper(release_right_after_the_refused_update),
+        pytest.raises(InsufficientStock) as caught,
+    ):
+        stock_reserve(requests=[StockRequest(store.pk, sku.pk, 1, "ORDER-2/1")], demand="ORDER-2")
+
+    assert caught.value.extra["lines"] == [
+        {"sku": sku.code, "location": store.code, "requested": 1, "available": 1}
+    ]
+    assert _stock_of(store, sku) == (1, 0)
+    _assert_verify_stock_clean()
+
+
+def _release_on_own_connection(reservation_id: int) -> None:
+    try:
+        stock_release(reservations=[reservation_id])
+    finally:
+        connection.close()

@@ -194,8 +194,20 @@ def test_ship_nearer_location_with_high_rejection_rate_loses_to_a_slightly_farth
     assert shown["chosen"] is False
     # The distance shown is the real one; the score carries the stretched one.
     assert shown["distance_km"] == pytest.approx(10, abs=0.05)
-    assert shown["score"][0] == pytest.approx(10 * (1 + sourcing.REJECTION_PENALTY * 0.5), 0.01)
+    assert shown["score"][0] == pytest.approx(
+        10 * (1 + sourcing.REJECTION_PENALTY * 0.5) + sourcing.REJECTION_PENALTY_KM * 0.5, 0.01
+    )
     assert entry(decision, "RELIABLE")["rejection_rate"] == 0.0
+
+
+def test_ship_a_location_that_rejects_everything_loses_even_at_the_customer_s_door():
+    at_the_door = location(1, code="AT-DOOR", stock={SKU_A: 5}, rejection_rate=1.0)
+    reliable = location(2, code="RELIABLE", at=north_of(CUSTOMER, 0.056), stock={SKU_A: 5})
+
+    decision = route(ship({SKU_A: 1}), [at_the_door, reliable])
+
+    assert codes_used(decision) == {"RELIABLE"}
+    assert entry(decision, "AT-DOOR")["score"][0] == pytest.approx(sourcing.REJECTION_PENALTY_KM)
 
 
 def test_ship_low_rejection_rate_does_not_outweigh_a_much_shorter_distance():
@@ -383,6 +395,42 @@ def test_at_store_shortage_offers_the_nearest_stores_with_every_line(method):
     assert decision.considered == [
         {"location": "CHOSEN", "kept": False, "chosen": False, "reason": "no_stock"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "fields", "reason"),
+    [
+        ("pickup", {"can_pickup": False, "can_curbside": True}, "no_capability"),
+        ("curbside", {"can_pickup": True, "can_curbside": False}, "no_capability"),
+        ("pickup", {"can_pickup": True, "is_active": False}, "inactive"),
+        ("carry_out", {"is_active": False}, "inactive"),
+    ],
+)
+def test_at_store_refuses_a_store_that_is_closed_or_does_not_offer_the_method(
+    method, fields, reason
+):
+    store = location(1, kind="store", stock={SKU_A: 9}, **fields)
+    other = location(2, kind="store", stock={SKU_A: 9}, can_pickup=True, can_curbside=True)
+
+    decision = route(Demand(method=method, lines={SKU_A: 1}, location_id=1), [store, other])
+
+    assert not decision.ok
+    assert decision.allocations == []
+    assert decision.shortages == {SKU_A: (1, 0)}
+    assert decision.considered == [
+        {"location": "L01", "kept": False, "chosen": False, "reason": reason}
+    ]
+    if method != "carry_out":
+        assert [a["location"] for a in decision.alternatives] == ["L02"]
+
+
+def test_carry_out_sells_at_any_open_location():
+    store = location(1, kind="store", stock={SKU_A: 2}, can_pickup=False, can_curbside=False)
+
+    decision = route(Demand(method="carry_out", lines={SKU_A: 2}, location_id=1), [store])
+
+    assert decision.ok
+    assert allocated(decision) == {("L01", SKU_A): 2}
 
 
 def test_at_store_shortage_when_the_store_is_not_in_the_snapshot():
@@ -780,11 +828,15 @@ def test_at_store_allocates_only_at_the_chosen_store_within_its_stock(
 
     decision = route(demand, candidates)
 
+    offers = {"pickup": store.can_pickup, "curbside": store.can_curbside}.get(method, True)
     has_every_line = all(
         usable_units(store, sku, allow_safety_stock=allow_safety_stock) >= qty
         for sku, qty in lines.items()
     )
-    assert decision.ok is has_every_line
+    assert decision.ok is (store.is_active and offers and has_every_line)
+    if not (store.is_active and offers):
+        [considered] = decision.considered
+        assert considered["reason"] == ("inactive" if not store.is_active else "no_capability")
     if decision.ok:
         assert decision.location_ids == [store.location_id]
         assert {a.sku_id: a.quantity for a in decision.allocations} == lines
@@ -817,9 +869,13 @@ def ship_to_store_cases(draw) -> tuple[Demand, list[Candidate]]:
 def test_ship_to_store_holds_at_the_store_only_what_it_has_and_sends_only_from_shippers(case):
     demand, candidates = case
     by_id = {c.location_id: c for c in candidates}
+    store = by_id[demand.location_id]
 
     decision = route(demand, candidates)
 
+    if not store.is_active or not getattr(store, f"can_{demand.method}"):
+        assert not decision.ok, "a store that is closed, or does not offer it, hands nothing over"
+        assert decision.transfer_possible is False
     if not decision.ok:
         assert decision.allocations == []
         return

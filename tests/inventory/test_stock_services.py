@@ -1,11 +1,17 @@
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from inventory.errors import CountBelowReserved, InsufficientStock, InvalidMovement
+from inventory.errors import (
+    CountBelowReserved,
+    InsufficientStock,
+    InvalidMovement,
+    ShipCapacityExhausted,
+    StaleCount,
+)
 from inventory.models import Reservation, StockLevel, StockMovement, Transfer
 from inventory.selectors import stock_breaches
 from inventory.services import (
@@ -24,6 +30,7 @@ from inventory.services import (
     stock_transfer_reserved,
     stock_write_off,
 )
+from stores.models import Location
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
 from tests.stores.factories import LocationFactory, WarehouseFactory
 
@@ -210,6 +217,91 @@ def test_reserve_of_nothing_holds_nothing(store, sku):
     assert not Reservation.objects.exists()
 
 
+# --- ship capacity -------------------------------------------------------------------------
+
+
+def _ship(location, sku, demand, quantity=1, *, delivery_method="ship", line=1):
+    return stock_reserve(
+        requests=[_request(location, sku, quantity, f"{demand}/{line}")],
+        demand=demand,
+        delivery_method=delivery_method,
+    )
+
+
+def test_ship_order_past_the_daily_capacity_is_refused_as_ship_capacity_exhausted(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+
+    with pytest.raises(ShipCapacityExhausted) as caught:
+        _ship(store, sku, "ORDER-2", 2)
+
+    assert isinstance(caught.value, InsufficientStock)  # checkout re-routes on it
+    assert (caught.value.code, caught.value.status) == ("ship_capacity_exhausted", 409)
+    assert store.code in caught.value.detail
+    assert caught.value.extra == {
+        "locations": [{"location": store.code, "daily_ship_capacity": 1}],
+        "lines": [{"sku": sku.code, "location": store.code, "requested": 2, "available": 0}],
+    }
+    assert _stock(store, sku) == (5, 1)
+    assert not Reservation.objects.filter(demand="ORDER-2").exists()
+    assert stock_breaches() == []
+
+
+def test_a_new_location_that_can_ship_takes_ship_orders_without_a_capacity_set(db, sku):
+    store = Location.objects.create(
+        code="NEW-SHIP", name="New", latitude=31.2, longitude=121.4, can_ship=True
+    )
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    _ship(store, sku, "ORDER-1")
+
+    assert _stock(store, sku) == (5, 1)
+
+
+def test_units_bound_for_a_pickup_store_use_the_source_s_ship_capacity(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+
+    with pytest.raises(ShipCapacityExhausted):
+        stock_reserve(
+            requests=[StockRequest(store.pk, sku.pk, 1, "ORDER-2/1", delivery_method="transfer")],
+            demand="ORDER-2",
+            delivery_method="pickup",
+        )
+
+
+def test_more_lines_of_an_order_already_shipping_there_take_no_second_slot(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+
+    _ship(store, sku, "ORDER-1", line=2)  # a re-route adding a line to the same order
+
+    assert _stock(store, sku) == (5, 2)
+
+
+def test_pickup_and_store_sales_use_no_ship_capacity(db, sku):
+    store = LocationFactory(daily_ship_capacity=0)
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    _ship(store, sku, "ORDER-1", delivery_method="pickup")
+    _ship(store, sku, "ORDER-2", delivery_method="carry_out")
+
+    assert _stock(store, sku) == (5, 2)
+
+
+def test_a_released_ship_order_gives_its_slot_back(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=5)
+    stock_release(reservations=_ship(store, sku, "ORDER-1"))
+
+    _ship(store, sku, "ORDER-2")
+
+    assert _stock(store, sku) == (5, 1)
+
+
 # --- release and consume ------------------------------------------------------------------
 
 
@@ -358,6 +450,41 @@ def test_receive_of_a_non_positive_quantity_is_invalid(store, sku, quantity):
     assert not StockMovement.objects.filter(location=store, sku=sku).exists()
 
 
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda store, sku: stock_receive(location=store, sku=sku, quantity=1_000_001),
+        lambda store, sku: stock_adjust(location=store, sku=sku, delta=-1_000_001),
+        lambda store, sku: stock_cycle_count(location=store, sku=sku, counted=1_000_001),
+        lambda store, sku: stock_write_off(location=store, sku=sku, quantity=1_000_001),
+    ],
+    ids=["receive", "adjust", "cycle_count", "write_off"],
+)
+def test_a_movement_of_more_than_a_million_units_is_invalid(store, sku, move):
+    with pytest.raises(InvalidMovement) as caught:
+        move(store, sku)
+
+    assert caught.value.extra == {"field": "quantity"}
+    assert not StockMovement.objects.exists()
+
+
+def test_a_receipt_past_the_largest_storable_on_hand_is_invalid_not_a_database_error(store, sku):
+    most = 2**31 - 1
+    # More than receipts of at most a million could build here quickly: rows as they would be.
+    StockLevel.objects.create(location=store, sku=sku, on_hand=most - 500_000)
+    StockMovement.objects.create(
+        location=store, sku=sku, reason=Reason.RECEIPT, delta_on_hand=most - 500_000
+    )
+
+    with pytest.raises(InvalidMovement) as caught:
+        stock_receive(location=store, sku=sku, quantity=500_001)
+
+    assert caught.value.extra == {"field": "quantity"}
+    stock_receive(location=store, sku=sku, quantity=500_000)
+    assert _stock(store, sku) == (most, 0)
+    assert stock_breaches() == []
+
+
 def test_adjust_corrects_on_hand_up_and_down(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
 
@@ -483,6 +610,80 @@ def test_cycle_count_in_the_future_is_rejected(store, sku):
 
     assert caught.value.extra == {"field": "counted_at"}
     assert _stock(store, sku) == (5, 0)
+
+
+def test_a_count_received_after_a_newer_count_is_refused_as_stale(store, sku):
+    stock_put(location=store, sku=sku, on_hand=10)
+    now = timezone.now()
+    stock_cycle_count(location=store, sku=sku, counted=8, counted_at=now - timedelta(minutes=1))
+    assert _stock(store, sku) == (18, 0)  # the count of 8, and the receipt recorded after it
+
+    with pytest.raises(StaleCount) as caught:
+        stock_cycle_count(location=store, sku=sku, counted=9, counted_at=now - timedelta(minutes=5))
+
+    assert (caught.value.code, caught.value.status) == ("stale_count", 409)
+    assert _stock(store, sku) == (18, 0)
+    assert stock_breaches() == []
+
+
+def test_a_newer_count_recorded_after_an_older_one_replays_only_goods_that_moved(store, sku):
+    stock_put(location=store, sku=sku, on_hand=10)
+    now = timezone.now()
+    StockMovement.objects.update(created_at=now - timedelta(hours=1))  # received this morning
+    stock_cycle_count(location=store, sku=sku, counted=7, counted_at=now - timedelta(minutes=5))
+    stock_pos_sale(location=store, sku=sku, quantity=1)
+
+    stock_cycle_count(location=store, sku=sku, counted=12, counted_at=now - timedelta(minutes=1))
+
+    # 12 counted, then the sale; the older count's correction is not replayed on top.
+    assert _stock(store, sku) == (11, 0)
+    assert stock_breaches() == []
+
+
+def test_a_cycle_count_older_than_the_replay_window_is_rejected(store, sku, settings):
+    settings.OMS_CYCLE_COUNT_MAX_AGE_DAYS = 7
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    with pytest.raises(InvalidMovement) as caught:
+        stock_cycle_count(
+            location=store, sku=sku, counted=1, counted_at=timezone.now() - timedelta(days=8)
+        )
+
+    assert (caught.value.status, caught.value.extra) == (400, {"field": "counted_at"})
+    assert _stock(store, sku) == (5, 0)
+
+
+def test_a_count_records_when_it_was_taken(store, sku):
+    counted_at = timezone.now() - timedelta(hours=2)
+
+    movement = stock_cycle_count(location=store, sku=sku, counted=3, counted_at=counted_at)
+
+    movement.refresh_from_db()
+    assert movement.counted_at == counted_at
+
+
+def test_movements_update_the_level_before_writing_their_ledger_row(store, sku):
+    """A count that takes the level's lock meanwhile sees either both or neither."""
+    stock_put(location=store, sku=sku, on_hand=5)
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql.split(" ", 3)[:3])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        stock_receive(location=store, sku=sku, quantity=2)
+        stock_write_off(location=store, sku=sku, quantity=1)
+
+    writes = [words for words in statements if words[0] in ("UPDATE", "INSERT")]
+    tables = [words[2 if words[0] == "INSERT" else 1] for words in writes]
+    assert tables == [
+        '"inventory_stocklevel"',  # receive: the missing level (ON CONFLICT DO NOTHING)
+        '"inventory_stocklevel"',
+        '"inventory_stockmovement"',
+        '"inventory_stocklevel"',  # write-off
+        '"inventory_stockmovement"',
+    ]
 
 
 def test_negative_cycle_count_is_invalid(store, sku):

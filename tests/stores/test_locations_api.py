@@ -63,7 +63,7 @@ def test_radius_keeps_only_nearby_locations(user_client, network):
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"near": "north"}, "near"), ({"near": "95,10"}, "near"), ({"radius_km": 5}, "radius_km"),
-     ({"kind": "moon"}, "kind")],
+     ({"near": "", "radius_km": 5}, "radius_km"), ({"kind": "moon"}, "kind")],
 )  # fmt: skip
 def test_bad_filters_are_400_with_field_errors(user_client, network, params, field):
     response = user_client().get("/api/v1/locations", params)
@@ -81,3 +81,21 @@ def test_location_detail_by_code_and_404(user_client, network):
     missing = client.get("/api/v1/locations/NOPE")
     assert missing.status_code == 404
     assert missing.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/locations/%00",
+        "/api/v1/locations/SH-%00XUHUI",
+        "/api/v1/locations?city=%00",
+        "/api/v1/locations?kind=%00",
+        "/api/v1/locations?capability=%00",
+        "/api/v1/locations?near=%00",
+        "/api/v1/locations?near=31.2,121.4&radius_km=%00",
+    ],
+)
+def test_a_nul_byte_in_the_url_is_a_client_error_not_a_server_error(user_client, network, url):
+    response = user_client().get(url)
+
+    assert response.status_code in (400, 404)

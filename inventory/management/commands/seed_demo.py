@@ -6,9 +6,17 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from common.models import ApiToken
-from common.tokens import channel_user_get_or_create, token_issue
-from inventory.demo import seed_skus, seed_stock
-from stores.demo import DEMO_PASSWORD, STORES, WAREHOUSES, seed_locations, seed_staff
+from common.tokens import channel_user_get_or_create, token_digest, token_issue
+from inventory.demo import demo_skus, seed_skus, seed_stock
+from stores.demo import (
+    DEMO_PASSWORD,
+    STORES,
+    WAREHOUSES,
+    demo_locations,
+    seed_locations,
+    seed_staff,
+)
+from stores.models import Location, StaffMembership
 
 STAFF_PERMISSIONS = [
     "stores.view_location",
@@ -35,30 +43,64 @@ class Command(BaseCommand):
         parser.add_argument("--skus", type=int, default=200)
         parser.add_argument("--staff-stores", type=int, default=50,
                             help="Create staff users for this many stores.")  # fmt: skip
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing when the database has any location (the run command's seed step: "
+            "never demo data in a real chain).",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, stores, warehouses, skus, staff_stores, no_progress, **options):
+    def handle(
+        self, *args, stores, warehouses, skus, staff_stores, if_empty, no_progress, **options
+    ):
+        if if_empty and Location.objects.exists():
+            if options["verbosity"]:
+                self.stdout.write(
+                    "Locations exist already, so the demo chain was not loaded (--if-empty).\n"
+                    "For a web channel API token: python manage.py issue_token --channel web"
+                )
+            return
         quiet = no_progress or options["verbosity"] == 0
         with tqdm(total=stores + warehouses, desc="locations", unit="loc", disable=quiet) as bar:
             new = seed_locations(stores=stores, warehouses=warehouses, progress=bar.update)
         with tqdm(total=skus, desc="skus", unit="sku", disable=quiet) as bar:
             new_skus = seed_skus(count=skus, progress=bar.update)
         with tqdm(total=stores + warehouses, desc="stock", unit="loc", disable=quiet) as bar:
-            seed_stock(progress=bar.update)
-        created = seed_staff(limit=staff_stores)
+            seed_stock(
+                location_codes=[
+                    loc.code for loc in demo_locations(stores=stores, warehouses=warehouses)
+                ],
+                sku_codes=[sku.code for sku in demo_skus(skus)],
+                progress=bar.update,
+            )
+        created = seed_staff(stores=stores, limit=staff_stores)
         self._staff_group()
         token_file = Path(settings.VAR_DIR) / "demo-web-token.txt"
-        web_user = channel_user_get_or_create(channel=ApiToken.Channel.WEB)
-        if not web_user.api_tokens.exists() or not token_file.exists():
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            token_file.write_text(token_issue(user=web_user, channel=ApiToken.Channel.WEB))
+        key = self._web_token(token_file)
         if options["verbosity"]:
             self.stdout.write(
                 f"{new} new locations, {new_skus} new SKUs, {len(created)} new staff users.\n"
                 f"Demo logins (password {DEMO_PASSWORD!r}): admin, and e.g. "
                 f"sh-xuhui-manager / sh-xuhui-associate.\n"
-                f"Web channel API token: {token_file.read_text()} (kept in {token_file})"
+                f"Web channel API token: {key} (kept in {token_file})"
             )
+
+    def _web_token(self, token_file: Path) -> str:
+        """The key kept in `token_file` while it still works; else a new one, kept there."""
+        web_user = channel_user_get_or_create(channel=ApiToken.Channel.WEB)
+        key = token_file.read_text().strip() if token_file.exists() else ""
+        works = (
+            key
+            and ApiToken.objects.filter(
+                user=web_user, digest=token_digest(key), revoked_at__isnull=True
+            ).exists()
+        )
+        if not works:
+            key = token_issue(user=web_user, channel=ApiToken.Channel.WEB)
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            token_file.write_text(key)
+        return key
 
     def _staff_group(self) -> None:
         group, _ = Group.objects.get_or_create(name="Store staff")
@@ -67,7 +109,5 @@ class Command(BaseCommand):
             app_label, codename = label.split(".")
             perms += Permission.objects.filter(content_type__app_label=app_label, codename=codename)
         group.permissions.set(perms)
-        from stores.models import StaffMembership
-
         for membership in StaffMembership.objects.select_related("user"):
             membership.user.groups.add(group)

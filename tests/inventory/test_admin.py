@@ -1,0 +1,112 @@
+"""The stock admin for store staff: their transfers only, movements through the services."""
+
+import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+
+from inventory.models import StockMovement, Transfer
+from inventory.services import stock_transfer
+from tests.inventory.factories import SkuFactory, stock_put
+from tests.stores.factories import LocationFactory, StaffMembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def transfers():
+    xuhui, pudong, beijing, haidian = (
+        LocationFactory(code=code)
+        for code in ("SH-XUHUI", "SH-PUDONG", "BJ-CHAOYANG", "BJ-HAIDIAN")
+    )
+    sku = SkuFactory()
+    for location in (xuhui, pudong, beijing):
+        stock_put(location=location, sku=sku, on_hand=5)
+    return {
+        "out": stock_transfer(from_location=xuhui, to_location=pudong, sku=sku, quantity=1),
+        "in": stock_transfer(from_location=pudong, to_location=xuhui, sku=sku, quantity=1),
+        "elsewhere": stock_transfer(
+            from_location=beijing, to_location=haidian, sku=sku, quantity=1
+        ),
+    }
+
+
+@pytest.fixture
+def xuhui_staff(client, transfers):
+    membership = StaffMembershipFactory(location=transfers["out"].from_location)
+    membership.user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="inventory", codename="view_transfer")
+    )
+    client.force_login(membership.user)
+    return client
+
+
+def test_staff_list_only_transfers_leaving_or_arriving_at_their_locations(xuhui_staff, transfers):
+    response = xuhui_staff.get("/admin/inventory/transfer/")
+
+    assert response.status_code == 200
+    shown = {t.pk for t in response.context["cl"].result_list}
+    assert shown == {transfers["out"].pk, transfers["in"].pk}
+    assert "BJ-CHAOYANG" not in response.content.decode()
+
+
+def test_staff_cannot_open_a_transfer_between_other_stores(xuhui_staff, transfers):
+    elsewhere = transfers["elsewhere"]
+
+    response = xuhui_staff.get(f"/admin/inventory/transfer/{elsewhere.pk}/change/")
+
+    # As for a transfer that does not exist: back to the admin's index, nothing shown.
+    assert (response.status_code, response.url) == (302, "/admin/")
+
+
+def test_a_superuser_lists_every_transfer(client, transfers):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+
+    response = client.get("/admin/inventory/transfer/")
+
+    assert {t.pk for t in response.context["cl"].result_list} == set(
+        Transfer.objects.values_list("pk", flat=True)
+    )
+
+
+@pytest.fixture
+def store_and_staff(client):
+    membership = StaffMembershipFactory()
+    membership.user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="inventory",
+            codename__in=["add_stockmovement", "view_stockmovement"],
+        )
+    )
+    client.force_login(membership.user)
+    sku = SkuFactory()
+    stock_put(location=membership.location, sku=sku, on_hand=3)
+    return client, membership.location, sku
+
+
+def _record(client, location, sku, **fields):
+    data = {"location": location.pk, "sku": sku.pk, "note": "", **fields}
+    return client.post("/admin/inventory/stockmovement/add/", data, follow=True)
+
+
+def test_a_refused_movement_in_the_admin_is_not_logged_as_added(store_and_staff):
+    client, location, sku = store_and_staff
+    movements = StockMovement.objects.count()
+
+    response = _record(client, location, sku, reason="write_off", quantity=5)
+
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(m.startswith("Not recorded:") for m in shown)
+    assert StockMovement.objects.count() == movements
+    assert not LogEntry.objects.filter(action_flag=ADDITION).exists()
+
+
+def test_a_recorded_movement_in_the_admin_is_logged_against_its_ledger_row(store_and_staff):
+    client, location, sku = store_and_staff
+
+    _record(client, location, sku, reason="write_off", quantity=1)
+
+    movement = StockMovement.objects.latest("pk")
+    assert (movement.reason, movement.delta_on_hand) == ("write_off", -1)
+    [entry] = LogEntry.objects.filter(action_flag=ADDITION)
+    assert entry.object_id == str(movement.pk)
