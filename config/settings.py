@@ -160,6 +160,8 @@ OMS_MAX_LINE_QUANTITY = int(os.environ.get("OMS_MAX_LINE_QUANTITY", "99"))
 OMS_MAX_LINES = int(os.environ.get("OMS_MAX_LINES", "100"))
 # Prefer warehouses (or "store") when a ship order could come from either.
 OMS_SHIP_PREFERENCE = os.environ.get("OMS_SHIP_PREFERENCE", "warehouse")
+# A cycle count taken longer ago than this is refused (its replay would be guesswork).
+OMS_CYCLE_COUNT_MAX_AGE_DAYS = int(os.environ.get("OMS_CYCLE_COUNT_MAX_AGE_DAYS", "7"))
 # A fulfilled order takes returns this long, then it is closed.
 OMS_RETURN_WINDOW_DAYS = int(os.environ.get("OMS_RETURN_WINDOW_DAYS", "30"))
 # How long an Idempotency-Key is remembered (at least 24 hours).

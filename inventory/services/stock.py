@@ -301,29 +301,35 @@ def _settle(
     note: str,
 ) -> None:
     """Ledger rows and stock UPDATEs for reservations that end: a release gives the units
-    back to the shelf; any other reason takes them out of the building too."""
+    back to the shelf; any other reason takes them out of the building too.
+
+    The UPDATEs come first when units leave, so a cycle count that locks the row after them
+    finds their ledger rows committed and never counts them twice (as `_add` and `_take`).
+    """
     leaves = reason != Reason.RELEASE
     totals: dict[Pair, int] = defaultdict(int)
     for reservation in locked:
         totals[(reservation.location_id, reservation.sku_id)] += amounts[reservation.pk]
-    StockMovement.objects.bulk_create(
-        [
-            _movement(
-                pair,
-                reason,
-                on_hand=-qty if leaves else 0,
-                reserved=-qty,
-                reference=reference,
-                note=note,
-                actor=actor,
-            )
-            for pair, qty in sorted(totals.items())
-        ]
-    )
+    movements = [
+        _movement(
+            pair,
+            reason,
+            on_hand=-qty if leaves else 0,
+            reserved=-qty,
+            reference=reference,
+            note=note,
+            actor=actor,
+        )
+        for pair, qty in sorted(totals.items())
+    ]
+    if not leaves:  # only `reserved` moves, which a count does not replay: rows first
+        StockMovement.objects.bulk_create(movements)
     for pair, qty in sorted(totals.items()):
         guard = Q(reserved__gte=qty, on_hand__gte=qty) if leaves else Q(reserved__gte=qty)
         if not _change_level(pair, on_hand=-qty if leaves else 0, reserved=-qty, guard=guard):
             raise StockInvariantBroken(f"Less reserved than reservations hold at {pair}.")
+    if leaves:
+        StockMovement.objects.bulk_create(movements)
 
 
 @transaction.atomic
@@ -573,7 +579,7 @@ def stock_cycle_count(
     counted_at = counted_at or now
     if counted_at > now:
         raise InvalidMovement("A count cannot be in the future.", field="counted_at")
-    max_age = timedelta(days=getattr(settings, "OMS_CYCLE_COUNT_MAX_AGE_DAYS", 7))
+    max_age = timedelta(days=settings.OMS_CYCLE_COUNT_MAX_AGE_DAYS)
     if counted_at < now - max_age:
         raise InvalidMovement(
             f"A count older than {max_age.days} days cannot be replayed.", field="counted_at"
