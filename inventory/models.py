@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from common.models import TimeStampedModel
+from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.models import Location
 
 # A SKU code, the public identifier: in URLs, so letters, digits and . _ - only.
@@ -177,7 +178,14 @@ class Reservation(models.Model):
                 name="reservation_active_idx",
                 condition=Q(status="active"),
             ),
-            models.Index(fields=["location", "created_at"], name="reservation_loc_day_idx"),
+            # Ship capacity: a location's ship orders of the day, counted from the index alone
+            # however many pickups it also took.
+            models.Index(
+                fields=["location", "created_at"],
+                include=["demand"],
+                name="reservation_ship_day_idx",
+                condition=Q(delivery_method__in=USES_SHIP_CAPACITY) & ~Q(status="released"),
+            ),
         ]
 
     def __str__(self) -> str:

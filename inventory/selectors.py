@@ -1,11 +1,12 @@
 """Reads of stock that callers share."""
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 
 from django.db import connection
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Count, F, IntegerField, Q, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from inventory.models import Reservation, Sku, StockLevel
@@ -61,19 +62,6 @@ def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int,
         qs = qs.filter(location_id__in=list(location_ids))
     rows = qs.values("location_id").annotate(n=Count("demand", distinct=True))
     return {row["location_id"]: row["n"] for row in rows}
-
-
-def _ship_orders_today_subquery() -> Subquery:
-    """`ship_orders_today` of the outer Location row, to annotate a location query with."""
-    counted = (
-        _ship_orders_since(ship_day_start())
-        .filter(location_id=OuterRef("pk"))
-        .order_by()
-        .values("location_id")
-        .annotate(n=Count("demand", distinct=True))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def ship_orders_today_at(*, location_id: int, up_to: int) -> int:
@@ -211,39 +199,27 @@ def stock_breaches() -> list[str]:
     return breaches
 
 
-def sourcing_candidates(
-    *, sku_ids: Iterable[int], method: str, location_id: int | None = None
-) -> list[Candidate]:
-    """The routing engine's snapshot: locations that could serve `method`, with their stock.
-
-    For pickup and curbside that is the store, the other stores offering the method (the
-    alternatives) and every location that can ship (the sources of a ship-to-store transfer).
-    Read without locks; the reservation that follows re-checks every quantity atomically.
-    """
-    sku_ids = list(sku_ids)
-    locations = Location.objects.all()
-    if method in (SHIP, PICKUP, CURBSIDE):
-        # In the same query: checkout's query count is part of its lock-free budget.
-        locations = locations.annotate(ship_orders_today=_ship_orders_today_subquery())
-    if method == SHIP:
-        locations = locations.filter(can_ship=True)
-    elif method in (PICKUP, CURBSIDE):
-        offers = Q(**{"can_pickup" if method == PICKUP else "can_curbside": True})
-        locations = locations.filter(
-            Q(pk=location_id) | ((offers | Q(can_ship=True)) & Q(is_active=True))
+def _candidates(
+    *, sku_ids: list[int], locations: Q, with_capacity: bool, always: int | None = None
+) -> dict[int, Candidate]:
+    """Locations matching `locations` that hold any of the SKUs (and `always`, holding
+    none), with their stock and, when asked, the ship orders they can still take today."""
+    stock: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    found: dict[int, Location] = {}
+    rows = StockLevel.objects.filter(locations, sku_id__in=sku_ids).select_related("location")
+    for row in rows.only("on_hand", "reserved", "safety_stock", "sku_id", "location"):
+        stock[row.location_id][row.sku_id] = (
+            row.on_hand - row.reserved - row.safety_stock,
+            row.on_hand - row.reserved,
         )
-    else:
-        locations = locations.filter(pk=location_id)
-    locations = list(locations)
-    stock: dict[int, dict[int, tuple[int, int]]] = {loc.pk: {} for loc in locations}
-    levels = StockLevel.objects.filter(sku_id__in=sku_ids, location_id__in=list(stock)).values_list(
-        "location_id", "sku_id", "on_hand", "reserved", "safety_stock"
-    )
-    for loc, sku, on_hand, reserved, safety in levels:
-        stock[loc][sku] = (on_hand - reserved - safety, on_hand - reserved)
-    return [
-        Candidate(
-            location_id=loc.pk,
+        found[row.location_id] = row.location
+    if always is not None and always not in found:
+        found[always] = Location.objects.get(pk=always)
+    shipping = [pk for pk, loc in found.items() if loc.can_ship] if with_capacity else []
+    used = ship_orders_today(location_ids=shipping) if shipping else {}
+    return {
+        pk: Candidate(
+            location_id=pk,
             code=loc.code,
             kind=loc.kind,
             latitude=loc.latitude,
@@ -252,13 +228,57 @@ def sourcing_candidates(
             can_ship=loc.can_ship,
             can_pickup=loc.can_pickup,
             can_curbside=loc.can_curbside,
-            capacity_left=loc.daily_ship_capacity - getattr(loc, "ship_orders_today", 0),
+            capacity_left=loc.daily_ship_capacity - used.get(pk, 0) if with_capacity else 0,
             rejection_rate=loc.recent_rejection_rate,
-            stock=stock[loc.pk],
+            stock=stock[pk],
         )
-        for loc in locations
-        if stock[loc.pk] or loc.pk == location_id
-    ]
+        for pk, loc in found.items()
+    }
+
+
+def sourcing_candidates(
+    *,
+    sku_ids: Iterable[int],
+    method: str,
+    location_id: int | None = None,
+    demand: Mapping[int, int] | None = None,
+) -> list[Candidate]:
+    """The routing engine's snapshot: the locations holding any of the SKUs, with their
+    stock and the ship orders they can still take today.
+
+    Ship: every such location, whatever it can do, so the decision says why each one that
+    holds the goods was dropped. Pickup and curbside: the store; when it lacks part of
+    `demand` (sku id -> units) also the active stores offering the method (alternatives)
+    and the active locations that ship (sources of a ship-to-store transfer). Carry-out:
+    the store. Read without locks; the reservation that follows re-checks every quantity.
+    """
+    sku_ids = list(sku_ids)
+    if method not in (SHIP, PICKUP, CURBSIDE):
+        store = Q(location_id=location_id)
+        return list(
+            _candidates(
+                sku_ids=sku_ids, locations=store, with_capacity=False, always=location_id
+            ).values()
+        )
+    if method == SHIP:
+        return list(_candidates(sku_ids=sku_ids, locations=Q(), with_capacity=True).values())
+    if demand:
+        [store] = _candidates(
+            sku_ids=sku_ids, locations=Q(location_id=location_id), with_capacity=False,
+            always=location_id,
+        ).values()  # fmt: skip
+        if all(store.units(sku, allow_safety_stock=False) >= qty for sku, qty in demand.items()):
+            return [store]  # the common pickup: nobody else is needed, not even to explain
+    offers = Q(**{f"location__{'can_pickup' if method == PICKUP else 'can_curbside'}": True})
+    others = (offers | Q(location__can_ship=True)) & Q(location__is_active=True)
+    return list(
+        _candidates(
+            sku_ids=sku_ids,
+            locations=Q(location_id=location_id) | others,
+            with_capacity=True,
+            always=location_id,
+        ).values()
+    )
 
 
 def reservations_for_demand(*, demand: str) -> list[Reservation]:

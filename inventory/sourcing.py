@@ -97,6 +97,9 @@ class RoutingDecision:
     alternatives: list[dict] = field(default_factory=list)
     # A shortage at a pickup store that a transfer from other locations would cover.
     transfer_possible: bool = False
+    # How many locations were considered, kept, and dropped for each reason: all of them,
+    # where `considered` details only the chosen and the nearest.
+    summary: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -132,6 +135,7 @@ class RoutingDecision:
                 for sku, (req, avail) in sorted(self.shortages.items())
             ],
             "transfer_possible": self.transfer_possible,
+            "summary": self.summary,
         }
 
 
@@ -258,13 +262,28 @@ def _route_ship(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
             kept.append(c)
         considered.append(entry)
 
+    summary = _summary(considered)
     chosen = _fewest_locations(demand, kept)
     if chosen is None:
-        return RoutingDecision(SHIP, [], _explained(considered), _shortages(demand, kept))
+        shortages = _shortages(demand, kept)
+        return RoutingDecision(SHIP, [], _explained(considered), shortages, summary=summary)
     chosen_codes = {c.code for c in chosen}
     for entry in considered:
         entry["chosen"] = entry["location"] in chosen_codes
-    return RoutingDecision(SHIP, _allocate(demand, chosen), _explained(considered), {})
+    allocations = _allocate(demand, chosen)
+    return RoutingDecision(SHIP, allocations, _explained(considered), {}, summary=summary)
+
+
+def _summary(considered: list[dict]) -> dict:
+    dropped: dict[str, int] = {}
+    for entry in considered:
+        if "reason" in entry:
+            dropped[entry["reason"]] = dropped.get(entry["reason"], 0) + 1
+    return {
+        "considered": len(considered),
+        "kept": sum(entry["kept"] for entry in considered),
+        "dropped": dict(sorted(dropped.items())),
+    }
 
 
 def _explained(considered: list[dict]) -> list[dict]:

@@ -118,7 +118,10 @@ def _demand(request: CheckoutRequest) -> Demand:
 def _route(request: CheckoutRequest) -> RoutingDecision:
     demand = _demand(request)
     candidates = sourcing_candidates(
-        sku_ids=demand.lines, method=demand.method, location_id=demand.location_id
+        sku_ids=demand.lines,
+        method=demand.method,
+        location_id=demand.location_id,
+        demand=demand.lines,
     )
     decision = route(demand, candidates)
     if not decision.ok:

@@ -940,7 +940,10 @@ def test_sourcing_candidates_snapshot_has_stock_and_capacity_left_today():
 
     snapshot = {c.code: c for c in sourcing_candidates(sku_ids=[tee.pk, cap.pk], method="ship")}
 
-    assert set(snapshot) == {"WH-EAST", "SH-XUHUI"}
+    # Every location holding the goods, so the decision can say why one that cannot ship
+    # was dropped; the store that holds none of them is not in it.
+    assert set(snapshot) == {"WH-EAST", "SH-XUHUI", "SH-NOSHIP"}
+    assert snapshot["SH-NOSHIP"].can_ship is False
     wh = snapshot["WH-EAST"]
     # (available to promise, free including safety stock)
     assert wh.stock == {tee.pk: (10 - 3 - 2, 10 - 3), cap.pk: (4 - 2, 4 - 2)}
@@ -960,3 +963,27 @@ def test_sourcing_candidates_snapshot_has_stock_and_capacity_left_today():
     )
     assert decision.ok
     assert decision.location_ids == [warehouse.pk]
+    assert entry(decision, "SH-NOSHIP")["reason"] == "no_capability"
+
+
+@pytest.mark.django_db
+def test_a_pickup_store_that_has_everything_is_the_whole_snapshot(django_assert_num_queries):
+    tee = Sku.objects.create(code="TEE-M", name="Tee, medium", price=Decimal("99.00"))
+    store = LocationFactory(code="SH-XUHUI")
+    other = LocationFactory(code="SH-PUDONG")
+    warehouse = WarehouseFactory(code="WH-EAST")
+    for location in (store, other, warehouse):
+        stock_receive(location=location, sku=tee, quantity=5)
+
+    with django_assert_num_queries(1):  # the store's stock rows, its location joined
+        enough = sourcing_candidates(
+            sku_ids=[tee.pk], method="pickup", location_id=store.pk, demand={tee.pk: 5}
+        )
+    short = sourcing_candidates(
+        sku_ids=[tee.pk], method="pickup", location_id=store.pk, demand={tee.pk: 6}
+    )
+
+    assert [c.code for c in enough] == ["SH-XUHUI"]
+    # Short of one: the other stores (alternatives) and the shippers (ship-to-store) too.
+    assert {c.code for c in short} == {"SH-XUHUI", "SH-PUDONG", "WH-EAST"}
+    assert {c.code: c.capacity_left for c in short}["WH-EAST"] == warehouse.daily_ship_capacity

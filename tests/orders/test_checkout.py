@@ -97,8 +97,8 @@ def test_ship_routing_explains_why_each_location_was_dropped(tee):
     busy = LocationFactory(code="SH-BUSY", daily_ship_capacity=0, **km_north_of_customer(1))
     held_back = LocationFactory(code="SH-SAFETY", **km_north_of_customer(1))
     empty = LocationFactory(code="SH-EMPTY", **km_north_of_customer(1))
-    LocationFactory(code="SH-NO-SHIP", can_ship=False, **km_north_of_customer(1))
-    for location in (chosen, closed, busy):
+    no_ship = LocationFactory(code="SH-NO-SHIP", can_ship=False, **km_north_of_customer(1))
+    for location in (chosen, closed, busy, no_ship):
         stock_put(location=location, sku=tee, on_hand=5)
     stock_put(location=held_back, sku=tee, on_hand=2, safety_stock=2)
     stock_put(location=empty, sku=tee, on_hand=0)
@@ -113,6 +113,18 @@ def test_ship_routing_explains_why_each_location_was_dropped(tee):
         "SH-BUSY": "capacity_used_up",
         "SH-SAFETY": "safety_stock",
         "SH-EMPTY": "no_stock",
+        "SH-NO-SHIP": "no_capability",
+    }
+    assert order.routing["summary"] == {
+        "considered": 6,
+        "kept": 1,
+        "dropped": {
+            "capacity_used_up": 1,
+            "inactive": 1,
+            "no_capability": 1,
+            "no_stock": 1,
+            "safety_stock": 1,
+        },
     }
     routed = order.events.get(kind=OrderEvent.Kind.ROUTED)
     assert routed.data == order.routing
