@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -85,6 +86,26 @@ def celery_worker_start(
             celery_worker_stop(proc)
             pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
     return proc
+
+
+def celery_worker_kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool processes at once, as when its machine dies."""
+    pool = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _parent_of(entry) == proc.pid
+    ]
+    for pid in pool:
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+
+
+def _parent_of(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None  # it ended while we looked
 
 
 def celery_worker_stop(proc: subprocess.Popen) -> None:

@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -19,7 +20,13 @@ from fulfillment.models import FulfillmentOrder
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from orders.models import Order
 from tests.common.worker_handlers import SLOW_TOPIC, marks_key
-from tests.conftest import celery_worker_start, celery_worker_stop, wait_until
+from tests.conftest import (
+    celery_worker_kill,
+    celery_worker_start,
+    celery_worker_stop,
+    database_url_for_processes,
+    wait_until,
+)
 from tests.fulfillment.factories import (
     act,
     assert_stock_invariants,
@@ -254,3 +261,54 @@ def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
     event.refresh_from_db()
     assert event.attempts == 1
     assert event.last_error == ""
+
+
+def _waiting_on(conn, table: str) -> bool:
+    """True when some other transaction waits for a lock on `table`."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", [table]
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_release_once(
+    celery_worker_process, celery_worker_env, xuhui, tee, web, tmp_path
+):
+    put_stock(location=xuhui, sku=tee, on_hand=5)
+    # Another session holds the fulfillment orders table, so the worker's release of the
+    # order stops half way: the order row locked, its fulfillment order not yet written.
+    blocker = psycopg.connect(database_url_for_processes())
+    blocker.execute("LOCK TABLE fulfillment_fulfillmentorder IN EXCLUSIVE MODE")
+    try:
+        number = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code)
+        wait_until(lambda: _waiting_on(blocker, "fulfillment_fulfillmentorder"))
+        celery_worker_kill(celery_worker_process)  # in the middle of the release
+    finally:
+        blocker.rollback()  # the dead worker's session goes on, finds its client gone, aborts
+        blocker.close()
+    [placed] = OutboxEvent.objects.filter(topic="order.placed", payload__number=number)
+    wait_until(lambda: _row_unlocked(placed.pk))
+    placed.refresh_from_db()
+
+    assert (placed.processed_at, placed.attempts) == (None, 0)  # the killed run left nothing
+    assert not FulfillmentOrder.objects.filter(order__number=number).exists()
+    assert status_of(number) == "placed"
+    second = celery_worker_start(
+        queue=celery_worker_process.queue,
+        log_path=tmp_path / "worker-2.log",
+        env=celery_worker_env,
+        name=f"{celery_worker_process.queue}-2@localhost",
+    )
+    try:
+        outbox_sweep(older_than=timedelta(0))
+        wait_until(lambda: OutboxEvent.objects.get(pk=placed.pk).processed_at)
+        wait_until(all_events_processed)
+    finally:
+        celery_worker_stop(second)
+
+    [fo] = FulfillmentOrder.objects.filter(order__number=number)
+    assert (fo.location_id, fo.status) == (xuhui.pk, "pending")
+    assert status_of(number) == "processing"
+    assert level(xuhui, tee) == (5, 2)
+    assert_stock_invariants()
