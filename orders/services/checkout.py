@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -313,6 +314,15 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(key=record.key)
     return CheckoutResult(record.response_status, record.response_body, replayed=True)
+
+
+def idempotency_keys_purge() -> int:
+    """Forget Idempotency-Keys older than OMS_IDEMPOTENCY_TTL_HOURS (never under a day);
+    returns how many."""
+    hours = max(24, settings.OMS_IDEMPOTENCY_TTL_HOURS)
+    cutoff = timezone.now() - timedelta(hours=hours)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def checkout_replay(*, actor, idempotency_key: str, fingerprint: str) -> CheckoutResult | None:

@@ -289,3 +289,15 @@ def test_another_channel_cannot_announce_an_arrival_for_an_order_it_never_saw(xu
     assert response.status_code == 404
     fo.refresh_from_db()
     assert fo.customer_arrived_at is None
+
+
+def test_a_pickup_handed_over_can_no_longer_be_cancelled(pickup, xuhui, tee, at_xuhui, web):
+    order, fo = pickup
+    act(at_xuhui, fo, "handover", code=pickup_code_in(ready_email(order).body))
+
+    response = web.post(f"/api/v1/orders/{order.number}/cancel", {}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (409, "order_not_cancellable")
+    assert level(xuhui, tee) == (3, 0)
+    order.refresh_from_db()
+    assert order.status == "fulfilled"

@@ -164,3 +164,23 @@ def test_unknown_action_is_404(ship_order, at_xuhui):
     assert response.status_code == 404
     fo.refresh_from_db()
     assert fo.status == "pending"
+
+
+def test_a_shipped_order_can_no_longer_be_cancelled(ship_order, xuhui, tee, at_xuhui, web):
+    order, fo = ship_order
+    for step in ("accept", "pick", "pack"):
+        act(at_xuhui, fo, step)
+    act(at_xuhui, fo, "ship", **SHIP_DATA)
+
+    whole = web.post(f"/api/v1/orders/{order.number}/cancel", {}, format="json")
+    line = order.lines.get()
+    part = web.post(
+        f"/api/v1/orders/{order.number}/lines/{line.pk}/cancel", {"quantity": 1}, format="json"
+    )
+
+    assert (whole.status_code, whole.json()["code"]) == (409, "order_not_cancellable")
+    assert (part.status_code, part.json()["code"]) == (409, "line_not_cancellable")
+    order.refresh_from_db()
+    assert order.status == "fulfilled"
+    assert level(xuhui, tee) == (3, 0)
+    assert_stock_invariants()

@@ -2,14 +2,17 @@
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from inventory.models import StockLevel
 from inventory.services import stock_receive
 from inventory.services.catalogue import sku_upsert_many
 from orders.models import IdempotencyRecord, Order
+from orders.tasks import purge_idempotency_keys
 from stores.models import Location
 from tests.orders.factories import (
     body,
@@ -293,3 +296,35 @@ def test_a_retry_in_flight_while_the_first_request_takes_the_last_unit_gets_the_
     assert again.json()["number"] == first.json()["number"]
     assert Order.objects.count() == 1
     assert StockLevel.objects.get(location=xuhui, sku=tee).reserved == 1
+
+
+def test_keys_are_kept_a_day_at_least_and_forgotten_after_their_time(
+    web, payload, xuhui, tee, settings
+):
+    settings.OMS_IDEMPOTENCY_TTL_HOURS = 48
+    day_old = post_checkout(web, payload, key="k-day-old")
+    week_old = post_checkout(web, payload, key="k-week-old")
+    IdempotencyRecord.objects.filter(key="k-day-old").update(
+        created_at=timezone.now() - timedelta(hours=30)
+    )
+    IdempotencyRecord.objects.filter(key="k-week-old").update(
+        created_at=timezone.now() - timedelta(days=7)
+    )
+
+    assert purge_idempotency_keys() == 1
+
+    again = post_checkout(web, payload, key="k-day-old")
+    anew = post_checkout(web, payload, key="k-week-old")
+    assert again.json()["number"] == day_old.json()["number"]
+    assert anew.status_code == 201
+    assert anew.json()["number"] != week_old.json()["number"]  # forgotten: a new order
+
+
+def test_a_ttl_under_a_day_still_keeps_keys_for_a_day(web, payload, xuhui, tee, settings):
+    settings.OMS_IDEMPOTENCY_TTL_HOURS = 1
+    post_checkout(web, payload, key="k-short")
+    IdempotencyRecord.objects.filter(key="k-short").update(
+        created_at=timezone.now() - timedelta(hours=23)
+    )
+
+    assert purge_idempotency_keys() == 0
