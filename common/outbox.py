@@ -56,34 +56,50 @@ def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
 
 
 def outbox_process(*, event_id: int) -> bool:
-    """Run the handler of one event exactly once. Returns False when there was nothing to do."""
+    """Run the handler of one event exactly once. Returns False when there was nothing to do.
+
+    The attempt is counted first, in a transaction of its own, so one that never ends (its
+    worker killed, a handler that takes the worker down) still counts: the sweeper backs
+    off from it and in the end leaves it for a person, instead of redelivering it for ever.
+    """
+    with transaction.atomic():
+        claimed = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, processed_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        if not claimed:
+            return False  # already processed, or being processed by another worker
+        OutboxEvent.objects.filter(pk=event_id).update(
+            attempts=F("attempts") + 1, enqueued_at=timezone.now()
+        )
     with transaction.atomic():
         event = (
             OutboxEvent.objects.select_for_update(skip_locked=True)
             .filter(pk=event_id, processed_at__isnull=True)
             .first()
         )
-        if event is None:  # already processed, or being processed by another worker
+        if event is None:  # processed meanwhile by another delivery of it
             return False
         handler = _handlers.get(event.topic)
-        event.attempts += 1
         if handler is not None:
             handler(event)
         else:
             logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
         event.processed_at = timezone.now()
         event.last_error = ""
-        event.save(update_fields=["attempts", "processed_at", "last_error"])
+        event.save(update_fields=["processed_at", "last_error"])
     return True
 
 
 def outbox_record_failure(*, event_id: int, error: str) -> None:
-    """Count a failed attempt; the sweeper's next try waits from now, twice as long each time."""
-    counted = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
-        attempts=F("attempts") + 1, last_error=error[:2000], enqueued_at=timezone.now()
+    """Keep why an attempt failed; the sweeper's next try waits from now, twice as long
+    after each attempt."""
+    OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+        last_error=error[:2000], enqueued_at=timezone.now()
     )
     event = OutboxEvent.objects.filter(pk=event_id).values("topic", "attempts").first()
-    if counted and event and event["attempts"] >= settings.OUTBOX_MAX_ATTEMPTS:
+    if event and event["attempts"] >= settings.OUTBOX_MAX_ATTEMPTS:
         logger.error(
             "outbox event %s (%s) failed %d times; it is left for a person to look at",
             event_id,

@@ -31,6 +31,12 @@ class HandoverForm(forms.Form):
         required=False, max_length=255, help_text="Managers only: hand over without the code."
     )
 
+    def clean(self):
+        data = super().clean()
+        if not data.get("code") and not data.get("override_reason"):
+            raise forms.ValidationError("Give the customer's pickup code, or an override reason.")
+        return data
+
 
 class QueueFilter(admin.SimpleListFilter):
     title = "queue"
@@ -77,12 +83,13 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
     search_fields = ["order__number", "order__customer__email", "order__customer__phone"]
     list_select_related = ["order", "location"]
     inlines = [FulfillmentLineInline]
+    # Everything is read-only: a fulfillment order changes only through its buttons.
     readonly_fields = [
-        "order", "location", "kind", "status", "destination", "rerouted_from", "accepted_at",
-        "ready_at", "pickup_deadline", "customer_arrived_at", "parking_spot", "carrier",
-        "tracking_number", "completed_at", "rejection_reason", "rejection_note", "routing",
-    ]  # fmt: skip
-    exclude = ["pickup_code_hash", "pickup_code_failures"]
+        f.name
+        for f in FulfillmentOrder._meta.fields
+        if f.name not in ("id", "pickup_code_hash", "pickup_code_failures", "pickup_code_round")
+    ]
+    exclude = ["pickup_code_hash", "pickup_code_failures", "pickup_code_round"]
 
     actions = ["resend_code"]
 
@@ -99,6 +106,10 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
         return Q(location_id__in=allowed) | Q(
             kind=FulfillmentOrder.Kind.TRANSFER, destination_id__in=allowed
         )
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Nothing to save: a button's service writes the fulfillment order itself, and a
+        save of the row the form read could undo what happened since."""
 
     def has_add_permission(self, request) -> bool:
         return False

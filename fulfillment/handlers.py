@@ -4,7 +4,7 @@ from common.models import OutboxEvent
 from common.outbox import outbox_handler
 from fulfillment.models import FulfillmentOrder
 from fulfillment.notifications import notify_customer, notify_store
-from fulfillment.services.actions import fulfillment_code_issue
+from fulfillment.services.actions import fulfillment_code_issue, fulfillment_order_lock
 from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
 from orders.models import Order
 from stores.models import StaffMembership
@@ -79,18 +79,20 @@ def tell_store_arrived(event: OutboxEvent) -> None:
 @outbox_handler("fulfillment.ready")
 def tell_customer_ready(event: OutboxEvent) -> None:
     """The code is made here, in the transaction that emails it: it is never stored in the
-    clear, and a pickup cancelled or collected meanwhile gets no code at all."""
-    fo = _fo(event)
-    if fo.status != FulfillmentOrder.Status.READY_FOR_PICKUP:
+    clear, and a pickup cancelled or collected meanwhile, or whose code was sent again
+    since, gets none. Locked as every service locks: the order, then the pickup."""
+    fo = fulfillment_order_lock(_fo(event))
+    current = event.payload.get("round", fo.pickup_code_round) == fo.pickup_code_round
+    if fo.status != FulfillmentOrder.Status.READY_FOR_PICKUP or not current:
         return
-    code = fulfillment_code_issue(fulfillment_order=fo) if fo.order.customer.email else None
+    has_email = bool(fo.order.customer.email)
     notify_customer(
         order=fo.order,
         location=fo.location,
         template="ready",
         context={
             "location": fo.location,
-            "code": code,
+            "code": fulfillment_code_issue(fulfillment_order=fo) if has_email else None,
             "deadline": fo.pickup_deadline,
             "curbside": fo.kind == fo.Kind.CURBSIDE,
             "again": event.payload.get("again", False),
@@ -126,6 +128,12 @@ def tell_customer_lines_cancelled(event: OutboxEvent) -> None:
 @outbox_handler("order.cancelled")
 def tell_customer_cancelled(event: OutboxEvent) -> None:
     order = Order.objects.select_related("customer").get(number=event.payload["number"])
+    cancelled = [
+        {"sku": line.sku_code, "quantity": line.quantity_cancelled}
+        for line in order.lines.filter(quantity_cancelled__gt=0)
+    ]
     notify_customer(
-        order=order, template="order_cancelled", context={"reason": event.payload.get("reason", "")}
+        order=order,
+        template="order_cancelled",
+        context={"reason": event.payload.get("reason", ""), "lines": cancelled},
     )

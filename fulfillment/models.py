@@ -66,6 +66,8 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
     pickup_deadline = models.DateTimeField(null=True, blank=True)
     pickup_code_hash = models.CharField(max_length=64, blank=True)
     pickup_code_failures = models.PositiveSmallIntegerField(default=0)
+    # Which ready email may issue the code: a resend supersedes one still on its way.
+    pickup_code_round = models.PositiveSmallIntegerField(default=0)
     customer_arrived_at = models.DateTimeField(null=True, blank=True)
     parking_spot = models.CharField(max_length=40, blank=True)
     carrier = models.CharField(max_length=60, blank=True)

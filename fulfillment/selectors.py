@@ -1,6 +1,6 @@
 """Reads of fulfillment orders, always scoped to the caller's locations."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from fulfillment.models import FulfillmentOrder
@@ -46,12 +46,14 @@ def pickup_for_customer(*, pk: int, order_numbers: QuerySet | None = None) -> Fu
 
 
 def inbound_transfers(*, order, destination) -> QuerySet[FulfillmentOrder]:
-    """Transfers of `order` still on their way to the pickup store `destination`."""
+    """Transfers of `order` still on their way to the pickup store `destination`, counting
+    one that was rejected and is still waiting to be re-routed (it will be sent again)."""
     return FulfillmentOrder.objects.filter(
+        Q(status__in=FulfillmentOrder.INBOUND)
+        | Q(status=FulfillmentOrder.Status.REJECTED, completed_at__isnull=True),
         order=order,
         destination=destination,
         kind=FulfillmentOrder.Kind.TRANSFER,
-        status__in=FulfillmentOrder.INBOUND,
     )
 
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -111,7 +112,11 @@ def fulfillment_reject(
 
 
 def _refresh_rejection_rate(fo: FulfillmentOrder) -> None:
-    fulfillment_rejection_rates_refresh(location_ids=[fo.location_id])
+    """After commit, in its own short transaction: an UPDATE of the location row here would
+    hold it to the end of this one, and checkouts claim their ship slot on that row."""
+    transaction.on_commit(
+        partial(fulfillment_rejection_rates_refresh, location_ids=[fo.location_id])
+    )
 
 
 def fulfillment_rejection_rates_refresh(*, location_ids: list[int] | None = None) -> int:
@@ -197,7 +202,8 @@ def fulfillment_ship(
 
 
 def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
-    lines = _open_lines(fo)
+    # In SKU order: the stock rows here are locked in the global (location, sku) order.
+    lines = sorted(_open_lines(fo), key=lambda line: (line.reservation.sku_id, line.pk))
     for line in lines:
         line.transfer = stock_transfer_reserved(
             reservation=line.reservation, to_location=fo.destination, actor=actor
@@ -235,7 +241,10 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
         raise AwaitingTransfer()
     fo.ready_at = timezone.now()
     fo.pickup_deadline = fo.ready_at + timedelta(hours=fo.location.pickup_hold_hours)
-    fo.save(update_fields=["status", "ready_at", "pickup_deadline", "updated_at"])
+    fo.pickup_code_round += 1
+    fo.save(
+        update_fields=["status", "ready_at", "pickup_deadline", "pickup_code_round", "updated_at"]
+    )
     fulfillment_event_record(
         fo,
         OrderEvent.Kind.READY_FOR_PICKUP,
@@ -243,7 +252,7 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
         f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
         deadline=fo.pickup_deadline.isoformat(),
     )
-    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk)
+    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round)
     return fo
 
 
@@ -254,20 +263,29 @@ def fulfillment_resend_code(*, fulfillment_order: FulfillmentOrder, actor=None) 
     if fo.status != Status.READY_FOR_PICKUP:
         raise PickupNotReady(status=fo.status)
     fo.pickup_code_hash, fo.pickup_code_failures = "", 0
-    fo.save(update_fields=["pickup_code_hash", "pickup_code_failures", "updated_at"])
-    outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, again=True)
+    fo.pickup_code_round += 1  # a ready email still on its way is superseded
+    fo.save(
+        update_fields=[
+            "pickup_code_hash",
+            "pickup_code_failures",
+            "pickup_code_round",
+            "updated_at",
+        ]
+    )
+    outbox_publish(
+        "fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round, again=True
+    )
     return fo
 
 
-def fulfillment_code_issue(*, fulfillment_order: FulfillmentOrder) -> str | None:
-    """A fresh pickup code for a ready pickup, its digest kept; None when no longer ready.
+def fulfillment_code_issue(*, fulfillment_order: FulfillmentOrder) -> str:
+    """A fresh pickup code for a ready pickup, its digest kept on it.
 
-    Called by the notification after commit, inside the transaction that sends it, so the
-    code exists only in the customer's message and, hashed, on the fulfillment order.
+    For the notification that sends it, inside its transaction and with the fulfillment
+    order locked (`fulfillment_order_lock`), so the code exists only in the customer's
+    message and, hashed, on the fulfillment order.
     """
-    fo = FulfillmentOrder.objects.select_for_update().get(pk=fulfillment_order.pk)
-    if fo.status != Status.READY_FOR_PICKUP:
-        return None
+    fo = fulfillment_order
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
     fo.pickup_code_failures = 0

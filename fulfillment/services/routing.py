@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from common.outbox import outbox_publish
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
-from fulfillment.selectors import inbound_transfers
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
@@ -276,8 +275,8 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
 
     Ship orders, and transfers to a pickup store, go to the next best locations (every
     location that gave up on this order is excluded): all lines together if possible, else
-    line by line. What no location can take, and a pickup its store could not serve, is
-    cancelled and the customer is told; so is what was on its way to that store.
+    line by line. What no location can take is cancelled and the customer is told; a
+    pickup its store could not prepare is cancelled whole.
     """
     number = FulfillmentOrder.objects.values_list("order__number", flat=True).get(
         pk=fulfillment_order_id
@@ -288,16 +287,24 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
         return []
     fo.completed_at = timezone.now()
     fo.save(update_fields=["completed_at", "updated_at"])
-    if fo.is_pickup and inbound_transfers(order=order, destination=fo.location).exists():
-        order_cancel(order=order, reason=f"{fo.location.code} could not prepare the pickup")
+    if fo.is_pickup:
+        # The customer chose that store: nothing of the order can be picked up anywhere
+        # else, so all that is still open goes, what was on its way to the store included.
+        # The customer may have cancelled meanwhile.
+        if any(line.quantity_open for line in order.lines.all()):
+            order_cancel(order=order, reason=f"{fo.location.code} could not prepare the pickup")
         return []
+    # One order line may have several lines here (its own units and units that arrived or
+    # joined later): what it held is their sum, at most what is still open.
+    held: dict[OrderLine, int] = defaultdict(int)
+    for fl in fo.lines.select_related("order_line"):
+        held[fl.order_line] += fl.quantity
     remaining = {
-        fl.order_line: min(fl.order_line.quantity_open, fl.quantity)
-        for fl in fo.lines.select_related("order_line")
+        line: min(line.quantity_open, qty) for line, qty in held.items() if line.quantity_open
     }
     remaining = {line: qty for line, qty in remaining.items() if qty > 0}
     created: list[FulfillmentOrder] = []
-    if not fo.is_pickup and remaining:
+    if remaining:
         created, placed = _place_elsewhere(order=order, rejected=fo, remaining=remaining)
         remaining = {line: qty for line, qty in remaining.items() if line not in placed}
     for line, qty in remaining.items():

@@ -51,9 +51,9 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
     fo.save(update_fields=["status", "completed_at", "updated_at"])
     order, store = fo.order, fo.destination
     wanted: dict[OrderLine, int] = {}
-    for line in fo.lines.select_related("transfer", "order_line"):
-        if line.transfer is None:
-            continue
+    # In SKU order: the stock rows of the store are locked in the global (location, sku) order.
+    lines = fo.lines.select_related("transfer", "order_line").filter(transfer__isnull=False)
+    for line in lines.order_by("transfer__sku_id", "pk"):
         stock_transfer_receive(transfer=line.transfer, actor=actor)
         needed = _still_needed(order=order, line=line.order_line, arriving=fo)
         if min(needed, line.transfer.quantity):
@@ -83,21 +83,48 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
         destination=store.code,
         held=[{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
     )
-    if reservations:
-        _join_pickup(order=order, store=store, reservations=reservations, actor=actor)
+    pickup = _open_pickup(order=order, store=store)
+    if reservations and not _store_gave_up(order=order, store=store):
+        pickup = _join_pickup(
+            order=order, store=store, pickup=pickup, reservations=reservations, actor=actor
+        )
+    # Also when nothing was needed any more: the store may have picked the rest already.
+    nothing_coming = not inbound_transfers(order=order, destination=store).exists()
+    if pickup is not None and pickup.status == Status.PICKED and nothing_coming:
+        fulfillment_ready(fulfillment_order=pickup, actor=actor)
     return fo
 
 
-def _join_pickup(*, order: Order, store, reservations: list[Reservation], actor) -> None:
-    """Add the received units to the store's open pickup (one is started, already picked,
-    when the store had nothing of its own), and make it ready once nothing is on its way."""
-    pickup = (
+def _open_pickup(*, order: Order, store) -> FulfillmentOrder | None:
+    return (
         order.fulfillment_orders.select_for_update()
         .filter(location=store, status__in=[Status.PENDING, Status.ACCEPTED, Status.PICKED])
         .exclude(kind=FulfillmentOrder.Kind.TRANSFER)
         .order_by("pk")
         .first()
     )
+
+
+def _store_gave_up(*, order: Order, store) -> bool:
+    """The store rejected this order's pickup: its re-route cancels the order (releasing
+    what was just held here), so no new pickup is started for it."""
+    return (
+        order.fulfillment_orders.filter(location=store, status=Status.REJECTED)
+        .exclude(kind=FulfillmentOrder.Kind.TRANSFER)
+        .exists()
+    )
+
+
+def _join_pickup(
+    *,
+    order: Order,
+    store,
+    pickup: FulfillmentOrder | None,
+    reservations: list[Reservation],
+    actor,
+) -> FulfillmentOrder:
+    """Add the received units to the store's open pickup, or start one, already accepted
+    and picked, when the store had nothing of its own. Returns the pickup."""
     started = pickup is None
     if started:
         pickup = fulfillment_order_create(
@@ -114,14 +141,11 @@ def _join_pickup(*, order: Order, store, reservations: list[Reservation], actor)
             for r in reservations
         ]
     )
-    if started:
-        # The received parcel is in the staff's hands: nothing is left to accept or pick.
-        pickup = fulfillment_pick(
-            fulfillment_order=fulfillment_accept(fulfillment_order=pickup, actor=actor),
-            actor=actor,
-        )
-    if pickup.status == Status.PICKED and not inbound_transfers(order=order, destination=store):
-        fulfillment_ready(fulfillment_order=pickup, actor=actor)
+    if not started:
+        return pickup
+    # The received parcel is in the staff's hands: nothing is left to accept or pick.
+    accepted = fulfillment_accept(fulfillment_order=pickup, actor=actor)
+    return fulfillment_pick(fulfillment_order=accepted, actor=actor)
 
 
 __all__ = ["fulfillment_receive"]

@@ -83,3 +83,22 @@ def test_the_sending_warehouse_cannot_receive_its_own_transfer(client, shipped_t
     assert any("only staff of the store it goes to" in m for m in messages)
     transfer.refresh_from_db()
     assert transfer.status == "shipped"
+
+
+def test_staff_cannot_edit_a_fulfillment_order_in_the_form(client, shipped_transfer):
+    store, _, _, transfer = shipped_transfer
+    _staff_in_admin(client, store, "jingan-editor")
+    before = FulfillmentOrder.objects.get(pk=transfer.pk)
+
+    client.post(
+        f"/admin/fulfillment/fulfillmentorder/{transfer.pk}/change/",
+        {"accept_by_0": "2099-01-01", "accept_by_1": "00:00:00", "status": "pending",
+         "carrier": "someone else"},
+    )  # fmt: skip
+
+    after = FulfillmentOrder.objects.get(pk=transfer.pk)
+    assert (after.accept_by, after.status, after.carrier) == (
+        before.accept_by,
+        before.status,
+        before.carrier,
+    )

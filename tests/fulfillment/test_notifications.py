@@ -1,13 +1,15 @@
 """Emails to customers and stores: a mail server that is down never holds up the work."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
 
 from common.models import OutboxEvent
-from common.outbox import outbox_sweep
+from common.outbox import outbox_process, outbox_sweep
 from fulfillment.services.actions import fulfillment_ready
 from orders.services.lifecycle import order_cancel
 from tests.fulfillment.factories import (
@@ -124,3 +126,65 @@ def test_customer_without_email_gets_no_code_and_the_timeline_says_so(xuhui, tee
     assert fo.pickup_code_hash == ""
     notified = order.events.filter(kind="notified", data__template="ready").get()
     assert "has no email" in notified.message
+
+
+def _ready_with_its_email_waiting(settings, xuhui, tee, at_xuhui):
+    """A ready pickup whose ready email failed once (the mail server was down)."""
+    put_stock(location=xuhui, sku=tee, on_hand=3)
+    order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    for step in ("accept", "pick"):
+        act(at_xuhui, fo, step)
+    settings.EMAIL_BACKEND = BROKEN
+    act(at_xuhui, fo, "ready")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    event = OutboxEvent.objects.get(topic="fulfillment.ready", processed_at__isnull=True)
+    return order, fo, event
+
+
+def test_ready_email_being_sent_while_the_order_is_cancelled_neither_deadlocks(
+    settings, xuhui, tee, at_xuhui
+):
+    order, _fo, event = _ready_with_its_email_waiting(settings, xuhui, tee, at_xuhui)
+    settings.EMAIL_BACKEND = "tests.fulfillment.worker_mail.SlowEmailBackend"
+    errors = []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as exc:  # reported by the assertion below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return threading.Thread(target=run)
+
+    sending = in_thread(lambda: outbox_process(event_id=event.pk))
+    cancelling = in_thread(lambda: order_cancel(order=order, reason="customer called"))
+    sending.start()
+    time.sleep(0.5)  # the email is on its way, the pickup locked
+    cancelling.start()
+    sending.join(30)
+    cancelling.join(30)
+
+    assert errors == []
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert len(ready_emails()) == 1
+    assert OutboxEvent.objects.get(pk=event.pk).processed_at is not None
+
+
+def test_a_ready_email_delivered_after_a_resend_sends_no_second_code(
+    settings, xuhui, tee, at_xuhui
+):
+    _order, fo, event = _ready_with_its_email_waiting(settings, xuhui, tee, at_xuhui)
+    assert act(at_xuhui, fo, "resend-code").status_code == 200
+    [resent] = ready_emails()
+
+    assert outbox_sweep(older_than=timedelta(0)) == 1  # the first email, at last
+
+    assert OutboxEvent.objects.get(pk=event.pk).processed_at is not None
+    assert ready_emails() == [resent]  # superseded: no second code
+    code = pickup_code_in(resent.body)
+    assert act(at_xuhui, fo, "handover", code=code).status_code == 200

@@ -96,7 +96,7 @@ def test_pickup_code_is_kept_only_as_a_digest_and_leaves_the_outbox_once_emailed
 
     [event] = OutboxEvent.objects.filter(topic="fulfillment.ready")
     assert event.processed_at is not None
-    assert event.payload == {"fulfillment_order": fo.pk}
+    assert event.payload == {"fulfillment_order": fo.pk, "round": 1}  # no code in it
     every_payload = json.dumps(list(OutboxEvent.objects.values_list("payload", flat=True)))
     assert code not in every_payload
     fo.refresh_from_db()

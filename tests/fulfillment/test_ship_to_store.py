@@ -2,7 +2,9 @@
 
 import pytest
 from django.core import mail
+from django.db import transaction
 
+from common.models import OutboxEvent
 from inventory.models import Reservation, Transfer
 from orders.models import OrderEvent
 from stores.models import StaffMembership
@@ -325,3 +327,85 @@ def test_manager_of_the_sender_cannot_receive_at_the_store(split_pickup, kunshan
     manager = staff_client(staff_member(kunshan, role=StaffMembership.Role.MANAGER))
 
     assert act(manager, transfer_fo, "receive").status_code == 404
+
+
+# --- what happens between a rejection and its re-route -------------------------------------
+
+
+def test_pickup_rejected_after_part_of_a_line_arrived_is_cancelled_whole(
+    xuhui, kunshan, tee, at_xuhui, at_kunshan
+):
+    put_stock(location=xuhui, sku=tee, on_hand=1)
+    put_stock(location=kunshan, sku=tee, on_hand=10)
+    order = place_order(
+        [(tee, 3)], method="pickup", location=xuhui, email=CUSTOMER, ship_to_store=True
+    )
+    pickup, transfer = fulfillment_orders(order)
+    send(at_kunshan, transfer)
+    act(at_xuhui, transfer, "receive")  # the pickup now has two lines for the one order line
+
+    assert act(at_xuhui, pickup, "reject", reason="not_found").status_code == 200
+
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert order.lines.get().quantity_open == 0
+    assert level(xuhui, tee) == (3, 0)
+    assert_stock_invariants()
+
+
+def test_pickup_cannot_be_ready_while_a_rejected_transfer_waits_for_its_re_route(
+    split_pickup, pudong, tee, at_xuhui, at_kunshan
+):
+    order = split_pickup
+    put_stock(location=pudong, sku=tee, on_hand=5)
+    pickup, transfer = fulfillment_orders(order)
+    for step in ("accept", "pick"):
+        act(at_xuhui, pickup, step)
+
+    with transaction.atomic():  # the re-route is delivered once this commits
+        assert act(at_kunshan, transfer, "reject", reason="not_found").status_code == 200
+        early = act(at_xuhui, pickup, "ready")
+
+    assert (early.status_code, early.json()["code"]) == (409, "awaiting_transfer")
+    again = [f for f in fulfillment_orders(order) if f.kind == "transfer" and f.status == "pending"]
+    assert [f.location for f in again] == [pudong]
+    pickup.refresh_from_db()
+    assert pickup.status == "picked"
+
+
+def test_store_rejecting_the_pickup_after_the_customer_cancelled_leaves_nothing_to_retry(
+    split_pickup, at_xuhui, at_kunshan, web
+):
+    order = split_pickup
+    pickup, transfer = fulfillment_orders(order)
+    send(at_kunshan, transfer)
+
+    with transaction.atomic():  # the re-route is delivered once this commits
+        assert act(at_xuhui, pickup, "reject", reason="damaged").status_code == 200
+        cancelled = web.post(f"/api/v1/orders/{order.number}/cancel", {}, format="json")
+
+    assert cancelled.status_code == 200
+    [rerouted] = OutboxEvent.objects.filter(topic="fulfillment.rejected")
+    assert (rerouted.processed_at is not None, rerouted.last_error) == (True, "")
+    assert_stock_invariants()
+
+
+def test_picked_pickup_is_ready_when_a_transfer_arrives_that_is_no_longer_needed(
+    split_pickup, xuhui, tee, at_xuhui, at_kunshan, web
+):
+    order = split_pickup
+    pickup, transfer = fulfillment_orders(order)
+    for step in ("accept", "pick"):
+        act(at_xuhui, pickup, step)
+    send(at_kunshan, transfer)
+    tee_line = order.lines.get(sku_code=tee.code)
+    web.post(
+        f"/api/v1/orders/{order.number}/lines/{tee_line.pk}/cancel", {"quantity": 2}, format="json"
+    )
+
+    assert act(at_xuhui, transfer, "receive").status_code == 200
+
+    pickup.refresh_from_db()
+    assert pickup.status == "ready_for_pickup"
+    assert level(xuhui, tee) == (2, 0)  # on the shelf, not held
+    assert_stock_invariants()

@@ -181,7 +181,7 @@ def test_real_worker_runs_pickups_end_to_end(
     code = pickup_code_in(ready["body"])
     event = OutboxEvent.objects.get(topic="fulfillment.ready", payload__fulfillment_order=fo.pk)
     wait_until(lambda: OutboxEvent.objects.get(pk=event.pk).processed_at)
-    assert OutboxEvent.objects.get(pk=event.pk).payload == {"fulfillment_order": fo.pk}
+    assert OutboxEvent.objects.get(pk=event.pk).payload == {"fulfillment_order": fo.pk, "round": 1}
     response = act(at_xuhui, fo, "handover", code=code)
     assert response.json()["status"] == "picked_up", response.content
     assert level(xuhui, tee) == (8, 0)
@@ -241,7 +241,7 @@ def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
 
     wait_until(lambda: _row_unlocked(event.pk))
     event.refresh_from_db()
-    assert (event.processed_at, event.attempts) == (None, 0)
+    assert (event.processed_at, event.attempts) == (None, 1)  # the killed attempt counts
     second = celery_worker_start(
         queue=celery_worker_process.queue,
         log_path=tmp_path / "worker-2.log",
@@ -259,7 +259,7 @@ def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
 
     assert runs == [b"started", b"started", b"done"]  # the killed run never finished
     event.refresh_from_db()
-    assert event.attempts == 1
+    assert event.attempts == 2
     assert event.last_error == ""
 
 
@@ -291,7 +291,8 @@ def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_rel
     wait_until(lambda: _row_unlocked(placed.pk))
     placed.refresh_from_db()
 
-    assert (placed.processed_at, placed.attempts) == (None, 0)  # the killed run left nothing
+    # The killed run left nothing but its count.
+    assert (placed.processed_at, placed.attempts) == (None, 1)
     assert not FulfillmentOrder.objects.filter(order__number=number).exists()
     assert status_of(number) == "placed"
     second = celery_worker_start(

@@ -3,6 +3,7 @@ test (another process) can read what was sent, the pickup code included."""
 
 import json
 import os
+import time
 
 import redis
 from django.conf import settings
@@ -32,3 +33,15 @@ class BrokenEmailBackend(BaseEmailBackend):
 
     def send_messages(self, email_messages) -> int:
         raise ConnectionRefusedError("the mail server is down")
+
+
+class SlowEmailBackend(BaseEmailBackend):
+    """A mail server that takes a second and a half to answer, then keeps the message in
+    Django's test outbox."""
+
+    def send_messages(self, email_messages) -> int:
+        from django.core import mail
+
+        time.sleep(1.5)
+        mail.outbox.extend(email_messages)
+        return len(email_messages)
