@@ -1,6 +1,6 @@
 """Opening hours: when a location's clock runs for work that waits on its staff."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stores.models import Location
@@ -9,21 +9,22 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKAHEAD_DAYS = 14
 
 
-def _window(hours: dict, day, tz: ZoneInfo) -> tuple[datetime, datetime] | None:
-    """The day's opening window (a close at or before the opening runs past midnight)."""
+def _window(hours: dict, day: date, tz: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The day's opening window in UTC; a close at or before the opening (or "24:00") is
+    on the next day. None when closed that day, or for hours that cannot be read."""
     try:
         opens, closes = hours[DAYS[day.weekday()]]
         start = datetime.combine(day, time.fromisoformat(opens), tz)
-        end = (
-            datetime.combine(day + timedelta(days=1), time.min, tz)
-            if closes == "24:00"
-            else datetime.combine(day, time.fromisoformat(closes), tz)
-        )
+        if closes == "24:00":
+            end = datetime.combine(day + timedelta(days=1), time.min, tz)
+        else:
+            end = datetime.combine(day, time.fromisoformat(closes), tz)
+            if end <= start:
+                end = datetime.combine(day + timedelta(days=1), time.fromisoformat(closes), tz)
     except (KeyError, TypeError, ValueError):
-        return None  # closed that day, or hours we cannot read
-    if end <= start:
-        end += timedelta(days=1)
-    return start, end
+        return None
+    # In UTC, so a day that loses or gains an hour to daylight saving is as long as it is.
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def location_open_deadline(*, location: Location, start: datetime, minutes: int) -> datetime:
@@ -41,15 +42,16 @@ def location_open_deadline(*, location: Location, start: datetime, minutes: int)
     except (ZoneInfoNotFoundError, ValueError):
         return wall_clock
     left = timedelta(minutes=minutes)
-    local = start.astimezone(tz)
-    # Yesterday's window too: it may run past midnight into today.
+    cursor = start.astimezone(UTC)
+    first_day = start.astimezone(tz).date()
+    # From yesterday: its window may run past midnight into today.
     for offset in range(-1, LOOKAHEAD_DAYS):
-        window = _window(hours, local.date() + timedelta(days=offset), tz)
-        if window is None or window[1] <= local:
+        window = _window(hours, first_day + timedelta(days=offset), tz)
+        if window is None or window[1] <= cursor:
             continue
-        begin = max(local, window[0])
+        begin = max(cursor, window[0])
         if begin + left <= window[1]:
-            return begin + left
+            return (begin + left).astimezone(tz)
         left -= window[1] - begin
-        local = window[1]
+        cursor = window[1]
     return wall_clock

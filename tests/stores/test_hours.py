@@ -1,6 +1,6 @@
 """A location's SLA clock runs only while it is open."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -80,3 +80,32 @@ def test_unknown_timezone_falls_back_to_the_wall_clock():
     )
 
     assert deadline == at(8, 0)
+
+
+@pytest.mark.parametrize(
+    ("hours", "minutes", "due"),
+    [
+        (["00:00", "24:00"], 120, at(8, 1)),  # open around the clock: 23:00 + 2 h
+        (["22:00", "06:00"], 8 * 60, at(8, 23)),  # 7 h until 06:00, the last from 22:00 Tue
+        (["10:00", "01:00"], 150, at(8, 10, 30)),  # 2 h until 01:00, the rest from 10:00
+    ],
+)
+def test_windows_that_run_past_midnight_count_every_day(hours, minutes, due):
+    daily = dict.fromkeys(DAILY, hours)
+
+    assert location_open_deadline(location=store(daily), start=at(7, 23), minutes=minutes) == due
+
+
+def test_a_day_that_loses_an_hour_to_daylight_saving_counts_real_minutes():
+    new_york = ZoneInfo("America/New_York")
+    around_the_clock = {day: ["00:00", "24:00"] for day in DAILY}
+    before_the_change = datetime(2026, 3, 8, 1, 0, tzinfo=new_york)  # 02:00 becomes 03:00
+
+    deadline = location_open_deadline(
+        location=store(around_the_clock, tz="America/New_York"),
+        start=before_the_change,
+        minutes=120,
+    )
+
+    assert deadline - before_the_change.astimezone(ZoneInfo("UTC")) == timedelta(hours=2)
+    assert deadline == datetime(2026, 3, 8, 4, 0, tzinfo=new_york)
