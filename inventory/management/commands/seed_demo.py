@@ -34,6 +34,23 @@ STAFF_PERMISSIONS = [
 ]
 
 
+class _StepBar:
+    """A bar of named steps (the fast seed's index and constraint rebuild), opened at the
+    first step, which closes the load's bar `after` so each bar times its own work."""
+
+    def __init__(self, *, after: tqdm, desc: str, disable: bool):
+        self.after, self.desc, self.disable, self.bar = after, desc, disable, None
+
+    def __call__(self, done: int, total: int, step: str) -> None:
+        if self.bar is None:
+            self.after.close()
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", disable=self.disable)
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix_str(step)
+        if done == total:
+            self.bar.close()
+
+
 class Command(BaseCommand):
     help = "Load the demo chain (locations, staff, admin, web-channel token) where missing."
 
@@ -73,6 +90,7 @@ class Command(BaseCommand):
                 ],
                 sku_codes=[sku.code for sku in demo_skus(skus)],
                 progress=bar.update,
+                rebuild_progress=_StepBar(after=bar, desc="stock indexes", disable=quiet),
             )
         created = seed_staff(stores=stores, limit=staff_stores)
         self._staff_group()
