@@ -266,27 +266,13 @@ def forget_emails() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", default="1,4,16", help="client counts (default 1,4,16)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per level and workload")
-    parser.add_argument("--max-ops", type=int, default=None, help="cap of calls per level")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat each level, keep the median")
+    harness.add_load_arguments(
+        parser, clients="1,4,16", seconds=3.0, call="calls", stock="each SKU"
+    )
     parser.add_argument(
         "--lines", type=int, default=5, help="SKUs of the larger order (default 5; 1 skips it)"
     )
     parser.add_argument("--customers", type=int, default=8, help="distinct customers, in turn")
-    parser.add_argument("--stock", type=int, default=10_000_000, help="on hand of each SKU")
-    parser.add_argument("--safety-stock", type=int, default=2)
-    parser.add_argument("--processes", action="store_true", help="clients are processes")
-    parser.add_argument(
-        "--no-vacuum",
-        dest="vacuum",
-        action="store_false",
-        help="do not VACUUM the stock table before each measurement",
-    )
-    parser.add_argument(
-        "--database-url", help=f"default: $DATABASE_URL or {harness.DEFAULT_DATABASE_URL}"
-    )
-    parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     if args.customers < 1 or args.lines < 1:
         parser.error("--customers and --lines must be at least 1")

@@ -5,6 +5,7 @@ created again by every run, so the harnesses refuse any database that is not loc
 name does not say it is a benchmark database: the dev and test databases are never touched.
 """
 
+import argparse
 import atexit
 import math
 import os
@@ -71,6 +72,27 @@ def bench_database(url: str | None) -> BenchDatabase:
         password=unquote(parsed.password or ""),
         name=name,
     )
+
+
+def add_load_arguments(
+    parser: argparse.ArgumentParser, *, clients: str, seconds: float, call: str, stock: str
+) -> None:
+    """The options of a harness that puts clients on one hot stock row."""
+    parser.add_argument("--clients", default=clients, help=f"client counts (default {clients})")
+    parser.add_argument("--seconds", type=float, default=seconds, help="per level and workload")
+    parser.add_argument("--max-ops", type=int, default=None, help=f"cap of {call} per level")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each level, keep the median")
+    parser.add_argument("--stock", type=int, default=10_000_000, help=f"on hand of {stock}")
+    parser.add_argument("--safety-stock", type=int, default=2)
+    parser.add_argument("--processes", action="store_true", help="clients are processes")
+    parser.add_argument(
+        "--no-vacuum",
+        dest="vacuum",
+        action="store_false",
+        help="do not VACUUM the stock table before each measurement",
+    )
+    parser.add_argument("--database-url", help=f"default: $DATABASE_URL or {DEFAULT_DATABASE_URL}")
+    parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
 
 
 def recreate_database(db: BenchDatabase) -> None:

@@ -274,23 +274,9 @@ def stock_table_report(db: harness.BenchDatabase) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", default="1,4,16,64", help="client counts (default 1,4,16,64)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per level and workload")
-    parser.add_argument("--max-ops", type=int, default=None, help="cap of reserves per level")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat each level, keep the median")
-    parser.add_argument("--stock", type=int, default=10_000_000, help="on hand of the hot row")
-    parser.add_argument("--safety-stock", type=int, default=2)
-    parser.add_argument("--processes", action="store_true", help="clients are processes")
-    parser.add_argument(
-        "--no-vacuum",
-        dest="vacuum",
-        action="store_false",
-        help="do not VACUUM the stock table before each measurement",
+    harness.add_load_arguments(
+        parser, clients="1,4,16,64", seconds=5.0, call="reserves", stock="the hot row"
     )
-    parser.add_argument(
-        "--database-url", help=f"default: $DATABASE_URL or {harness.DEFAULT_DATABASE_URL}"
-    )
-    parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
     return parser.parse_args()
 
 

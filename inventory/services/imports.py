@@ -39,53 +39,26 @@ def movement_import(*, row: MovementRow, actor=None) -> str:
     """
     if StockMovement.objects.filter(source=row.source, external_id=row.external_id).exists():
         return "duplicate"
-    ids = {"source": row.source, "external_id": row.external_id, "actor": actor}
+    at = {
+        "location": row.location,
+        "sku": row.sku,
+        "reference": row.reference,
+        "source": row.source,
+        "external_id": row.external_id,
+        "actor": actor,
+    }
     try:
         with transaction.atomic():
             if row.reason == Reason.RECEIPT:
-                stock.stock_receive(
-                    location=row.location,
-                    sku=row.sku,
-                    quantity=row.quantity,
-                    reference=row.reference,
-                    note=row.note,
-                    **ids,
-                )
+                stock.stock_receive(quantity=row.quantity, note=row.note, **at)
             elif row.reason == Reason.ADJUSTMENT:
-                stock.stock_adjust(
-                    location=row.location,
-                    sku=row.sku,
-                    delta=row.quantity,
-                    reference=row.reference,
-                    note=row.note,
-                    **ids,
-                )
+                stock.stock_adjust(delta=row.quantity, note=row.note, **at)
             elif row.reason == Reason.CYCLE_COUNT:
-                stock.stock_cycle_count(
-                    location=row.location,
-                    sku=row.sku,
-                    counted=row.quantity,
-                    counted_at=row.counted_at,
-                    reference=row.reference,
-                    **ids,
-                )
+                stock.stock_cycle_count(counted=row.quantity, counted_at=row.counted_at, **at)
             elif row.reason == Reason.POS_SALE:
-                stock.stock_pos_sale(
-                    location=row.location,
-                    sku=row.sku,
-                    quantity=row.quantity,
-                    reference=row.reference,
-                    **ids,
-                )
+                stock.stock_pos_sale(quantity=row.quantity, **at)
             elif row.reason == Reason.WRITE_OFF:
-                stock.stock_write_off(
-                    location=row.location,
-                    sku=row.sku,
-                    quantity=row.quantity,
-                    reference=row.reference,
-                    note=row.note,
-                    **ids,
-                )
+                stock.stock_write_off(quantity=row.quantity, note=row.note, **at)
             else:
                 raise ValueError(f"reason {row.reason!r} cannot be imported")
     except IntegrityError:
