@@ -166,18 +166,18 @@ def prepare_shop(*, skus: int, stock: int, safety_stock: int, customers: int) ->
     there through the services, and the customers, who have all ordered before."""
     from inventory.demo import seed_skus
     from inventory.models import Sku
-    from inventory.services.stock import stock_receive, stock_set_safety_stock
+    from inventory.services.stock import stock_set_safety_stock
     from orders.services.customers import customer_get_or_create
     from stores.demo import seed_locations, seed_staff
     from stores.models import Location
 
     seed_locations(stores=1, warehouses=0)
-    seed_staff(limit=1)
+    seed_staff(stores=1, limit=1)
     seed_skus(count=skus)
     store = Location.objects.get()
     sku_list = list(Sku.objects.order_by("pk"))
     for sku in sku_list:
-        stock_receive(location=store, sku=sku, quantity=stock, reference="bench opening stock")
+        harness.stock_up(location=store, sku=sku, quantity=stock)
         stock_set_safety_stock(location=store, sku=sku, safety_stock=safety_stock)
     emails = tuple(f"customer{n}@{CUSTOMER_DOMAIN}" for n in range(1, customers + 1))
     for email in emails:

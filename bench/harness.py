@@ -159,6 +159,17 @@ def setup_django() -> None:
     django.setup()
 
 
+def stock_up(*, location, sku, quantity: int) -> None:
+    """Receive `quantity` on the shelf through the stock service, in receipts no larger than
+    one movement may be."""
+    from inventory.services.stock import MAX_MOVEMENT_QUANTITY, stock_receive
+
+    while quantity > 0:
+        step = min(quantity, MAX_MOVEMENT_QUANTITY)
+        stock_receive(location=location, sku=sku, quantity=step, reference="bench opening stock")
+        quantity -= step
+
+
 def server_facts(db: BenchDatabase) -> str:
     with db.connect() as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]

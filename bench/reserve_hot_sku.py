@@ -222,18 +222,20 @@ def run_level(
 
 
 def prepare_hot_row(*, stock: int, safety_stock: int) -> HotRow:
-    """One demo store and one demo SKU, stocked through the services."""
+    """One demo store and one demo SKU, stocked through the services. Every service reserve
+    is a ship order of its own, so the store may ship as many as a run makes."""
     from inventory.demo import seed_skus
     from inventory.models import Sku
-    from inventory.services.stock import stock_receive, stock_set_safety_stock
+    from inventory.services.stock import stock_set_safety_stock
     from stores.demo import seed_locations
     from stores.models import Location
 
     seed_locations(stores=1, warehouses=0)
     seed_skus(count=1)
     location = Location.objects.order_by("pk").first()
+    Location.objects.filter(pk=location.pk).update(daily_ship_capacity=2_000_000_000)
     sku = Sku.objects.order_by("pk").first()
-    stock_receive(location=location, sku=sku, quantity=stock, reference="bench opening stock")
+    harness.stock_up(location=location, sku=sku, quantity=stock)
     stock_set_safety_stock(location=location, sku=sku, safety_stock=safety_stock)
     return HotRow(location_id=location.pk, sku_id=sku.pk, label=f"{sku.code} at {location.code}")
 

@@ -6,7 +6,6 @@ from django.db import models
 from django.db.models import F, Q
 
 from common.models import TimeStampedModel
-from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.models import Location
 
 # A SKU code, the public identifier: in URLs, so letters, digits and . _ - only.
@@ -178,19 +177,30 @@ class Reservation(models.Model):
                 name="reservation_active_idx",
                 condition=Q(status="active"),
             ),
-            # Ship capacity: a location's ship orders of the day, counted from the index alone
-            # however many pickups it also took.
-            models.Index(
-                fields=["location", "created_at"],
-                include=["demand"],
-                name="reservation_ship_day_idx",
-                condition=Q(delivery_method__in=USES_SHIP_CAPACITY) & ~Q(status="released"),
-            ),
         ]
 
     def __str__(self) -> str:
         where = f"{self.sku_id}@{self.location_id}"
         return f"{self.quantity} x {where} for {self.reference} ({self.status})"
+
+
+class ShipDay(models.Model):
+    """The ship orders a location took on one day: its ship capacity used. An order counts
+    once per location and day, from its first ship reservation there (transfers out count
+    too) until every one of them there is released; shipping it keeps the slot used."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    orders = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["location", "day"], name="shipday_location_day_uniq"),
+            models.CheckConstraint(condition=Q(orders__gte=0), name="shipday_orders_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location_id} on {self.day}: {self.orders} ship orders"
 
 
 class Transfer(TimeStampedModel):

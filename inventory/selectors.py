@@ -2,14 +2,13 @@
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time
 
 from django.db import connection
 from django.db.models import Count, F, IntegerField, Q, QuerySet
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
-from inventory.models import Reservation, Sku, StockLevel
+from inventory.models import Reservation, ShipDay, Sku, StockLevel
 from inventory.sourcing import CURBSIDE, PICKUP, SHIP, USES_SHIP_CAPACITY, Candidate
 from stores.geo import distance_km_expression
 from stores.models import Location
@@ -38,57 +37,36 @@ def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     return qs.order_by("location__code", "sku__code")
 
 
-def ship_day_start() -> datetime:
-    """When today began for ship capacity: midnight in the server's TIME_ZONE.
-
-    Not each location's own timezone: that would cost checkout a query (the locations'
-    zones before the counts); every demo location is in the server's zone.
-    """
-    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-
-
-def _ship_orders_since(start: datetime) -> QuerySet[Reservation]:
-    """Reservations that use ship capacity (ship orders and transfers out), not released."""
-    return Reservation.objects.filter(
-        created_at__gte=start, delivery_method__in=USES_SHIP_CAPACITY
-    ).exclude(status=Reservation.Status.RELEASED)
-
-
 def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int, int]:
-    """Ship orders (distinct demands, transfers to a pickup store included) each location
-    took on today, from its reservations."""
-    qs = _ship_orders_since(ship_day_start())
+    """Ship orders (transfers to a pickup store included) each location took on today:
+    its ship capacity used, kept by `stock_reserve` and `stock_release`."""
+    qs = ShipDay.objects.filter(day=timezone.localdate(), orders__gt=0)
     if location_ids is not None:
         qs = qs.filter(location_id__in=list(location_ids))
-    rows = qs.values("location_id").annotate(n=Count("demand", distinct=True))
-    return {row["location_id"]: row["n"] for row in rows}
+    return dict(qs.values_list("location_id", "orders"))
 
 
-def ship_orders_today_at(*, location_id: int, up_to: int) -> int:
-    """What `ship_orders_today` counts for one location, counted only up to `up_to`.
-
-    Run while stock rows are locked, so plain SQL (no ORM work), and bounded by the
-    location's capacity rather than by how busy its day was.
-    """
-    methods = ", ".join(["%s"] * len(USES_SHIP_CAPACITY))
-    sql = f"""
-        SELECT COUNT(*) FROM (
-            SELECT DISTINCT demand FROM {Reservation._meta.db_table}
-            WHERE location_id = %s AND created_at >= %s AND delivery_method IN ({methods})
-              AND status <> %s
-            LIMIT %s
-        ) AS taken
-    """  # noqa: S608 - a table name and placeholders; every value is a parameter
-    params = [
-        location_id,
-        connection.ops.adapt_datetimefield_value(ship_day_start()),
-        *USES_SHIP_CAPACITY,
-        Reservation.Status.RELEASED,
-        up_to,
+def ship_day_breaches() -> list[str]:
+    """Each location and day whose ship orders counted differ from its ship reservations:
+    the distinct orders holding or having shipped stock from there that day."""
+    held = (
+        Reservation.objects.filter(delivery_method__in=USES_SHIP_CAPACITY)
+        .exclude(status=Reservation.Status.RELEASED)
+        .annotate(day=TruncDate("created_at"))
+        .values("location_id", "day")
+        .annotate(n=Count("demand", distinct=True))
+    )
+    actual = {(row["location_id"], row["day"]): row["n"] for row in held}
+    counted = {
+        (loc, day): orders
+        for loc, day, orders in ShipDay.objects.values_list("location_id", "day", "orders")
+    }
+    return [
+        f"ship capacity: location {loc} on {day}: {counted.get((loc, day), 0)} ship orders "
+        f"counted, {actual.get((loc, day), 0)} held or shipped"
+        for loc, day in sorted(set(actual) | set(counted))
+        if counted.get((loc, day), 0) != actual.get((loc, day), 0)
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
 
 
 def availability(
@@ -196,7 +174,7 @@ def stock_breaches() -> list[str]:
             f"constraint: location {loc} sku {sku}: on hand {oh}, reserved {rs}, safety {ss}"
             for loc, sku, oh, rs, ss in cursor.fetchall()
         ]
-    return breaches
+    return breaches + ship_day_breaches()
 
 
 def _candidates(

@@ -10,7 +10,7 @@ hot SKU's row stays locked only from its UPDATE to the commit.
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,8 +26,7 @@ from inventory.errors import (
     StaleCount,
     StockInvariantBroken,
 )
-from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
-from inventory.selectors import ship_orders_today_at
+from inventory.models import Reservation, ShipDay, Sku, StockLevel, StockMovement, Transfer
 from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.models import Location
 
@@ -196,6 +195,7 @@ def stock_reserve(
         if (request.delivery_method or delivery_method) in USES_SHIP_CAPACITY:
             shipping[(request.location_id, request.sku_id)] += request.quantity
 
+    new_ship_days = _ship_days_to_take(demand=demand, location_ids={loc for loc, _ in shipping})
     reservations = Reservation.objects.bulk_create(
         [
             Reservation(
@@ -222,64 +222,120 @@ def stock_reserve(
         ):
             # Report every short line, not only the first: the rest are read, not locked.
             raise _shortage(dict(ordered[index:]), pair, allow_safety_stock=allow_safety_stock)
-    if shipping:
-        _claim_ship_capacity(requested=shipping)
+    if new_ship_days:
+        _claim_ship_days(location_ids=new_ship_days, requested=shipping)
     return reservations
 
 
-def _lock_locations(location_ids: Iterable[int]) -> list[tuple[int, str, int]]:
-    """(id, code, daily ship capacity) of each location, its row locked, in id order.
+def _ship_day(when: datetime | None = None) -> date:
+    """The day a ship order counts on: its reservation's date in the server's TIME_ZONE.
 
-    FOR NO KEY UPDATE, not FOR UPDATE: inserting a reservation or movement takes FOR KEY
-    SHARE on its location (the foreign key check), which FOR UPDATE would have to wait for:
-    a deadlock with any transaction that inserted there and now waits for our stock row.
+    Not each location's own timezone: every demo location is in the server's zone.
     """
-    ids = sorted(location_ids)
-    lock = (
-        connection.ops.for_update_sql(no_key=True)
-        if connection.features.has_select_for_update
-        else ""
+    return timezone.localtime(when).date() if when else timezone.localdate()
+
+
+def _ship_days_to_take(*, demand: str, location_ids: set[int]) -> list[int]:
+    """The locations where `demand` needs a ship slot today: those it does not ship from
+    yet. Their day rows are made here if missing, before any stock row is locked."""
+    if not location_ids:
+        return []
+    day = _ship_day()
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    already = set(
+        Reservation.objects.filter(
+            demand=demand,
+            location_id__in=location_ids,
+            delivery_method__in=USES_SHIP_CAPACITY,
+            created_at__gte=start,
+        )
+        .exclude(status=Reservation.Status.RELEASED)
+        .values_list("location_id", flat=True)
     )
-    sql = (
-        f"SELECT id, code, daily_ship_capacity FROM {Location._meta.db_table} "  # noqa: S608
-        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id {lock}"
+    new = sorted(location_ids - already)
+    ShipDay.objects.bulk_create(
+        [ShipDay(location_id=loc, day=day) for loc in new], ignore_conflicts=True
     )
+    return new
+
+
+_TAKE_SLOT = f"""
+    UPDATE {ShipDay._meta.db_table} SET orders = orders + 1
+    WHERE location_id = %s AND day = %s
+      AND orders < (SELECT daily_ship_capacity FROM {Location._meta.db_table} WHERE id = %s)
+"""  # noqa: S608 - table names and placeholders; every value is a parameter
+
+
+def _claim_ship_days(*, location_ids: list[int], requested: Mapping[Pair, int]) -> None:
+    """One more ship order today at each location, or ShipCapacityExhausted.
+
+    One conditional UPDATE of the location's day row each, in location order and after the
+    stock rows, as every reserve does: two checkouts for the last slot queue on that row,
+    and the second finds it taken once the first has committed. A hot SKU's row stays
+    locked until the commit that follows, so nothing else runs here.
+    """
+    day = connection.ops.adapt_datefield_value(_ship_day())
+    full = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        return cursor.fetchall()
-
-
-def _claim_ship_capacity(*, requested: Mapping[Pair, int]) -> None:
-    """Refuse the demand when a location would take more ship orders today than it can.
-
-    The demand's reservations are already written, so the count includes it. The location
-    rows are locked after the stock rows, as every reserve does, so two checkouts for the
-    last slot queue here and the second counts the first once it has committed. Plain SQL,
-    since a hot SKU's row stays locked until the commit that follows.
-    """
-    full = [
-        (pk, code, capacity)
-        for pk, code, capacity in _lock_locations({loc for loc, _ in requested})
-        if ship_orders_today_at(location_id=pk, up_to=capacity + 1) > capacity
-    ]
+        for location_id in location_ids:
+            cursor.execute(_TAKE_SLOT, [location_id, day, location_id])
+            if cursor.rowcount != 1:
+                full.append(location_id)
     if not full:
         return
-    codes = {pk: code for pk, code, _ in full}
+    locations = {
+        pk: (code, capacity)
+        for pk, code, capacity in Location.objects.filter(pk__in=full).values_list(
+            "pk", "code", "daily_ship_capacity"
+        )
+    }
     skus = dict(
-        Sku.objects.filter(pk__in={s for loc, s in requested if loc in codes}).values_list(
+        Sku.objects.filter(pk__in={s for loc, s in requested if loc in locations}).values_list(
             "pk", "code"
         )
     )
     raise ShipCapacityExhausted(
-        f"No ship capacity left today at {', '.join(codes.values())}.",
-        locations=[{"location": code, "daily_ship_capacity": cap} for _, code, cap in full],
+        f"No ship capacity left today at {', '.join(code for code, _ in locations.values())}.",
+        locations=[
+            {"location": code, "daily_ship_capacity": capacity}
+            for code, capacity in locations.values()
+        ],
         # The stock is there, but none of it can leave these locations today.
         lines=[
-            {"sku": skus[sku], "location": codes[loc], "requested": qty, "available": 0}
+            {"sku": skus[sku], "location": locations[loc][0], "requested": qty, "available": 0}
             for (loc, sku), qty in sorted(requested.items())
-            if loc in codes
+            if loc in locations
         ],
     )
+
+
+def _free_ship_days(released: list[Reservation]) -> None:
+    """Give back the ship slot of each order that no longer ships from a location on the
+    day it took it there: every one of its ship reservations there that day is released."""
+    taken = sorted(
+        {
+            (r.location_id, _ship_day(r.created_at), r.demand)
+            for r in released
+            if r.status == Reservation.Status.RELEASED and r.delivery_method in USES_SHIP_CAPACITY
+        }
+    )
+    for location_id, day, demand in taken:
+        start = timezone.make_aware(datetime.combine(day, time.min))
+        still = (
+            Reservation.objects.filter(
+                demand=demand,
+                location_id=location_id,
+                delivery_method__in=USES_SHIP_CAPACITY,
+                created_at__gte=start,
+                created_at__lt=start + timedelta(days=1),
+            )
+            .exclude(status=Reservation.Status.RELEASED)
+            .exists()
+        )
+        if not still:
+            ShipDay.objects.filter(location_id=location_id, day=day, orders__gt=0).update(
+                orders=F("orders") - 1
+            )
 
 
 def _lock_active(reservations: Iterable[Reservation | int]) -> list[Reservation]:
@@ -369,6 +425,7 @@ def stock_release(
         reference=reference or locked[0].demand,
         note=note,
     )
+    _free_ship_days(locked)
     return locked
 
 

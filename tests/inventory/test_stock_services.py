@@ -12,8 +12,8 @@ from inventory.errors import (
     ShipCapacityExhausted,
     StaleCount,
 )
-from inventory.models import Reservation, StockLevel, StockMovement, Transfer
-from inventory.selectors import stock_breaches
+from inventory.models import Reservation, ShipDay, StockLevel, StockMovement, Transfer
+from inventory.selectors import ship_orders_today, stock_breaches
 from inventory.services import (
     StockRequest,
     stock_adjust,
@@ -300,6 +300,34 @@ def test_a_released_ship_order_gives_its_slot_back(db, sku):
     _ship(store, sku, "ORDER-2")
 
     assert _stock(store, sku) == (5, 1)
+
+
+def test_a_ship_order_keeps_its_slot_while_any_of_its_stock_there_is_held_or_gone(db, sku):
+    store = LocationFactory(daily_ship_capacity=1)
+    stock_put(location=store, sku=sku, on_hand=9)
+    [first] = _ship(store, sku, "ORDER-1", 2)
+    [second] = _ship(store, sku, "ORDER-1", line=2)
+
+    stock_release(reservations=[first], quantities={first.pk: 1})  # part of a line
+    stock_release(reservations=[first])  # the rest of it
+    stock_consume(reservations=[second])  # the other line shipped
+
+    assert ship_orders_today(location_ids=[store.pk]) == {store.pk: 1}
+    with pytest.raises(ShipCapacityExhausted):
+        _ship(store, sku, "ORDER-2")
+    assert stock_breaches() == []
+
+
+def test_verify_stock_finds_a_ship_count_that_does_not_match_the_reservations(db, sku):
+    store = LocationFactory(daily_ship_capacity=5)
+    stock_put(location=store, sku=sku, on_hand=5)
+    _ship(store, sku, "ORDER-1")
+    ShipDay.objects.filter(location=store).update(orders=3)
+
+    [breach] = stock_breaches()
+
+    assert breach.startswith(f"ship capacity: location {store.pk} on ")
+    assert "3 ship orders counted, 1 held or shipped" in breach
 
 
 # --- release and consume ------------------------------------------------------------------

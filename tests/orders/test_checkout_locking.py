@@ -29,11 +29,8 @@ CONSUME = (
     'UPDATE "inventory_reservation"',
     'INSERT INTO "inventory_stockmovement"',
 )
-# The ship-capacity claim: lock the locations' rows, count their ship orders of the day.
-SHIP_SLOT = (
-    "SELECT id, code, daily_ship_capacity FROM stores_location",
-    "\n        SELECT COUNT(*)",
-)
+# The ship-capacity claim: one conditional UPDATE of the location's row of the day.
+SHIP_SLOT = ("\n    UPDATE inventory_shipday SET orders = orders + 1",)
 
 LEAVE_BY_CARRIER = {"ship", "ship-split", "ship-to-store"}
 DELIVERIES = {
