@@ -62,17 +62,16 @@ def outbox_process(*, event_id: int) -> bool:
     worker killed, a handler that takes the worker down) still counts: the sweeper backs
     off from it and in the end leaves it for a person, instead of redelivering it for ever.
     """
+    # One UPDATE (its own transaction): skip a row another worker holds, or one processed.
+    claimable = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
+        pk=event_id, processed_at__isnull=True
+    )
     with transaction.atomic():
-        claimed = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, processed_at__isnull=True)
-            .values_list("pk", flat=True)
-        )
-        if not claimed:
-            return False  # already processed, or being processed by another worker
-        OutboxEvent.objects.filter(pk=event_id).update(
+        claimed = OutboxEvent.objects.filter(pk__in=claimable.values("pk")).update(
             attempts=F("attempts") + 1, enqueued_at=timezone.now()
         )
+    if not claimed:
+        return False  # already processed, or being processed by another worker
     with transaction.atomic():
         event = (
             OutboxEvent.objects.select_for_update(skip_locked=True)
