@@ -12,14 +12,15 @@ After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as 
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -55,39 +56,58 @@ def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
     return event
 
 
+@contextmanager
+def _working_on(event_id: int) -> Iterator[bool]:
+    """True when no other process works on the event now. A PostgreSQL session lock on the
+    event's id: released at the end, or by the server when a killed worker's connection
+    goes. (The embedded default runs every task in its one process: nothing to exclude.)"""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [event_id])
+        mine = cursor.fetchone()[0]
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [event_id])
+
+
 def outbox_process(*, event_id: int) -> bool:
     """Run the handler of one event exactly once. Returns False when there was nothing to do.
 
     The attempt is counted first, in a transaction of its own, so one that never ends (its
     worker killed, a handler that takes the worker down) still counts: the sweeper backs
     off from it and in the end leaves it for a person, instead of redelivering it for ever.
+    A delivery of an event that another worker is working on counts nothing.
     """
-    # One UPDATE (its own transaction): skip a row another worker holds, or one processed.
-    claimable = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
-        pk=event_id, processed_at__isnull=True
-    )
-    with transaction.atomic():
-        claimed = OutboxEvent.objects.filter(pk__in=claimable.values("pk")).update(
-            attempts=F("attempts") + 1, enqueued_at=timezone.now()
-        )
-    if not claimed:
-        return False  # already processed, or being processed by another worker
-    with transaction.atomic():
-        event = (
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, processed_at__isnull=True)
-            .first()
-        )
-        if event is None:  # processed meanwhile by another delivery of it
-            return False
-        handler = _handlers.get(event.topic)
-        if handler is not None:
-            handler(event)
-        else:
-            logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
-        event.processed_at = timezone.now()
-        event.last_error = ""
-        event.save(update_fields=["processed_at", "last_error"])
+    with _working_on(event_id) as mine:
+        if not mine:
+            return False  # a duplicate delivery, while the first one runs
+        with transaction.atomic():
+            claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+                attempts=F("attempts") + 1, enqueued_at=timezone.now()
+            )
+        if not claimed:
+            return False  # already processed
+        with transaction.atomic():
+            event = (
+                OutboxEvent.objects.select_for_update()
+                .filter(pk=event_id, processed_at__isnull=True)
+                .first()
+            )
+            if event is None:  # processed meanwhile (by a worker that held no session lock)
+                return False
+            handler = _handlers.get(event.topic)
+            if handler is not None:
+                handler(event)
+            else:
+                logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
+            event.processed_at = timezone.now()
+            event.last_error = ""
+            event.save(update_fields=["processed_at", "last_error"])
     return True
 
 

@@ -1,6 +1,7 @@
 import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -9,7 +10,7 @@ from common.models import OutboxEvent
 from common.outbox import outbox_process, outbox_publish, outbox_requeue, outbox_sweep
 from common.tasks import outbox_deliver
 from tests.common.worker_handlers import FLAKY_TOPIC, TOPIC, broken_key, runs_key
-from tests.conftest import wait_until
+from tests.conftest import database_url_for_processes, wait_until
 
 
 def _runs(redis_client, key: str) -> int:
@@ -173,4 +174,25 @@ def test_event_that_failed_too_often_is_left_for_a_person_who_can_queue_it_again
 
     event.refresh_from_db()
     assert event.processed_at is not None
+    assert _runs(redis_client, key) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_while_another_worker_works_on_the_event_counts_nothing(redis_client):
+    key = uuid.uuid4().hex
+    event = OutboxEvent.objects.create(
+        topic=TOPIC, payload={"key": key}, enqueued_at=timezone.now()
+    )
+    working = psycopg.connect(database_url_for_processes(), autocommit=True)
+    working.execute("SELECT pg_advisory_lock(%s)", [event.pk])  # as a worker running it
+    try:
+        assert outbox_process(event_id=event.pk) is False
+    finally:
+        working.close()  # the worker is gone: its session lock with it
+
+    event.refresh_from_db()
+    assert (event.attempts, event.processed_at) == (0, None)
+    assert outbox_process(event_id=event.pk) is True
+    event.refresh_from_db()
+    assert event.attempts == 1
     assert _runs(redis_client, key) == 1
