@@ -24,7 +24,6 @@ reserved, every outbox event processed. The exit status is 1 when any of them do
 import argparse
 import json
 import logging
-import os
 import sys
 import uuid
 import warnings
@@ -442,22 +441,8 @@ def print_results(table: dict[int, dict[str, Level]], names: list[str], *, proce
 
 
 def main() -> int:
-    args = parse_args()
-    levels = [int(n) for n in args.clients.split(",")]
-    db = harness.bench_database(args.database_url)
-    # Each client holds a connection; the harness holds two more.
-    harness.require_connections(db, max(levels) + 2)
-    harness.configure_environment(db)
-    os.environ["ALLOWED_HOSTS"] = "testserver"  # the test Client's host
-    harness.recreate_database(db)
-    try:
-        return run(args, db, levels)
-    finally:
-        if not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            harness.drop_database(db)
+    # The API workload goes through Django's test Client, whose host is "testserver".
+    return harness.run_load(parse_args(), run, extra_env={"ALLOWED_HOSTS": "testserver"})
 
 
 if __name__ == "__main__":

@@ -95,6 +95,26 @@ def add_load_arguments(
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
 
 
+def run_load(args: argparse.Namespace, run, *, extra_env: dict[str, str] | None = None) -> int:
+    """A load harness's main: check connections, make the bench database, `run(args, db,
+    levels)`, drop the database (unless --keep-db)."""
+    levels = [int(n) for n in args.clients.split(",")]
+    db = bench_database(args.database_url)
+    # Each client holds a connection; the harness holds two more.
+    require_connections(db, max(levels) + 2)
+    configure_environment(db)
+    os.environ.update(extra_env or {})
+    recreate_database(db)
+    try:
+        return run(args, db, levels)
+    finally:
+        if not args.keep_db:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(db)
+
+
 def recreate_database(db: BenchDatabase) -> None:
     drop_database(db)
     with db.connect(dbname="postgres", autocommit=True) as conn:

@@ -404,21 +404,7 @@ def print_results(results: list[tuple[Level, Level]]) -> None:
 
 
 def main() -> int:
-    args = parse_args()
-    levels = [int(n) for n in args.clients.split(",")]
-    db = harness.bench_database(args.database_url)
-    # Each client holds a connection; the harness holds two more.
-    harness.require_connections(db, max(levels) + 2)
-    harness.configure_environment(db)
-    harness.recreate_database(db)
-    try:
-        return run(args, db, levels)
-    finally:
-        if not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            harness.drop_database(db)
+    return harness.run_load(parse_args(), run)
 
 
 if __name__ == "__main__":

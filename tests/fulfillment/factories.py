@@ -7,10 +7,8 @@ checkout, so the ledger, the reservations and the order always agree as in produ
 import re
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
-import factory
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
@@ -19,10 +17,11 @@ from rest_framework.test import APIClient
 from common.tokens import channel_user_get_or_create, token_issue
 from fulfillment.models import FulfillmentOrder
 from inventory.models import Sku, StockLevel
-from inventory.services import stock_receive, stock_set_safety_stock
 from orders.models import Order
 from orders.services.checkout import CheckoutLine, CheckoutRequest, checkout, request_fingerprint
 from stores.models import Location, StaffMembership
+from tests.inventory.factories import SkuFactory
+from tests.inventory.factories import stock_put as put_stock
 from tests.stores.factories import LocationFactory, WarehouseFactory
 
 __all__ = [
@@ -55,26 +54,6 @@ KUNSHAN = {"latitude": 31.3856, "longitude": 120.9808, "city": "Kunshan", "postc
 CUSTOMER_NEAR_XUHUI = (31.1900, 121.4300)
 
 PICKUP_CODE = re.compile(r"Your pickup code: ([2-9A-Z]{6})\b")
-
-
-class SkuFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Sku
-        django_get_or_create = ["code"]
-
-    code = factory.Sequence(lambda n: f"FSKU-{n:05d}")
-    name = factory.LazyAttribute(lambda sku: f"Item {sku.code}")
-    barcode = factory.Sequence(lambda n: f"691{n:010d}")
-    price = Decimal("99.00")
-    currency = "CNY"
-    is_active = True
-
-
-def put_stock(*, location: Location, sku: Sku, on_hand: int, safety_stock: int = 0) -> None:
-    """Goods received at `location` (a receipt in the ledger), and its safety stock set."""
-    if on_hand:
-        stock_receive(location=location, sku=sku, quantity=on_hand, reference="test delivery")
-    stock_set_safety_stock(location=location, sku=sku, safety_stock=safety_stock)
 
 
 def level(location: Location, sku: Sku) -> tuple[int, int]:
