@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "common",
     "stores",
     "inventory",
+    "customers",
+    "payments",
     "orders",
     "fulfillment",
     "returns",

@@ -14,6 +14,18 @@ SKU_CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]*"
 MAX_SKU_PRICE = Decimal("1000000.00")
 
 
+class DeliveryMethod(models.TextChoices):
+    """How a demand reaches the customer: the one vocabulary of orders, routing, reservations
+    and fulfillment orders (each field takes the subset that applies to it)."""
+
+    SHIP = "ship", "Ship to address"
+    PICKUP = "pickup", "Pick up in store"
+    CURBSIDE = "curbside", "Curbside pickup"
+    CARRY_OUT = "carry_out", "In-store sale"
+    # Units on their way to a pickup store, held at their source like a ship order.
+    TRANSFER = "transfer", "Transfer to a pickup store"
+
+
 class Sku(TimeStampedModel):
     """A sellable item. One price across channels."""
 
