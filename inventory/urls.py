@@ -1,23 +1,10 @@
-from django.urls import path, register_converter
+from django.urls import path
 
+from common.converters import converter_register
 from inventory import views
 from inventory.models import SKU_CODE_PATTERN
 
-
-class SkuCodeConverter:
-    """Only a well-formed SKU code matches: anything else (a NUL byte, say) is a 404 before
-    it can reach the database."""
-
-    regex = SKU_CODE_PATTERN
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(SkuCodeConverter, "sku_code")
+converter_register("sku_code", SKU_CODE_PATTERN)
 
 app_name = "inventory"
 

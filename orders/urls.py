@@ -1,22 +1,11 @@
-from django.urls import path, re_path, register_converter
+from django.urls import path, re_path
 
+from common.codes import READABLE_ALPHABET
+from common.converters import converter_register
 from orders import views
-from orders.services.checkout import NUMBER_ALPHABET
 
-
-class OrderNumberConverter:
-    """Only numbers as checkout issues them, so junk (NUL bytes, say) never reaches a query."""
-
-    regex = f"OM[{NUMBER_ALPHABET}]{{8}}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(OrderNumberConverter, "order_number")
+# Only numbers as checkout issues them reach a view.
+converter_register("order_number", f"OM[{READABLE_ALPHABET}]{{8}}")
 
 app_name = "orders"
 

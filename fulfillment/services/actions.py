@@ -6,7 +6,6 @@ inventory services, records the order's timeline and queues notifications via th
 
 import hashlib
 import hmac
-import secrets
 from datetime import timedelta
 from functools import partial
 
@@ -16,6 +15,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from common.codes import readable_code
 from common.outbox import outbox_publish
 from fulfillment.errors import (
     AwaitingTransfer,
@@ -35,7 +35,6 @@ from stores.models import Location, StaffMembership
 from stores.selectors import staff_role_at
 from stores.services import location_update_rejection_rate
 
-CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 6
 MAX_CODE_FAILURES = 5
 REJECTION_WINDOW = timedelta(days=7)
@@ -286,7 +285,7 @@ def fulfillment_code_issue(*, fulfillment_order: FulfillmentOrder) -> str:
     message and, hashed, on the fulfillment order.
     """
     fo = fulfillment_order
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    code = readable_code(CODE_LENGTH)
     fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
     fo.pickup_code_failures = 0
     fo.save(update_fields=["pickup_code_hash", "pickup_code_failures", "updated_at"])

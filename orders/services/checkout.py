@@ -3,7 +3,6 @@
 import hashlib
 import json
 import logging
-import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.codes import readable_code
 from common.outbox import outbox_publish
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, Sku
@@ -31,8 +31,6 @@ from orders.services.customers import customer_get_or_create
 from stores.models import Location
 
 logger = logging.getLogger(__name__)
-
-NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a till
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ PLACE_ATTEMPTS = 2  # a checkout whose stock was taken under it routes and tries
 
 
 def _new_number() -> str:
-    return "OM" + "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return "OM" + readable_code(8)
 
 
 def _order_insert(order: Order) -> None:
