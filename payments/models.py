@@ -217,6 +217,7 @@ class DummyGatewayRule(models.Model):
         FAIL = "fail", "Fail (unavailable, nothing done)"
         TIMEOUT = "timeout", "Time out after succeeding"
         DECLINE = "decline", "Decline"
+        SLOW = "slow", "Succeed, then answer only after `seconds`"
 
     behaviour = models.CharField(max_length=10, choices=Behaviour.choices)
     operation = models.CharField(max_length=10, blank=True, help_text="Blank: every operation.")
@@ -224,6 +225,7 @@ class DummyGatewayRule(models.Model):
     remaining = models.PositiveIntegerField(
         null=True, blank=True, help_text="How many calls it applies to; blank: until deleted."
     )
+    seconds = models.PositiveIntegerField(default=0, help_text="How long a slow answer takes.")
 
     def __str__(self) -> str:
         return f"{self.behaviour} {self.operation or '*'} {self.reference or '*'}"

@@ -4,10 +4,12 @@ It behaves as a remote system would: on PostgreSQL it writes its records on a co
 of its own (in a thread), so what reached it stays recorded when the caller's transaction
 rolls back. (The embedded SQLite default has one writer at a time: there it writes on the
 caller's connection.) `DummyGatewayRule` rows tell it to fail, to time out after
-succeeding, or to decline, for an operation and/or a reference.
+succeeding, to decline, or to answer slowly after succeeding, for an operation and/or a
+reference. The rules are read on the gateway's connection: only committed ones count.
 """
 
 import threading
+import time
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -36,9 +38,10 @@ class DummyGateway(Gateway):
     def _call(self, operation: str, key: str, amount: Decimal, currency: str, ref: str) -> str:
         args = (operation, key, amount, currency, ref)
         if connection.vendor != "postgresql":
-            outcome, result = _handle(*args)
+            outcome, result, seconds = _handle(*args)
         else:
-            outcome, result = _on_own_connection(*args)
+            outcome, result, seconds = _on_own_connection(*args)
+        time.sleep(seconds)  # a slow answer: the work is done and recorded already
         if outcome == Outcome.DECLINED:
             raise GatewayDeclined(f"dummy gateway declined {operation} {key}")
         if outcome == Outcome.UNAVAILABLE:
@@ -48,7 +51,7 @@ class DummyGateway(Gateway):
         return result
 
 
-def _on_own_connection(*args) -> tuple[str, str]:
+def _on_own_connection(*args) -> tuple[str, str, int]:
     answer: list = []
 
     def run() -> None:
@@ -67,13 +70,15 @@ def _on_own_connection(*args) -> tuple[str, str]:
     return answer[0]
 
 
-def _handle(operation: str, key: str, amount: Decimal, currency: str, ref: str) -> tuple[str, str]:
-    """(outcome as the caller sees it, the reference returned)."""
+def _handle(
+    operation: str, key: str, amount: Decimal, currency: str, ref: str
+) -> tuple[str, str, int]:
+    """(outcome as the caller sees it, the reference returned, seconds the answer takes)."""
     record = {"operation": operation, "key": key, "amount": amount, "currency": currency}
     record["reference"] = ref
     first = _decided(operation, key)
     if first is None:
-        outcome = _rule_outcome(operation, ref)
+        outcome, seconds = _rule_outcome(operation, ref)
         result = f"dummy_{operation}_{key}" if outcome in DummyGatewayCall.EFFECTIVE else ""
         try:
             with transaction.atomic():
@@ -81,10 +86,10 @@ def _handle(operation: str, key: str, amount: Decimal, currency: str, ref: str) 
         except IntegrityError:  # the same key, decided meanwhile by a concurrent call
             first = _decided(operation, key)
         else:
-            return outcome, result
+            return outcome, result, seconds
     DummyGatewayCall.objects.create(**record, outcome=Outcome.REPLAYED, result=first[1])
     # A replay answers at once: the caller now learns what the timed-out call did.
-    return (Outcome.SUCCEEDED if first[0] == Outcome.TIMED_OUT else first[0]), first[1]
+    return (Outcome.SUCCEEDED if first[0] == Outcome.TIMED_OUT else first[0]), first[1], 0
 
 
 def _decided(operation: str, key: str) -> tuple[str, str] | None:
@@ -99,7 +104,8 @@ def _decided(operation: str, key: str) -> tuple[str, str] | None:
     )
 
 
-def _rule_outcome(operation: str, ref: str) -> str:
+def _rule_outcome(operation: str, ref: str) -> tuple[str, int]:
+    """What the call does, and how many seconds its answer takes."""
     with transaction.atomic():
         rule = (
             DummyGatewayRule.objects.select_for_update()
@@ -109,11 +115,13 @@ def _rule_outcome(operation: str, ref: str) -> str:
             .first()
         )
         if rule is None:
-            return Outcome.SUCCEEDED
+            return Outcome.SUCCEEDED, 0
         if rule.remaining is not None:
             DummyGatewayRule.objects.filter(pk=rule.pk).update(remaining=F("remaining") - 1)
+    if rule.behaviour == Behaviour.SLOW:
+        return Outcome.SUCCEEDED, rule.seconds
     return {
         Behaviour.FAIL: Outcome.UNAVAILABLE,
         Behaviour.TIMEOUT: Outcome.TIMED_OUT,
         Behaviour.DECLINE: Outcome.DECLINED,
-    }[rule.behaviour]
+    }[rule.behaviour], 0
