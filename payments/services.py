@@ -8,6 +8,7 @@ retry after a timeout is the same request to the gateway: it cannot move money t
 """
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -38,6 +39,9 @@ TOPIC_EXECUTE = "payments.transaction_execute"
 # at the till, then cash; tenders of one method oldest first. Loyalty points are not a
 # tender here: the caller gives them back before it asks for the money.
 REFUND_ORDER = (Method.GIFT_CARD, Method.CARD, Method.CARD_PRESENT, Method.CASH)
+# The order in which a capture is spread: gift cards first, then cards. Tenders at the till
+# were captured when they were taken.
+CAPTURE_ORDER = (Method.GIFT_CARD, Method.CARD)
 
 THROUGH_GATEWAY = (Method.CARD, Method.GIFT_CARD)
 AT_TILL = (Method.CASH, Method.CARD_PRESENT)
@@ -62,7 +66,7 @@ def _open_authorization(payment: Payment) -> Decimal:
     return payment.authorized - payment.captured - pending[Kind.CAPTURE] - pending[Kind.VOID]
 
 
-def _same_key(payment: Payment, kind: str, key: str, amount: Decimal):
+def _same_key(payment: Payment, kind: str, key: str, amount: Decimal) -> PaymentTransaction | None:
     existing = PaymentTransaction.objects.filter(
         payment=payment, kind=kind, idempotency_key=key
     ).first()
@@ -75,7 +79,9 @@ def _send_after_commit(tx: PaymentTransaction) -> None:
     outbox_publish(TOPIC_EXECUTE, transaction_id=tx.pk, demand=tx.payment.demand)
 
 
-def _tx_succeeded(payment: Payment, *, kind: str, amount: Decimal, reference: str = ""):
+def _tx_succeeded(
+    payment: Payment, *, kind: str, amount: Decimal, reference: str = ""
+) -> PaymentTransaction:
     tx = PaymentTransaction.objects.create(
         payment=payment, kind=kind, amount=amount, gateway_reference=reference
     )
@@ -176,21 +182,22 @@ def payment_void(*, payment: Payment, key: str, reason: str = "") -> PaymentTran
     return tx
 
 
-def _refund_order(payment: Payment) -> tuple[int, int]:
-    return REFUND_ORDER.index(payment.method), payment.pk
-
-
-@db.atomic
-def refund_issue(
-    *, payments: list[Payment], amount: Decimal, reason: str, key: str
-) -> list[PaymentTransaction]:
-    """Refund `amount` over a demand's tenders in `REFUND_ORDER`, once per `key` (e.g. a
-    return's id): one `pending` refund row per tender used, written under the payments'
-    locks with refunded + pending refunds <= captured on each; the gateway is called after
-    commit. 409 when the tenders have less left to refund."""
+def _spread(
+    *,
+    kind: str,
+    payments: list[Payment],
+    amount: Decimal,
+    key: str,
+    reason: str,
+    order: tuple[str, ...],
+    room: Callable[[Payment, dict[str, Decimal]], Decimal],
+) -> tuple[list[PaymentTransaction], Decimal]:
+    """Lock a demand's tenders, then write `pending` rows of `kind` taking what each has
+    `room` for, tenders in `order` (then oldest first), until `amount` is covered. Returns
+    the rows and what no tender had room for; the rows already there when `key` was used."""
     amount = _money(amount)
     if not key:
-        raise PaymentInvalid("A refund needs an idempotency key.", field="key")
+        raise PaymentInvalid("An idempotency key is needed.", field="key")
     ids = sorted({p.pk for p in payments})
     locked = list(Payment.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     if not locked or len(locked) != len(ids):
@@ -201,37 +208,80 @@ def refund_issue(
         raise PaymentInvalid("The tenders belong to several demands.", field="payments")
     existing = list(
         PaymentTransaction.objects.filter(
-            payment_id__in=ids, kind=Kind.REFUND, idempotency_key=key
+            payment_id__in=ids, kind=kind, idempotency_key=key
         ).order_by("pk")
     )
     if existing:
         if sum(tx.amount for tx in existing) != amount:
             raise IdempotencyKeyReused(key=key)
-        return existing
+        return existing, ZERO
     pending = pending_amounts(payment_ids=ids)
-    left, refunds = amount, []
-    for payment in sorted((p for p in locked if p.method in REFUND_ORDER), key=_refund_order):
-        room = payment.captured - payment.refunded - pending[payment.pk][Kind.REFUND]
-        take = min(room, left)
+    left, rows = amount, []
+    tenders = sorted(
+        (p for p in locked if p.method in order), key=lambda p: (order.index(p.method), p.pk)
+    )
+    for payment in tenders:
+        take = min(room(payment, pending[payment.pk]), left)
         if take <= ZERO:
             continue
-        refunds.append(
+        rows.append(
             PaymentTransaction.objects.create(
-                payment=payment,
-                kind=Kind.REFUND,
-                amount=take,
-                idempotency_key=key,
-                reason=reason,
+                payment=payment, kind=kind, amount=take, idempotency_key=key, reason=reason
             )
         )
         left -= take
         if left == ZERO:
             break
+    if left == ZERO:
+        for tx in rows:
+            _send_after_commit(tx)
+    return rows, left
+
+
+@db.atomic
+def payments_capture(
+    *, payments: list[Payment], amount: Decimal, key: str
+) -> list[PaymentTransaction]:
+    """Capture `amount` over a demand's tenders in `CAPTURE_ORDER`, once per `key` (e.g. a
+    fulfillment order's id): one `pending` capture row per tender used, within what each
+    has left authorized; the gateway is called after commit. 409 when less is left
+    (a till tender, captured at once, has nothing left)."""
+    rows, left = _spread(
+        kind=Kind.CAPTURE,
+        payments=payments,
+        amount=amount,
+        key=key,
+        reason="",
+        order=CAPTURE_ORDER,
+        room=lambda p, pending: (
+            p.authorized - p.captured - pending[Kind.CAPTURE] - pending[Kind.VOID]
+        ),
+    )
+    if left > ZERO:
+        raise CaptureExceedsAuthorized(requested=str(amount), authorized_left=str(amount - left))
+    return rows
+
+
+@db.atomic
+def refund_issue(
+    *, payments: list[Payment], amount: Decimal, reason: str, key: str
+) -> list[PaymentTransaction]:
+    """Refund `amount` over a demand's tenders in `REFUND_ORDER`, once per `key` (e.g. a
+    return's id): one `pending` refund row per tender used, written under the payments'
+    locks with refunded + pending refunds <= captured on each; the gateway is called after
+    commit. 409 when the tenders have less left to refund."""
+    rows, left = _spread(
+        kind=Kind.REFUND,
+        payments=payments,
+        amount=amount,
+        key=key,
+        reason=reason,
+        order=REFUND_ORDER,
+        room=lambda p, pending: p.captured - p.refunded - pending[Kind.REFUND],
+    )
     if left > ZERO:
         raise RefundExceedsCaptured(requested=str(amount), refundable=str(amount - left))
-    for tx in refunds:
-        _send_after_commit(tx)
-    return refunds
+    return rows
 
 
 @db.atomic

@@ -5,12 +5,14 @@ import pytest
 from payments.errors import CaptureExceedsAuthorized, IdempotencyKeyReused
 from payments.models import Payment, PaymentTransaction
 from payments.selectors import payments_summary
-from payments.services import payment_capture, payment_void
+from payments.services import payment_capture, payment_void, payments_capture
 from tests.payments.factories import (
     assert_payments_clean,
     card,
     deliver,
+    demand,
     gateway_calls,
+    till,
 )
 
 pytestmark = pytest.mark.django_db
@@ -87,4 +89,29 @@ def test_a_void_of_a_payment_nothing_was_captured_of_ends_it_voided():
     payment.refresh_from_db()
     assert payment.authorized == Decimal("0.00")
     assert payment.status == Payment.Status.VOIDED
+    assert_payments_clean()
+
+
+def test_capture_over_a_demands_tenders_takes_the_gift_card_then_the_card_once_per_key():
+    ref = demand()
+    card_payment = card(amount="70.00", demand_ref=ref)
+    gift = card(amount="30.00", demand_ref=ref, method=Payment.Method.GIFT_CARD)
+    cash = till(amount="10.00", demand_ref=ref)
+    tenders = [cash, card_payment, gift]
+
+    first = payments_capture(payments=tenders, amount=Decimal("50.00"), key="fo-1")
+    again = payments_capture(payments=tenders, amount=Decimal("50.00"), key="fo-1")
+    deliver()
+
+    assert [(tx.payment_id, tx.amount) for tx in first] == [
+        (gift.pk, Decimal("30.00")),
+        (card_payment.pk, Decimal("20.00")),
+    ]
+    assert [tx.pk for tx in again] == [tx.pk for tx in first]
+    with pytest.raises(CaptureExceedsAuthorized) as caught:
+        payments_capture(payments=tenders, amount=Decimal("50.01"), key="fo-2")
+    assert caught.value.extra == {"requested": "50.01", "authorized_left": "50.00"}
+    money = payments_summary(demand=ref)["CNY"]
+    assert money.captured == Decimal("60.00")  # the cash was captured when it was taken
+    assert gateway_calls(operation="capture", key=str(first[1].pk), effective=True) == 1
     assert_payments_clean()
