@@ -250,6 +250,15 @@ CELERY_BEAT_SCHEDULE = {
 OUTBOX_REDELIVER_AFTER = timedelta(seconds=int(os.environ.get("OUTBOX_REDELIVER_AFTER", "60")))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "10"))
 
+# --- Payments ---------------------------------------------------------------------------
+# The gateways a payment may name (its `gateway`), each a `payments.gateways.base.Gateway`.
+PAYMENTS_GATEWAYS = {"dummy": "payments.gateways.dummy.DummyGateway"}
+# Tries at a gateway that cannot be reached before a capture, void or refund ends `failed`
+# (retried with the outbox's backoff; at most OUTBOX_MAX_ATTEMPTS).
+PAYMENTS_GATEWAY_MAX_ATTEMPTS = min(
+    OUTBOX_MAX_ATTEMPTS, int(os.environ.get("PAYMENTS_GATEWAY_MAX_ATTEMPTS", "5"))
+)
+
 # --- Security (production) -----------------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,110 @@
+"""Reads of payments that other apps share."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import DecimalField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from payments.models import ZERO, Payment, PaymentTransaction
+
+Kind = PaymentTransaction.Kind
+TxStatus = PaymentTransaction.Status
+
+
+@dataclass
+class MoneySummary:
+    """A demand's money in one currency."""
+
+    currency: str
+    amount: Decimal = ZERO
+    authorized: Decimal = ZERO
+    captured: Decimal = ZERO
+    refunded: Decimal = ZERO
+    pending_captures: Decimal = ZERO
+    pending_refunds: Decimal = ZERO
+    payments: list[int] = field(default_factory=list)
+
+
+def payments_of_demand(*, demand: str) -> list[Payment]:
+    """A demand's tenders, oldest first."""
+    return list(Payment.objects.filter(demand=demand).order_by("pk"))
+
+
+def _sum(kind: str, status: str = TxStatus.SUCCEEDED) -> Coalesce:
+    return Coalesce(
+        Sum("transactions__amount", filter=Q(transactions__kind=kind, transactions__status=status)),
+        Value(ZERO),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+def pending_amounts(*, payment_ids: list[int]) -> dict[int, dict[str, Decimal]]:
+    """Pending capture, void and refund amounts per payment."""
+    pending: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    rows = (
+        PaymentTransaction.objects.filter(payment_id__in=payment_ids, status=TxStatus.PENDING)
+        .values_list("payment_id", "kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    for payment_id, kind, total in rows:
+        pending[payment_id][kind] = total
+    return pending
+
+
+def payments_summary(*, demand: str) -> dict[str, MoneySummary]:
+    """Per currency: what the demand's tenders are for, authorized (net of voids), captured,
+    refunded, and what captures and refunds are still pending at the gateway."""
+    payments = payments_of_demand(demand=demand)
+    pending = pending_amounts(payment_ids=[p.pk for p in payments])
+    summary: dict[str, MoneySummary] = {}
+    for payment in payments:
+        money = summary.setdefault(payment.currency, MoneySummary(currency=payment.currency))
+        money.amount += payment.amount
+        money.authorized += payment.authorized
+        money.captured += payment.captured
+        money.refunded += payment.refunded
+        money.pending_captures += pending[payment.pk][Kind.CAPTURE]
+        money.pending_refunds += pending[payment.pk][Kind.REFUND]
+        money.payments.append(payment.pk)
+    return summary
+
+
+def payment_breaches() -> list[str]:
+    """Every payment whose amounts differ from its ledger or break a bound."""
+    rows = (
+        Payment.objects.annotate(
+            ledger_authorized=_sum(Kind.AUTHORIZE) - _sum(Kind.VOID),
+            ledger_captured=_sum(Kind.CAPTURE),
+            ledger_refunded=_sum(Kind.REFUND),
+            pending_captures=_sum(Kind.CAPTURE, TxStatus.PENDING),
+            pending_voids=_sum(Kind.VOID, TxStatus.PENDING),
+            pending_refunds=_sum(Kind.REFUND, TxStatus.PENDING),
+        )
+        .filter(
+            ~Q(authorized=F("ledger_authorized"))
+            | ~Q(captured=F("ledger_captured"))
+            | ~Q(refunded=F("ledger_refunded"))
+            | Q(captured__gt=F("authorized"))
+            | Q(refunded__gt=F("captured"))
+            | Q(authorized__lt=0)
+            | Q(captured__lt=0)
+            | Q(refunded__lt=0)
+            | Q(amount__lt=0)
+            | Q(authorized__lt=F("captured") + F("pending_captures") + F("pending_voids"))
+            | Q(captured__lt=F("refunded") + F("pending_refunds"))
+        )
+        .order_by("pk")
+    )
+    breaches = [
+        f"payment {p.pk} ({p.demand}): authorized {p.authorized} (ledger {p.ledger_authorized}, "
+        f"pending captures {p.pending_captures}, voids {p.pending_voids}), captured {p.captured} "
+        f"(ledger {p.ledger_captured}), refunded {p.refunded} (ledger {p.ledger_refunded}, "
+        f"pending {p.pending_refunds})"
+        for p in rows
+    ]
+    negative = PaymentTransaction.objects.filter(amount__lt=0).values_list("pk", flat=True)
+    breaches += [f"payment transaction {pk}: negative amount" for pk in negative]
+    return breaches
