@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from inventory.models import MAX_SKU_PRICE, SKU_CODE_PATTERN, Sku, StockLevel
+from inventory.services import MAX_MOVEMENT_QUANTITY
 from inventory.services.imports import IMPORTABLE_REASONS
-from inventory.services.stock import MAX_MOVEMENT_QUANTITY
 from stores.geo import parse_point
 
 MAX_BATCH = 1000

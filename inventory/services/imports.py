@@ -6,17 +6,11 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from inventory.models import Sku, StockMovement
-from inventory.services import stock
+from inventory.services.levels import MovementOrigin
+from inventory.services.movements import RECORDABLE_REASONS, stock_movement_record
 from stores.models import Location
 
-Reason = StockMovement.Reason
-IMPORTABLE_REASONS = [
-    Reason.RECEIPT,
-    Reason.ADJUSTMENT,
-    Reason.CYCLE_COUNT,
-    Reason.POS_SALE,
-    Reason.WRITE_OFF,
-]
+IMPORTABLE_REASONS = list(RECORDABLE_REASONS)
 
 
 @dataclass(frozen=True)
@@ -39,28 +33,23 @@ def movement_import(*, row: MovementRow, actor=None) -> str:
     """
     if StockMovement.objects.filter(source=row.source, external_id=row.external_id).exists():
         return "duplicate"
-    at = {
-        "location": row.location,
-        "sku": row.sku,
-        "reference": row.reference,
-        "source": row.source,
-        "external_id": row.external_id,
-        "actor": actor,
-    }
+    origin = MovementOrigin(
+        actor=actor,
+        reference=row.reference,
+        note=row.note,
+        source=row.source,
+        external_id=row.external_id,
+    )
     try:
         with transaction.atomic():
-            if row.reason == Reason.RECEIPT:
-                stock.stock_receive(quantity=row.quantity, note=row.note, **at)
-            elif row.reason == Reason.ADJUSTMENT:
-                stock.stock_adjust(delta=row.quantity, note=row.note, **at)
-            elif row.reason == Reason.CYCLE_COUNT:
-                stock.stock_cycle_count(counted=row.quantity, counted_at=row.counted_at, **at)
-            elif row.reason == Reason.POS_SALE:
-                stock.stock_pos_sale(quantity=row.quantity, **at)
-            elif row.reason == Reason.WRITE_OFF:
-                stock.stock_write_off(quantity=row.quantity, note=row.note, **at)
-            else:
-                raise ValueError(f"reason {row.reason!r} cannot be imported")
+            stock_movement_record(
+                location=row.location,
+                sku=row.sku,
+                reason=row.reason,
+                quantity=row.quantity,
+                counted_at=row.counted_at,
+                origin=origin,
+            )
     except IntegrityError:
         # The same (source, external_id) was applied concurrently by a resend.
         if StockMovement.objects.filter(source=row.source, external_id=row.external_id).exists():

@@ -15,6 +15,7 @@ from inventory.errors import (
 from inventory.models import Reservation, ShipDay, StockLevel, StockMovement, Transfer
 from inventory.selectors import ship_orders_today, stock_breaches
 from inventory.services import (
+    MovementOrigin,
     StockRequest,
     stock_adjust,
     stock_consume,
@@ -460,7 +461,9 @@ def test_release_of_several_reservations_settles_each_location(store, other_stor
 
 
 def test_receive_adds_stock_where_there_was_none(store, sku):
-    movement = stock_receive(location=store, sku=sku, quantity=7, reference="PO-1")
+    movement = stock_receive(
+        location=store, sku=sku, quantity=7, origin=MovementOrigin(reference="PO-1")
+    )
 
     assert _stock(store, sku) == (7, 0)
     assert (movement.reason, movement.delta_on_hand, movement.reference) == (
@@ -516,8 +519,10 @@ def test_a_receipt_past_the_largest_storable_on_hand_is_invalid_not_a_database_e
 def test_adjust_corrects_on_hand_up_and_down(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
 
-    stock_adjust(location=store, sku=sku, delta=3, note="found in the back")
-    stock_adjust(location=store, sku=sku, delta=-6, note="miscounted delivery")
+    stock_adjust(location=store, sku=sku, delta=3, origin=MovementOrigin(note="found in the back"))
+    stock_adjust(
+        location=store, sku=sku, delta=-6, origin=MovementOrigin(note="miscounted delivery")
+    )
 
     assert _stock(store, sku) == (2, 0)
     assert _movements(store, sku)[-2:] == [(Reason.ADJUSTMENT, 3, 0), (Reason.ADJUSTMENT, -6, 0)]
@@ -547,7 +552,7 @@ def test_write_off_takes_unreserved_stock_only(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
     reserve_one(location=store, sku=sku, quantity=2)
 
-    stock_write_off(location=store, sku=sku, quantity=3, note="water damage")
+    stock_write_off(location=store, sku=sku, quantity=3, origin=MovementOrigin(note="water damage"))
 
     assert _stock(store, sku) == (2, 2)
     assert _movements(store, sku)[-1] == (Reason.WRITE_OFF, -3, 0)
@@ -559,7 +564,7 @@ def test_write_off_takes_unreserved_stock_only(store, sku):
 def test_pos_sale_may_dig_into_safety_stock(store, sku):
     stock_put(location=store, sku=sku, on_hand=3, safety_stock=2)
 
-    stock_pos_sale(location=store, sku=sku, quantity=3, reference="TILL-7")
+    stock_pos_sale(location=store, sku=sku, quantity=3, origin=MovementOrigin(reference="TILL-7"))
 
     assert _stock(store, sku) == (0, 0)
     assert _movements(store, sku)[-1] == (Reason.POS_SALE, -3, 0)
@@ -579,7 +584,9 @@ def test_pos_sale_never_takes_stock_reserved_for_other_orders(store, sku):
 
 
 def test_restocked_return_is_sellable_at_once(store, sku):
-    stock_restock_return(location=store, sku=sku, quantity=1, reference="RMA-1")
+    stock_restock_return(
+        location=store, sku=sku, quantity=1, origin=MovementOrigin(reference="RMA-1")
+    )
 
     assert _stock(store, sku) == (1, 0)
     reserve_one(location=store, sku=sku, quantity=1)
