@@ -176,7 +176,7 @@ def stock_release(
     for reservation in locked:
         reservation.updated_at = now
         if amounts[reservation.pk] == reservation.quantity:
-            reservation.status = Reservation.Status.RELEASED
+            reservation.release()
         else:
             reservation.quantity -= amounts[reservation.pk]
     Reservation.objects.bulk_update(locked, ["status", "quantity", "updated_at"])
@@ -201,7 +201,7 @@ def reservations_end(
         return []
     now = timezone.now()  # bulk_update does not apply auto_now
     for reservation in locked:
-        reservation.status = Reservation.Status.CONSUMED
+        reservation.consume()
         reservation.updated_at = now
     Reservation.objects.bulk_update(locked, ["status", "updated_at"])
     _settle(

@@ -98,7 +98,7 @@ def stock_transfer_receive(*, transfer: Transfer, actor=None) -> Transfer:
             actor=actor, reference=_ledger_reference(transfer), note=transfer.reference
         ),
     )
-    transfer.status = Transfer.Status.RECEIVED
+    transfer.receive()
     transfer.received_at = timezone.now()
     transfer.save(update_fields=["status", "received_at", "updated_at"])
     return transfer

@@ -4,6 +4,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django_fsm import TransitionNotAllowed
 
 from inventory.errors import (
     CountBelowReserved,
@@ -905,3 +906,29 @@ def test_database_refuses_negative_quantities(store, sku, change):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         StockLevel.objects.filter(location=store, sku=sku).update(**change)
+
+
+def test_a_reservation_status_changes_only_by_its_transitions(store, sku):
+    stock_put(location=store, sku=sku, on_hand=2)
+    reservation = reserve_one(location=store, sku=sku, quantity=1)
+
+    with pytest.raises(AttributeError):
+        reservation.status = Reservation.Status.CONSUMED
+    [released] = stock_release(reservations=[reservation])
+
+    assert released.status == Reservation.Status.RELEASED
+    with pytest.raises(TransitionNotAllowed):
+        released.consume()
+
+
+def test_a_transfer_status_changes_only_by_its_transition(store, other_store, sku):
+    stock_put(location=store, sku=sku, on_hand=2)
+    transfer = stock_transfer(from_location=store, to_location=other_store, sku=sku, quantity=1)
+
+    with pytest.raises(AttributeError):
+        transfer.status = Transfer.Status.RECEIVED
+    received = stock_transfer_receive(transfer=transfer)
+
+    assert received.status == Transfer.Status.RECEIVED
+    with pytest.raises(TransitionNotAllowed):
+        received.receive()
