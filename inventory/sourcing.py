@@ -23,6 +23,7 @@ from itertools import combinations
 
 from inventory.models import DeliveryMethod
 from stores.geo import haversine_km
+from stores.models import Location
 
 AT_STORE = (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE, DeliveryMethod.CARRY_OUT)
 # Units on their way to a pickup store are held with TRANSFER at their source, where they
@@ -70,7 +71,7 @@ class Demand:
     location_id: int | None = None  # the store for pickup, curbside and carry-out
     point: tuple[float, float] | None = None  # the customer, for ship
     exclude: frozenset[int] = frozenset()
-    prefer: str = "warehouse"
+    prefer: str = Location.Kind.WAREHOUSE
     allow_safety_stock: bool = False
     allow_transfer: bool = False  # pickup/curbside: ship what the store lacks into it
 
