@@ -5,7 +5,7 @@ database connection, start together behind a barrier and call one workload in a 
 --seconds (or --max-ops calls). Four workloads run at each level, all on the same hot
 (store, SKU) row, one order (or reserve) per call:
 
-  reserve  inventory.services.stock.stock_reserve of 1 unit (the floor; as reserve_hot_sku.py,
+  reserve  inventory.services.stock_reserve of 1 unit (the floor; as reserve_hot_sku.py,
            with the delivery method a pickup checkout passes)
   service  orders.services.checkout.checkout: a 1-line pickup order at the store, a fresh
            Idempotency-Key per call, the customers taken in turn
@@ -165,7 +165,7 @@ def prepare_shop(*, skus: int, stock: int, safety_stock: int, customers: int) ->
     there through the services, and the customers, who have all ordered before."""
     from inventory.demo import seed_skus
     from inventory.models import Sku
-    from inventory.services.stock import stock_set_safety_stock
+    from inventory.services import stock_set_safety_stock
     from orders.services.customers import customer_get_or_create
     from stores.demo import seed_locations, seed_staff
     from stores.models import Location

@@ -182,11 +182,16 @@ def setup_django() -> None:
 def stock_up(*, location, sku, quantity: int) -> None:
     """Receive `quantity` on the shelf through the stock service, in receipts no larger than
     one movement may be."""
-    from inventory.services.stock import MAX_MOVEMENT_QUANTITY, stock_receive
+    from inventory.services import MAX_MOVEMENT_QUANTITY, MovementOrigin, stock_receive
 
     while quantity > 0:
         step = min(quantity, MAX_MOVEMENT_QUANTITY)
-        stock_receive(location=location, sku=sku, quantity=step, reference="bench opening stock")
+        stock_receive(
+            location=location,
+            sku=sku,
+            quantity=step,
+            origin=MovementOrigin(reference="bench opening stock"),
+        )
         quantity -= step
 
 

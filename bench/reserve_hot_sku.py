@@ -7,7 +7,7 @@ row at each level:
 
   raw SQL  the conditional UPDATE alone through psycopg, then COMMIT. Undone after the
            level with one UPDATE, so the ledger and the reservations stay consistent.
-  service  inventory.services.stock.stock_reserve: reservation and ledger rows, then the
+  service  inventory.services.stock_reserve: reservation and ledger rows, then the
            conditional UPDATE, then COMMIT.
 
 Before each measurement the stock table is vacuumed (--no-vacuum to skip), so dead versions
@@ -79,7 +79,7 @@ class ServiceClient:
 
     def __init__(self, row: HotRow, name: str, *, delivery_method: str = "ship") -> None:
         from inventory.errors import InsufficientStock
-        from inventory.services.stock import StockRequest, stock_reserve
+        from inventory.services import StockRequest, stock_reserve
 
         self._reserve = stock_reserve
         self._request = StockRequest
@@ -226,7 +226,7 @@ def prepare_hot_row(*, stock: int, safety_stock: int) -> HotRow:
     is a ship order of its own, so the store may ship as many as a run makes."""
     from inventory.demo import seed_skus
     from inventory.models import Sku
-    from inventory.services.stock import stock_set_safety_stock
+    from inventory.services import stock_set_safety_stock
     from stores.demo import seed_locations
     from stores.models import Location
 

@@ -89,17 +89,14 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
         data = form.cleaned_data
         if not self.allowed_locations(request).filter(pk=data["location"].pk).exists():
             raise PermissionDenied
-        common = {"location": data["location"], "sku": data["sku"], "actor": request.user}
-        reason, quantity = data["reason"], data["quantity"]
         try:
-            if reason == Reason.RECEIPT:
-                movement = services.stock_receive(quantity=quantity, note=data["note"], **common)
-            elif reason == Reason.ADJUSTMENT:
-                movement = services.stock_adjust(delta=quantity, note=data["note"], **common)
-            elif reason == Reason.CYCLE_COUNT:
-                movement = services.stock_cycle_count(counted=quantity, **common)
-            else:
-                movement = services.stock_write_off(quantity=quantity, note=data["note"], **common)
+            movement = services.stock_movement_record(
+                location=data["location"],
+                sku=data["sku"],
+                reason=data["reason"],
+                quantity=data["quantity"],
+                origin=services.MovementOrigin(actor=request.user, note=data["note"]),
+            )
         except DomainError as exc:
             request.movement_error = exc  # per request: admin instances are shared
             return

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from common.models import TimeStampedModel
 from stores.models import Location
@@ -159,23 +160,33 @@ class StockMovement(models.Model):
         return f"{self.reason} {deltas} {self.sku_id}@{self.location_id}"
 
 
-class Reservation(models.Model):
-    """Stock held at one location for one line of demand (an opaque reference)."""
+class ReservationStatus(models.TextChoices):
+    """Defined outside Reservation so its Meta (an index condition) can name a status."""
 
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        CONSUMED = "consumed", "Consumed"
-        RELEASED = "released", "Released"
+    ACTIVE = "active", "Active"
+    CONSUMED = "consumed", "Consumed"
+    RELEASED = "released", "Released"
+
+
+class Reservation(FSMModelMixin, models.Model):
+    """Stock held at one location for one line of demand (an opaque reference).
+
+    Changed only by `inventory.services`: many rows at once by a conditional UPDATE or a
+    bulk update after these transitions.
+    """
+
+    Status = ReservationStatus
 
     reference = models.CharField(max_length=100, db_index=True, help_text="The demand line.")
     demand = models.CharField(
         max_length=64, db_index=True, help_text="The demand the line belongs to (an order)."
     )
-    delivery_method = models.CharField(max_length=20, blank=True)
+    # How the demand leaves this location (ship capacity counts SHIP and TRANSFER).
+    delivery_method = models.CharField(max_length=20, blank=True, choices=DeliveryMethod.choices)
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="reservations")
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="reservations")
     quantity = models.PositiveIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status = FSMField(max_length=10, choices=Status.choices, default=Status.ACTIVE, protected=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,13 +198,21 @@ class Reservation(models.Model):
             models.Index(
                 fields=["location", "sku"],
                 name="reservation_active_idx",
-                condition=Q(status="active"),
+                condition=Q(status=ReservationStatus.ACTIVE),
             ),
         ]
 
     def __str__(self) -> str:
         where = f"{self.sku_id}@{self.location_id}"
         return f"{self.quantity} x {where} for {self.reference} ({self.status})"
+
+    @transition(field=status, source=Status.ACTIVE, target=Status.CONSUMED)
+    def consume(self) -> None:
+        """Its units left the location (shipped, handed over, sent on a transfer)."""
+
+    @transition(field=status, source=Status.ACTIVE, target=Status.RELEASED)
+    def release(self) -> None:
+        """Its units went back to the shelf."""
 
 
 class ShipDay(models.Model):
@@ -215,7 +234,7 @@ class ShipDay(models.Model):
         return f"{self.location_id} on {self.day}: {self.orders} ship orders"
 
 
-class Transfer(TimeStampedModel):
+class Transfer(FSMModelMixin, TimeStampedModel):
     """Stock on its way from one location to another: out at once, in on receipt."""
 
     class Status(models.TextChoices):
@@ -226,7 +245,9 @@ class Transfer(TimeStampedModel):
     to_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_TRANSIT)
+    status = FSMField(
+        max_length=12, choices=Status.choices, default=Status.IN_TRANSIT, protected=True
+    )
     reference = models.CharField(max_length=100, blank=True, db_index=True)
     received_at = models.DateTimeField(null=True, blank=True)
 
@@ -240,3 +261,7 @@ class Transfer(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Transfer {self.pk}: {self.quantity} x {self.sku_id} ({self.status})"
+
+    @transition(field=status, source=Status.IN_TRANSIT, target=Status.RECEIVED)
+    def receive(self) -> None:
+        """Its units arrived at the destination."""

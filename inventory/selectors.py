@@ -8,8 +8,8 @@ from django.db.models import Count, F, IntegerField, Q, QuerySet
 from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
-from inventory.models import Reservation, ShipDay, Sku, StockLevel
-from inventory.sourcing import CURBSIDE, PICKUP, SHIP, USES_SHIP_CAPACITY, Candidate
+from inventory.models import DeliveryMethod, Reservation, ShipDay, Sku, StockLevel
+from inventory.sourcing import USES_SHIP_CAPACITY, Candidate
 from stores.geo import distance_km_expression
 from stores.models import Location
 
@@ -155,10 +155,11 @@ def stock_breaches() -> list[str]:
             FROM inventory_stocklevel l
             LEFT JOIN (
                 SELECT location_id, sku_id, SUM(quantity) AS held FROM inventory_reservation
-                WHERE status = 'active' GROUP BY location_id, sku_id
+                WHERE status = %s GROUP BY location_id, sku_id
             ) r ON r.location_id = l.location_id AND r.sku_id = l.sku_id
             WHERE l.reserved <> COALESCE(r.held, 0)
-            """
+            """,
+            [Reservation.Status.ACTIVE.value],
         )
         breaches += [
             f"reservations: location {loc} sku {sku}: reserved {rs}, active reservations {held}"
@@ -231,14 +232,14 @@ def sourcing_candidates(
     the store. Read without locks; the reservation that follows re-checks every quantity.
     """
     sku_ids = list(sku_ids)
-    if method not in (SHIP, PICKUP, CURBSIDE):
+    if method not in (DeliveryMethod.SHIP, DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
         store = Q(location_id=location_id)
         return list(
             _candidates(
                 sku_ids=sku_ids, locations=store, with_capacity=False, always=location_id
             ).values()
         )
-    if method == SHIP:
+    if method == DeliveryMethod.SHIP:
         return list(_candidates(sku_ids=sku_ids, locations=Q(), with_capacity=True).values())
     if demand:
         [store] = _candidates(
@@ -247,7 +248,9 @@ def sourcing_candidates(
         ).values()  # fmt: skip
         if all(store.units(sku, allow_safety_stock=False) >= qty for sku, qty in demand.items()):
             return [store]  # the common pickup: nobody else is needed, not even to explain
-    offers = Q(**{f"location__{'can_pickup' if method == PICKUP else 'can_curbside'}": True})
+    offers = Q(
+        **{f"location__{'can_pickup' if method == DeliveryMethod.PICKUP else 'can_curbside'}": True}
+    )
     others = (offers | Q(location__can_ship=True)) & Q(location__is_active=True)
     return list(
         _candidates(

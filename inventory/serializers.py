@@ -1,12 +1,12 @@
 from rest_framework import serializers
 
-from inventory.models import MAX_SKU_PRICE, SKU_CODE_PATTERN, Sku, StockLevel
+from inventory.models import MAX_SKU_PRICE, SKU_CODE_PATTERN, Sku, StockLevel, StockMovement
+from inventory.services import MAX_MOVEMENT_QUANTITY
 from inventory.services.imports import IMPORTABLE_REASONS
-from inventory.services.stock import MAX_MOVEMENT_QUANTITY
 from stores.geo import parse_point
 
+Reason = StockMovement.Reason
 MAX_BATCH = 1000
-MAX_QUANTITY = MAX_MOVEMENT_QUANTITY
 
 
 class SkuInputSerializer(serializers.Serializer):
@@ -51,18 +51,20 @@ class MovementInputSerializer(serializers.Serializer):
     location = serializers.CharField(max_length=32)
     sku = serializers.CharField(max_length=64)
     reason = serializers.ChoiceField(choices=IMPORTABLE_REASONS)
-    quantity = serializers.IntegerField(min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY)
+    quantity = serializers.IntegerField(
+        min_value=-MAX_MOVEMENT_QUANTITY, max_value=MAX_MOVEMENT_QUANTITY
+    )
     counted_at = serializers.DateTimeField(required=False)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
         reason, quantity = attrs["reason"], attrs["quantity"]
-        if reason == "adjustment" and quantity == 0:
+        if reason == Reason.ADJUSTMENT and quantity == 0:
             raise serializers.ValidationError({"quantity": ["An adjustment must not be zero."]})
-        if reason == "cycle_count" and quantity < 0:
+        if reason == Reason.CYCLE_COUNT and quantity < 0:
             raise serializers.ValidationError({"quantity": ["A count cannot be negative."]})
-        if reason not in ("adjustment", "cycle_count") and quantity <= 0:
+        if reason not in (Reason.ADJUSTMENT, Reason.CYCLE_COUNT) and quantity <= 0:
             raise serializers.ValidationError({"quantity": ["Must be a positive quantity."]})
         return attrs
 

@@ -21,17 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from inventory.models import DeliveryMethod
 from stores.geo import haversine_km
+from stores.models import Location
 
-SHIP = "ship"
-PICKUP = "pickup"
-CURBSIDE = "curbside"
-CARRY_OUT = "carry_out"
-AT_STORE = (PICKUP, CURBSIDE, CARRY_OUT)
-# Units on their way to a pickup store are held with this delivery method at their source,
-# where they use ship capacity like a ship order.
-TRANSFER = "transfer"
-USES_SHIP_CAPACITY = (SHIP, TRANSFER)
+AT_STORE = (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE, DeliveryMethod.CARRY_OUT)
+# Units on their way to a pickup store are held with TRANSFER at their source, where they
+# use ship capacity like a ship order.
+USES_SHIP_CAPACITY = (DeliveryMethod.SHIP, DeliveryMethod.TRANSFER)
 
 # How much a location's recent rejection rate stretches its distance (rate 1.0 -> x3)...
 REJECTION_PENALTY = 2.0
@@ -74,7 +71,7 @@ class Demand:
     location_id: int | None = None  # the store for pickup, curbside and carry-out
     point: tuple[float, float] | None = None  # the customer, for ship
     exclude: frozenset[int] = frozenset()
-    prefer: str = "warehouse"
+    prefer: str = Location.Kind.WAREHOUSE
     allow_safety_stock: bool = False
     allow_transfer: bool = False  # pickup/curbside: ship what the store lacks into it
 
@@ -140,7 +137,7 @@ class RoutingDecision:
 
 
 def route(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
-    if demand.method == SHIP:
+    if demand.method == DeliveryMethod.SHIP:
         return _route_ship(demand, candidates)
     if demand.method in AT_STORE:
         return _route_at_store(demand, candidates)
@@ -266,12 +263,16 @@ def _route_ship(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
     chosen = _fewest_locations(demand, kept)
     if chosen is None:
         shortages = _shortages(demand, kept)
-        return RoutingDecision(SHIP, [], _explained(considered), shortages, summary=summary)
+        return RoutingDecision(
+            DeliveryMethod.SHIP, [], _explained(considered), shortages, summary=summary
+        )
     chosen_codes = {c.code for c in chosen}
     for entry in considered:
         entry["chosen"] = entry["location"] in chosen_codes
     allocations = _allocate(demand, chosen)
-    return RoutingDecision(SHIP, allocations, _explained(considered), {}, summary=summary)
+    return RoutingDecision(
+        DeliveryMethod.SHIP, allocations, _explained(considered), {}, summary=summary
+    )
 
 
 def _summary(considered: list[dict]) -> dict:
@@ -310,9 +311,9 @@ def _shortages(demand: Demand, pool: list[Candidate]) -> dict[int, tuple[int, in
 
 
 def _offers(method: str, c: Candidate) -> bool:
-    if method == PICKUP:
+    if method == DeliveryMethod.PICKUP:
         return c.can_pickup
-    if method == CURBSIDE:
+    if method == DeliveryMethod.CURBSIDE:
         return c.can_curbside
     return True  # carry-out: any location that sells
 
@@ -376,10 +377,10 @@ def _route_transfer(
     demand: Demand, store: Candidate, candidates: list[Candidate], missing: dict[int, int]
 ) -> RoutingDecision | None:
     """Route what the store lacks as a ship order to the store, from the other locations."""
-    if demand.method not in (PICKUP, CURBSIDE):
+    if demand.method not in (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
         return None  # a sale at the till cannot wait for a delivery
     to_store = Demand(
-        method=SHIP,
+        method=DeliveryMethod.SHIP,
         lines=missing,
         point=(store.latitude, store.longitude),
         exclude=demand.exclude,

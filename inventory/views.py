@@ -7,7 +7,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import DomainError
 from common.permissions import has_django_permission
 from inventory import selectors
 from inventory.filters import StockLevelFilter
@@ -22,8 +21,9 @@ from inventory.serializers import (
     SkuOutputSerializer,
     StockLevelOutputSerializer,
 )
-from inventory.services.catalogue import sku_upsert_many
-from inventory.services.imports import MovementRow, movement_import
+from inventory.services.batches import RejectedRow, RowStatus
+from inventory.services.catalogue import sku_sync_batch
+from inventory.services.imports import movement_import_batch
 from stores.permissions import IsLocationStaff
 from stores.selectors import location_ids_for_user, locations_by_code
 
@@ -31,9 +31,24 @@ from stores.selectors import location_ids_for_user, locations_by_code
 AVAILABILITY_LIMIT = 1000
 
 
+def _checked_rows(
+    raw_rows: list[dict], serializer_class, *, code_field: str | None = None
+) -> list[dict | RejectedRow]:
+    """Each row's validated data, or its field errors (and the code it named)."""
+    rows: list[dict | RejectedRow] = []
+    for raw in raw_rows:
+        row = serializer_class(data=raw)
+        if row.is_valid():
+            rows.append(row.validated_data)
+        else:
+            code = raw.get(code_field) if code_field else None
+            rows.append(RejectedRow(row.errors, code=code if isinstance(code, str) else None))
+    return rows
+
+
 def _batch_response(results: list[dict]) -> Response:
     """200 when any row went through; 400 (same per-row results) when none could."""
-    if results and all(row["status"] == "error" for row in results):
+    if results and all(row["status"] == RowStatus.ERROR for row in results):
         return Response(
             {"code": "invalid", "detail": "No row could be applied.", "results": results},
             status=status.HTTP_400_BAD_REQUEST,
@@ -106,25 +121,8 @@ class SkuSyncView(APIView):
     def post(self, request: Request) -> Response:
         batch = SkuBatchInputSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
-        results, valid, seen = [], [], set()
-        for index, raw in enumerate(batch.validated_data["skus"]):
-            row = SkuInputSerializer(data=raw)
-            code = raw.get("code") if isinstance(raw.get("code"), str) else None
-            if not row.is_valid():
-                results.append(
-                    {"index": index, "code": code, "status": "error", "error": row.errors}
-                )
-            elif row.validated_data["code"] in seen:
-                results.append({"index": index, "code": code, "status": "error",
-                                "error": {"code": ["Appears twice in this batch."]}})  # fmt: skip
-            else:
-                seen.add(row.validated_data["code"])
-                valid.append((index, row.validated_data))
-                results.append(None)
-        outcome = sku_upsert_many(rows=[data for _, data in valid])
-        for index, data in valid:
-            results[index] = {"index": index, "code": data["code"], "status": outcome[data["code"]]}
-        return _batch_response(results)
+        rows = _checked_rows(batch.validated_data["skus"], SkuInputSerializer, code_field="code")
+        return _batch_response(sku_sync_batch(rows=rows))
 
 
 class SkuDetailView(generics.RetrieveAPIView):
@@ -164,43 +162,8 @@ class MovementBatchView(APIView):
     def post(self, request: Request) -> Response:
         batch = MovementBatchInputSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
-        raw_rows = batch.validated_data["movements"]
-        allowed = location_ids_for_user(user=request.user)
-        locations = locations_by_code(
-            codes=[r.get("location") for r in raw_rows if isinstance(r.get("location"), str)]
+        rows = _checked_rows(batch.validated_data["movements"], MovementInputSerializer)
+        results = movement_import_batch(
+            rows=rows, actor=request.user, location_ids=location_ids_for_user(user=request.user)
         )
-        skus = selectors.skus_by_code(
-            codes=[r.get("sku") for r in raw_rows if isinstance(r.get("sku"), str)]
-        )
-        results = []
-        for index, raw in enumerate(raw_rows):
-            row = MovementInputSerializer(data=raw)
-            if not row.is_valid():
-                results.append({"index": index, "status": "error", "error": row.errors})
-                continue
-            data = row.validated_data
-            location, sku = locations.get(data["location"]), skus.get(data["sku"])
-            error = {}
-            if location is None:
-                error["location"] = [f"Unknown location: {data['location']}"]
-            elif allowed is not None and location.pk not in allowed:
-                error["location"] = [f"Location {data['location']} is not one of yours."]
-            if sku is None:
-                error["sku"] = [f"Unknown SKU: {data['sku']}"]
-            if error:
-                results.append({"index": index, "status": "error", "error": error})
-                continue
-            try:
-                outcome = movement_import(
-                    row=MovementRow(
-                        location=location,
-                        sku=sku,
-                        **{k: v for k, v in data.items() if k not in ("location", "sku")},
-                    ),
-                    actor=request.user,
-                )
-            except DomainError as exc:
-                results.append({"index": index, "status": "error", "error": exc.as_dict()})
-                continue
-            results.append({"index": index, "status": outcome})
         return _batch_response(results)

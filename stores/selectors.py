@@ -13,10 +13,6 @@ def location_list(*, near: tuple[float, float] | None = None) -> QuerySet[Locati
     return qs
 
 
-def location_get(*, code: str) -> Location:
-    return Location.objects.get(code=code)
-
-
 def location_ids_for_user(*, user: AbstractBaseUser) -> set[int] | None:
     """Ids of the locations `user` works at; None means every location (superuser)."""
     if user.is_superuser:

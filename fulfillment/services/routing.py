@@ -11,12 +11,12 @@ from django.utils import timezone
 from common.outbox import outbox_publish
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
-from inventory.models import Reservation
+from inventory.models import DeliveryMethod, Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
-from inventory.sourcing import SHIP, TRANSFER, Candidate, Demand, RoutingDecision, route
+from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_record
-from orders.models import DeliveryMethod, Order, OrderEvent, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
 from orders.services.lifecycle import (
     order_cancel,
     order_get_for_update,
@@ -156,7 +156,7 @@ def _demand(order: Order, lines: dict[int, int], exclude: frozenset[int]) -> Dem
         address = order.shipping_address or {}
         point = (address["latitude"], address["longitude"]) if "latitude" in address else None
     return Demand(
-        method=SHIP,
+        method=DeliveryMethod.SHIP,
         lines=lines,
         point=point,
         exclude=exclude,
@@ -177,7 +177,9 @@ def _plan(
     if len(remaining) > 1:
         attempts += [{line: qty} for line, qty in remaining.items()]
     exclude = _excluded_locations(order)
-    candidates = sourcing_candidates(sku_ids={line.sku_id for line in remaining}, method=SHIP)
+    candidates = sourcing_candidates(
+        sku_ids={line.sku_id for line in remaining}, method=DeliveryMethod.SHIP
+    )
     plans, placed = [], set()
     for attempt in attempts:
         wanted = {line: qty for line, qty in attempt.items() if line not in placed}
@@ -218,7 +220,7 @@ def _place_elsewhere(
     """Reserve what `_plan` found in one go (rows in the global lock order), record each
     part's decision and create its fulfillment orders. Plans again when stock it planned
     with was taken meanwhile. Returns the fulfillment orders and the lines placed."""
-    method = TRANSFER if rejected.is_transfer() else order.delivery_method
+    method = DeliveryMethod.TRANSFER if rejected.is_transfer() else order.delivery_method
     for _ in range(REROUTE_ATTEMPTS):
         plans = _plan(order=order, remaining=remaining)
         if not plans:

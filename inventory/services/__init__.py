@@ -1,27 +1,44 @@
-"""Writers of inventory: stock (reservations and movements), catalogue, imports."""
+"""Writers of inventory: every change of stock, the catalogue and movement imports.
 
-from inventory.services.stock import (
-    StockRequest,
+The only writers of StockLevel, StockMovement, Reservation, ShipDay and Transfer:
+`reservations` (reserve, release, consume), `ship_capacity` (the daily ship slots a
+reserve claims), `movements` (stock in and out at one location), `transfers` (between
+locations), over the shared stock and ledger primitives of `levels`.
+"""
+
+from inventory.services.levels import MAX_MOVEMENT_QUANTITY, MovementOrigin
+from inventory.services.movements import (
+    RECORDABLE_REASONS,
     stock_adjust,
-    stock_consume,
     stock_cycle_count,
+    stock_movement_record,
     stock_pos_sale,
     stock_receive,
-    stock_release,
-    stock_reserve,
     stock_restock_return,
     stock_set_safety_stock,
+    stock_write_off,
+)
+from inventory.services.reservations import (
+    StockRequest,
+    stock_consume,
+    stock_release,
+    stock_reserve,
+)
+from inventory.services.transfers import (
     stock_transfer,
     stock_transfer_receive,
     stock_transfer_reserved,
-    stock_write_off,
 )
 
 __all__ = [
+    "MAX_MOVEMENT_QUANTITY",
+    "RECORDABLE_REASONS",
+    "MovementOrigin",
     "StockRequest",
     "stock_adjust",
     "stock_consume",
     "stock_cycle_count",
+    "stock_movement_record",
     "stock_pos_sale",
     "stock_receive",
     "stock_release",

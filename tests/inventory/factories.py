@@ -3,7 +3,13 @@ from decimal import Decimal
 import factory
 
 from inventory.models import Sku, StockLevel
-from inventory.services import StockRequest, stock_receive, stock_reserve, stock_set_safety_stock
+from inventory.services import (
+    MovementOrigin,
+    StockRequest,
+    stock_receive,
+    stock_reserve,
+    stock_set_safety_stock,
+)
 from stores.models import Location
 
 
@@ -23,7 +29,12 @@ class SkuFactory(factory.django.DjangoModelFactory):
 def stock_put(*, location: Location, sku: Sku, on_hand: int, safety_stock: int = 0) -> StockLevel:
     """Stock on the shelf as the services would record it: a receipt in the ledger."""
     if on_hand:
-        stock_receive(location=location, sku=sku, quantity=on_hand, reference="test stock")
+        stock_receive(
+            location=location,
+            sku=sku,
+            quantity=on_hand,
+            origin=MovementOrigin(reference="test stock"),
+        )
     stock_set_safety_stock(location=location, sku=sku, safety_stock=safety_stock)
     return StockLevel.objects.get(location=location, sku=sku)
 

@@ -566,6 +566,33 @@ def test_movements_are_applied_and_reported_per_row(pos, network, tee):
     assert stock_breaches() == []
 
 
+@pytest.mark.parametrize(
+    ("reason", "quantity"),
+    [("receipt", 5), ("adjustment", 2), ("pos_sale", 1), ("write_off", 1)],
+)
+def test_an_imported_movement_keeps_its_note(pos, network, tee, reason, quantity):
+    _post_movements(pos, _movement("r-0", quantity=10))
+
+    response = _post_movements(
+        pos, _movement("n-1", reason=reason, quantity=quantity, note="shelf 4, back room")
+    )
+
+    assert response.json() == {"results": [{"index": 0, "status": "applied"}]}
+    movement = StockMovement.objects.get(source="pos-1", external_id="n-1")
+    assert (movement.reason, movement.note) == (reason, "shelf 4, back room")
+
+
+def test_an_imported_cycle_count_keeps_its_note_after_what_was_counted(pos, network, tee):
+    response = _post_movements(
+        pos, _movement("c-1", reason="cycle_count", quantity=7, note="aisle 3 recount")
+    )
+
+    assert response.json() == {"results": [{"index": 0, "status": "applied"}]}
+    movement = StockMovement.objects.get(source="pos-1", external_id="c-1")
+    assert movement.note.startswith("counted 7 at ")
+    assert movement.note.endswith(": aisle 3 recount")
+
+
 def test_resending_a_movement_is_reported_duplicate_and_changes_nothing(pos, network, tee):
     _post_movements(pos, _movement("r-1", quantity=10))
 

@@ -4,6 +4,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django_fsm import TransitionNotAllowed
 
 from inventory.errors import (
     CountBelowReserved,
@@ -15,6 +16,7 @@ from inventory.errors import (
 from inventory.models import Reservation, ShipDay, StockLevel, StockMovement, Transfer
 from inventory.selectors import ship_orders_today, stock_breaches
 from inventory.services import (
+    MovementOrigin,
     StockRequest,
     stock_adjust,
     stock_consume,
@@ -460,7 +462,9 @@ def test_release_of_several_reservations_settles_each_location(store, other_stor
 
 
 def test_receive_adds_stock_where_there_was_none(store, sku):
-    movement = stock_receive(location=store, sku=sku, quantity=7, reference="PO-1")
+    movement = stock_receive(
+        location=store, sku=sku, quantity=7, origin=MovementOrigin(reference="PO-1")
+    )
 
     assert _stock(store, sku) == (7, 0)
     assert (movement.reason, movement.delta_on_hand, movement.reference) == (
@@ -516,8 +520,10 @@ def test_a_receipt_past_the_largest_storable_on_hand_is_invalid_not_a_database_e
 def test_adjust_corrects_on_hand_up_and_down(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
 
-    stock_adjust(location=store, sku=sku, delta=3, note="found in the back")
-    stock_adjust(location=store, sku=sku, delta=-6, note="miscounted delivery")
+    stock_adjust(location=store, sku=sku, delta=3, origin=MovementOrigin(note="found in the back"))
+    stock_adjust(
+        location=store, sku=sku, delta=-6, origin=MovementOrigin(note="miscounted delivery")
+    )
 
     assert _stock(store, sku) == (2, 0)
     assert _movements(store, sku)[-2:] == [(Reason.ADJUSTMENT, 3, 0), (Reason.ADJUSTMENT, -6, 0)]
@@ -547,7 +553,7 @@ def test_write_off_takes_unreserved_stock_only(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
     reserve_one(location=store, sku=sku, quantity=2)
 
-    stock_write_off(location=store, sku=sku, quantity=3, note="water damage")
+    stock_write_off(location=store, sku=sku, quantity=3, origin=MovementOrigin(note="water damage"))
 
     assert _stock(store, sku) == (2, 2)
     assert _movements(store, sku)[-1] == (Reason.WRITE_OFF, -3, 0)
@@ -559,7 +565,7 @@ def test_write_off_takes_unreserved_stock_only(store, sku):
 def test_pos_sale_may_dig_into_safety_stock(store, sku):
     stock_put(location=store, sku=sku, on_hand=3, safety_stock=2)
 
-    stock_pos_sale(location=store, sku=sku, quantity=3, reference="TILL-7")
+    stock_pos_sale(location=store, sku=sku, quantity=3, origin=MovementOrigin(reference="TILL-7"))
 
     assert _stock(store, sku) == (0, 0)
     assert _movements(store, sku)[-1] == (Reason.POS_SALE, -3, 0)
@@ -579,7 +585,9 @@ def test_pos_sale_never_takes_stock_reserved_for_other_orders(store, sku):
 
 
 def test_restocked_return_is_sellable_at_once(store, sku):
-    stock_restock_return(location=store, sku=sku, quantity=1, reference="RMA-1")
+    stock_restock_return(
+        location=store, sku=sku, quantity=1, origin=MovementOrigin(reference="RMA-1")
+    )
 
     assert _stock(store, sku) == (1, 0)
     reserve_one(location=store, sku=sku, quantity=1)
@@ -898,3 +906,29 @@ def test_database_refuses_negative_quantities(store, sku, change):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         StockLevel.objects.filter(location=store, sku=sku).update(**change)
+
+
+def test_a_reservation_status_changes_only_by_its_transitions(store, sku):
+    stock_put(location=store, sku=sku, on_hand=2)
+    reservation = reserve_one(location=store, sku=sku, quantity=1)
+
+    with pytest.raises(AttributeError):
+        reservation.status = Reservation.Status.CONSUMED
+    [released] = stock_release(reservations=[reservation])
+
+    assert released.status == Reservation.Status.RELEASED
+    with pytest.raises(TransitionNotAllowed):
+        released.consume()
+
+
+def test_a_transfer_status_changes_only_by_its_transition(store, other_store, sku):
+    stock_put(location=store, sku=sku, on_hand=2)
+    transfer = stock_transfer(from_location=store, to_location=other_store, sku=sku, quantity=1)
+
+    with pytest.raises(AttributeError):
+        transfer.status = Transfer.Status.RECEIVED
+    received = stock_transfer_receive(transfer=transfer)
+
+    assert received.status == Transfer.Status.RECEIVED
+    with pytest.raises(TransitionNotAllowed):
+        received.receive()

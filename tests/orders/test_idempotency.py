@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory.models import StockLevel
-from inventory.services import stock_receive
+from inventory.services import MovementOrigin, stock_receive
 from inventory.services.catalogue import sku_upsert_many
 from orders.models import IdempotencyRecord, Order
 from orders.tasks import purge_idempotency_keys
@@ -127,7 +127,7 @@ def test_after_a_shortage_the_same_key_places_the_order_once_stock_is_back(web, 
     assert refused.status_code == 409
     assert not IdempotencyRecord.objects.exists()
 
-    stock_receive(location=xuhui, sku=tee, quantity=5, reference="delivery")
+    stock_receive(location=xuhui, sku=tee, quantity=5, origin=MovementOrigin(reference="delivery"))
     placed = post_checkout(web, wanted, key="retry-me")
     replayed = post_checkout(web, wanted, key="retry-me")
 
