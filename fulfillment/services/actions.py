@@ -4,40 +4,34 @@ Each service locks the fulfillment order, checks the transition, moves stock thr
 inventory services, records the order's timeline and queues notifications via the outbox.
 """
 
-import hashlib
-import hmac
 from datetime import timedelta
-from functools import partial
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from common.codes import readable_code
 from common.outbox import outbox_publish
 from fulfillment.errors import (
     AwaitingTransfer,
     NotCurbside,
     OverrideNotAllowed,
     PickupCodeInvalid,
-    PickupCodeLocked,
     PickupNotReady,
 )
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.selectors import inbound_transfers
+from fulfillment.services.pickup_codes import (
+    pickup_code_attempts_left,
+    pickup_code_revoke,
+    pickup_code_verify,
+)
+from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
 from orders.services.lifecycle import order_get_for_update, order_line_cancel, order_lines_fulfilled
-from stores.models import Location, StaffMembership
+from stores.models import StaffMembership
 from stores.selectors import staff_role_at
-from stores.services import location_update_rejection_rate
-
-CODE_LENGTH = 6
-MAX_CODE_FAILURES = 5
-REJECTION_WINDOW = timedelta(days=7)
 
 Status = FulfillmentOrder.Status
 
@@ -56,14 +50,23 @@ def _transition(fo: FulfillmentOrder, name: str) -> None:
     getattr(fo, name)()  # TransitionNotAllowed (409) when the status does not allow it
 
 
-def fulfillment_event_record(fo: FulfillmentOrder, kind: str, actor, message: str, **data) -> None:
+def fulfillment_event_record(
+    *,
+    fulfillment_order: FulfillmentOrder,
+    kind: str,
+    message: str,
+    actor=None,
+    data: dict | None = None,
+) -> None:
+    """An event of the order's timeline at the fulfillment order's location."""
+    fo = fulfillment_order
     order_event_record(
         order=fo.order,
         kind=kind,
         actor=actor,
         location=fo.location,
         message=message,
-        data={"fulfillment_order": fo.pk, **data},
+        data={"fulfillment_order": fo.pk, **(data or {})},
     )
 
 
@@ -77,8 +80,13 @@ def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fu
     _transition(fo, "accept")
     fo.accepted_at = timezone.now()
     fo.save(update_fields=["status", "accepted_at", "updated_at"])
-    fulfillment_event_record(fo, OrderEvent.Kind.ACCEPTED, actor, f"Accepted at {fo.location.code}")
-    _refresh_rejection_rate(fo)
+    fulfillment_event_record(
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.ACCEPTED,
+        actor=actor,
+        message=f"Accepted at {fo.location.code}",
+    )
+    rejection_rate_refresh_on_commit(location_id=fo.location_id)
     return fo
 
 
@@ -98,50 +106,15 @@ def fulfillment_reject(
         note=f"rejected at {fo.location.code}: {reason}",
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.REJECTED,
-        actor,
-        f"Rejected at {fo.location.code}: {fo.get_rejection_reason_display()}",
-        reason=reason,
-        note=note,
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.REJECTED,
+        actor=actor,
+        message=f"Rejected at {fo.location.code}: {fo.get_rejection_reason_display()}",
+        data={"reason": reason, "note": note},
     )
-    _refresh_rejection_rate(fo)
+    rejection_rate_refresh_on_commit(location_id=fo.location_id)
     outbox_publish("fulfillment.rejected", fulfillment_order=fo.pk)
     return fo
-
-
-def _refresh_rejection_rate(fo: FulfillmentOrder) -> None:
-    """After commit, in its own short transaction: an UPDATE of the location row here would
-    hold it to the end of this one, and checkouts claim their ship slot on that row."""
-    transaction.on_commit(
-        partial(fulfillment_rejection_rates_refresh, location_ids=[fo.location_id])
-    )
-
-
-def fulfillment_rejection_rates_refresh(*, location_ids: list[int] | None = None) -> int:
-    """Set each location's share of rejected fulfillment orders over the last days (all
-    locations that had work then or still carry a rate, unless `location_ids` are given),
-    so a store that stopped rejecting climbs back up the routing. Returns how many."""
-    since = timezone.now() - REJECTION_WINDOW
-    recent = FulfillmentOrder.objects.filter(created_at__gte=since)
-    locations = Location.objects.all()
-    if location_ids is not None:
-        recent = recent.filter(location_id__in=location_ids)
-        locations = locations.filter(pk__in=location_ids)
-    counts = {
-        row["location_id"]: row
-        for row in recent.values("location_id").annotate(
-            total=Count("pk"), rejected=Count("pk", filter=Q(status=Status.REJECTED))
-        )
-    }
-    changed = 0
-    for location in locations.filter(Q(pk__in=list(counts)) | Q(recent_rejection_rate__gt=0)):
-        row = counts.get(location.pk)
-        rate = row["rejected"] / row["total"] if row else 0.0
-        if rate != location.recent_rejection_rate:
-            location_update_rejection_rate(location=location, rate=rate)
-            changed += 1
-    return changed
 
 
 @transaction.atomic
@@ -149,7 +122,12 @@ def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
     fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "pick")
     fo.save(update_fields=["status", "updated_at"])
-    fulfillment_event_record(fo, OrderEvent.Kind.PICKED, actor, f"Picked at {fo.location.code}")
+    fulfillment_event_record(
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.PICKED,
+        actor=actor,
+        message=f"Picked at {fo.location.code}",
+    )
     return fo
 
 
@@ -158,7 +136,12 @@ def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
     fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "pack")
     fo.save(update_fields=["status", "updated_at"])
-    fulfillment_event_record(fo, OrderEvent.Kind.PACKED, actor, f"Packed at {fo.location.code}")
+    fulfillment_event_record(
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.PACKED,
+        actor=actor,
+        message=f"Packed at {fo.location.code}",
+    )
     return fo
 
 
@@ -189,12 +172,11 @@ def fulfillment_ship(
     _complete(fo, actor)
     fo.save(update_fields=["status", "carrier", "tracking_number", "completed_at", "updated_at"])
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.SHIPPED,
-        actor,
-        f"Shipped from {fo.location.code} with {carrier} {tracking_number}",
-        carrier=carrier,
-        tracking_number=tracking_number,
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.SHIPPED,
+        actor=actor,
+        message=f"Shipped from {fo.location.code} with {carrier} {tracking_number}",
+        data={"carrier": carrier, "tracking_number": tracking_number},
     )
     outbox_publish("fulfillment.shipped", fulfillment_order=fo.pk)
     return fo
@@ -210,22 +192,19 @@ def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
     FulfillmentOrderLine.objects.bulk_update(lines, ["transfer"])
     fo.save(update_fields=["status", "carrier", "tracking_number", "updated_at"])
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.TRANSFER_SHIPPED,
-        actor,
-        f"Sent from {fo.location.code} to {fo.destination.code} with {fo.carrier} "
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.TRANSFER_SHIPPED,
+        actor=actor,
+        message=f"Sent from {fo.location.code} to {fo.destination.code} with {fo.carrier} "
         f"{fo.tracking_number}",
-        destination=fo.destination.code,
-        carrier=fo.carrier,
-        tracking_number=fo.tracking_number,
+        data={
+            "destination": fo.destination.code,
+            "carrier": fo.carrier,
+            "tracking_number": fo.tracking_number,
+        },
     )
     outbox_publish("fulfillment.transfer_shipped", fulfillment_order=fo.pk)
     return fo
-
-
-def pickup_code_digest(fulfillment_order_id: int, code: str) -> str:
-    message = f"{fulfillment_order_id}:{code.strip().upper()}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
 @transaction.atomic
@@ -245,11 +224,11 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
         update_fields=["status", "ready_at", "pickup_deadline", "pickup_code_round", "updated_at"]
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.READY_FOR_PICKUP,
-        actor,
-        f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
-        deadline=fo.pickup_deadline.isoformat(),
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.READY_FOR_PICKUP,
+        actor=actor,
+        message=f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
+        data={"deadline": fo.pickup_deadline.isoformat()},
     )
     outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round)
     return fo
@@ -261,35 +240,11 @@ def fulfillment_resend_code(*, fulfillment_order: FulfillmentOrder, actor=None) 
     fo = fulfillment_order_lock(fulfillment_order)
     if fo.status != Status.READY_FOR_PICKUP:
         raise PickupNotReady(status=fo.status)
-    fo.pickup_code_hash, fo.pickup_code_failures = "", 0
-    fo.pickup_code_round += 1  # a ready email still on its way is superseded
-    fo.save(
-        update_fields=[
-            "pickup_code_hash",
-            "pickup_code_failures",
-            "pickup_code_round",
-            "updated_at",
-        ]
-    )
+    pickup_code_revoke(fulfillment_order=fo)
     outbox_publish(
         "fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round, again=True
     )
     return fo
-
-
-def fulfillment_code_issue(*, fulfillment_order: FulfillmentOrder) -> str:
-    """A fresh pickup code for a ready pickup, its digest kept on it.
-
-    For the notification that sends it, inside its transaction and with the fulfillment
-    order locked (`fulfillment_order_lock`), so the code exists only in the customer's
-    message and, hashed, on the fulfillment order.
-    """
-    fo = fulfillment_order
-    code = readable_code(CODE_LENGTH)
-    fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
-    fo.pickup_code_failures = 0
-    fo.save(update_fields=["pickup_code_hash", "pickup_code_failures", "updated_at"])
-    return code
 
 
 @transaction.atomic
@@ -309,11 +264,11 @@ def fulfillment_customer_arrived(
     fo.parking_spot = parking_spot
     fo.save(update_fields=["customer_arrived_at", "parking_spot", "updated_at"])
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.CUSTOMER_ARRIVED,
-        actor,
-        f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
-        parking_spot=parking_spot,
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.CUSTOMER_ARRIVED,
+        actor=actor,
+        message=f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
+        data={"parking_spot": parking_spot},
     )
     outbox_publish("fulfillment.customer_arrived", fulfillment_order=fo.pk)
     return fo
@@ -340,14 +295,8 @@ def fulfillment_handover(
             if role != StaffMembership.Role.MANAGER:
                 raise OverrideNotAllowed()
             how = {"override_reason": override_reason}
-        elif fo.pickup_code_failures >= MAX_CODE_FAILURES:
-            raise PickupCodeLocked()
-        elif not code or not hmac.compare_digest(
-            pickup_code_digest(fo.pk, code), fo.pickup_code_hash
-        ):
-            fo.pickup_code_failures += 1
-            fo.save(update_fields=["pickup_code_failures", "updated_at"])
-            how = None
+        elif not pickup_code_verify(fulfillment_order=fo, code=code):
+            how = None  # the wrong try is kept: refused once this transaction committed
         else:
             how = {"code": "verified"}
         if how is not None:
@@ -355,10 +304,14 @@ def fulfillment_handover(
             _complete(fo, actor)
             fo.save(update_fields=["status", "completed_at", "updated_at"])
             fulfillment_event_record(
-                fo, OrderEvent.Kind.HANDED_OVER, actor, f"Handed over at {fo.location.code}", **how
+                fulfillment_order=fo,
+                kind=OrderEvent.Kind.HANDED_OVER,
+                actor=actor,
+                message=f"Handed over at {fo.location.code}",
+                data=how,
             )
     if how is None:
-        raise PickupCodeInvalid(attempts_left=MAX_CODE_FAILURES - fo.pickup_code_failures)
+        raise PickupCodeInvalid(attempts_left=pickup_code_attempts_left(fo))
     return fo
 
 
@@ -378,10 +331,9 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
         note="pickup not collected",
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.EXPIRED,
-        None,
-        f"Not collected at {fo.location.code} by {fo.pickup_deadline:%Y-%m-%d %H:%M}",
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.EXPIRED,
+        message=f"Not collected at {fo.location.code} by {fo.pickup_deadline:%Y-%m-%d %H:%M}",
     )
     for line in lines:
         order_line_cancel(

@@ -75,13 +75,15 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
         actor=actor,
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.TRANSFER_RECEIVED,
-        actor,
-        f"Received at {store.code} from {fo.location.code}"
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.TRANSFER_RECEIVED,
+        actor=actor,
+        message=f"Received at {store.code} from {fo.location.code}"
         + ("" if reservations else "; nothing is needed any more, so it went on the shelf"),
-        destination=store.code,
-        held=[{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
+        data={
+            "destination": store.code,
+            "held": [{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
+        },
     )
     pickup = _open_pickup(order=order, store=store)
     if reservations and not _store_gave_up(order=order, store=store):
