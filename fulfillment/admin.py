@@ -9,6 +9,7 @@ from fulfillment import selectors
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.services import actions
 from fulfillment.views import ACTIONS, AT_DESTINATION, INCOMING, QUEUES
+from inventory.models import DeliveryMethod
 from stores.admin import LocationScopedAdminMixin
 from stores.selectors import location_ids_for_user
 
@@ -104,7 +105,7 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
     def location_scope(self, request, allowed: set[int]) -> Q:
         """The work of the caller's locations, and the transfers to its stores."""
         return Q(location_id__in=allowed) | Q(
-            kind=FulfillmentOrder.Kind.TRANSFER, destination_id__in=allowed
+            kind=DeliveryMethod.TRANSFER, destination_id__in=allowed
         )
 
     def save_model(self, request, obj, form, change) -> None:

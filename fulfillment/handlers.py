@@ -7,6 +7,7 @@ from fulfillment.notifications import notify_customer, notify_store
 from fulfillment.services.actions import fulfillment_order_lock
 from fulfillment.services.pickup_codes import pickup_code_issue
 from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
+from inventory.models import DeliveryMethod
 from orders.models import Order
 from stores.models import StaffMembership
 
@@ -95,7 +96,7 @@ def tell_customer_ready(event: OutboxEvent) -> None:
             "location": fo.location,
             "code": pickup_code_issue(fulfillment_order=fo) if has_email else None,
             "deadline": fo.pickup_deadline,
-            "curbside": fo.kind == fo.Kind.CURBSIDE,
+            "curbside": fo.kind == DeliveryMethod.CURBSIDE,
             "again": event.payload.get("again", False),
         },
     )

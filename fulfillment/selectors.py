@@ -3,7 +3,8 @@
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from fulfillment.models import FulfillmentOrder
+from fulfillment.models import COLLECTED_AT_STORE, FulfillmentOrder
+from inventory.models import DeliveryMethod
 from stores.selectors import location_ids_for_user
 
 
@@ -21,7 +22,7 @@ def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
 def transfers_to_stores_of(*, user) -> QuerySet[FulfillmentOrder]:
     """Transfers to the user's stores (every store's for a superuser), whatever their status."""
     qs = FulfillmentOrder.objects.select_related("order", "location", "destination")
-    qs = qs.prefetch_related("lines__order_line").filter(kind=FulfillmentOrder.Kind.TRANSFER)
+    qs = qs.prefetch_related("lines__order_line").filter(kind=DeliveryMethod.TRANSFER)
     allowed = location_ids_for_user(user=user)
     return qs if allowed is None else qs.filter(destination_id__in=allowed)
 
@@ -38,7 +39,7 @@ def fulfillment_order_get(*, pk: int, user) -> FulfillmentOrder:
 
 def pickup_for_customer(*, pk: int, order_numbers: QuerySet | None = None) -> FulfillmentOrder:
     qs = FulfillmentOrder.objects.select_related("order", "location").filter(
-        kind__in=[FulfillmentOrder.Kind.PICKUP, FulfillmentOrder.Kind.CURBSIDE]
+        kind__in=COLLECTED_AT_STORE
     )
     if order_numbers is not None:
         qs = qs.filter(order__number__in=order_numbers)
@@ -53,7 +54,7 @@ def inbound_transfers(*, order, destination) -> QuerySet[FulfillmentOrder]:
         | Q(status=FulfillmentOrder.Status.REJECTED, completed_at__isnull=True),
         order=order,
         destination=destination,
-        kind=FulfillmentOrder.Kind.TRANSFER,
+        kind=DeliveryMethod.TRANSFER,
     )
 
 
@@ -62,7 +63,7 @@ def overdue_for_acceptance(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[Ful
     escalated again (it stays in the late queue)."""
     overdue = queryset.filter(status=FulfillmentOrder.Status.PENDING, accept_by__lt=timezone.now())
     return overdue.exclude(
-        kind__in=[FulfillmentOrder.Kind.PICKUP, FulfillmentOrder.Kind.CURBSIDE],
+        kind__in=COLLECTED_AT_STORE,
         escalated_at__isnull=False,
     )
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fulfillment import selectors
-from fulfillment.models import FulfillmentOrder
+from fulfillment.models import FULFILLMENT_KIND_CHOICES, FulfillmentOrder
 from fulfillment.serializers import (
     ArrivedInputSerializer,
     FulfillmentOrderOutputSerializer,
@@ -48,7 +48,7 @@ class FulfillmentOrderFilter(django_filters.FilterSet):
     location = django_filters.CharFilter(field_name="location__code")
     order = django_filters.CharFilter(field_name="order__number")
     status = django_filters.MultipleChoiceFilter(choices=FulfillmentOrder.Status.choices)
-    kind = django_filters.ChoiceFilter(choices=FulfillmentOrder.Kind.choices)
+    kind = django_filters.ChoiceFilter(choices=FULFILLMENT_KIND_CHOICES)
     queue = django_filters.ChoiceFilter(
         choices=[(q, q) for q in [*QUEUES, "late", INCOMING]], method="filter_queue"
     )

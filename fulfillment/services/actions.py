@@ -26,6 +26,7 @@ from fulfillment.services.pickup_codes import (
     pickup_code_verify,
 )
 from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
+from inventory.models import DeliveryMethod
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
@@ -167,7 +168,7 @@ def fulfillment_ship(
     fo = fulfillment_order_lock(fulfillment_order)
     _transition(fo, "ship")
     fo.carrier, fo.tracking_number = carrier, tracking_number
-    if fo.kind == FulfillmentOrder.Kind.TRANSFER:
+    if fo.is_transfer():
         return _send_to_store(fo, actor)
     _complete(fo, actor)
     fo.save(update_fields=["status", "carrier", "tracking_number", "completed_at", "updated_at"])
@@ -253,7 +254,7 @@ def fulfillment_customer_arrived(
 ) -> FulfillmentOrder:
     """Curbside: the customer is outside; the store is alerted."""
     fo = fulfillment_order_lock(fulfillment_order)
-    if fo.kind != FulfillmentOrder.Kind.CURBSIDE or fo.status not in (
+    if fo.kind != DeliveryMethod.CURBSIDE or fo.status not in (
         Status.ACCEPTED,
         Status.PICKED,
         Status.PACKED,
@@ -361,7 +362,7 @@ def fulfillment_escalate(*, fulfillment_order: FulfillmentOrder) -> FulfillmentO
     fo = fulfillment_order_lock(fulfillment_order)
     if fo.status != Status.PENDING or fo.accept_by is None or fo.accept_by > timezone.now():
         return None
-    if fo.is_pickup:
+    if fo.is_collected_at_store():
         if fo.escalated_at is not None:
             return None
         fo.escalated_at = timezone.now()

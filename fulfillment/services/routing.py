@@ -9,14 +9,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.outbox import outbox_publish
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from fulfillment.models import FULFILLMENT_KINDS, FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
-from inventory.models import Reservation
+from inventory.models import DeliveryMethod, Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
-from inventory.sourcing import SHIP, TRANSFER, Candidate, Demand, RoutingDecision, route
+from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_record
-from orders.models import DeliveryMethod, Order, OrderEvent, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
 from orders.services.lifecycle import (
     order_cancel,
     order_get_for_update,
@@ -29,13 +29,13 @@ from stores.models import Location
 logger = logging.getLogger(__name__)
 
 
-def pickup_kind(order: Order) -> str:
-    """The kind of fulfillment order that delivers `order` to its customer."""
-    return {
-        DeliveryMethod.SHIP: FulfillmentOrder.Kind.SHIP,
-        DeliveryMethod.PICKUP: FulfillmentOrder.Kind.PICKUP,
-        DeliveryMethod.CURBSIDE: FulfillmentOrder.Kind.CURBSIDE,
-    }[order.delivery_method]
+def fulfillment_kind_for_method(method: str) -> DeliveryMethod:
+    """The kind of the fulfillment orders that bring an order delivered by `method` to its
+    customer: the method itself. ValueError for a carry-out, fulfilled at the till."""
+    kind = DeliveryMethod(method)
+    if kind not in FULFILLMENT_KINDS or kind == DeliveryMethod.TRANSFER:
+        raise ValueError(f"no fulfillment order delivers a {method!r} order")
+    return kind
 
 
 def _is_transfer(order: Order, location_id: int) -> bool:
@@ -71,7 +71,11 @@ def _create_for(
     created = []
     for location_id, held in sorted(by_location.items()):
         transfer = _is_transfer(order, location_id)
-        kind = FulfillmentOrder.Kind.TRANSFER if transfer else pickup_kind(order)
+        kind = (
+            DeliveryMethod.TRANSFER
+            if transfer
+            else fulfillment_kind_for_method(order.delivery_method)
+        )
         waiting = None
         if rerouted_from is not None:
             waiting = (
@@ -156,7 +160,7 @@ def _demand(order: Order, lines: dict[int, int], exclude: frozenset[int]) -> Dem
         address = order.shipping_address or {}
         point = (address["latitude"], address["longitude"]) if "latitude" in address else None
     return Demand(
-        method=SHIP,
+        method=DeliveryMethod.SHIP,
         lines=lines,
         point=point,
         exclude=exclude,
@@ -177,7 +181,9 @@ def _plan(
     if len(remaining) > 1:
         attempts += [{line: qty} for line, qty in remaining.items()]
     exclude = _excluded_locations(order)
-    candidates = sourcing_candidates(sku_ids={line.sku_id for line in remaining}, method=SHIP)
+    candidates = sourcing_candidates(
+        sku_ids={line.sku_id for line in remaining}, method=DeliveryMethod.SHIP
+    )
     plans, placed = [], set()
     for attempt in attempts:
         wanted = {line: qty for line, qty in attempt.items() if line not in placed}
@@ -218,7 +224,7 @@ def _place_elsewhere(
     """Reserve what `_plan` found in one go (rows in the global lock order), record each
     part's decision and create its fulfillment orders. Plans again when stock it planned
     with was taken meanwhile. Returns the fulfillment orders and the lines placed."""
-    method = TRANSFER if rejected.is_transfer() else order.delivery_method
+    method = DeliveryMethod.TRANSFER if rejected.is_transfer() else order.delivery_method
     for _ in range(REROUTE_ATTEMPTS):
         plans = _plan(order=order, remaining=remaining)
         if not plans:
@@ -287,7 +293,7 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
         return []
     fo.completed_at = timezone.now()
     fo.save(update_fields=["completed_at", "updated_at"])
-    if fo.is_pickup:
+    if fo.is_collected_at_store():
         # The customer chose that store: nothing of the order can be picked up anywhere
         # else, so all that is still open goes, what was on its way to the store included.
         # The customer may have cancelled meanwhile.

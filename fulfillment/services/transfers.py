@@ -13,8 +13,8 @@ from fulfillment.services.actions import (
     fulfillment_pick,
     fulfillment_ready,
 )
-from fulfillment.services.routing import fulfillment_order_create, pickup_kind
-from inventory.models import Reservation
+from fulfillment.services.routing import fulfillment_kind_for_method, fulfillment_order_create
+from inventory.models import DeliveryMethod, Reservation
 from inventory.services import StockRequest, stock_reserve, stock_transfer_receive
 from orders.models import Order, OrderEvent, OrderLine
 
@@ -31,7 +31,7 @@ def _still_needed(*, order: Order, line: OrderLine, arriving: FulfillmentOrder) 
     coming = (
         FulfillmentOrderLine.objects.filter(
             order_line=line,
-            fulfillment_order__kind=FulfillmentOrder.Kind.TRANSFER,
+            fulfillment_order__kind=DeliveryMethod.TRANSFER,
             fulfillment_order__status=Status.SHIPPED,
         )
         .exclude(fulfillment_order=arriving)
@@ -101,7 +101,7 @@ def _open_pickup(*, order: Order, store) -> FulfillmentOrder | None:
     return (
         order.fulfillment_orders.select_for_update()
         .filter(location=store, status__in=[Status.PENDING, Status.ACCEPTED, Status.PICKED])
-        .exclude(kind=FulfillmentOrder.Kind.TRANSFER)
+        .exclude(kind=DeliveryMethod.TRANSFER)
         .order_by("pk")
         .first()
     )
@@ -112,7 +112,7 @@ def _store_gave_up(*, order: Order, store) -> bool:
     what was just held here), so no new pickup is started for it."""
     return (
         order.fulfillment_orders.filter(location=store, status=Status.REJECTED)
-        .exclude(kind=FulfillmentOrder.Kind.TRANSFER)
+        .exclude(kind=DeliveryMethod.TRANSFER)
         .exists()
     )
 
@@ -130,7 +130,10 @@ def _join_pickup(
     started = pickup is None
     if started:
         pickup = fulfillment_order_create(
-            order=order, location=store, kind=pickup_kind(order), routing=order.routing
+            order=order,
+            location=store,
+            kind=fulfillment_kind_for_method(order.delivery_method),
+            routing=order.routing,
         )
     FulfillmentOrderLine.objects.bulk_create(
         [
