@@ -17,6 +17,7 @@ from inventory.services import StockRequest, stock_reserve
 from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent, OrderLine
+from orders.references import LineReference
 from orders.services.lifecycle import (
     order_cancel,
     order_get_for_update,
@@ -56,7 +57,24 @@ def fulfillment_order_create(*, order: Order, location: Location, **fields) -> F
 
 
 def _line_id(reservation: Reservation) -> int:
-    return int(reservation.reference.rsplit("/", 1)[1])
+    return LineReference.parse(reservation.reference).line_id
+
+
+def fulfillment_lines_add(
+    *, fulfillment_order: FulfillmentOrder, reservations: list[Reservation]
+) -> list[FulfillmentOrderLine]:
+    """A line of `fulfillment_order` for each of `reservations` (of its order's lines)."""
+    return FulfillmentOrderLine.objects.bulk_create(
+        [
+            FulfillmentOrderLine(
+                fulfillment_order=fulfillment_order,
+                order_line_id=_line_id(r),
+                reservation=r,
+                quantity=r.quantity,
+            )
+            for r in reservations
+        ]
+    )
 
 
 def _create_for(
@@ -92,17 +110,7 @@ def _create_for(
             routing=routing,
             rerouted_from=rerouted_from,
         )
-        FulfillmentOrderLine.objects.bulk_create(
-            [
-                FulfillmentOrderLine(
-                    fulfillment_order=fo,
-                    order_line_id=_line_id(r),
-                    reservation=r,
-                    quantity=r.quantity,
-                )
-                for r in held
-            ]
-        )
+        fulfillment_lines_add(fulfillment_order=fo, reservations=held)
         to_store = f" (to send to {fo.destination.code})" if transfer else ""
         how = "added to" if waiting else "released to"
         order_event_record(
@@ -234,7 +242,7 @@ def _place_elsewhere(
                 location_id=a.location_id,
                 sku_id=a.sku_id,
                 quantity=a.quantity,
-                reference=f"{order.number}/{line.pk}",
+                reference=str(LineReference(number=order.number, line_id=line.pk)),
             )
             for wanted, decision in plans
             for a in decision.allocations

@@ -13,10 +13,15 @@ from fulfillment.services.actions import (
     fulfillment_pick,
     fulfillment_ready,
 )
-from fulfillment.services.routing import fulfillment_kind_for_method, fulfillment_order_create
+from fulfillment.services.routing import (
+    fulfillment_kind_for_method,
+    fulfillment_lines_add,
+    fulfillment_order_create,
+)
 from inventory.models import DeliveryMethod, Reservation
 from inventory.services import StockRequest, stock_reserve, stock_transfer_receive
 from orders.models import Order, OrderEvent, OrderLine
+from orders.references import LineReference
 
 Status = FulfillmentOrder.Status
 
@@ -26,7 +31,8 @@ def _still_needed(*, order: Order, line: OrderLine, arriving: FulfillmentOrder) 
     minus what other transfers still bring. Zero once the line was cancelled meanwhile."""
     line.refresh_from_db(fields=["quantity", "quantity_cancelled", "quantity_fulfilled"])
     held = Reservation.objects.filter(
-        reference=f"{order.number}/{line.pk}", status=Reservation.Status.ACTIVE
+        reference=str(LineReference(number=order.number, line_id=line.pk)),
+        status=Reservation.Status.ACTIVE,
     ).aggregate(n=Sum("quantity"))["n"]
     coming = (
         FulfillmentOrderLine.objects.filter(
@@ -64,7 +70,7 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
                 location_id=store.pk,
                 sku_id=line.sku_id,
                 quantity=qty,
-                reference=f"{order.number}/{line.pk}",
+                reference=str(LineReference(number=order.number, line_id=line.pk)),
             )
             for line, qty in wanted.items()
         ],
@@ -135,17 +141,7 @@ def _join_pickup(
             kind=fulfillment_kind_for_method(order.delivery_method),
             routing=order.routing,
         )
-    FulfillmentOrderLine.objects.bulk_create(
-        [
-            FulfillmentOrderLine(
-                fulfillment_order=pickup,
-                order_line_id=int(r.reference.rsplit("/", 1)[1]),
-                reservation=r,
-                quantity=r.quantity,
-            )
-            for r in reservations
-        ]
-    )
+    fulfillment_lines_add(fulfillment_order=pickup, reservations=reservations)
     if not started:
         return pickup
     # The received parcel is in the staff's hands: nothing is left to accept or pick.
