@@ -26,7 +26,7 @@ from fulfillment.services.pickup_codes import (
     pickup_code_verify,
 )
 from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
-from inventory.models import DeliveryMethod
+from inventory.models import DeliveryMethod, Reservation
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
@@ -383,7 +383,8 @@ def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> Non
     for fo in open_fos:
         changed = []
         for line in fo.lines.select_related("reservation").filter(order_line_id__in=line_ids):
-            held = line.reservation.quantity if line.reservation.status == "active" else 0
+            active = line.reservation.status == Reservation.Status.ACTIVE
+            held = line.reservation.quantity if active else 0
             if held != line.quantity:
                 line.quantity = held
                 changed.append(line)
