@@ -1,5 +1,6 @@
 """Reads of fulfillment orders, always scoped to the caller's locations."""
 
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -32,8 +33,11 @@ def incoming_transfer_list(*, user) -> QuerySet[FulfillmentOrder]:
     return transfers_to_stores_of(user=user).filter(status__in=FulfillmentOrder.INBOUND)
 
 
-def fulfillment_order_get(*, pk: int, user) -> FulfillmentOrder:
-    """One of the user's fulfillment orders; DoesNotExist (a 404) for another store's."""
+def fulfillment_order_get(*, pk: int, user, at_destination: bool = False) -> FulfillmentOrder:
+    """One of the user's fulfillment orders; DoesNotExist (a 404) for another store's. With
+    `at_destination`, a transfer to one of the user's stores instead (to receive it)."""
+    if at_destination:
+        return transfers_to_stores_of(user=user).get(pk=pk)
     return fulfillment_order_list(user=user).get(pk=pk)
 
 
@@ -74,3 +78,34 @@ def late_queue(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrde
     return queryset.filter(
         status=FulfillmentOrder.Status.PENDING, accept_by__lt=now
     ) | queryset.filter(status=FulfillmentOrder.Status.READY_FOR_PICKUP, pickup_deadline__lt=now)
+
+
+class Queue(models.TextChoices):
+    """The work queues of a location's staff."""
+
+    TO_ACCEPT = "to_accept", "To accept"
+    TO_PICK = "to_pick", "To pick"
+    TO_PACK = "to_pack", "To pack"
+    READY = "ready", "Ready for pickup"
+    LATE = "late", "Late"
+    INCOMING = "incoming", "Incoming transfers"
+
+
+_QUEUE_STATUSES = {
+    Queue.TO_ACCEPT: [FulfillmentOrder.Status.PENDING],
+    Queue.TO_PICK: [FulfillmentOrder.Status.ACCEPTED],
+    Queue.TO_PACK: [FulfillmentOrder.Status.PICKED],
+    Queue.READY: [FulfillmentOrder.Status.READY_FOR_PICKUP],
+}
+
+
+def fulfillment_queue(
+    queryset: QuerySet[FulfillmentOrder], *, queue: str, user
+) -> QuerySet[FulfillmentOrder]:
+    """`queryset` narrowed to one of the work queues of `user`'s locations (`incoming`: the
+    transfers still on their way to the user's stores)."""
+    if queue == Queue.INCOMING:
+        return queryset.filter(pk__in=incoming_transfer_list(user=user).values("pk"))
+    if queue == Queue.LATE:
+        return late_queue(queryset)
+    return queryset.filter(status__in=_QUEUE_STATUSES[queue])
