@@ -9,11 +9,15 @@ from inventory.models import DeliveryMethod
 from stores.selectors import location_ids_for_user
 
 
-def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
-    """Fulfillment orders at the user's locations (all of them for a superuser)."""
-    qs = FulfillmentOrder.objects.select_related(
+def _for_display() -> QuerySet[FulfillmentOrder]:
+    return FulfillmentOrder.objects.select_related(
         "order", "location", "destination"
     ).prefetch_related("lines__order_line")
+
+
+def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
+    """Fulfillment orders at the user's locations (all of them for a superuser)."""
+    qs = _for_display()
     allowed = location_ids_for_user(user=user)
     if allowed is None:
         return qs
@@ -22,8 +26,7 @@ def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
 
 def transfers_to_stores_of(*, user) -> QuerySet[FulfillmentOrder]:
     """Transfers to the user's stores (every store's for a superuser), whatever their status."""
-    qs = FulfillmentOrder.objects.select_related("order", "location", "destination")
-    qs = qs.prefetch_related("lines__order_line").filter(kind=DeliveryMethod.TRANSFER)
+    qs = _for_display().filter(kind=DeliveryMethod.TRANSFER)
     allowed = location_ids_for_user(user=user)
     return qs if allowed is None else qs.filter(destination_id__in=allowed)
 

@@ -1,7 +1,8 @@
 """What a location does with a fulfillment order: accept, reject, pick, pack, ship, hand over.
 
-Each service locks the fulfillment order, checks the transition, moves stock through
-inventory services, records the order's timeline and queues notifications via the outbox.
+Each service locks the fulfillment order, makes the transition (TransitionNotAllowed, a
+409, when its status does not allow it), moves stock through inventory services, records
+the order's timeline and queues notifications via the outbox.
 """
 
 from datetime import timedelta
@@ -47,10 +48,6 @@ def fulfillment_order_lock(fo: FulfillmentOrder) -> FulfillmentOrder:
     )
 
 
-def _transition(fo: FulfillmentOrder, name: str) -> None:
-    getattr(fo, name)()  # TransitionNotAllowed (409) when the status does not allow it
-
-
 def fulfillment_event_record(
     *,
     fulfillment_order: FulfillmentOrder,
@@ -78,7 +75,7 @@ def _open_lines(fo: FulfillmentOrder):
 @transaction.atomic
 def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "accept")
+    fo.accept()
     fo.accepted_at = timezone.now()
     fo.save(update_fields=["status", "accepted_at", "updated_at"])
     fulfillment_event_record(
@@ -97,7 +94,7 @@ def fulfillment_reject(
 ) -> FulfillmentOrder:
     """The location cannot do it: its reservations go back and the lines are re-routed."""
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "reject")
+    fo.reject()
     fo.rejection_reason, fo.rejection_note = reason, note
     fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
     stock_release(
@@ -121,7 +118,7 @@ def fulfillment_reject(
 @transaction.atomic
 def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "pick")
+    fo.pick()
     fo.save(update_fields=["status", "updated_at"])
     fulfillment_event_record(
         fulfillment_order=fo,
@@ -135,7 +132,7 @@ def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
 @transaction.atomic
 def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "pack")
+    fo.pack()
     fo.save(update_fields=["status", "updated_at"])
     fulfillment_event_record(
         fulfillment_order=fo,
@@ -166,7 +163,7 @@ def fulfillment_ship(
     """Handed to the carrier: to the customer (the order's lines are fulfilled), or, for a
     transfer, to the pickup store (the units are in transit until it receives them)."""
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "ship")
+    fo.ship()
     fo.carrier, fo.tracking_number = carrier, tracking_number
     if fo.is_transfer():
         return _send_to_store(fo, actor)
@@ -215,7 +212,7 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
     409 while items of the order are still on their way to the store.
     """
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "ready")
+    fo.ready()
     if inbound_transfers(order=fo.order, destination=fo.location).exists():
         raise AwaitingTransfer()
     fo.ready_at = timezone.now()
@@ -290,7 +287,7 @@ def fulfillment_handover(
     with transaction.atomic():
         fo = fulfillment_order_lock(fulfillment_order)
         if not can_proceed(fo.handover):
-            _transition(fo, "handover")  # raises TransitionNotAllowed
+            fo.handover()  # raises TransitionNotAllowed (409) before any code is checked
         if override_reason:
             role = staff_role_at(user=actor, location=fo.location) if actor else None
             if role != StaffMembership.Role.MANAGER:
@@ -301,7 +298,7 @@ def fulfillment_handover(
         else:
             how = {"code": "verified"}
         if how is not None:
-            _transition(fo, "handover")
+            fo.handover()
             _complete(fo, actor)
             fo.save(update_fields=["status", "completed_at", "updated_at"])
             fulfillment_event_record(
@@ -323,7 +320,7 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
     if fo.status != Status.READY_FOR_PICKUP or fo.pickup_deadline > timezone.now():
         return None
     lines = _open_lines(fo)
-    _transition(fo, "expire")
+    fo.expire()
     fo.completed_at = timezone.now()
     fo.save(update_fields=["status", "completed_at", "updated_at"])
     stock_release(
