@@ -2,11 +2,10 @@
 it refuses: one set of rules, the API's input serializers."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import actions
-from stores.models import StaffMembership
+from tests.admin.helpers import staff_in_admin
 from tests.fulfillment.factories import (
     XUHUI,
     LocationFactory,
@@ -14,7 +13,6 @@ from tests.fulfillment.factories import (
     place_order,
     put_stock,
 )
-from tests.stores.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,15 +24,7 @@ def store():
 
 @pytest.fixture
 def staff(client, store):
-    user = UserFactory(username="xuhui-associate", is_staff=True)
-    group, _ = Group.objects.get_or_create(name="Store staff")
-    group.permissions.set(
-        Permission.objects.filter(codename__in=["view_fulfillmentorder", "change_fulfillmentorder"])
-    )
-    user.groups.add(group)
-    StaffMembership.objects.create(user=user, location=store)
-    client.force_login(user)
-    return user
+    return staff_in_admin(client, store, "xuhui-associate")
 
 
 def _order(store, method: str) -> FulfillmentOrder:
