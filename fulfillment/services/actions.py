@@ -31,7 +31,7 @@ from inventory.models import DeliveryMethod, Reservation
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
-from orders.services.lifecycle import order_get_for_update, order_line_cancel, order_lines_fulfilled
+from orders.services.lifecycle import order_get_for_update, order_lines_fulfilled
 from stores.models import StaffMembership
 from stores.selectors import staff_role_at
 
@@ -68,7 +68,8 @@ def fulfillment_event_record(
     )
 
 
-def _open_lines(fo: FulfillmentOrder):
+def fulfillment_open_lines(fo: FulfillmentOrder) -> list[FulfillmentOrderLine]:
+    """The lines that still hold units, with their reservations."""
     return [line for line in fo.lines.select_related("reservation") if line.quantity > 0]
 
 
@@ -98,7 +99,7 @@ def fulfillment_reject(
     fo.rejection_reason, fo.rejection_note = reason, note
     fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
     stock_release(
-        reservations=[line.reservation for line in _open_lines(fo)],
+        reservations=[line.reservation for line in fulfillment_open_lines(fo)],
         actor=actor,
         reference=fo.order.number,
         note=f"rejected at {fo.location.code}: {reason}",
@@ -145,7 +146,7 @@ def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
 
 def _complete(fo: FulfillmentOrder, actor) -> None:
     """Stock leaves the building; the order's lines and status follow."""
-    lines = _open_lines(fo)
+    lines = fulfillment_open_lines(fo)
     stock_consume(
         reservations=[line.reservation for line in lines], actor=actor, reference=fo.order.number
     )
@@ -182,7 +183,7 @@ def fulfillment_ship(
 
 def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
     # In SKU order: the stock rows here are locked in the global (location, sku) order.
-    lines = sorted(_open_lines(fo), key=lambda line: (line.reservation.sku_id, line.pk))
+    lines = sorted(fulfillment_open_lines(fo), key=lambda line: (line.reservation.sku_id, line.pk))
     for line in lines:
         line.transfer = stock_transfer_reserved(
             reservation=line.reservation, to_location=fo.destination, actor=actor
@@ -311,66 +312,6 @@ def fulfillment_handover(
     if how is None:
         raise PickupCodeInvalid(attempts_left=pickup_code_attempts_left(fo))
     return fo
-
-
-@transaction.atomic
-def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
-    """Not collected in time: the stock goes back on the shelf and the lines are cancelled."""
-    fo = fulfillment_order_lock(fulfillment_order)
-    if fo.status != Status.READY_FOR_PICKUP or fo.pickup_deadline > timezone.now():
-        return None
-    lines = _open_lines(fo)
-    fo.expire()
-    fo.completed_at = timezone.now()
-    fo.save(update_fields=["status", "completed_at", "updated_at"])
-    stock_release(
-        reservations=[line.reservation for line in lines],
-        reference=fo.order.number,
-        note="pickup not collected",
-    )
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.EXPIRED,
-        message=f"Not collected at {fo.location.code} by {fo.pickup_deadline:%Y-%m-%d %H:%M}",
-    )
-    for line in lines:
-        order_line_cancel(
-            order=fo.order,
-            line_id=line.order_line_id,
-            quantity=line.quantity,
-            reason="pickup not collected",
-            release_stock=False,
-        )
-    outbox_publish(
-        "order.lines_cancelled",
-        number=fo.order.number,
-        lines=[{"sku": line.order_line.sku_code, "quantity": line.quantity} for line in lines],
-        reason=f"not collected at {fo.location.code} in time",
-    )
-    return fo
-
-
-@transaction.atomic
-def fulfillment_escalate(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
-    """Not accepted within the location's SLA. Shipments and transfers go elsewhere, as
-    after a rejection; a pickup cannot (the customer chose the store), so its managers are
-    alerted once instead. None when there was nothing to do."""
-    # A store accepting right now must win, not be rejected.
-    fo = fulfillment_order_lock(fulfillment_order)
-    if fo.status != Status.PENDING or fo.accept_by is None or fo.accept_by > timezone.now():
-        return None
-    if fo.is_collected_at_store():
-        if fo.escalated_at is not None:
-            return None
-        fo.escalated_at = timezone.now()
-        fo.save(update_fields=["escalated_at", "updated_at"])
-        outbox_publish("fulfillment.escalated", fulfillment_order=fo.pk)
-        return fo
-    return fulfillment_reject(
-        fulfillment_order=fo,
-        reason=FulfillmentOrder.RejectReason.SLA_EXPIRED,
-        note=f"not accepted within {fo.location.accept_sla_minutes} minutes",
-    )
 
 
 def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> None:
