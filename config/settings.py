@@ -197,7 +197,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "orders.models.Channel",
         "OrderStatusEnum": "orders.models.Order.Status",
         "FulfillmentStatusEnum": "fulfillment.models.FulfillmentOrder.Status",
-        "FulfillmentKindEnum": "fulfillment.models.FulfillmentOrder.Kind",
+        "FulfillmentKindEnum": "fulfillment.models.FULFILLMENT_KIND_CHOICES",
         "LocationKindEnum": "stores.models.Location.Kind",
     },
 }

@@ -1,4 +1,3 @@
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django_fsm import TransitionNotAllowed
@@ -6,36 +5,13 @@ from django_fsm.admin import FSMAdminMixin
 
 from common.errors import DomainError
 from fulfillment import selectors
+from fulfillment.forms import serializer_form
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
-from fulfillment.services import actions
-from fulfillment.views import ACTIONS, AT_DESTINATION, INCOMING, QUEUES
+from fulfillment.selectors import Queue
+from fulfillment.services.actions import fulfillment_resend_code
+from fulfillment.staff_actions import STAFF_ACTIONS
+from inventory.models import DeliveryMethod
 from stores.admin import LocationScopedAdminMixin
-from stores.selectors import location_ids_for_user
-
-
-class RejectForm(forms.Form):
-    reason = forms.ChoiceField(
-        choices=[c for c in FulfillmentOrder.RejectReason.choices if c[0] != "sla_expired"]
-    )
-    note = forms.CharField(required=False, max_length=255)
-
-
-class ShipForm(forms.Form):
-    carrier = forms.CharField(max_length=60)
-    tracking_number = forms.CharField(max_length=100)
-
-
-class HandoverForm(forms.Form):
-    code = forms.CharField(required=False, max_length=12, help_text="The customer's pickup code.")
-    override_reason = forms.CharField(
-        required=False, max_length=255, help_text="Managers only: hand over without the code."
-    )
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("code") and not data.get("override_reason"):
-            raise forms.ValidationError("Give the customer's pickup code, or an override reason.")
-        return data
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -43,19 +19,11 @@ class QueueFilter(admin.SimpleListFilter):
     parameter_name = "queue"
 
     def lookups(self, request, model_admin):
-        return [("to_accept", "To accept"), ("to_pick", "To pick"), ("to_pack", "To pack"),
-                ("ready", "Ready for pickup"), ("late", "Late"),
-                (INCOMING, "Incoming transfers")]  # fmt: skip
+        return Queue.choices
 
     def queryset(self, request, queryset):
-        if self.value() == INCOMING:
-            return queryset.filter(
-                pk__in=selectors.incoming_transfer_list(user=request.user).values("pk")
-            )
-        if self.value() == "late":
-            return selectors.late_queue(queryset)
-        if self.value() in QUEUES:
-            return queryset.filter(status__in=QUEUES[self.value()])
+        if self.value() in Queue.values:
+            return selectors.fulfillment_queue(queryset, queue=self.value(), user=request.user)
         return queryset
 
 
@@ -75,7 +43,12 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
     """Staff work their locations' queues; each button calls the same service as the API."""
 
     fsm_fields = ["status"]
-    fsm_forms = {"reject": RejectForm, "ship": ShipForm, "handover": HandoverForm}
+    # The buttons that take input ask for what the API's action takes, validated the same way.
+    fsm_forms = {
+        name: serializer_form(action.input_serializer)
+        for name, action in STAFF_ACTIONS.items()
+        if action.input_serializer is not None
+    }
     list_display = [
         "id", "order", "location", "kind", "status", "destination", "created_at", "pickup_deadline",
     ]  # fmt: skip
@@ -97,14 +70,14 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
     def resend_code(self, request, queryset):
         sent = 0
         for fo in queryset.filter(status=FulfillmentOrder.Status.READY_FOR_PICKUP):
-            actions.fulfillment_resend_code(fulfillment_order=fo, actor=request.user)
+            fulfillment_resend_code(fulfillment_order=fo, actor=request.user)
             sent += 1
         self.message_user(request, f"A new pickup code goes to {sent} customer(s).")
 
     def location_scope(self, request, allowed: set[int]) -> Q:
         """The work of the caller's locations, and the transfers to its stores."""
         return Q(location_id__in=allowed) | Q(
-            kind=FulfillmentOrder.Kind.TRANSFER, destination_id__in=allowed
+            kind=DeliveryMethod.TRANSFER, destination_id__in=allowed
         )
 
     def save_model(self, request, obj, form, change) -> None:
@@ -118,20 +91,24 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
         return False
 
     def is_fsm_transition_visible(self, transition) -> bool:
-        return transition.name in ACTIONS
+        return transition.name in STAFF_ACTIONS
 
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
-        service, _ = ACTIONS[transition_name]
-        allowed = location_ids_for_user(user=request.user)
-        acting_for = obj.destination_id if transition_name in AT_DESTINATION else obj.location_id
-        if allowed is not None and acting_for not in allowed:
-            where = "the store it goes to" if transition_name in AT_DESTINATION else "its location"
+        staff_action = STAFF_ACTIONS[transition_name]
+        try:
+            # Scoped as the API scopes it: the admin's list also shows transfers to the
+            # caller's stores, which only their receiving store may act on.
+            fo = selectors.fulfillment_order_get(
+                pk=obj.pk, user=request.user, at_destination=staff_action.at_destination
+            )
+        except FulfillmentOrder.DoesNotExist:
+            where = "the store it goes to" if staff_action.at_destination else "its location"
             self.message_user(
                 request, f"{transition_name}: only staff of {where} can do this.", messages.ERROR
             )
             return False
         try:
-            service(fulfillment_order=obj, actor=request.user, **(kwargs or {}))
+            staff_action.service(fulfillment_order=fo, actor=request.user, **(kwargs or {}))
         except (DomainError, TransitionNotAllowed) as exc:
             self.message_user(request, f"{transition_name}: {exc}", messages.ERROR)
             return False

@@ -31,12 +31,6 @@ class AwaitingTransfer(DomainError):
     default_detail = "Items of this pickup are still on their way to the store."
 
 
-class NotTheDestination(DomainError):
-    code = "not_the_destination"
-    status = 403
-    default_detail = "Only staff of the store a transfer goes to can receive it."
-
-
 class PickupNotReady(DomainError):
     code = "pickup_not_ready"
     status = 409

@@ -4,8 +4,10 @@ from common.models import OutboxEvent
 from common.outbox import outbox_handler
 from fulfillment.models import FulfillmentOrder
 from fulfillment.notifications import notify_customer, notify_store
-from fulfillment.services.actions import fulfillment_code_issue, fulfillment_order_lock
+from fulfillment.services.actions import fulfillment_order_lock
+from fulfillment.services.pickup_codes import pickup_code_issue
 from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
+from inventory.models import DeliveryMethod
 from orders.models import Order
 from stores.models import StaffMembership
 
@@ -92,9 +94,9 @@ def tell_customer_ready(event: OutboxEvent) -> None:
         template="ready",
         context={
             "location": fo.location,
-            "code": fulfillment_code_issue(fulfillment_order=fo) if has_email else None,
+            "code": pickup_code_issue(fulfillment_order=fo) if has_email else None,
             "deadline": fo.pickup_deadline,
-            "curbside": fo.kind == fo.Kind.CURBSIDE,
+            "curbside": fo.kind == DeliveryMethod.CURBSIDE,
             "again": event.payload.get("again", False),
         },
     )

@@ -3,19 +3,24 @@ from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from common.models import TimeStampedModel
-from inventory.models import Reservation, Transfer
+from inventory.models import DeliveryMethod, Reservation, Transfer
 from orders.models import Order, OrderLine
 from stores.models import Location
+
+# The delivery methods a fulfillment order can have: a carry-out is fulfilled at the till.
+FULFILLMENT_KINDS = (
+    DeliveryMethod.SHIP,
+    DeliveryMethod.PICKUP,
+    DeliveryMethod.CURBSIDE,
+    DeliveryMethod.TRANSFER,
+)
+FULFILLMENT_KIND_CHOICES = [(kind.value, kind.label) for kind in FULFILLMENT_KINDS]
+# Kinds the customer collects at the store, against a pickup code.
+COLLECTED_AT_STORE = (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE)
 
 
 class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
     """The part of an order one location fulfils: picked, packed and shipped, or handed over."""
-
-    class Kind(models.TextChoices):
-        SHIP = "ship", "Ship"
-        PICKUP = "pickup", "Pickup"
-        CURBSIDE = "curbside", "Curbside"
-        TRANSFER = "transfer", "Transfer to a pickup store"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -45,7 +50,7 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
     location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="fulfillment_orders"
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=FULFILLMENT_KIND_CHOICES)
     destination = models.ForeignKey(
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="inbound_transfers",
         help_text="The pickup store a transfer goes to.",
@@ -95,19 +100,16 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
     def __str__(self) -> str:
         return f"FO-{self.pk} for {self.order.number} at {self.location.code} ({self.status})"
 
-    @property
-    def is_pickup(self) -> bool:
-        return self.kind in (self.Kind.PICKUP, self.Kind.CURBSIDE)
+    def is_collected_at_store(self) -> bool:
+        """The customer collects it at the store (pickup or curbside) against a code."""
+        return self.kind in COLLECTED_AT_STORE
 
     def is_shipment(self) -> bool:
         """Packed and handed to a carrier: to the customer, or to the pickup store."""
-        return self.kind in (self.Kind.SHIP, self.Kind.TRANSFER)
+        return self.kind in (DeliveryMethod.SHIP, DeliveryMethod.TRANSFER)
 
     def is_transfer(self) -> bool:
-        return self.kind == self.Kind.TRANSFER
-
-    def is_pickup_kind(self) -> bool:
-        return self.is_pickup
+        return self.kind == DeliveryMethod.TRANSFER
 
     # Pure state changes; the services in fulfillment.services do the work around them.
     @transition(
@@ -165,7 +167,7 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         field=status,
         source=[Status.PICKED, Status.PACKED],
         target=Status.READY_FOR_PICKUP,
-        conditions=[is_pickup_kind],
+        conditions=[is_collected_at_store],
         custom={
             "label": "Ready for pickup",
             "help_text": "Ready at the counter: the customer gets a pickup code.",

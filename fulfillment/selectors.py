@@ -1,17 +1,23 @@
 """Reads of fulfillment orders, always scoped to the caller's locations."""
 
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from fulfillment.models import FulfillmentOrder
+from fulfillment.models import COLLECTED_AT_STORE, FulfillmentOrder
+from inventory.models import DeliveryMethod
 from stores.selectors import location_ids_for_user
+
+
+def _for_display() -> QuerySet[FulfillmentOrder]:
+    return FulfillmentOrder.objects.select_related(
+        "order", "location", "destination"
+    ).prefetch_related("lines__order_line")
 
 
 def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
     """Fulfillment orders at the user's locations (all of them for a superuser)."""
-    qs = FulfillmentOrder.objects.select_related(
-        "order", "location", "destination"
-    ).prefetch_related("lines__order_line")
+    qs = _for_display()
     allowed = location_ids_for_user(user=user)
     if allowed is None:
         return qs
@@ -20,8 +26,7 @@ def fulfillment_order_list(*, user) -> QuerySet[FulfillmentOrder]:
 
 def transfers_to_stores_of(*, user) -> QuerySet[FulfillmentOrder]:
     """Transfers to the user's stores (every store's for a superuser), whatever their status."""
-    qs = FulfillmentOrder.objects.select_related("order", "location", "destination")
-    qs = qs.prefetch_related("lines__order_line").filter(kind=FulfillmentOrder.Kind.TRANSFER)
+    qs = _for_display().filter(kind=DeliveryMethod.TRANSFER)
     allowed = location_ids_for_user(user=user)
     return qs if allowed is None else qs.filter(destination_id__in=allowed)
 
@@ -31,14 +36,17 @@ def incoming_transfer_list(*, user) -> QuerySet[FulfillmentOrder]:
     return transfers_to_stores_of(user=user).filter(status__in=FulfillmentOrder.INBOUND)
 
 
-def fulfillment_order_get(*, pk: int, user) -> FulfillmentOrder:
-    """One of the user's fulfillment orders; DoesNotExist (a 404) for another store's."""
+def fulfillment_order_get(*, pk: int, user, at_destination: bool = False) -> FulfillmentOrder:
+    """One of the user's fulfillment orders; DoesNotExist (a 404) for another store's. With
+    `at_destination`, a transfer to one of the user's stores instead (to receive it)."""
+    if at_destination:
+        return transfers_to_stores_of(user=user).get(pk=pk)
     return fulfillment_order_list(user=user).get(pk=pk)
 
 
 def pickup_for_customer(*, pk: int, order_numbers: QuerySet | None = None) -> FulfillmentOrder:
     qs = FulfillmentOrder.objects.select_related("order", "location").filter(
-        kind__in=[FulfillmentOrder.Kind.PICKUP, FulfillmentOrder.Kind.CURBSIDE]
+        kind__in=COLLECTED_AT_STORE
     )
     if order_numbers is not None:
         qs = qs.filter(order__number__in=order_numbers)
@@ -53,7 +61,7 @@ def inbound_transfers(*, order, destination) -> QuerySet[FulfillmentOrder]:
         | Q(status=FulfillmentOrder.Status.REJECTED, completed_at__isnull=True),
         order=order,
         destination=destination,
-        kind=FulfillmentOrder.Kind.TRANSFER,
+        kind=DeliveryMethod.TRANSFER,
     )
 
 
@@ -62,7 +70,7 @@ def overdue_for_acceptance(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[Ful
     escalated again (it stays in the late queue)."""
     overdue = queryset.filter(status=FulfillmentOrder.Status.PENDING, accept_by__lt=timezone.now())
     return overdue.exclude(
-        kind__in=[FulfillmentOrder.Kind.PICKUP, FulfillmentOrder.Kind.CURBSIDE],
+        kind__in=COLLECTED_AT_STORE,
         escalated_at__isnull=False,
     )
 
@@ -73,3 +81,34 @@ def late_queue(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrde
     return queryset.filter(
         status=FulfillmentOrder.Status.PENDING, accept_by__lt=now
     ) | queryset.filter(status=FulfillmentOrder.Status.READY_FOR_PICKUP, pickup_deadline__lt=now)
+
+
+class Queue(models.TextChoices):
+    """The work queues of a location's staff."""
+
+    TO_ACCEPT = "to_accept", "To accept"
+    TO_PICK = "to_pick", "To pick"
+    TO_PACK = "to_pack", "To pack"
+    READY = "ready", "Ready for pickup"
+    LATE = "late", "Late"
+    INCOMING = "incoming", "Incoming transfers"
+
+
+_QUEUE_STATUSES = {
+    Queue.TO_ACCEPT: [FulfillmentOrder.Status.PENDING],
+    Queue.TO_PICK: [FulfillmentOrder.Status.ACCEPTED],
+    Queue.TO_PACK: [FulfillmentOrder.Status.PICKED],
+    Queue.READY: [FulfillmentOrder.Status.READY_FOR_PICKUP],
+}
+
+
+def fulfillment_queue(
+    queryset: QuerySet[FulfillmentOrder], *, queue: str, user
+) -> QuerySet[FulfillmentOrder]:
+    """`queryset` narrowed to one of the work queues of `user`'s locations (`incoming`: the
+    transfers still on their way to the user's stores)."""
+    if queue == Queue.INCOMING:
+        return queryset.filter(pk__in=incoming_transfer_list(user=user).values("pk"))
+    if queue == Queue.LATE:
+        return late_queue(queryset)
+    return queryset.filter(status__in=_QUEUE_STATUSES[queue])

@@ -28,9 +28,13 @@ class FulfillmentOrderOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+RejectReason = FulfillmentOrder.RejectReason
+
+
 class RejectInputSerializer(serializers.Serializer):
+    # Not accepted in time is the escalation's reason, never one staff give.
     reason = serializers.ChoiceField(
-        choices=[c for c in FulfillmentOrder.RejectReason.choices if c[0] != "sla_expired"]
+        choices=[(r.value, r.label) for r in RejectReason if r != RejectReason.SLA_EXPIRED]
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
 
@@ -41,9 +45,19 @@ class ShipInputSerializer(serializers.Serializer):
 
 
 class HandoverInputSerializer(serializers.Serializer):
-    code = serializers.CharField(required=False, allow_blank=True, max_length=12, default="")
+    code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=12,
+        default="",
+        help_text="The customer's pickup code.",
+    )
     override_reason = serializers.CharField(
-        required=False, allow_blank=True, max_length=255, default=""
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        default="",
+        help_text="Managers only: hand over without the code.",
     )
 
     def validate(self, attrs):

@@ -10,11 +10,8 @@ from django.utils import timezone
 
 from fulfillment import selectors
 from fulfillment.models import FulfillmentOrder
-from fulfillment.services.actions import (
-    fulfillment_escalate,
-    fulfillment_expire,
-    fulfillment_rejection_rates_refresh,
-)
+from fulfillment.services.deadlines import fulfillment_escalate, fulfillment_expire
+from fulfillment.services.rejection_rates import fulfillment_rejection_rates_refresh
 
 logger = logging.getLogger(__name__)
 BATCH = 200

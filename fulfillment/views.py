@@ -7,62 +7,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fulfillment import selectors
-from fulfillment.models import FulfillmentOrder
+from fulfillment.models import FULFILLMENT_KIND_CHOICES, FulfillmentOrder
+from fulfillment.selectors import Queue
 from fulfillment.serializers import (
     ArrivedInputSerializer,
     FulfillmentOrderOutputSerializer,
     HandoverInputSerializer,
-    RejectInputSerializer,
-    ShipInputSerializer,
 )
-from fulfillment.services import actions, transfers
+from fulfillment.services import actions
+from fulfillment.staff_actions import STAFF_ACTIONS
 from orders.selectors import order_list, token_channel
 from stores.permissions import IsLocationStaff
-
-QUEUES = {
-    "to_accept": [FulfillmentOrder.Status.PENDING],
-    "to_pick": [FulfillmentOrder.Status.ACCEPTED],
-    "to_pack": [FulfillmentOrder.Status.PICKED],
-    "ready": [FulfillmentOrder.Status.READY_FOR_PICKUP],
-}
-# Transfers on their way to the caller's stores, for them to receive.
-INCOMING = "incoming"
-
-# action -> (service, input serializer or None)
-ACTIONS = {
-    "accept": (actions.fulfillment_accept, None),
-    "reject": (actions.fulfillment_reject, RejectInputSerializer),
-    "pick": (actions.fulfillment_pick, None),
-    "pack": (actions.fulfillment_pack, None),
-    "ship": (actions.fulfillment_ship, ShipInputSerializer),
-    "ready": (actions.fulfillment_ready, None),
-    "handover": (actions.fulfillment_handover, HandoverInputSerializer),
-    "receive": (transfers.fulfillment_receive, None),
-    "resend-code": (actions.fulfillment_resend_code, None),
-}
-# Actions taken by the store a transfer goes to, not by the location that sends it.
-AT_DESTINATION = {"receive"}
 
 
 class FulfillmentOrderFilter(django_filters.FilterSet):
     location = django_filters.CharFilter(field_name="location__code")
     order = django_filters.CharFilter(field_name="order__number")
     status = django_filters.MultipleChoiceFilter(choices=FulfillmentOrder.Status.choices)
-    kind = django_filters.ChoiceFilter(choices=FulfillmentOrder.Kind.choices)
-    queue = django_filters.ChoiceFilter(
-        choices=[(q, q) for q in [*QUEUES, "late", INCOMING]], method="filter_queue"
-    )
+    kind = django_filters.ChoiceFilter(choices=FULFILLMENT_KIND_CHOICES)
+    queue = django_filters.ChoiceFilter(choices=Queue.choices, method="filter_queue")
 
     class Meta:
         model = FulfillmentOrder
         fields = ["location", "order", "status", "kind", "queue"]
 
     def filter_queue(self, queryset, name, value):
-        if value == INCOMING:
-            return queryset  # the view lists the caller's incoming transfers instead
-        if value == "late":
-            return selectors.late_queue(queryset)
-        return queryset.filter(status__in=QUEUES[value])
+        return selectors.fulfillment_queue(queryset, queue=value, user=self.request.user)
 
 
 class FulfillmentOrderListView(generics.ListAPIView):
@@ -79,8 +49,9 @@ class FulfillmentOrderListView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return FulfillmentOrder.objects.none()
         user = self.request.user
-        if self.request.query_params.get("queue") == INCOMING:
-            return selectors.incoming_transfer_list(user=user).order_by("created_at", "pk")
+        if self.request.query_params.get("queue") == Queue.INCOMING:
+            # Not the caller's own work: what is on its way to the caller's stores.
+            return selectors.transfers_to_stores_of(user=user).order_by("created_at", "pk")
         return selectors.fulfillment_order_list(user=user).order_by("created_at", "pk")
 
 
@@ -94,9 +65,9 @@ class FulfillmentOrderDetailView(APIView):
 
 def _get(request: Request, pk: int, *, at_destination: bool = False) -> FulfillmentOrder:
     try:
-        if at_destination:
-            return selectors.transfers_to_stores_of(user=request.user).get(pk=pk)
-        return selectors.fulfillment_order_get(pk=pk, user=request.user)
+        return selectors.fulfillment_order_get(
+            pk=pk, user=request.user, at_destination=at_destination
+        )
     except FulfillmentOrder.DoesNotExist:
         raise NotFound(f"No fulfillment order {pk} at your locations.") from None
 
@@ -111,17 +82,17 @@ class FulfillmentActionView(APIView):
 
     @extend_schema(request=HandoverInputSerializer, responses=FulfillmentOrderOutputSerializer)
     def post(self, request: Request, pk: int, action: str) -> Response:
-        if action not in ACTIONS:
+        if action not in STAFF_ACTIONS:
             raise NotFound(f"Unknown action {action}.")
-        service, input_serializer = ACTIONS[action]
-        fo = _get(request, pk, at_destination=action in AT_DESTINATION)
+        staff_action = STAFF_ACTIONS[action]
+        fo = _get(request, pk, at_destination=staff_action.at_destination)
         kwargs = {}
-        if input_serializer is not None:
-            payload = input_serializer(data=request.data)
+        if staff_action.input_serializer is not None:
+            payload = staff_action.input_serializer(data=request.data)
             payload.is_valid(raise_exception=True)
             kwargs = payload.validated_data
-        fo = service(fulfillment_order=fo, actor=request.user, **kwargs)
-        fo = _get(request, fo.pk, at_destination=action in AT_DESTINATION)
+        fo = staff_action.service(fulfillment_order=fo, actor=request.user, **kwargs)
+        fo = _get(request, fo.pk, at_destination=staff_action.at_destination)
         return Response(FulfillmentOrderOutputSerializer(fo).data)
 
 

@@ -1,1 +1,3 @@
-"""Writers of fulfillment: release and re-routing (routing.py), location actions (actions.py)."""
+"""Writers of fulfillment: release and re-routing (routing.py), location actions (actions.py),
+ship-to-store receipts (transfers.py), SLA escalation and expiry (deadlines.py), pickup
+codes (pickup_codes.py) and each location's rejection rate (rejection_rates.py)."""

@@ -1,43 +1,39 @@
 """What a location does with a fulfillment order: accept, reject, pick, pack, ship, hand over.
 
-Each service locks the fulfillment order, checks the transition, moves stock through
-inventory services, records the order's timeline and queues notifications via the outbox.
+Each service locks the fulfillment order, makes the transition (TransitionNotAllowed, a
+409, when its status does not allow it), moves stock through inventory services, records
+the order's timeline and queues notifications via the outbox.
 """
 
-import hashlib
-import hmac
 from datetime import timedelta
-from functools import partial
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from common.codes import readable_code
 from common.outbox import outbox_publish
 from fulfillment.errors import (
     AwaitingTransfer,
     NotCurbside,
     OverrideNotAllowed,
     PickupCodeInvalid,
-    PickupCodeLocked,
     PickupNotReady,
 )
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.selectors import inbound_transfers
+from fulfillment.services.pickup_codes import (
+    pickup_code_attempts_left,
+    pickup_code_revoke,
+    pickup_code_verify,
+)
+from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
+from inventory.models import DeliveryMethod, Reservation
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent
-from orders.services.lifecycle import order_get_for_update, order_line_cancel, order_lines_fulfilled
-from stores.models import Location, StaffMembership
+from orders.services.lifecycle import order_get_for_update, order_lines_fulfilled
+from stores.models import StaffMembership
 from stores.selectors import staff_role_at
-from stores.services import location_update_rejection_rate
-
-CODE_LENGTH = 6
-MAX_CODE_FAILURES = 5
-REJECTION_WINDOW = timedelta(days=7)
 
 Status = FulfillmentOrder.Status
 
@@ -52,33 +48,44 @@ def fulfillment_order_lock(fo: FulfillmentOrder) -> FulfillmentOrder:
     )
 
 
-def _transition(fo: FulfillmentOrder, name: str) -> None:
-    getattr(fo, name)()  # TransitionNotAllowed (409) when the status does not allow it
-
-
-def fulfillment_event_record(fo: FulfillmentOrder, kind: str, actor, message: str, **data) -> None:
+def fulfillment_event_record(
+    *,
+    fulfillment_order: FulfillmentOrder,
+    kind: str,
+    message: str,
+    actor=None,
+    data: dict | None = None,
+) -> None:
+    """An event of the order's timeline at the fulfillment order's location."""
+    fo = fulfillment_order
     order_event_record(
         order=fo.order,
         kind=kind,
         actor=actor,
         location=fo.location,
         message=message,
-        data={"fulfillment_order": fo.pk, **data},
+        data={"fulfillment_order": fo.pk, **(data or {})},
     )
 
 
-def _open_lines(fo: FulfillmentOrder):
+def fulfillment_open_lines(fo: FulfillmentOrder) -> list[FulfillmentOrderLine]:
+    """The lines that still hold units, with their reservations."""
     return [line for line in fo.lines.select_related("reservation") if line.quantity > 0]
 
 
 @transaction.atomic
 def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "accept")
+    fo.accept()
     fo.accepted_at = timezone.now()
     fo.save(update_fields=["status", "accepted_at", "updated_at"])
-    fulfillment_event_record(fo, OrderEvent.Kind.ACCEPTED, actor, f"Accepted at {fo.location.code}")
-    _refresh_rejection_rate(fo)
+    fulfillment_event_record(
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.ACCEPTED,
+        actor=actor,
+        message=f"Accepted at {fo.location.code}",
+    )
+    rejection_rate_refresh_on_commit(location_id=fo.location_id)
     return fo
 
 
@@ -88,83 +95,58 @@ def fulfillment_reject(
 ) -> FulfillmentOrder:
     """The location cannot do it: its reservations go back and the lines are re-routed."""
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "reject")
+    fo.reject()
     fo.rejection_reason, fo.rejection_note = reason, note
     fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
     stock_release(
-        reservations=[line.reservation for line in _open_lines(fo)],
+        reservations=[line.reservation for line in fulfillment_open_lines(fo)],
         actor=actor,
         reference=fo.order.number,
         note=f"rejected at {fo.location.code}: {reason}",
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.REJECTED,
-        actor,
-        f"Rejected at {fo.location.code}: {fo.get_rejection_reason_display()}",
-        reason=reason,
-        note=note,
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.REJECTED,
+        actor=actor,
+        message=f"Rejected at {fo.location.code}: {fo.get_rejection_reason_display()}",
+        data={"reason": reason, "note": note},
     )
-    _refresh_rejection_rate(fo)
+    rejection_rate_refresh_on_commit(location_id=fo.location_id)
     outbox_publish("fulfillment.rejected", fulfillment_order=fo.pk)
     return fo
-
-
-def _refresh_rejection_rate(fo: FulfillmentOrder) -> None:
-    """After commit, in its own short transaction: an UPDATE of the location row here would
-    hold it to the end of this one, and checkouts claim their ship slot on that row."""
-    transaction.on_commit(
-        partial(fulfillment_rejection_rates_refresh, location_ids=[fo.location_id])
-    )
-
-
-def fulfillment_rejection_rates_refresh(*, location_ids: list[int] | None = None) -> int:
-    """Set each location's share of rejected fulfillment orders over the last days (all
-    locations that had work then or still carry a rate, unless `location_ids` are given),
-    so a store that stopped rejecting climbs back up the routing. Returns how many."""
-    since = timezone.now() - REJECTION_WINDOW
-    recent = FulfillmentOrder.objects.filter(created_at__gte=since)
-    locations = Location.objects.all()
-    if location_ids is not None:
-        recent = recent.filter(location_id__in=location_ids)
-        locations = locations.filter(pk__in=location_ids)
-    counts = {
-        row["location_id"]: row
-        for row in recent.values("location_id").annotate(
-            total=Count("pk"), rejected=Count("pk", filter=Q(status=Status.REJECTED))
-        )
-    }
-    changed = 0
-    for location in locations.filter(Q(pk__in=list(counts)) | Q(recent_rejection_rate__gt=0)):
-        row = counts.get(location.pk)
-        rate = row["rejected"] / row["total"] if row else 0.0
-        if rate != location.recent_rejection_rate:
-            location_update_rejection_rate(location=location, rate=rate)
-            changed += 1
-    return changed
 
 
 @transaction.atomic
 def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "pick")
+    fo.pick()
     fo.save(update_fields=["status", "updated_at"])
-    fulfillment_event_record(fo, OrderEvent.Kind.PICKED, actor, f"Picked at {fo.location.code}")
+    fulfillment_event_record(
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.PICKED,
+        actor=actor,
+        message=f"Picked at {fo.location.code}",
+    )
     return fo
 
 
 @transaction.atomic
 def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> FulfillmentOrder:
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "pack")
+    fo.pack()
     fo.save(update_fields=["status", "updated_at"])
-    fulfillment_event_record(fo, OrderEvent.Kind.PACKED, actor, f"Packed at {fo.location.code}")
+    fulfillment_event_record(
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.PACKED,
+        actor=actor,
+        message=f"Packed at {fo.location.code}",
+    )
     return fo
 
 
 def _complete(fo: FulfillmentOrder, actor) -> None:
     """Stock leaves the building; the order's lines and status follow."""
-    lines = _open_lines(fo)
+    lines = fulfillment_open_lines(fo)
     stock_consume(
         reservations=[line.reservation for line in lines], actor=actor, reference=fo.order.number
     )
@@ -182,19 +164,18 @@ def fulfillment_ship(
     """Handed to the carrier: to the customer (the order's lines are fulfilled), or, for a
     transfer, to the pickup store (the units are in transit until it receives them)."""
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "ship")
+    fo.ship()
     fo.carrier, fo.tracking_number = carrier, tracking_number
-    if fo.kind == FulfillmentOrder.Kind.TRANSFER:
+    if fo.is_transfer():
         return _send_to_store(fo, actor)
     _complete(fo, actor)
     fo.save(update_fields=["status", "carrier", "tracking_number", "completed_at", "updated_at"])
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.SHIPPED,
-        actor,
-        f"Shipped from {fo.location.code} with {carrier} {tracking_number}",
-        carrier=carrier,
-        tracking_number=tracking_number,
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.SHIPPED,
+        actor=actor,
+        message=f"Shipped from {fo.location.code} with {carrier} {tracking_number}",
+        data={"carrier": carrier, "tracking_number": tracking_number},
     )
     outbox_publish("fulfillment.shipped", fulfillment_order=fo.pk)
     return fo
@@ -202,7 +183,7 @@ def fulfillment_ship(
 
 def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
     # In SKU order: the stock rows here are locked in the global (location, sku) order.
-    lines = sorted(_open_lines(fo), key=lambda line: (line.reservation.sku_id, line.pk))
+    lines = sorted(fulfillment_open_lines(fo), key=lambda line: (line.reservation.sku_id, line.pk))
     for line in lines:
         line.transfer = stock_transfer_reserved(
             reservation=line.reservation, to_location=fo.destination, actor=actor
@@ -210,22 +191,19 @@ def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
     FulfillmentOrderLine.objects.bulk_update(lines, ["transfer"])
     fo.save(update_fields=["status", "carrier", "tracking_number", "updated_at"])
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.TRANSFER_SHIPPED,
-        actor,
-        f"Sent from {fo.location.code} to {fo.destination.code} with {fo.carrier} "
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.TRANSFER_SHIPPED,
+        actor=actor,
+        message=f"Sent from {fo.location.code} to {fo.destination.code} with {fo.carrier} "
         f"{fo.tracking_number}",
-        destination=fo.destination.code,
-        carrier=fo.carrier,
-        tracking_number=fo.tracking_number,
+        data={
+            "destination": fo.destination.code,
+            "carrier": fo.carrier,
+            "tracking_number": fo.tracking_number,
+        },
     )
     outbox_publish("fulfillment.transfer_shipped", fulfillment_order=fo.pk)
     return fo
-
-
-def pickup_code_digest(fulfillment_order_id: int, code: str) -> str:
-    message = f"{fulfillment_order_id}:{code.strip().upper()}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
 @transaction.atomic
@@ -235,7 +213,7 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
     409 while items of the order are still on their way to the store.
     """
     fo = fulfillment_order_lock(fulfillment_order)
-    _transition(fo, "ready")
+    fo.ready()
     if inbound_transfers(order=fo.order, destination=fo.location).exists():
         raise AwaitingTransfer()
     fo.ready_at = timezone.now()
@@ -245,11 +223,11 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
         update_fields=["status", "ready_at", "pickup_deadline", "pickup_code_round", "updated_at"]
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.READY_FOR_PICKUP,
-        actor,
-        f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
-        deadline=fo.pickup_deadline.isoformat(),
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.READY_FOR_PICKUP,
+        actor=actor,
+        message=f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
+        data={"deadline": fo.pickup_deadline.isoformat()},
     )
     outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round)
     return fo
@@ -261,35 +239,11 @@ def fulfillment_resend_code(*, fulfillment_order: FulfillmentOrder, actor=None) 
     fo = fulfillment_order_lock(fulfillment_order)
     if fo.status != Status.READY_FOR_PICKUP:
         raise PickupNotReady(status=fo.status)
-    fo.pickup_code_hash, fo.pickup_code_failures = "", 0
-    fo.pickup_code_round += 1  # a ready email still on its way is superseded
-    fo.save(
-        update_fields=[
-            "pickup_code_hash",
-            "pickup_code_failures",
-            "pickup_code_round",
-            "updated_at",
-        ]
-    )
+    pickup_code_revoke(fulfillment_order=fo)
     outbox_publish(
         "fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round, again=True
     )
     return fo
-
-
-def fulfillment_code_issue(*, fulfillment_order: FulfillmentOrder) -> str:
-    """A fresh pickup code for a ready pickup, its digest kept on it.
-
-    For the notification that sends it, inside its transaction and with the fulfillment
-    order locked (`fulfillment_order_lock`), so the code exists only in the customer's
-    message and, hashed, on the fulfillment order.
-    """
-    fo = fulfillment_order
-    code = readable_code(CODE_LENGTH)
-    fo.pickup_code_hash = pickup_code_digest(fo.pk, code)
-    fo.pickup_code_failures = 0
-    fo.save(update_fields=["pickup_code_hash", "pickup_code_failures", "updated_at"])
-    return code
 
 
 @transaction.atomic
@@ -298,7 +252,7 @@ def fulfillment_customer_arrived(
 ) -> FulfillmentOrder:
     """Curbside: the customer is outside; the store is alerted."""
     fo = fulfillment_order_lock(fulfillment_order)
-    if fo.kind != FulfillmentOrder.Kind.CURBSIDE or fo.status not in (
+    if fo.kind != DeliveryMethod.CURBSIDE or fo.status not in (
         Status.ACCEPTED,
         Status.PICKED,
         Status.PACKED,
@@ -309,11 +263,11 @@ def fulfillment_customer_arrived(
     fo.parking_spot = parking_spot
     fo.save(update_fields=["customer_arrived_at", "parking_spot", "updated_at"])
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.CUSTOMER_ARRIVED,
-        actor,
-        f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
-        parking_spot=parking_spot,
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.CUSTOMER_ARRIVED,
+        actor=actor,
+        message=f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
+        data={"parking_spot": parking_spot},
     )
     outbox_publish("fulfillment.customer_arrived", fulfillment_order=fo.pk)
     return fo
@@ -334,93 +288,30 @@ def fulfillment_handover(
     with transaction.atomic():
         fo = fulfillment_order_lock(fulfillment_order)
         if not can_proceed(fo.handover):
-            _transition(fo, "handover")  # raises TransitionNotAllowed
+            fo.handover()  # raises TransitionNotAllowed (409) before any code is checked
         if override_reason:
             role = staff_role_at(user=actor, location=fo.location) if actor else None
             if role != StaffMembership.Role.MANAGER:
                 raise OverrideNotAllowed()
             how = {"override_reason": override_reason}
-        elif fo.pickup_code_failures >= MAX_CODE_FAILURES:
-            raise PickupCodeLocked()
-        elif not code or not hmac.compare_digest(
-            pickup_code_digest(fo.pk, code), fo.pickup_code_hash
-        ):
-            fo.pickup_code_failures += 1
-            fo.save(update_fields=["pickup_code_failures", "updated_at"])
-            how = None
+        elif not pickup_code_verify(fulfillment_order=fo, code=code):
+            how = None  # the wrong try is kept: refused once this transaction committed
         else:
             how = {"code": "verified"}
         if how is not None:
-            _transition(fo, "handover")
+            fo.handover()
             _complete(fo, actor)
             fo.save(update_fields=["status", "completed_at", "updated_at"])
             fulfillment_event_record(
-                fo, OrderEvent.Kind.HANDED_OVER, actor, f"Handed over at {fo.location.code}", **how
+                fulfillment_order=fo,
+                kind=OrderEvent.Kind.HANDED_OVER,
+                actor=actor,
+                message=f"Handed over at {fo.location.code}",
+                data=how,
             )
     if how is None:
-        raise PickupCodeInvalid(attempts_left=MAX_CODE_FAILURES - fo.pickup_code_failures)
+        raise PickupCodeInvalid(attempts_left=pickup_code_attempts_left(fo))
     return fo
-
-
-@transaction.atomic
-def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
-    """Not collected in time: the stock goes back on the shelf and the lines are cancelled."""
-    fo = fulfillment_order_lock(fulfillment_order)
-    if fo.status != Status.READY_FOR_PICKUP or fo.pickup_deadline > timezone.now():
-        return None
-    lines = _open_lines(fo)
-    _transition(fo, "expire")
-    fo.completed_at = timezone.now()
-    fo.save(update_fields=["status", "completed_at", "updated_at"])
-    stock_release(
-        reservations=[line.reservation for line in lines],
-        reference=fo.order.number,
-        note="pickup not collected",
-    )
-    fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.EXPIRED,
-        None,
-        f"Not collected at {fo.location.code} by {fo.pickup_deadline:%Y-%m-%d %H:%M}",
-    )
-    for line in lines:
-        order_line_cancel(
-            order=fo.order,
-            line_id=line.order_line_id,
-            quantity=line.quantity,
-            reason="pickup not collected",
-            release_stock=False,
-        )
-    outbox_publish(
-        "order.lines_cancelled",
-        number=fo.order.number,
-        lines=[{"sku": line.order_line.sku_code, "quantity": line.quantity} for line in lines],
-        reason=f"not collected at {fo.location.code} in time",
-    )
-    return fo
-
-
-@transaction.atomic
-def fulfillment_escalate(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrder | None:
-    """Not accepted within the location's SLA. Shipments and transfers go elsewhere, as
-    after a rejection; a pickup cannot (the customer chose the store), so its managers are
-    alerted once instead. None when there was nothing to do."""
-    # A store accepting right now must win, not be rejected.
-    fo = fulfillment_order_lock(fulfillment_order)
-    if fo.status != Status.PENDING or fo.accept_by is None or fo.accept_by > timezone.now():
-        return None
-    if fo.is_pickup:
-        if fo.escalated_at is not None:
-            return None
-        fo.escalated_at = timezone.now()
-        fo.save(update_fields=["escalated_at", "updated_at"])
-        outbox_publish("fulfillment.escalated", fulfillment_order=fo.pk)
-        return fo
-    return fulfillment_reject(
-        fulfillment_order=fo,
-        reason=FulfillmentOrder.RejectReason.SLA_EXPIRED,
-        note=f"not accepted within {fo.location.accept_sla_minutes} minutes",
-    )
 
 
 def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> None:
@@ -430,7 +321,8 @@ def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> Non
     for fo in open_fos:
         changed = []
         for line in fo.lines.select_related("reservation").filter(order_line_id__in=line_ids):
-            held = line.reservation.quantity if line.reservation.status == "active" else 0
+            active = line.reservation.status == Reservation.Status.ACTIVE
+            held = line.reservation.quantity if active else 0
             if held != line.quantity:
                 line.quantity = held
                 changed.append(line)

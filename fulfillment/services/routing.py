@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.outbox import outbox_publish
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from fulfillment.models import FULFILLMENT_KINDS, FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
@@ -17,6 +17,7 @@ from inventory.services import StockRequest, stock_reserve
 from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_record
 from orders.models import Order, OrderEvent, OrderLine
+from orders.references import LineReference
 from orders.services.lifecycle import (
     order_cancel,
     order_get_for_update,
@@ -29,13 +30,13 @@ from stores.models import Location
 logger = logging.getLogger(__name__)
 
 
-def pickup_kind(order: Order) -> str:
-    """The kind of fulfillment order that delivers `order` to its customer."""
-    return {
-        DeliveryMethod.SHIP: FulfillmentOrder.Kind.SHIP,
-        DeliveryMethod.PICKUP: FulfillmentOrder.Kind.PICKUP,
-        DeliveryMethod.CURBSIDE: FulfillmentOrder.Kind.CURBSIDE,
-    }[order.delivery_method]
+def fulfillment_kind_for_method(method: str) -> DeliveryMethod:
+    """The kind of the fulfillment orders that bring an order delivered by `method` to its
+    customer: the method itself. ValueError for a carry-out, fulfilled at the till."""
+    kind = DeliveryMethod(method)
+    if kind not in FULFILLMENT_KINDS or kind == DeliveryMethod.TRANSFER:
+        raise ValueError(f"no fulfillment order delivers a {method!r} order")
+    return kind
 
 
 def _is_transfer(order: Order, location_id: int) -> bool:
@@ -56,7 +57,24 @@ def fulfillment_order_create(*, order: Order, location: Location, **fields) -> F
 
 
 def _line_id(reservation: Reservation) -> int:
-    return int(reservation.reference.rsplit("/", 1)[1])
+    return LineReference.parse(reservation.reference).line_id
+
+
+def fulfillment_lines_add(
+    *, fulfillment_order: FulfillmentOrder, reservations: list[Reservation]
+) -> list[FulfillmentOrderLine]:
+    """A line of `fulfillment_order` for each of `reservations` (of its order's lines)."""
+    return FulfillmentOrderLine.objects.bulk_create(
+        [
+            FulfillmentOrderLine(
+                fulfillment_order=fulfillment_order,
+                order_line_id=_line_id(r),
+                reservation=r,
+                quantity=r.quantity,
+            )
+            for r in reservations
+        ]
+    )
 
 
 def _create_for(
@@ -71,7 +89,11 @@ def _create_for(
     created = []
     for location_id, held in sorted(by_location.items()):
         transfer = _is_transfer(order, location_id)
-        kind = FulfillmentOrder.Kind.TRANSFER if transfer else pickup_kind(order)
+        kind = (
+            DeliveryMethod.TRANSFER
+            if transfer
+            else fulfillment_kind_for_method(order.delivery_method)
+        )
         waiting = None
         if rerouted_from is not None:
             waiting = (
@@ -88,17 +110,7 @@ def _create_for(
             routing=routing,
             rerouted_from=rerouted_from,
         )
-        FulfillmentOrderLine.objects.bulk_create(
-            [
-                FulfillmentOrderLine(
-                    fulfillment_order=fo,
-                    order_line_id=_line_id(r),
-                    reservation=r,
-                    quantity=r.quantity,
-                )
-                for r in held
-            ]
-        )
+        fulfillment_lines_add(fulfillment_order=fo, reservations=held)
         to_store = f" (to send to {fo.destination.code})" if transfer else ""
         how = "added to" if waiting else "released to"
         order_event_record(
@@ -230,7 +242,7 @@ def _place_elsewhere(
                 location_id=a.location_id,
                 sku_id=a.sku_id,
                 quantity=a.quantity,
-                reference=f"{order.number}/{line.pk}",
+                reference=str(LineReference(number=order.number, line_id=line.pk)),
             )
             for wanted, decision in plans
             for a in decision.allocations
@@ -289,7 +301,7 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
         return []
     fo.completed_at = timezone.now()
     fo.save(update_fields=["completed_at", "updated_at"])
-    if fo.is_pickup:
+    if fo.is_collected_at_store():
         # The customer chose that store: nothing of the order can be picked up anywhere
         # else, so all that is still open goes, what was on its way to the store included.
         # The customer may have cancelled meanwhile.

@@ -13,10 +13,15 @@ from fulfillment.services.actions import (
     fulfillment_pick,
     fulfillment_ready,
 )
-from fulfillment.services.routing import fulfillment_order_create, pickup_kind
-from inventory.models import Reservation
+from fulfillment.services.routing import (
+    fulfillment_kind_for_method,
+    fulfillment_lines_add,
+    fulfillment_order_create,
+)
+from inventory.models import DeliveryMethod, Reservation
 from inventory.services import StockRequest, stock_reserve, stock_transfer_receive
 from orders.models import Order, OrderEvent, OrderLine
+from orders.references import LineReference
 
 Status = FulfillmentOrder.Status
 
@@ -26,12 +31,13 @@ def _still_needed(*, order: Order, line: OrderLine, arriving: FulfillmentOrder) 
     minus what other transfers still bring. Zero once the line was cancelled meanwhile."""
     line.refresh_from_db(fields=["quantity", "quantity_cancelled", "quantity_fulfilled"])
     held = Reservation.objects.filter(
-        reference=f"{order.number}/{line.pk}", status=Reservation.Status.ACTIVE
+        reference=str(LineReference(number=order.number, line_id=line.pk)),
+        status=Reservation.Status.ACTIVE,
     ).aggregate(n=Sum("quantity"))["n"]
     coming = (
         FulfillmentOrderLine.objects.filter(
             order_line=line,
-            fulfillment_order__kind=FulfillmentOrder.Kind.TRANSFER,
+            fulfillment_order__kind=DeliveryMethod.TRANSFER,
             fulfillment_order__status=Status.SHIPPED,
         )
         .exclude(fulfillment_order=arriving)
@@ -64,7 +70,7 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
                 location_id=store.pk,
                 sku_id=line.sku_id,
                 quantity=qty,
-                reference=f"{order.number}/{line.pk}",
+                reference=str(LineReference(number=order.number, line_id=line.pk)),
             )
             for line, qty in wanted.items()
         ],
@@ -75,13 +81,15 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
         actor=actor,
     )
     fulfillment_event_record(
-        fo,
-        OrderEvent.Kind.TRANSFER_RECEIVED,
-        actor,
-        f"Received at {store.code} from {fo.location.code}"
+        fulfillment_order=fo,
+        kind=OrderEvent.Kind.TRANSFER_RECEIVED,
+        actor=actor,
+        message=f"Received at {store.code} from {fo.location.code}"
         + ("" if reservations else "; nothing is needed any more, so it went on the shelf"),
-        destination=store.code,
-        held=[{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
+        data={
+            "destination": store.code,
+            "held": [{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
+        },
     )
     pickup = _open_pickup(order=order, store=store)
     if reservations and not _store_gave_up(order=order, store=store):
@@ -99,7 +107,7 @@ def _open_pickup(*, order: Order, store) -> FulfillmentOrder | None:
     return (
         order.fulfillment_orders.select_for_update()
         .filter(location=store, status__in=[Status.PENDING, Status.ACCEPTED, Status.PICKED])
-        .exclude(kind=FulfillmentOrder.Kind.TRANSFER)
+        .exclude(kind=DeliveryMethod.TRANSFER)
         .order_by("pk")
         .first()
     )
@@ -110,7 +118,7 @@ def _store_gave_up(*, order: Order, store) -> bool:
     what was just held here), so no new pickup is started for it."""
     return (
         order.fulfillment_orders.filter(location=store, status=Status.REJECTED)
-        .exclude(kind=FulfillmentOrder.Kind.TRANSFER)
+        .exclude(kind=DeliveryMethod.TRANSFER)
         .exists()
     )
 
@@ -128,19 +136,12 @@ def _join_pickup(
     started = pickup is None
     if started:
         pickup = fulfillment_order_create(
-            order=order, location=store, kind=pickup_kind(order), routing=order.routing
+            order=order,
+            location=store,
+            kind=fulfillment_kind_for_method(order.delivery_method),
+            routing=order.routing,
         )
-    FulfillmentOrderLine.objects.bulk_create(
-        [
-            FulfillmentOrderLine(
-                fulfillment_order=pickup,
-                order_line_id=int(r.reference.rsplit("/", 1)[1]),
-                reservation=r,
-                quantity=r.quantity,
-            )
-            for r in reservations
-        ]
-    )
+    fulfillment_lines_add(fulfillment_order=pickup, reservations=reservations)
     if not started:
         return pickup
     # The received parcel is in the staff's hands: nothing is left to accept or pick.

@@ -1,13 +1,12 @@
 """Ship-to-store in the admin: the store a transfer goes to receives it with a button."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
 
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import actions
 from inventory.models import StockLevel
-from stores.models import StaffMembership
+from tests.admin.helpers import staff_in_admin
 from tests.fulfillment.factories import (
     JINGAN,
     KUNSHAN,
@@ -17,21 +16,8 @@ from tests.fulfillment.factories import (
     place_order,
     put_stock,
 )
-from tests.stores.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _staff_in_admin(client, location, username: str):
-    user = UserFactory(username=username, is_staff=True)
-    group, _ = Group.objects.get_or_create(name="Store staff")
-    group.permissions.set(
-        Permission.objects.filter(codename__in=["view_fulfillmentorder", "change_fulfillmentorder"])
-    )
-    user.groups.add(group)
-    StaffMembership.objects.create(user=user, location=location)
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture
@@ -58,7 +44,7 @@ def _press(client, fo, transition: str):
 
 def test_store_staff_see_the_incoming_transfer_and_receive_it(client, shipped_transfer):
     store, _, sku, transfer = shipped_transfer
-    _staff_in_admin(client, store, "jingan-associate")
+    staff_in_admin(client, store, "jingan-associate")
 
     listed = client.get("/admin/fulfillment/fulfillmentorder/", {"queue": "incoming"})
     page = client.get(f"/admin/fulfillment/fulfillmentorder/{transfer.pk}/change/")
@@ -75,7 +61,7 @@ def test_store_staff_see_the_incoming_transfer_and_receive_it(client, shipped_tr
 
 def test_the_sending_warehouse_cannot_receive_its_own_transfer(client, shipped_transfer):
     _, warehouse, _, transfer = shipped_transfer
-    _staff_in_admin(client, warehouse, "kunshan-associate")
+    staff_in_admin(client, warehouse, "kunshan-associate")
 
     response = _press(client, transfer, "receive")
 
@@ -87,7 +73,7 @@ def test_the_sending_warehouse_cannot_receive_its_own_transfer(client, shipped_t
 
 def test_staff_cannot_edit_a_fulfillment_order_in_the_form(client, shipped_transfer):
     store, _, _, transfer = shipped_transfer
-    _staff_in_admin(client, store, "jingan-editor")
+    staff_in_admin(client, store, "jingan-editor")
     before = FulfillmentOrder.objects.get(pk=transfer.pk)
 
     client.post(

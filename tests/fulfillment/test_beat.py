@@ -12,7 +12,8 @@ from django.utils import timezone
 from fulfillment import tasks
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import routing
-from fulfillment.services.actions import fulfillment_accept, fulfillment_escalate
+from fulfillment.services.actions import fulfillment_accept
+from fulfillment.services.deadlines import fulfillment_escalate
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from orders.models import OrderEvent
 from stores.models import Location

@@ -11,7 +11,7 @@ from common.models import OutboxEvent
 from common.outbox import outbox_publish
 from common.tasks import outbox_deliver
 from fulfillment.models import FulfillmentOrder
-from fulfillment.services.actions import fulfillment_expire
+from fulfillment.services.deadlines import fulfillment_expire
 from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from inventory.models import Reservation, StockLevel
