@@ -23,11 +23,11 @@ from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
 from orders.errors import (
     DuplicateLines,
     IdempotencyKeyReused,
-    OrderTotalTooLarge,
 )
 from orders.events import event_message
 from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.services.customers import customer_get_or_create
+from orders.services.pricing import order_totals
 from stores.models import Location
 
 logger = logging.getLogger(__name__)
@@ -138,33 +138,6 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
             **extra,
         )
     return decision
-
-
-def _largest_amount() -> Decimal:
-    """What an order's money fields can hold (9,999,999,999.99 at max_digits=12)."""
-    field = Order._meta.get_field("grand_total")
-    return Decimal(10) ** (field.max_digits - field.decimal_places) - Decimal(1).scaleb(
-        -field.decimal_places
-    )
-
-
-def _totals(request: CheckoutRequest) -> dict[str, Decimal]:
-    """Raises OrderTotalTooLarge (400) rather than let the database refuse the amount."""
-    subtotal = sum((line.sku.price * line.quantity for line in request.lines), Decimal("0"))
-    shipping = Decimal("0")
-    if request.method == DeliveryMethod.SHIP and subtotal < Decimal(
-        settings.OMS_FREE_SHIPPING_FROM
-    ):
-        shipping = Decimal(settings.OMS_SHIPPING_FEE)
-    largest = _largest_amount()
-    if subtotal + shipping > largest:
-        raise OrderTotalTooLarge(largest=str(largest), field="lines")
-    return {
-        "subtotal": subtotal,
-        "shipping_total": shipping,
-        "discount_total": Decimal("0"),
-        "grand_total": subtotal + shipping,
-    }
 
 
 def _write_order(
@@ -356,7 +329,9 @@ def checkout(
         if replayed is not None:
             return replayed
     _check_lines(request)
-    totals = _totals(request)
+    totals = order_totals(
+        lines=[(line.sku.price, line.quantity) for line in request.lines], method=request.method
+    )
     lost = None
     try:
         for _ in range(PLACE_ATTEMPTS):
