@@ -193,7 +193,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
-        "DeliveryMethodEnum": "orders.models.DeliveryMethod",
+        "DeliveryMethodEnum": "orders.models.ORDER_DELIVERY_METHODS",
         "ChannelEnum": "orders.models.Channel",
         "OrderStatusEnum": "orders.models.Order.Status",
         "FulfillmentStatusEnum": "fulfillment.models.FulfillmentOrder.Status",

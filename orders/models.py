@@ -5,7 +5,8 @@ from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from common.models import TimeStampedModel
-from inventory.models import Sku
+from inventory.models import DeliveryMethod, Sku
+from orders.references import LineReference
 from stores.models import Location
 
 
@@ -35,11 +36,11 @@ class Channel(models.TextChoices):
     STORE = "store", "Store"
 
 
-class DeliveryMethod(models.TextChoices):
-    SHIP = "ship", "Ship to address"
-    PICKUP = "pickup", "Pick up in store"
-    CURBSIDE = "curbside", "Curbside pickup"
-    CARRY_OUT = "carry_out", "In-store sale"
+# How an order reaches its customer: every delivery method but the transfer, which moves
+# units between locations for an order and is never one itself.
+ORDER_DELIVERY_METHODS = [
+    (value, label) for value, label in DeliveryMethod.choices if value != DeliveryMethod.TRANSFER
+]
 
 
 class Order(FSMModelMixin, TimeStampedModel):
@@ -63,7 +64,7 @@ class Order(FSMModelMixin, TimeStampedModel):
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="The store where a store-channel order was taken.",
     )  # fmt: skip
-    delivery_method = models.CharField(max_length=10, choices=DeliveryMethod.choices)
+    delivery_method = models.CharField(max_length=10, choices=ORDER_DELIVERY_METHODS)
     pickup_location = models.ForeignKey(
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="pickup_orders"
     )
@@ -168,7 +169,8 @@ class OrderLine(models.Model):
 
     @property
     def reservation_reference(self) -> str:
-        return f"{self.order.number}/{self.pk}"
+        """How the line's reservations (and later its payments) know it."""
+        return str(LineReference(number=self.order.number, line_id=self.pk))
 
 
 class OrderEvent(models.Model):

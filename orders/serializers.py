@@ -1,8 +1,9 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from inventory.models import DeliveryMethod
 from inventory.selectors import skus_by_code
-from orders.models import Channel, DeliveryMethod, Order, OrderEvent, OrderLine
+from orders.models import ORDER_DELIVERY_METHODS, Channel, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.services.customers import normalise_phone
 from stores.models import Location
@@ -86,7 +87,7 @@ def _postcode_centroid(postcode: str, city: str) -> tuple[float, float] | None:
 
 
 class DeliveryInputSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=DeliveryMethod.choices)
+    method = serializers.ChoiceField(choices=ORDER_DELIVERY_METHODS)
     location = serializers.CharField(required=False, max_length=32)
     address = AddressInputSerializer(required=False)
     ship_to_store = serializers.BooleanField(
@@ -243,7 +244,7 @@ class OrderLineOutputSerializer(serializers.ModelSerializer):
 
     def get_reservations(self, line: OrderLine) -> list[dict]:
         by_reference = self.context.get("reservations", {})
-        return by_reference.get(f"{line.order.number}/{line.pk}", [])
+        return by_reference.get(line.reservation_reference, [])
 
 
 class CustomerOutputSerializer(serializers.Serializer):

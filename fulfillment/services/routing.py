@@ -11,12 +11,12 @@ from django.utils import timezone
 from common.outbox import outbox_publish
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
-from inventory.models import Reservation
+from inventory.models import DeliveryMethod, Reservation
 from inventory.selectors import reservations_for_demand, sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
 from inventory.sourcing import SHIP, TRANSFER, Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_record
-from orders.models import DeliveryMethod, Order, OrderEvent, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
 from orders.services.lifecycle import (
     order_cancel,
     order_get_for_update,

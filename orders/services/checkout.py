@@ -16,16 +16,16 @@ from django.utils import timezone
 from common.codes import readable_code
 from common.outbox import outbox_publish
 from inventory.errors import InsufficientStock
-from inventory.models import Reservation, Sku
+from inventory.models import DeliveryMethod, Reservation, Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
-from inventory.sourcing import TRANSFER, Demand, RoutingDecision, route
+from inventory.sourcing import Demand, RoutingDecision, route
 from orders.errors import (
     DuplicateLines,
     IdempotencyKeyReused,
 )
 from orders.events import event_message
-from orders.models import DeliveryMethod, IdempotencyRecord, Order, OrderEvent, OrderLine
+from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.services.customers import customer_get_or_create
 from orders.services.pricing import order_totals
 from stores.models import Location
@@ -190,8 +190,8 @@ def _write_order(
             location_id=a.location_id,
             sku_id=a.sku_id,
             quantity=a.quantity,
-            reference=f"{order.number}/{line_by_sku[a.sku_id].pk}",
-            delivery_method=TRANSFER if a.transfer_to else "",
+            reference=line_by_sku[a.sku_id].reservation_reference,
+            delivery_method=DeliveryMethod.TRANSFER if a.transfer_to else "",
         )
         for a in decision.allocations
     ]

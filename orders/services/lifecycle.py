@@ -72,7 +72,7 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     if not open_lines or order.status in (Order.Status.CANCELLED, Order.Status.CLOSED):
         raise OrderNotCancellable(number=order.number, status=order.status)
     by_line = _active_by_line(order)
-    held = [r for line in open_lines for r in by_line.get(f"{order.number}/{line.pk}", [])]
+    held = [r for line in open_lines for r in by_line.get(line.reservation_reference, [])]
     codes = {r.location_id: r.location.code for r in held}  # loaded with the reservations
     released = stock_release(
         reservations=held,
@@ -130,7 +130,7 @@ def order_line_cancel(
         raise LineNotCancellable(line=line.pk, requested=quantity, cancellable=line.quantity_open)
     remaining = quantity if release_stock else 0
     amounts = {}
-    for reservation in _active_by_line(order).get(f"{order.number}/{line.pk}", []):
+    for reservation in _active_by_line(order).get(line.reservation_reference, []):
         take = min(remaining, reservation.quantity)
         if take:
             amounts[reservation.pk] = take
