@@ -163,10 +163,10 @@ class CheckoutApiClient(CheckoutClient):
 def prepare_shop(*, skus: int, stock: int, safety_stock: int, customers: int) -> Shop:
     """One demo store with its staff (who get the new-order email), `skus` demo SKUs stocked
     there through the services, and the customers, who have all ordered before."""
+    from customers.services import customer_get_or_create
     from inventory.demo import seed_skus
     from inventory.models import Sku
     from inventory.services.stock import stock_set_safety_stock
-    from orders.services.customers import customer_get_or_create
     from stores.demo import seed_locations, seed_staff
     from stores.models import Location
 

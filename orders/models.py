@@ -5,29 +5,10 @@ from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from common.models import TimeStampedModel
+from customers.models import Customer
 from inventory.models import DeliveryMethod, Sku
 from orders.references import LineReference
 from stores.models import Location
-
-
-class Customer(TimeStampedModel):
-    """One person across web, app and stores, found by normalised email or E.164 phone."""
-
-    email = models.EmailField(null=True, blank=True, unique=True)
-    phone = models.CharField(max_length=20, null=True, blank=True, unique=True)
-    name = models.CharField(max_length=120, blank=True)
-    loyalty_id = models.CharField(max_length=40, blank=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(email__isnull=False) | Q(phone__isnull=False),
-                name="customer_has_email_or_phone",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name or self.email or self.phone or f"customer {self.pk}"
 
 
 class Channel(models.TextChoices):

@@ -8,29 +8,14 @@ order by number (a store serves any customer). Superusers see everything.
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from customers.models import Customer
 from inventory.models import Reservation
-from orders.models import Customer, Order, OrderEvent
-from orders.services.customers import normalise_email, normalise_phone
+from orders.models import Order, OrderEvent
 from stores.selectors import location_ids_for_user
 
 
 def token_channel(auth) -> str:
     return getattr(auth, "channel", "") or ""
-
-
-def customer_lookup(*, identifier: str) -> Customer | None:
-    """A customer by email, phone or loyalty id."""
-    if "@" in identifier:
-        return Customer.objects.filter(email=normalise_email(identifier)).first()
-    try:
-        phone = normalise_phone(identifier)
-    except ValueError:
-        phone = None
-    if phone:
-        found = Customer.objects.filter(phone=phone).first()
-        if found:
-            return found
-    return Customer.objects.filter(loyalty_id=identifier).first() if identifier else None
 
 
 def orders_touching(*, location_ids: set[int]) -> Q:

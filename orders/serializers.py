@@ -1,11 +1,11 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from customers.normalise import normalise_phone
 from inventory.models import DeliveryMethod
 from inventory.selectors import skus_by_code
 from orders.models import ORDER_DELIVERY_METHODS, Channel, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
-from orders.services.customers import normalise_phone
 from stores.models import Location
 from stores.selectors import locations_by_code
 

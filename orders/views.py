@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.selectors import customer_lookup
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from orders import selectors
@@ -148,7 +149,7 @@ class OrderListView(generics.ListAPIView):
         filters = params.validated_data
         customer = None
         if filters.get("customer"):
-            customer = selectors.customer_lookup(identifier=filters["customer"])
+            customer = customer_lookup(identifier=filters["customer"])
             if customer is None:
                 return Order.objects.none()
         qs = selectors.order_list(user=self.request.user, auth=self.request.auth, customer=customer)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from common.codes import readable_code
 from common.outbox import outbox_publish
+from customers.services import customer_get_or_create
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation, Sku
 from inventory.selectors import sourcing_candidates
@@ -26,7 +27,6 @@ from orders.errors import (
 )
 from orders.events import event_message
 from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
-from orders.services.customers import customer_get_or_create
 from orders.services.pricing import order_totals
 from stores.models import Location
 

@@ -16,8 +16,9 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from common.tokens import channel_user_get_or_create, token_issue
+from customers.models import Customer
 from inventory.models import Sku, StockLevel
-from orders.models import Customer, Order
+from orders.models import Order
 from orders.services.checkout import (
     CheckoutLine,
     CheckoutRequest,

@@ -6,10 +6,11 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 
+from customers.models import Customer
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.selectors import sourcing_candidates
-from orders.models import Customer, Order
+from orders.models import Order
 from orders.services import checkout as checkout_service
 from orders.services.checkout import CheckoutResult
 from tests.orders.factories import (
