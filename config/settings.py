@@ -240,7 +240,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
     },
     "purge-idempotency-keys": {
-        "task": "orders.tasks.purge_idempotency_keys",
+        "task": "common.tasks.purge_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
 }

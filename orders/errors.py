@@ -13,12 +13,6 @@ class LineNotCancellable(DomainError):
     default_detail = "That quantity of the line can no longer be cancelled."
 
 
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
-    status = 422
-    default_detail = "This Idempotency-Key was used with a different request body."
-
-
 class NoShippingCoordinates(DomainError):
     code = "invalid"
     status = 400

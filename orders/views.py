@@ -7,6 +7,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.idempotency import (
+    KEY_MAX_LENGTH,
+    IdempotencyKey,
+    IdempotentResult,
+    idempotent,
+    idempotent_replay,
+    request_fingerprint,
+)
 from customers.selectors import customer_lookup
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
@@ -21,7 +29,7 @@ from orders.serializers import (
     OrderOutputSerializer,
     OrderSummaryOutputSerializer,
 )
-from orders.services.checkout import checkout, checkout_replay, request_fingerprint
+from orders.services.checkout import CheckoutRequest, PlacedOrder, checkout
 from orders.services.lifecycle import order_cancel, order_line_cancel
 from stores.models import Location
 from stores.selectors import location_ids_for_user, location_list
@@ -50,8 +58,25 @@ def render_order(order: Order) -> dict:
     return OrderOutputSerializer(order, context={"reservations": held}).data
 
 
-def _store_staff_location_ids(request: Request) -> set[int] | None:
-    return location_ids_for_user(user=request.user)
+def render_placed(placed: PlacedOrder) -> dict:
+    """A new order as GET /orders/{number} will show it, from memory: no query."""
+    return OrderOutputSerializer(
+        placed.order, context={"reservations": placed.reservations, "lines": placed.lines}
+    ).data
+
+
+def checkout_idempotent(
+    *, request: CheckoutRequest, key: IdempotencyKey, replay_checked: bool = False
+) -> IdempotentResult[PlacedOrder]:
+    """Checkout once per (client, Idempotency-Key), answered as the API answers: 201 and
+    the new order, or the first answer replayed."""
+    return idempotent(
+        key=key,
+        service_recording=lambda call: checkout(request=request, actor=key.actor, idempotency=call),
+        render=render_placed,
+        reference=lambda placed: placed.order.number,
+        replay_checked=replay_checked,
+    )
 
 
 class CheckoutView(APIView):
@@ -70,23 +95,21 @@ class CheckoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if not key or len(key) > 255 or not key.isprintable():
+        if not key or len(key) > KEY_MAX_LENGTH or not key.isprintable():
             raise ValidationError(
                 {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 printable characters."]}
             )
-        fingerprint = request_fingerprint(request.data)
+        scope = IdempotencyKey(
+            actor=request.user, key=key, fingerprint=request_fingerprint(request.data)
+        )
         # Before validating: a retry gets the first answer even if its SKU or store is gone.
-        result = checkout_replay(actor=request.user, idempotency_key=key, fingerprint=fingerprint)
+        result = idempotent_replay(key=scope)
         if result is None:
             payload = CheckoutInputSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             placed_at = self._check_channel(request, payload.validated_data)
-            result = checkout(
-                request=payload.to_request(placed_at=placed_at),
-                actor=request.user,
-                idempotency_key=key,
-                fingerprint=fingerprint,
-                replay_checked=True,
+            result = checkout_idempotent(
+                request=payload.to_request(placed_at=placed_at), key=scope, replay_checked=True
             )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)
@@ -103,7 +126,7 @@ class CheckoutView(APIView):
             if data["channel"] != channel:
                 raise PermissionDenied(f"This client may only place {channel} orders.")
             return None
-        allowed = _store_staff_location_ids(request) or set()
+        allowed = location_ids_for_user(user=request.user) or set()
         if data["channel"] != Channel.STORE or not allowed:
             raise PermissionDenied("Staff place store orders at their own locations.")
         delivery = data["delivery"]

@@ -1,11 +1,8 @@
 """Checkout: one transaction that writes the order and reserves every line, or nothing."""
 
-import hashlib
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.codes import readable_code
+from common.idempotency import IdempotentCall
 from common.outbox import outbox_publish
 from customers.services import customer_get_or_create
 from inventory.errors import InsufficientStock
@@ -21,12 +19,9 @@ from inventory.models import DeliveryMethod, Reservation, Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import Demand, RoutingDecision, route
-from orders.errors import (
-    DuplicateLines,
-    IdempotencyKeyReused,
-)
+from orders.errors import DuplicateLines
 from orders.events import event_message
-from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
 from orders.services.pricing import order_totals
 from stores.models import Location
 
@@ -52,17 +47,6 @@ class CheckoutRequest:
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
     placed_at: Location | None = None  # the store where a store-channel order was taken
     ship_to_store: bool = False  # pickup: what the store lacks may be sent there first
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
-
-
-def request_fingerprint(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 NUMBER_ATTEMPTS = 5
@@ -244,27 +228,34 @@ def _held_where(held: dict) -> str:
     return f"{where}, to be sent to {held['transfer_to']}" if "transfer_to" in held else where
 
 
-def _render_new(
-    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
-) -> dict[str, Any]:
-    """The new order as GET /orders/{number} will show it, from memory: no query.
+@dataclass(frozen=True)
+class PlacedOrder:
+    """A new order as checkout left it, in memory: enough to show it without a query.
 
-    Each hold becomes the reservation stock_reserve writes for it, in the same order (by
-    pk): active, or consumed for a sale at the till.
+    `reservations`: per line reference, where the line is held, as stock_reserve writes it.
     """
-    from orders.serializers import OrderOutputSerializer  # it imports this module
 
+    order: Order
+    lines: list[OrderLine]
+    reservations: dict[str, list[dict[str, Any]]]
+
+
+def _placed(
+    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
+) -> PlacedOrder:
+    """Each hold becomes the reservation stock_reserve writes for it, in the same order (by
+    pk): active, or consumed for a sale at the till."""
     status = (
         Reservation.Status.CONSUMED
         if order.delivery_method == DeliveryMethod.CARRY_OUT
         else Reservation.Status.ACTIVE
     )
-    held: dict[str, list[dict]] = {}
+    held: dict[str, list[dict[str, Any]]] = {}
     for hold, allocation in zip(holds, decision.allocations, strict=True):
         held.setdefault(hold.reference, []).append(
             {"location": allocation.code, "quantity": hold.quantity, "status": status}
         )
-    return OrderOutputSerializer(order, context={"reservations": held, "lines": lines}).data
+    return PlacedOrder(order=order, lines=lines, reservations=held)
 
 
 def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
@@ -281,86 +272,38 @@ def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
         stock_consume(reservations=reservations, actor=order.created_by, reference=order.number)
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
-    if record.request_hash != fingerprint:
-        raise IdempotencyKeyReused(key=record.key)
-    return CheckoutResult(record.response_status, record.response_body, replayed=True)
-
-
-def idempotency_keys_purge() -> int:
-    """Forget Idempotency-Keys older than OMS_IDEMPOTENCY_TTL_HOURS (never under a day);
-    returns how many."""
-    hours = max(24, settings.OMS_IDEMPOTENCY_TTL_HOURS)
-    cutoff = timezone.now() - timedelta(hours=hours)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
-
-
-def checkout_replay(*, actor, idempotency_key: str, fingerprint: str) -> CheckoutResult | None:
-    """The first answer to this (client, key), or None; IdempotencyKeyReused for another body.
-
-    Asked before the input is validated: the first answer stands even once its SKU was
-    delisted or its store closed, and a used key with another body is 422 whatever the body.
-    """
-    record = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
-    return None if record is None else _replay(record, fingerprint)
-
-
 def checkout(
-    *,
-    request: CheckoutRequest,
-    actor,
-    idempotency_key: str,
-    fingerprint: str,
-    replay_checked: bool = False,
-) -> CheckoutResult:
-    """Place an order once per (client, Idempotency-Key).
+    *, request: CheckoutRequest, actor, idempotency: IdempotentCall[PlacedOrder] | None = None
+) -> PlacedOrder:
+    """Place an order: routed, every line reserved, recorded in one transaction, or nothing.
 
-    The same key and body replays the first response; another body is 422. A concurrent
-    duplicate waits on the key's row and then replays. A shortage (409) is not recorded,
-    so the same key may be retried once stock is back. The recorded response is the order
-    as GET /orders/{number} shows it. `replay_checked`: the caller has just asked
-    `checkout_replay` and found no first answer.
+    InsufficientStock (409) with per-line shortages and alternatives when routing finds
+    too little; a checkout whose stock is taken under it routes and tries once more.
+    Under an Idempotency-Key (`idempotency`, see common.idempotency) the key is claimed and
+    the answer recorded in that transaction, before any stock row is locked.
     """
-    if not replay_checked:
-        replayed = checkout_replay(
-            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
-        )
-        if replayed is not None:
-            return replayed
     _check_lines(request)
     totals = order_totals(
         lines=[(line.sku.price, line.quantity) for line in request.lines], method=request.method
     )
     lost = None
-    try:
-        for _ in range(PLACE_ATTEMPTS):
-            decision = _route(request)  # a shortage here is the contract's 409, alternatives too
-            try:
-                return _place_once(
-                    request=request,
-                    decision=decision,
-                    totals=totals,
-                    actor=actor,
-                    idempotency_key=idempotency_key,
-                    fingerprint=fingerprint,
-                )
-            except InsufficientStock as exc:
-                # Another checkout took the stock between the snapshot and the reservation.
-                logger.info("checkout re-routing after a concurrent reservation")
-                lost = exc
-        # Lost every race: routing once more explains the shortage like any other one.
-        _route(request)
-        raise _lost_every_race(request, lost)
-    except InsufficientStock:
-        # The one who took the stock may be this request's own duplicate, committed since
-        # the key was checked: its order is the answer, not a shortage.
-        replayed = checkout_replay(
-            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
-        )
-        if replayed is None:
-            raise
-        return replayed
+    for _ in range(PLACE_ATTEMPTS):
+        decision = _route(request)  # a shortage here is the contract's 409, alternatives too
+        try:
+            return _place_once(
+                request=request,
+                decision=decision,
+                totals=totals,
+                actor=actor,
+                idempotency=idempotency,
+            )
+        except InsufficientStock as exc:
+            # Another checkout took the stock between the snapshot and the reservation.
+            logger.info("checkout re-routing after a concurrent reservation")
+            lost = exc
+    # Lost every race: routing once more explains the shortage like any other one.
+    _route(request)
+    raise _lost_every_race(request, lost)
 
 
 def _lost_every_race(request: CheckoutRequest, lost: InsufficientStock | None) -> InsufficientStock:
@@ -388,30 +331,16 @@ def _place_once(
     decision: RoutingDecision,
     totals: dict[str, Decimal],
     actor,
-    idempotency_key: str,
-    fingerprint: str,
-) -> CheckoutResult:
-    """One transaction: every row first, the response recorded, the stock UPDATEs last."""
-    try:
-        with transaction.atomic():
-            # Taken first: a concurrent duplicate blocks here until this one commits.
-            record = IdempotencyRecord.objects.create(
-                user=actor, key=idempotency_key, request_hash=fingerprint
-            )
-            order, lines, holds = _write_order(
-                request=request, decision=decision, totals=totals, actor=actor
-            )
-            record.order = order
-            record.response_status = 201
-            record.response_body = _render_new(order, lines, holds, decision)
-            record.save(update_fields=["order", "response_status", "response_body"])
-            _hold_stock(order=order, holds=holds)
-    except IntegrityError:
-        replayed = checkout_replay(
-            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
+    idempotency: IdempotentCall[PlacedOrder] | None,
+) -> PlacedOrder:
+    """One transaction: every row first, the answer recorded, the stock UPDATEs last."""
+    with idempotency.transaction() if idempotency else transaction.atomic():
+        order, lines, holds = _write_order(
+            request=request, decision=decision, totals=totals, actor=actor
         )
-        if replayed is None:
-            raise
-        return replayed
+        placed = _placed(order, lines, holds, decision)
+        if idempotency:
+            idempotency.record(placed)
+        _hold_stock(order=order, holds=holds)
     logger.info("order %s placed", order.number)
-    return CheckoutResult(201, record.response_body)
+    return placed

@@ -5,13 +5,13 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from common.models import OutboxEvent
+from common.models import IdempotencyRecord, OutboxEvent
 from customers.models import Customer
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.services.catalogue import sku_upsert_many
 from orders.errors import DuplicateLines
-from orders.models import IdempotencyRecord, Order, OrderEvent
+from orders.models import Order, OrderEvent
 from orders.services import checkout as checkout_service
 from tests.orders.factories import (
     PEOPLES_SQUARE,
