@@ -80,10 +80,10 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, OrderEventInline]
     actions = ["cancel_orders"]
     readonly_fields = [
-        "number", "customer", "channel", "placed_at", "delivery_method", "pickup_location",
-        "shipping_address", "currency", "subtotal", "shipping_total", "discount_total",
-        "grand_total", "status", "return_status", "fulfilled_at", "routing", "created_by",
-        "created_at",
+        "number", "customer", "channel", "store", "delivery_method", "pickup_location",
+        "shipping_address", "ship_to_store", "currency", "subtotal", "shipping_total",
+        "discount_total", "grand_total", "status", "return_status", "fulfilled_at", "routing",
+        "created_by", "created_at",
     ]  # fmt: skip
 
     def get_queryset(self, request):

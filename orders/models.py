@@ -41,7 +41,7 @@ class Order(FSMModelMixin, TimeStampedModel):
     number = models.CharField(max_length=20, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    placed_at = models.ForeignKey(
+    store = models.ForeignKey(
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="The store where a store-channel order was taken.",
     )  # fmt: skip
@@ -59,8 +59,8 @@ class Order(FSMModelMixin, TimeStampedModel):
     discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     grand_total = models.DecimalField(max_digits=12, decimal_places=2)
     status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True)
-    return_status = models.CharField(
-        max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE
+    return_status = FSMField(
+        max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE, protected=True
     )
     routing = models.JSONField(default=dict, blank=True, help_text="The routing decision.")
     fulfilled_at = models.DateTimeField(
@@ -112,6 +112,23 @@ class Order(FSMModelMixin, TimeStampedModel):
 
     @transition(field=status, source=[Status.PLACED, Status.PROCESSING], target=Status.CANCELLED)
     def cancel(self) -> None:
+        pass
+
+    # Returns never rewind the fulfilment history above: they have their own status.
+    @transition(
+        field=return_status,
+        source=[ReturnStatus.NONE, ReturnStatus.PARTIALLY_RETURNED],
+        target=ReturnStatus.PARTIALLY_RETURNED,
+    )
+    def return_partially(self) -> None:
+        pass
+
+    @transition(
+        field=return_status,
+        source=[ReturnStatus.NONE, ReturnStatus.PARTIALLY_RETURNED],
+        target=ReturnStatus.RETURNED,
+    )
+    def return_fully(self) -> None:
         pass
 
 

@@ -31,7 +31,7 @@ def orders_touching(*, location_ids: set[int]) -> Q:
     )
     return (
         Q(pickup_location_id__in=location_ids)
-        | Q(placed_at_id__in=location_ids)
+        | Q(store_id__in=location_ids)
         | Q(Exists(reserved_there))
     )
 
@@ -62,7 +62,7 @@ def order_get(*, number: str, user, auth=None) -> Order:
 
     Staff may open any order by its number: a customer can bring any order to any store.
     """
-    qs = Order.objects.select_related("customer", "pickup_location", "placed_at")
+    qs = Order.objects.select_related("customer", "pickup_location", "store")
     if user.is_superuser:
         return qs.get(number=number)
     channel = token_channel(auth)

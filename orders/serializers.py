@@ -193,13 +193,13 @@ class CheckoutInputSerializer(serializers.Serializer):
             )
         return attrs
 
-    def to_request(self, *, placed_at: Location | None = None) -> CheckoutRequest:
-        """`placed_at`: the store that took the order, when the caller established it."""
+    def to_request(self, *, store: Location | None = None) -> CheckoutRequest:
+        """`store`: the store that took the order, when the caller established it."""
         data = self.validated_data
         delivery, customer = data["delivery"], data["customer"]
         location = delivery.get("location")
-        if placed_at is None and data["channel"] == Channel.STORE:
-            placed_at = data.get("store") or location
+        if store is None and data["channel"] == Channel.STORE:
+            store = data.get("store") or location
         return CheckoutRequest(
             channel=data["channel"],
             method=delivery["method"],
@@ -212,7 +212,7 @@ class CheckoutInputSerializer(serializers.Serializer):
             loyalty_id=customer.get("loyalty_id", ""),
             location=location,
             address=dict(delivery["address"]) if "address" in delivery else None,
-            placed_at=placed_at,
+            store=store,
             ship_to_store=delivery["ship_to_store"],
         )
 

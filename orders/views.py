@@ -107,9 +107,9 @@ class CheckoutView(APIView):
         if result is None:
             payload = CheckoutInputSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
-            placed_at = self._check_channel(request, payload.validated_data)
+            store = self._check_channel(request, payload.validated_data)
             result = checkout_idempotent(
-                request=payload.to_request(placed_at=placed_at), key=scope, replay_checked=True
+                request=payload.to_request(store=store), key=scope, replay_checked=True
             )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)

@@ -20,8 +20,14 @@ from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import Demand, RoutingDecision, route
 from orders.errors import DuplicateLines
-from orders.events import event_message
-from orders.models import Order, OrderEvent, OrderLine
+from orders.events import (
+    order_event_fulfilled,
+    order_event_placed,
+    order_event_reserved,
+    order_event_routed,
+    order_events_write,
+)
+from orders.models import Order, OrderLine
 from orders.services.pricing import order_totals
 from stores.models import Location
 
@@ -45,7 +51,7 @@ class CheckoutRequest:
     loyalty_id: str = ""
     location: Location | None = None  # pickup, curbside or carry-out store
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
-    placed_at: Location | None = None  # the store where a store-channel order was taken
+    store: Location | None = None  # the store that took a store-channel order
     ship_to_store: bool = False  # pickup: what the store lacks may be sent there first
 
 
@@ -140,7 +146,7 @@ def _write_order(
     order = Order(
         customer=customer,
         channel=request.channel,
-        placed_at=request.placed_at,
+        store=request.store,
         delivery_method=request.method,
         pickup_location=request.location if request.method != DeliveryMethod.SHIP else None,
         shipping_address=request.address or {},
@@ -184,48 +190,27 @@ def _write_order(
         | ({"transfer_to": a.transfer_to} if a.transfer_to else {})
         for a in decision.allocations
     ]
+    by = order.created_by
     events = [
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.PLACED,
-            actor=order.created_by,
-            location=request.placed_at,
-            message=f"Placed on {request.channel} for {request.method}",
-            data={"total": str(order.grand_total), "lines": len(lines)},
+        order_event_placed(order=order, actor=by, lines=len(lines), save=False),
+        order_event_routed(
+            order=order, actor=by, locations=decision.as_dict()["locations"], save=False
         ),
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.ROUTED,
-            actor=order.created_by,
-            message=event_message("Routed to " + ", ".join(decision.as_dict()["locations"])),
-            data=order.routing,
-        ),
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.RESERVED,
-            actor=order.created_by,
-            message=event_message("Reserved " + ", ".join(_held_where(w) for w in where)),
-            data={"reservations": where},
-        ),
+        order_event_reserved(order=order, actor=by, reservations=where, save=False),
     ]
     if at_till:
         events.append(
-            OrderEvent(
+            order_event_fulfilled(
                 order=order,
-                kind=OrderEvent.Kind.FULFILLED,
-                actor=order.created_by,
+                actor=by,
                 location=order.pickup_location,
                 message="Sold and handed over at the till",
+                save=False,
             )
         )
-    OrderEvent.objects.bulk_create(events)
+    order_events_write(events)
     outbox_publish("order.placed", number=order.number)
     return order, lines, holds
-
-
-def _held_where(held: dict) -> str:
-    where = f"{held['quantity']} x {held['sku']} at {held['location']}"
-    return f"{where}, to be sent to {held['transfer_to']}" if "transfer_to" in held else where
 
 
 @dataclass(frozen=True)
@@ -245,7 +230,7 @@ def _placed(
 ) -> PlacedOrder:
     """Each hold becomes the reservation stock_reserve writes for it, in the same order (by
     pk): active, or consumed for a sale at the till."""
-    status = (
+    held_as = (
         Reservation.Status.CONSUMED
         if order.delivery_method == DeliveryMethod.CARRY_OUT
         else Reservation.Status.ACTIVE
@@ -253,7 +238,7 @@ def _placed(
     held: dict[str, list[dict[str, Any]]] = {}
     for hold, allocation in zip(holds, decision.allocations, strict=True):
         held.setdefault(hold.reference, []).append(
-            {"location": allocation.code, "quantity": hold.quantity, "status": status}
+            {"location": allocation.code, "quantity": hold.quantity, "status": held_as}
         )
     return PlacedOrder(order=order, lines=lines, reservations=held)
 

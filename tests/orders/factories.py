@@ -150,7 +150,7 @@ def place_order(
         phone=phone,
         location=location,
         address=address,
-        placed_at=location if channel == "store" else None,
+        store=location if channel == "store" else None,
     )
     key = key or new_key()
     return checkout_idempotent(

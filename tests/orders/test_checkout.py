@@ -218,7 +218,7 @@ def test_store_order_remembers_the_store_and_the_cashier(xuhui, tee, django_user
         place_order([(tee, 1)], method="carry_out", location=xuhui, channel="store", actor=cashier)
     )
 
-    assert (order.channel, order.placed_at, order.created_by) == ("store", xuhui, cashier)
+    assert (order.channel, order.store, order.created_by) == ("store", xuhui, cashier)
     assert list(order.events.values_list("kind", "actor__username")) == [
         ("placed", "cashier"),
         ("routed", "cashier"),
