@@ -11,11 +11,22 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from customers.models import Customer
 from inventory.models import Reservation
 from orders.models import Order, OrderEvent
-from stores.selectors import location_ids_for_user
+from stores.selectors import location_ids_for_user, location_list
 
 
 def token_channel(auth) -> str:
     return getattr(auth, "channel", "") or ""
+
+
+def address_point(*, postcode: str, city: str) -> tuple[float, float] | None:
+    """Without a geocoder: a location in the same postcode, else the centre of the city's."""
+    same = location_list().filter(postcode=postcode).first() if postcode else None
+    if same:
+        return same.latitude, same.longitude
+    in_city = list(location_list().filter(city__iexact=city).values_list("latitude", "longitude"))
+    if not in_city:
+        return None
+    return (sum(p[0] for p in in_city) / len(in_city), sum(p[1] for p in in_city) / len(in_city))
 
 
 def orders_touching(*, location_ids: set[int]) -> Q:

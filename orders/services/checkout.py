@@ -19,7 +19,7 @@ from inventory.models import DeliveryMethod, Reservation, Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import Demand, RoutingDecision, route
-from orders.errors import DuplicateLines
+from orders.errors import DuplicateLines, NoShippingCoordinates
 from orders.events import (
     order_event_fulfilled,
     order_event_placed,
@@ -93,6 +93,12 @@ def _check_lines(request: CheckoutRequest) -> None:
 def _demand(request: CheckoutRequest) -> Demand:
     address = request.address or {}
     point = (address["latitude"], address["longitude"]) if "latitude" in address else None
+    if request.method == DeliveryMethod.SHIP and point is None:
+        # Routing by distance needs the customer's point; intake locates one or says 400.
+        raise NoShippingCoordinates(
+            "The request has invalid fields.",
+            errors={"delivery": {"address": {"latitude": ["Give latitude and longitude."]}}},
+        )
     return Demand(
         method=request.method,
         lines={line.sku.pk: line.quantity for line in request.lines},
