@@ -83,7 +83,7 @@ class IdempotentCall(Generic[T]):
     ) -> None:
         self.key = key
         self.render = render
-        self.status = status
+        self.response_status = status
         self.reference = reference
         self.body: Any = None
         self.recorded = False
@@ -107,7 +107,7 @@ class IdempotentCall(Generic[T]):
         if self._record is None or not transaction.get_connection().in_atomic_block:
             raise RuntimeError("record() belongs inside IdempotentCall.transaction()")
         self.body = self.render(result)
-        self._record.response_status = self.status
+        self._record.response_status = self.response_status
         self._record.response_body = self.body
         self._record.reference = self.reference(result) if self.reference else ""
         self._record.save(update_fields=["response_status", "response_body", "reference"])
@@ -170,7 +170,7 @@ def idempotent(
         return replayed
     if not call.recorded:
         raise RuntimeError("an idempotent service must record its result")
-    return IdempotentResult(call.status, call.body, result=result)
+    return IdempotentResult(call.response_status, call.body, result=result)
 
 
 def idempotency_keys_purge() -> int:
