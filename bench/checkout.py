@@ -96,11 +96,15 @@ class CheckoutServiceClient(CheckoutClient):
 
     def __init__(self, shop: Shop, *, lines: int) -> None:
         super().__init__(shop, lines=lines)
+        from common import idempotency
         from common.tokens import channel_user_get_or_create
         from inventory.errors import InsufficientStock
+        from orders import views
         from orders.services import checkout as service
 
         self.service = service
+        self.idempotency = idempotency
+        self.checkout = views.checkout_idempotent
         self.shortage = InsufficientStock
         self.actor = channel_user_get_or_create(channel="web")
         self.lines = [service.CheckoutLine(sku=sku, quantity=1) for sku in self.skus]
@@ -117,11 +121,13 @@ class CheckoutServiceClient(CheckoutClient):
             location=self.store,
         )
         try:
-            result = self.service.checkout(
+            result = self.checkout(
                 request=request,
-                actor=self.actor,
-                idempotency_key=uuid.uuid4().hex,
-                fingerprint=self.service.request_fingerprint(body),
+                key=self.idempotency.IdempotencyKey(
+                    actor=self.actor,
+                    key=uuid.uuid4().hex,
+                    fingerprint=self.idempotency.request_fingerprint(body),
+                ),
             )
         except self.shortage:
             return False
@@ -163,10 +169,10 @@ class CheckoutApiClient(CheckoutClient):
 def prepare_shop(*, skus: int, stock: int, safety_stock: int, customers: int) -> Shop:
     """One demo store with its staff (who get the new-order email), `skus` demo SKUs stocked
     there through the services, and the customers, who have all ordered before."""
+    from customers.services import customer_get_or_create
     from inventory.demo import seed_skus
     from inventory.models import Sku
     from inventory.services import stock_set_safety_stock
-    from orders.services.customers import customer_get_or_create
     from stores.demo import seed_locations, seed_staff
     from stores.models import Location
 

@@ -1,11 +1,10 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from common.models import ApiToken, OutboxEvent
 from common.outbox import outbox_requeue
-from common.tokens import token_digest, token_issue
+from common.tokens import token_digest, token_issue, token_revoke
 
 
 class ApiTokenAddForm(forms.ModelForm):
@@ -46,7 +45,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        revoked = token_revoke(tokens=queryset)
         self.message_user(request, f"Revoked {revoked} token(s).")
 
 

@@ -6,6 +6,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from common.models import ApiToken
 
@@ -28,3 +30,8 @@ def channel_user_get_or_create(*, channel: str) -> AbstractBaseUser:
         username=f"channel-{channel}", defaults={"first_name": f"{channel} channel"}
     )
     return user
+
+
+def token_revoke(*, tokens: QuerySet[ApiToken]) -> int:
+    """Revoke the tokens not revoked yet; returns how many. A revoked token never works again."""
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

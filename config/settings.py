@@ -193,7 +193,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
-        "DeliveryMethodEnum": "orders.models.DeliveryMethod",
+        "DeliveryMethodEnum": "orders.models.ORDER_DELIVERY_METHODS",
         "ChannelEnum": "orders.models.Channel",
         "OrderStatusEnum": "orders.models.Order.Status",
         "FulfillmentStatusEnum": "fulfillment.models.FulfillmentOrder.Status",
@@ -240,7 +240,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
     },
     "purge-idempotency-keys": {
-        "task": "orders.tasks.purge_idempotency_keys",
+        "task": "common.tasks.purge_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
 }

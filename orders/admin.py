@@ -2,7 +2,9 @@ from django.contrib import admin, messages
 from django_fsm import TransitionNotAllowed
 
 from common.errors import DomainError
-from orders.models import Customer, Order, OrderEvent, OrderLine
+from customers.admin import CustomerAdmin
+from customers.models import Customer
+from orders.models import Order, OrderEvent, OrderLine
 from orders.selectors import orders_touching
 from orders.services.lifecycle import order_cancel
 from stores.selectors import location_ids_for_user
@@ -53,13 +55,15 @@ class CustomerOrderInline(admin.TabularInline):
         return False
 
 
+# The customer page lists the customer's orders: orders knows customers, not the reverse.
+admin.site.unregister(Customer)
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerWithOrdersAdmin(CustomerAdmin):
     """One customer's orders, pickups and returns across web, app and every store."""
 
-    list_display = ["__str__", "email", "phone", "loyalty_id", "created_at"]
-    search_fields = ["email", "phone", "name", "loyalty_id", "orders__number"]
-    readonly_fields = ["created_at", "updated_at"]
+    search_fields = [*CustomerAdmin.search_fields, "orders__number"]
     inlines = [CustomerOrderInline]
 
 
@@ -76,10 +80,10 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, OrderEventInline]
     actions = ["cancel_orders"]
     readonly_fields = [
-        "number", "customer", "channel", "placed_at", "delivery_method", "pickup_location",
-        "shipping_address", "currency", "subtotal", "shipping_total", "discount_total",
-        "grand_total", "status", "return_status", "fulfilled_at", "routing", "created_by",
-        "created_at",
+        "number", "customer", "channel", "store", "delivery_method", "pickup_location",
+        "shipping_address", "ship_to_store", "currency", "subtotal", "shipping_total",
+        "discount_total", "grand_total", "status", "return_status", "fulfilled_at", "routing",
+        "created_by", "created_at",
     ]  # fmt: skip
 
     def get_queryset(self, request):

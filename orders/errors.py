@@ -13,16 +13,26 @@ class LineNotCancellable(DomainError):
     default_detail = "That quantity of the line can no longer be cancelled."
 
 
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
-    status = 422
-    default_detail = "This Idempotency-Key was used with a different request body."
+class CheckoutFieldInvalid(DomainError):
+    """A field error found by a rule, not by the input's shape: `errors` as a 400 has them."""
 
-
-class NoShippingCoordinates(DomainError):
     code = "invalid"
     status = 400
-    default_detail = "The address needs latitude and longitude, or a postcode we know."
+    default_detail = "The request has invalid fields."
+
+
+class NoShippingCoordinates(CheckoutFieldInvalid):
+    """A ship order's address has no coordinates and we serve neither its postcode nor city."""
+
+
+class CheckoutStoreInvalid(CheckoutFieldInvalid):
+    """The store that takes a staff member's order cannot be told or is closed."""
+
+
+class CheckoutNotAllowed(DomainError):
+    code = "permission_denied"
+    status = 403
+    default_detail = "You do not have permission to perform this action."
 
 
 class OrderTotalTooLarge(DomainError):

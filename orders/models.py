@@ -5,28 +5,10 @@ from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from common.models import TimeStampedModel
-from inventory.models import Sku
+from customers.models import Customer
+from inventory.models import DeliveryMethod, Sku
+from orders.references import LineReference
 from stores.models import Location
-
-
-class Customer(TimeStampedModel):
-    """One person across web, app and stores, found by normalised email or E.164 phone."""
-
-    email = models.EmailField(null=True, blank=True, unique=True)
-    phone = models.CharField(max_length=20, null=True, blank=True, unique=True)
-    name = models.CharField(max_length=120, blank=True)
-    loyalty_id = models.CharField(max_length=40, blank=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(email__isnull=False) | Q(phone__isnull=False),
-                name="customer_has_email_or_phone",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name or self.email or self.phone or f"customer {self.pk}"
 
 
 class Channel(models.TextChoices):
@@ -35,11 +17,11 @@ class Channel(models.TextChoices):
     STORE = "store", "Store"
 
 
-class DeliveryMethod(models.TextChoices):
-    SHIP = "ship", "Ship to address"
-    PICKUP = "pickup", "Pick up in store"
-    CURBSIDE = "curbside", "Curbside pickup"
-    CARRY_OUT = "carry_out", "In-store sale"
+# How an order reaches its customer: every delivery method but the transfer, which moves
+# units between locations for an order and is never one itself.
+ORDER_DELIVERY_METHODS = [
+    (value, label) for value, label in DeliveryMethod.choices if value != DeliveryMethod.TRANSFER
+]
 
 
 class Order(FSMModelMixin, TimeStampedModel):
@@ -59,11 +41,11 @@ class Order(FSMModelMixin, TimeStampedModel):
     number = models.CharField(max_length=20, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    placed_at = models.ForeignKey(
+    store = models.ForeignKey(
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="The store where a store-channel order was taken.",
     )  # fmt: skip
-    delivery_method = models.CharField(max_length=10, choices=DeliveryMethod.choices)
+    delivery_method = models.CharField(max_length=10, choices=ORDER_DELIVERY_METHODS)
     pickup_location = models.ForeignKey(
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="pickup_orders"
     )
@@ -77,8 +59,8 @@ class Order(FSMModelMixin, TimeStampedModel):
     discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     grand_total = models.DecimalField(max_digits=12, decimal_places=2)
     status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True)
-    return_status = models.CharField(
-        max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE
+    return_status = FSMField(
+        max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE, protected=True
     )
     routing = models.JSONField(default=dict, blank=True, help_text="The routing decision.")
     fulfilled_at = models.DateTimeField(
@@ -132,6 +114,23 @@ class Order(FSMModelMixin, TimeStampedModel):
     def cancel(self) -> None:
         pass
 
+    # Returns never rewind the fulfilment history above: they have their own status.
+    @transition(
+        field=return_status,
+        source=[ReturnStatus.NONE, ReturnStatus.PARTIALLY_RETURNED],
+        target=ReturnStatus.PARTIALLY_RETURNED,
+    )
+    def return_partially(self) -> None:
+        pass
+
+    @transition(
+        field=return_status,
+        source=[ReturnStatus.NONE, ReturnStatus.PARTIALLY_RETURNED],
+        target=ReturnStatus.RETURNED,
+    )
+    def return_fully(self) -> None:
+        pass
+
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
@@ -168,7 +167,8 @@ class OrderLine(models.Model):
 
     @property
     def reservation_reference(self) -> str:
-        return f"{self.order.number}/{self.pk}"
+        """How the line's reservations (and later its payments) know it."""
+        return str(LineReference(number=self.order.number, line_id=self.pk))
 
 
 class OrderEvent(models.Model):
@@ -217,23 +217,3 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind}"
-
-
-class IdempotencyRecord(models.Model):
-    """The first successful response to a checkout, per API client and Idempotency-Key."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    order = models.ForeignKey(Order, null=True, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_uniq")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"

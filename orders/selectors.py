@@ -8,29 +8,25 @@ order by number (a store serves any customer). Superusers see everything.
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from customers.models import Customer
 from inventory.models import Reservation
-from orders.models import Customer, Order, OrderEvent
-from orders.services.customers import normalise_email, normalise_phone
-from stores.selectors import location_ids_for_user
+from orders.models import Order, OrderEvent
+from stores.selectors import location_ids_for_user, location_list
 
 
 def token_channel(auth) -> str:
     return getattr(auth, "channel", "") or ""
 
 
-def customer_lookup(*, identifier: str) -> Customer | None:
-    """A customer by email, phone or loyalty id."""
-    if "@" in identifier:
-        return Customer.objects.filter(email=normalise_email(identifier)).first()
-    try:
-        phone = normalise_phone(identifier)
-    except ValueError:
-        phone = None
-    if phone:
-        found = Customer.objects.filter(phone=phone).first()
-        if found:
-            return found
-    return Customer.objects.filter(loyalty_id=identifier).first() if identifier else None
+def address_point(*, postcode: str, city: str) -> tuple[float, float] | None:
+    """Without a geocoder: a location in the same postcode, else the centre of the city's."""
+    same = location_list().filter(postcode=postcode).first() if postcode else None
+    if same:
+        return same.latitude, same.longitude
+    in_city = list(location_list().filter(city__iexact=city).values_list("latitude", "longitude"))
+    if not in_city:
+        return None
+    return (sum(p[0] for p in in_city) / len(in_city), sum(p[1] for p in in_city) / len(in_city))
 
 
 def orders_touching(*, location_ids: set[int]) -> Q:
@@ -46,7 +42,7 @@ def orders_touching(*, location_ids: set[int]) -> Q:
     )
     return (
         Q(pickup_location_id__in=location_ids)
-        | Q(placed_at_id__in=location_ids)
+        | Q(store_id__in=location_ids)
         | Q(Exists(reserved_there))
     )
 
@@ -77,7 +73,7 @@ def order_get(*, number: str, user, auth=None) -> Order:
 
     Staff may open any order by its number: a customer can bring any order to any store.
     """
-    qs = Order.objects.select_related("customer", "pickup_location", "placed_at")
+    qs = Order.objects.select_related("customer", "pickup_location", "store")
     if user.is_superuser:
         return qs.get(number=number)
     channel = token_channel(auth)

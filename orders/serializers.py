@@ -1,17 +1,14 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from customers.normalise import normalise_phone
+from inventory.models import DeliveryMethod
 from inventory.selectors import skus_by_code
-from orders.models import Channel, DeliveryMethod, Order, OrderEvent, OrderLine
+from orders.models import ORDER_DELIVERY_METHODS, Channel, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
-from orders.services.customers import normalise_phone
+from orders.services.intake import delivery_location_problem, order_store_problem
 from stores.models import Location
 from stores.selectors import locations_by_code
-
-AT_STORE_CAPABILITY = {
-    DeliveryMethod.PICKUP: ("can_pickup", "does not offer pickup"),
-    DeliveryMethod.CURBSIDE: ("can_curbside", "does not offer curbside pickup"),
-}
 
 
 class CustomerInputSerializer(serializers.Serializer):
@@ -62,31 +59,12 @@ class AddressInputSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"latitude": ["Give latitude and longitude together."]}
             )
-        if "latitude" not in attrs:
-            near = _postcode_centroid(attrs.get("postcode", ""), attrs["city"])
-            if near is None:
-                raise serializers.ValidationError(
-                    {"latitude": ["Give coordinates, or a postcode or city we serve."]}
-                )
-            attrs["latitude"], attrs["longitude"] = near
+        # Without coordinates, checkout locates the address by its postcode or city.
         return attrs
 
 
-def _postcode_centroid(postcode: str, city: str) -> tuple[float, float] | None:
-    """Without a geocoder: a location in the same postcode, else the centre of the city's."""
-    from stores.selectors import location_list
-
-    same = location_list().filter(postcode=postcode).first() if postcode else None
-    if same:
-        return same.latitude, same.longitude
-    in_city = list(location_list().filter(city__iexact=city).values_list("latitude", "longitude"))
-    if not in_city:
-        return None
-    return (sum(p[0] for p in in_city) / len(in_city), sum(p[1] for p in in_city) / len(in_city))
-
-
 class DeliveryInputSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=DeliveryMethod.choices)
+    method = serializers.ChoiceField(choices=ORDER_DELIVERY_METHODS)
     location = serializers.CharField(required=False, max_length=32)
     address = AddressInputSerializer(required=False)
     ship_to_store = serializers.BooleanField(
@@ -98,7 +76,10 @@ class DeliveryInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         method = attrs["method"]
-        if attrs["ship_to_store"] and method not in AT_STORE_CAPABILITY:
+        if attrs["ship_to_store"] and method not in (
+            DeliveryMethod.PICKUP,
+            DeliveryMethod.CURBSIDE,
+        ):
             raise serializers.ValidationError(
                 {"ship_to_store": ["Only a pickup or curbside order can be sent to the store."]}
             )
@@ -112,16 +93,9 @@ class DeliveryInputSerializer(serializers.Serializer):
         location = locations_by_code(codes=[code]).get(code)
         if location is None:
             raise serializers.ValidationError({"location": [f"Unknown location: {code}"]})
-        if not location.is_active:
-            raise serializers.ValidationError({"location": [f"{code} is closed."]})
-        if method in AT_STORE_CAPABILITY:
-            flag, problem = AT_STORE_CAPABILITY[method]
-            if not getattr(location, flag):
-                raise serializers.ValidationError({"location": [f"{code} {problem}."]})
-        if method == DeliveryMethod.CARRY_OUT and location.kind != Location.Kind.STORE:
-            raise serializers.ValidationError(
-                {"location": [f"{code} is not a store: an in-store sale is made at a till."]}
-            )
+        problem = delivery_location_problem(method=method, location=location)
+        if problem:
+            raise serializers.ValidationError({"location": [problem]})
         attrs["location"] = location
         return attrs
 
@@ -143,10 +117,9 @@ class CheckoutInputSerializer(serializers.Serializer):
         location = locations_by_code(codes=[code]).get(code)
         if location is None:
             raise serializers.ValidationError(f"Unknown location: {code}")
-        if location.kind != Location.Kind.STORE:
-            raise serializers.ValidationError(f"{code} is not a store.")
-        if not location.is_active:
-            raise serializers.ValidationError(f"{code} is closed.")
+        problem = order_store_problem(location=location)
+        if problem:
+            raise serializers.ValidationError(problem)
         return location
 
     def validate_lines(self, lines: list[dict]) -> list[dict]:
@@ -192,13 +165,13 @@ class CheckoutInputSerializer(serializers.Serializer):
             )
         return attrs
 
-    def to_request(self, *, placed_at: Location | None = None) -> CheckoutRequest:
-        """`placed_at`: the store that took the order, when the caller established it."""
+    def to_request(self, *, store: Location | None = None) -> CheckoutRequest:
+        """`store`: the store that took the order, when the caller established it."""
         data = self.validated_data
         delivery, customer = data["delivery"], data["customer"]
         location = delivery.get("location")
-        if placed_at is None and data["channel"] == Channel.STORE:
-            placed_at = data.get("store") or location
+        if store is None and data["channel"] == Channel.STORE:
+            store = data.get("store") or location
         return CheckoutRequest(
             channel=data["channel"],
             method=delivery["method"],
@@ -211,7 +184,7 @@ class CheckoutInputSerializer(serializers.Serializer):
             loyalty_id=customer.get("loyalty_id", ""),
             location=location,
             address=dict(delivery["address"]) if "address" in delivery else None,
-            placed_at=placed_at,
+            store=store,
             ship_to_store=delivery["ship_to_store"],
         )
 
@@ -243,7 +216,7 @@ class OrderLineOutputSerializer(serializers.ModelSerializer):
 
     def get_reservations(self, line: OrderLine) -> list[dict]:
         by_reference = self.context.get("reservations", {})
-        return by_reference.get(f"{line.order.number}/{line.pk}", [])
+        return by_reference.get(line.reservation_reference, [])
 
 
 class CustomerOutputSerializer(serializers.Serializer):
@@ -321,17 +294,6 @@ class OrderEventOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["kind", "message", "data", "actor", "location", "created_at"]
-
-
-class OrderListQuerySerializer(serializers.Serializer):
-    customer = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=254,
-        help_text="Email, phone or loyalty id: that customer's orders across every channel.",
-    )
-    status = serializers.ChoiceField(choices=Order.Status.choices, required=False, allow_blank=True)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
 
 
 class OrderCancelInputSerializer(serializers.Serializer):

@@ -1,12 +1,6 @@
 from celery import shared_task
 
-from orders.services.checkout import idempotency_keys_purge
 from orders.services.lifecycle import order_close_due
-
-
-@shared_task
-def purge_idempotency_keys() -> int:
-    return idempotency_keys_purge()
 
 
 @shared_task

@@ -1,3 +1,4 @@
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
@@ -7,23 +8,30 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.idempotency import (
+    KEY_MAX_LENGTH,
+    IdempotencyKey,
+    IdempotentResult,
+    idempotent,
+    idempotent_replay,
+    request_fingerprint,
+)
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from orders import selectors
-from orders.models import Channel, Order, OrderLine
+from orders.filters import OrderFilter
+from orders.models import Order, OrderLine
 from orders.serializers import (
     CheckoutInputSerializer,
     LineCancelInputSerializer,
     OrderCancelInputSerializer,
     OrderEventOutputSerializer,
-    OrderListQuerySerializer,
     OrderOutputSerializer,
     OrderSummaryOutputSerializer,
 )
-from orders.services.checkout import checkout, checkout_replay, request_fingerprint
+from orders.services.checkout import CheckoutRequest, PlacedOrder, checkout
+from orders.services.intake import checkout_request_complete
 from orders.services.lifecycle import order_cancel, order_line_cancel
-from stores.models import Location
-from stores.selectors import location_ids_for_user, location_list
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -49,8 +57,25 @@ def render_order(order: Order) -> dict:
     return OrderOutputSerializer(order, context={"reservations": held}).data
 
 
-def _store_staff_location_ids(request: Request) -> set[int] | None:
-    return location_ids_for_user(user=request.user)
+def render_placed(placed: PlacedOrder) -> dict:
+    """A new order as GET /orders/{number} will show it, from memory: no query."""
+    return OrderOutputSerializer(
+        placed.order, context={"reservations": placed.reservations, "lines": placed.lines}
+    ).data
+
+
+def checkout_idempotent(
+    *, request: CheckoutRequest, key: IdempotencyKey, replay_checked: bool = False
+) -> IdempotentResult[PlacedOrder]:
+    """Checkout once per (client, Idempotency-Key), answered as the API answers: 201 and
+    the new order, or the first answer replayed."""
+    return idempotent(
+        key=key,
+        service_recording=lambda call: checkout(request=request, actor=key.actor, idempotency=call),
+        render=render_placed,
+        reference=lambda placed: placed.order.number,
+        replay_checked=replay_checked,
+    )
 
 
 class CheckoutView(APIView):
@@ -69,59 +94,27 @@ class CheckoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if not key or len(key) > 255 or not key.isprintable():
+        if not key or len(key) > KEY_MAX_LENGTH or not key.isprintable():
             raise ValidationError(
                 {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 printable characters."]}
             )
-        fingerprint = request_fingerprint(request.data)
+        scope = IdempotencyKey(
+            actor=request.user, key=key, fingerprint=request_fingerprint(request.data)
+        )
         # Before validating: a retry gets the first answer even if its SKU or store is gone.
-        result = checkout_replay(actor=request.user, idempotency_key=key, fingerprint=fingerprint)
+        result = idempotent_replay(key=scope)
         if result is None:
             payload = CheckoutInputSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
-            placed_at = self._check_channel(request, payload.validated_data)
-            result = checkout(
-                request=payload.to_request(placed_at=placed_at),
-                actor=request.user,
-                idempotency_key=key,
-                fingerprint=fingerprint,
-                replay_checked=True,
+            checkout_request = checkout_request_complete(
+                request=payload.to_request(),
+                user=request.user,
+                auth=request.auth,
+                store=payload.validated_data.get("store"),
             )
+            result = checkout_idempotent(request=checkout_request, key=scope, replay_checked=True)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)
-
-    def _check_channel(self, request: Request, data: dict) -> Location | None:
-        """Channel clients order for their channel; store staff for a store they work at.
-
-        Returns the store that took a staff member's order (None: as the input says).
-        """
-        if request.user.is_superuser:
-            return None
-        channel = selectors.token_channel(request.auth)
-        if channel:
-            if data["channel"] != channel:
-                raise PermissionDenied(f"This client may only place {channel} orders.")
-            return None
-        allowed = _store_staff_location_ids(request) or set()
-        if data["channel"] != Channel.STORE or not allowed:
-            raise PermissionDenied("Staff place store orders at their own locations.")
-        delivery = data["delivery"]
-        # A sale at the till is taken where the goods are; the serializer saw `store` agree.
-        taken_at = delivery["location"] if delivery["method"] == "carry_out" else data.get("store")
-        if taken_at is not None:
-            if taken_at.pk not in allowed:
-                raise PermissionDenied(f"{taken_at.code} is not one of your locations.")
-            return taken_at
-        stores = list(location_list().filter(pk__in=allowed, kind=Location.Kind.STORE))
-        if not stores:
-            raise PermissionDenied("Staff place store orders at a store they work at.")
-        if len(stores) > 1:
-            raise ValidationError(
-                {"store": ["You work at several stores: give the code of the one taking it."]}
-            )
-        if not stores[0].is_active:
-            raise ValidationError({"store": [f"{stores[0].code} is closed."]})
-        return stores[0]
 
 
 class OrderListPagination(LimitOffsetPagination):
@@ -136,27 +129,13 @@ class OrderListView(generics.ListAPIView):
     serializer_class = OrderSummaryOutputSerializer
     pagination_class = OrderListPagination
 
-    @extend_schema(parameters=[OrderListQuerySerializer])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = OrderFilter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
-        params = OrderListQuerySerializer(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        filters = params.validated_data
-        customer = None
-        if filters.get("customer"):
-            customer = selectors.customer_lookup(identifier=filters["customer"])
-            if customer is None:
-                return Order.objects.none()
-        qs = selectors.order_list(user=self.request.user, auth=self.request.auth, customer=customer)
-        if filters.get("status"):
-            qs = qs.filter(status=filters["status"])
-        if filters.get("channel"):
-            qs = qs.filter(channel=filters["channel"])
-        return qs
+        return selectors.order_list(user=self.request.user, auth=self.request.auth)
 
 
 @extend_schema(exclude=True)

@@ -1,1 +1,2 @@
-"""Writers of orders: checkout, cancel, fulfilment progress, customers."""
+"""Writers of orders: checkout (with its pricing and intake rules), cancel, fulfilment progress,
+closing."""

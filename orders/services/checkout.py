@@ -1,11 +1,8 @@
 """Checkout: one transaction that writes the order and reserves every line, or nothing."""
 
-import hashlib
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,20 +11,24 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.codes import readable_code
+from common.idempotency import IdempotentCall
 from common.outbox import outbox_publish
+from customers.services import customer_get_or_create
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation, Sku
 from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_consume, stock_reserve
 from inventory.sourcing import Demand, RoutingDecision, route
-from orders.errors import (
-    DuplicateLines,
-    IdempotencyKeyReused,
-    OrderTotalTooLarge,
+from orders.errors import DuplicateLines, NoShippingCoordinates
+from orders.events import (
+    order_event_fulfilled,
+    order_event_placed,
+    order_event_reserved,
+    order_event_routed,
+    order_events_write,
 )
-from orders.events import event_message
-from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
-from orders.services.customers import customer_get_or_create
+from orders.models import Order, OrderLine
+from orders.services.pricing import order_totals
 from stores.models import Location
 
 logger = logging.getLogger(__name__)
@@ -50,19 +51,8 @@ class CheckoutRequest:
     loyalty_id: str = ""
     location: Location | None = None  # pickup, curbside or carry-out store
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
-    placed_at: Location | None = None  # the store where a store-channel order was taken
+    store: Location | None = None  # the store that took a store-channel order
     ship_to_store: bool = False  # pickup: what the store lacks may be sent there first
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
-
-
-def request_fingerprint(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 NUMBER_ATTEMPTS = 5
@@ -103,6 +93,12 @@ def _check_lines(request: CheckoutRequest) -> None:
 def _demand(request: CheckoutRequest) -> Demand:
     address = request.address or {}
     point = (address["latitude"], address["longitude"]) if "latitude" in address else None
+    if request.method == DeliveryMethod.SHIP and point is None:
+        # Routing by distance needs the customer's point; intake locates one or says 400.
+        raise NoShippingCoordinates(
+            "The request has invalid fields.",
+            errors={"delivery": {"address": {"latitude": ["Give latitude and longitude."]}}},
+        )
     return Demand(
         method=request.method,
         lines={line.sku.pk: line.quantity for line in request.lines},
@@ -140,33 +136,6 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
     return decision
 
 
-def _largest_amount() -> Decimal:
-    """What an order's money fields can hold (9,999,999,999.99 at max_digits=12)."""
-    field = Order._meta.get_field("grand_total")
-    return Decimal(10) ** (field.max_digits - field.decimal_places) - Decimal(1).scaleb(
-        -field.decimal_places
-    )
-
-
-def _totals(request: CheckoutRequest) -> dict[str, Decimal]:
-    """Raises OrderTotalTooLarge (400) rather than let the database refuse the amount."""
-    subtotal = sum((line.sku.price * line.quantity for line in request.lines), Decimal("0"))
-    shipping = Decimal("0")
-    if request.method == DeliveryMethod.SHIP and subtotal < Decimal(
-        settings.OMS_FREE_SHIPPING_FROM
-    ):
-        shipping = Decimal(settings.OMS_SHIPPING_FEE)
-    largest = _largest_amount()
-    if subtotal + shipping > largest:
-        raise OrderTotalTooLarge(largest=str(largest), field="lines")
-    return {
-        "subtotal": subtotal,
-        "shipping_total": shipping,
-        "discount_total": Decimal("0"),
-        "grand_total": subtotal + shipping,
-    }
-
-
 def _write_order(
     *, request: CheckoutRequest, decision: RoutingDecision, totals: dict[str, Decimal], actor
 ) -> tuple[Order, list[OrderLine], list[StockRequest]]:
@@ -183,7 +152,7 @@ def _write_order(
     order = Order(
         customer=customer,
         channel=request.channel,
-        placed_at=request.placed_at,
+        store=request.store,
         delivery_method=request.method,
         pickup_location=request.location if request.method != DeliveryMethod.SHIP else None,
         shipping_address=request.address or {},
@@ -217,7 +186,7 @@ def _write_order(
             location_id=a.location_id,
             sku_id=a.sku_id,
             quantity=a.quantity,
-            reference=f"{order.number}/{line_by_sku[a.sku_id].pk}",
+            reference=line_by_sku[a.sku_id].reservation_reference,
             delivery_method=DeliveryMethod.TRANSFER if a.transfer_to else "",
         )
         for a in decision.allocations
@@ -227,71 +196,57 @@ def _write_order(
         | ({"transfer_to": a.transfer_to} if a.transfer_to else {})
         for a in decision.allocations
     ]
+    by = order.created_by
     events = [
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.PLACED,
-            actor=order.created_by,
-            location=request.placed_at,
-            message=f"Placed on {request.channel} for {request.method}",
-            data={"total": str(order.grand_total), "lines": len(lines)},
+        order_event_placed(order=order, actor=by, lines=len(lines), save=False),
+        order_event_routed(
+            order=order, actor=by, locations=decision.as_dict()["locations"], save=False
         ),
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.ROUTED,
-            actor=order.created_by,
-            message=event_message("Routed to " + ", ".join(decision.as_dict()["locations"])),
-            data=order.routing,
-        ),
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.RESERVED,
-            actor=order.created_by,
-            message=event_message("Reserved " + ", ".join(_held_where(w) for w in where)),
-            data={"reservations": where},
-        ),
+        order_event_reserved(order=order, actor=by, reservations=where, save=False),
     ]
     if at_till:
         events.append(
-            OrderEvent(
+            order_event_fulfilled(
                 order=order,
-                kind=OrderEvent.Kind.FULFILLED,
-                actor=order.created_by,
+                actor=by,
                 location=order.pickup_location,
                 message="Sold and handed over at the till",
+                save=False,
             )
         )
-    OrderEvent.objects.bulk_create(events)
+    order_events_write(events)
     outbox_publish("order.placed", number=order.number)
     return order, lines, holds
 
 
-def _held_where(held: dict) -> str:
-    where = f"{held['quantity']} x {held['sku']} at {held['location']}"
-    return f"{where}, to be sent to {held['transfer_to']}" if "transfer_to" in held else where
+@dataclass(frozen=True)
+class PlacedOrder:
+    """A new order as checkout left it, in memory: enough to show it without a query.
 
-
-def _render_new(
-    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
-) -> dict[str, Any]:
-    """The new order as GET /orders/{number} will show it, from memory: no query.
-
-    Each hold becomes the reservation stock_reserve writes for it, in the same order (by
-    pk): active, or consumed for a sale at the till.
+    `reservations`: per line reference, where the line is held, as stock_reserve writes it.
     """
-    from orders.serializers import OrderOutputSerializer  # it imports this module
 
-    status = (
+    order: Order
+    lines: list[OrderLine]
+    reservations: dict[str, list[dict[str, Any]]]
+
+
+def _placed(
+    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
+) -> PlacedOrder:
+    """Each hold becomes the reservation stock_reserve writes for it, in the same order (by
+    pk): active, or consumed for a sale at the till."""
+    held_as = (
         Reservation.Status.CONSUMED
         if order.delivery_method == DeliveryMethod.CARRY_OUT
         else Reservation.Status.ACTIVE
     )
-    held: dict[str, list[dict]] = {}
+    held: dict[str, list[dict[str, Any]]] = {}
     for hold, allocation in zip(holds, decision.allocations, strict=True):
         held.setdefault(hold.reference, []).append(
-            {"location": allocation.code, "quantity": hold.quantity, "status": status}
+            {"location": allocation.code, "quantity": hold.quantity, "status": held_as}
         )
-    return OrderOutputSerializer(order, context={"reservations": held, "lines": lines}).data
+    return PlacedOrder(order=order, lines=lines, reservations=held)
 
 
 def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
@@ -308,84 +263,38 @@ def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
         stock_consume(reservations=reservations, actor=order.created_by, reference=order.number)
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> CheckoutResult:
-    if record.request_hash != fingerprint:
-        raise IdempotencyKeyReused(key=record.key)
-    return CheckoutResult(record.response_status, record.response_body, replayed=True)
-
-
-def idempotency_keys_purge() -> int:
-    """Forget Idempotency-Keys older than OMS_IDEMPOTENCY_TTL_HOURS (never under a day);
-    returns how many."""
-    hours = max(24, settings.OMS_IDEMPOTENCY_TTL_HOURS)
-    cutoff = timezone.now() - timedelta(hours=hours)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
-
-
-def checkout_replay(*, actor, idempotency_key: str, fingerprint: str) -> CheckoutResult | None:
-    """The first answer to this (client, key), or None; IdempotencyKeyReused for another body.
-
-    Asked before the input is validated: the first answer stands even once its SKU was
-    delisted or its store closed, and a used key with another body is 422 whatever the body.
-    """
-    record = IdempotencyRecord.objects.filter(user=actor, key=idempotency_key).first()
-    return None if record is None else _replay(record, fingerprint)
-
-
 def checkout(
-    *,
-    request: CheckoutRequest,
-    actor,
-    idempotency_key: str,
-    fingerprint: str,
-    replay_checked: bool = False,
-) -> CheckoutResult:
-    """Place an order once per (client, Idempotency-Key).
+    *, request: CheckoutRequest, actor, idempotency: IdempotentCall[PlacedOrder] | None = None
+) -> PlacedOrder:
+    """Place an order: routed, every line reserved, recorded in one transaction, or nothing.
 
-    The same key and body replays the first response; another body is 422. A concurrent
-    duplicate waits on the key's row and then replays. A shortage (409) is not recorded,
-    so the same key may be retried once stock is back. The recorded response is the order
-    as GET /orders/{number} shows it. `replay_checked`: the caller has just asked
-    `checkout_replay` and found no first answer.
+    InsufficientStock (409) with per-line shortages and alternatives when routing finds
+    too little; a checkout whose stock is taken under it routes and tries once more.
+    Under an Idempotency-Key (`idempotency`, see common.idempotency) the key is claimed and
+    the answer recorded in that transaction, before any stock row is locked.
     """
-    if not replay_checked:
-        replayed = checkout_replay(
-            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
-        )
-        if replayed is not None:
-            return replayed
     _check_lines(request)
-    totals = _totals(request)
+    totals = order_totals(
+        lines=[(line.sku.price, line.quantity) for line in request.lines], method=request.method
+    )
     lost = None
-    try:
-        for _ in range(PLACE_ATTEMPTS):
-            decision = _route(request)  # a shortage here is the contract's 409, alternatives too
-            try:
-                return _place_once(
-                    request=request,
-                    decision=decision,
-                    totals=totals,
-                    actor=actor,
-                    idempotency_key=idempotency_key,
-                    fingerprint=fingerprint,
-                )
-            except InsufficientStock as exc:
-                # Another checkout took the stock between the snapshot and the reservation.
-                logger.info("checkout re-routing after a concurrent reservation")
-                lost = exc
-        # Lost every race: routing once more explains the shortage like any other one.
-        _route(request)
-        raise _lost_every_race(request, lost)
-    except InsufficientStock:
-        # The one who took the stock may be this request's own duplicate, committed since
-        # the key was checked: its order is the answer, not a shortage.
-        replayed = checkout_replay(
-            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
-        )
-        if replayed is None:
-            raise
-        return replayed
+    for _ in range(PLACE_ATTEMPTS):
+        decision = _route(request)  # a shortage here is the contract's 409, alternatives too
+        try:
+            return _place_once(
+                request=request,
+                decision=decision,
+                totals=totals,
+                actor=actor,
+                idempotency=idempotency,
+            )
+        except InsufficientStock as exc:
+            # Another checkout took the stock between the snapshot and the reservation.
+            logger.info("checkout re-routing after a concurrent reservation")
+            lost = exc
+    # Lost every race: routing once more explains the shortage like any other one.
+    _route(request)
+    raise _lost_every_race(request, lost)
 
 
 def _lost_every_race(request: CheckoutRequest, lost: InsufficientStock | None) -> InsufficientStock:
@@ -413,30 +322,16 @@ def _place_once(
     decision: RoutingDecision,
     totals: dict[str, Decimal],
     actor,
-    idempotency_key: str,
-    fingerprint: str,
-) -> CheckoutResult:
-    """One transaction: every row first, the response recorded, the stock UPDATEs last."""
-    try:
-        with transaction.atomic():
-            # Taken first: a concurrent duplicate blocks here until this one commits.
-            record = IdempotencyRecord.objects.create(
-                user=actor, key=idempotency_key, request_hash=fingerprint
-            )
-            order, lines, holds = _write_order(
-                request=request, decision=decision, totals=totals, actor=actor
-            )
-            record.order = order
-            record.response_status = 201
-            record.response_body = _render_new(order, lines, holds, decision)
-            record.save(update_fields=["order", "response_status", "response_body"])
-            _hold_stock(order=order, holds=holds)
-    except IntegrityError:
-        replayed = checkout_replay(
-            actor=actor, idempotency_key=idempotency_key, fingerprint=fingerprint
+    idempotency: IdempotentCall[PlacedOrder] | None,
+) -> PlacedOrder:
+    """One transaction: every row first, the answer recorded, the stock UPDATEs last."""
+    with idempotency.transaction() if idempotency else transaction.atomic():
+        order, lines, holds = _write_order(
+            request=request, decision=decision, totals=totals, actor=actor
         )
-        if replayed is None:
-            raise
-        return replayed
+        placed = _placed(order, lines, holds, decision)
+        if idempotency:
+            idempotency.record(placed)
+        _hold_stock(order=order, holds=holds)
     logger.info("order %s placed", order.number)
-    return CheckoutResult(201, record.response_body)
+    return placed

@@ -12,8 +12,12 @@ from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from inventory.services import stock_release
 from orders.errors import LineNotCancellable, OrderNotCancellable, OrderNotClosable
-from orders.events import order_event_record
-from orders.models import Order, OrderEvent, OrderLine
+from orders.events import (
+    order_event_cancelled,
+    order_event_line_cancelled,
+    order_event_status_changed,
+)
+from orders.models import Order, OrderLine
 from orders.signals import order_cancelled
 
 
@@ -49,13 +53,7 @@ def order_sync_status(*, order: Order, actor=None) -> Order:
         order.fulfil_partially()
     if order.status != before:
         order.save(update_fields=["status", "fulfilled_at", "updated_at"])
-        order_event_record(
-            order=order,
-            kind=OrderEvent.Kind.STATUS_CHANGED,
-            actor=actor,
-            message=f"{before} -> {order.status}",
-            data={"from": before, "to": order.status},
-        )
+        order_event_status_changed(order=order, before=before, actor=actor)
     return order
 
 
@@ -72,7 +70,7 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     if not open_lines or order.status in (Order.Status.CANCELLED, Order.Status.CLOSED):
         raise OrderNotCancellable(number=order.number, status=order.status)
     by_line = _active_by_line(order)
-    held = [r for line in open_lines for r in by_line.get(f"{order.number}/{line.pk}", [])]
+    held = [r for line in open_lines for r in by_line.get(line.reservation_reference, [])]
     codes = {r.location_id: r.location.code for r in held}  # loaded with the reservations
     released = stock_release(
         reservations=held,
@@ -83,18 +81,14 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     for line in open_lines:
         line.quantity_cancelled += line.quantity_open
     OrderLine.objects.bulk_update(open_lines, ["quantity_cancelled"])
-    order_event_record(
+    order_event_cancelled(
         order=order,
-        kind=OrderEvent.Kind.CANCELLED,
         actor=actor,
-        message=f"Cancelled{': ' + reason if reason else ''}",
-        data={
-            "reason": reason,
-            "released": [
-                {"location": codes[r.location_id], "sku": r.sku_id, "quantity": r.quantity}
-                for r in released
-            ],
-        },
+        reason=reason,
+        released=[
+            {"location": codes[r.location_id], "sku": r.sku_id, "quantity": r.quantity}
+            for r in released
+        ],
     )
     order_cancelled.send(
         sender=Order, order=order, actor=actor, line_ids=[line.pk for line in open_lines]
@@ -130,7 +124,7 @@ def order_line_cancel(
         raise LineNotCancellable(line=line.pk, requested=quantity, cancellable=line.quantity_open)
     remaining = quantity if release_stock else 0
     amounts = {}
-    for reservation in _active_by_line(order).get(f"{order.number}/{line.pk}", []):
+    for reservation in _active_by_line(order).get(line.reservation_reference, []):
         take = min(remaining, reservation.quantity)
         if take:
             amounts[reservation.pk] = take
@@ -144,12 +138,8 @@ def order_line_cancel(
     )
     line.quantity_cancelled += quantity
     line.save(update_fields=["quantity_cancelled"])
-    order_event_record(
-        order=order,
-        kind=OrderEvent.Kind.LINE_CANCELLED,
-        actor=actor,
-        message=f"Cancelled {quantity} x {line.sku_code}",
-        data={"line": line.pk, "sku": line.sku_code, "quantity": quantity, "reason": reason},
+    order_event_line_cancelled(
+        order=order, line=line, quantity=quantity, actor=actor, reason=reason
     )
     order_cancelled.send(sender=Order, order=order, actor=actor, line_ids=[line.pk])
     order_sync_status(order=order, actor=actor)
@@ -162,15 +152,10 @@ def order_start_processing(*, order: Order, actor=None) -> Order:
     """Fulfillment orders went out to their locations."""
     order = order_get_for_update(number=order.number)
     if can_proceed(order.start_processing):
+        before = order.status
         order.start_processing()
         order.save(update_fields=["status", "updated_at"])
-        order_event_record(
-            order=order,
-            kind=OrderEvent.Kind.STATUS_CHANGED,
-            actor=actor,
-            message="placed -> processing",
-            data={"from": "placed", "to": "processing"},
-        )
+        order_event_status_changed(order=order, before=before, actor=actor)
     return order
 
 
@@ -191,30 +176,25 @@ def return_window() -> timedelta:
     return timedelta(days=settings.OMS_RETURN_WINDOW_DAYS)
 
 
-CLOSED_MESSAGE = "fulfilled -> closed: the return window is over"
-CLOSED_DATA = {"from": Order.Status.FULFILLED.value, "to": Order.Status.CLOSED.value}
+CLOSED_BECAUSE = "the return window is over"
 
 
 @transaction.atomic
 def order_close(*, order: Order, actor=None, now: datetime | None = None) -> Order:
     """Close a fulfilled order whose return window is over; 409 for any other order."""
     order = order_get_for_update(number=order.number)
+    now = now or timezone.now()
     window_ends = order.fulfilled_at + return_window() if order.fulfilled_at else None
-    if not can_proceed(order.close) or window_ends is None or window_ends > (now or timezone.now()):
+    if not can_proceed(order.close) or window_ends is None or window_ends > now:
         raise OrderNotClosable(
             number=order.number,
             status=order.status,
             closes_after=window_ends.isoformat() if window_ends else None,
         )
+    before = order.status
     order.close()
     order.save(update_fields=["status", "updated_at"])
-    order_event_record(
-        order=order,
-        kind=OrderEvent.Kind.STATUS_CHANGED,
-        actor=actor,
-        message=CLOSED_MESSAGE,
-        data=CLOSED_DATA,
-    )
+    order_event_status_changed(order=order, before=before, actor=actor, why=CLOSED_BECAUSE)
     return order
 
 
@@ -222,7 +202,8 @@ def order_close(*, order: Order, actor=None, now: datetime | None = None) -> Ord
 def order_close_due(*, limit: int = 500, now: datetime | None = None) -> int:
     """Close up to `limit` fulfilled orders past their return window; returns how many.
 
-    Rows another worker has locked are skipped, not waited for, so workers never collide.
+    Rows another worker has locked are skipped, not waited for, so workers never collide;
+    each order is closed by `order_close`, under the lock taken here.
     """
     now = now or timezone.now()
     due = list(
@@ -231,18 +212,5 @@ def order_close_due(*, limit: int = 500, now: datetime | None = None) -> int:
         .order_by("fulfilled_at", "pk")[:limit]
     )
     for order in due:
-        order.close()
-        order.updated_at = now  # bulk_update does not apply auto_now
-    Order.objects.bulk_update(due, ["status", "updated_at"])
-    OrderEvent.objects.bulk_create(
-        [
-            OrderEvent(
-                order=order,
-                kind=OrderEvent.Kind.STATUS_CHANGED,
-                message=CLOSED_MESSAGE,
-                data=CLOSED_DATA,
-            )
-            for order in due
-        ]
-    )
+        order_close(order=order, now=now)
     return len(due)

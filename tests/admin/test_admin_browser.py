@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, Permission
 
+from common.idempotency import IdempotencyKey, request_fingerprint
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import actions
 from inventory.models import Sku
 from inventory.services import stock_receive
-from orders.services.checkout import CheckoutLine, CheckoutRequest, checkout, request_fingerprint
+from orders.services.checkout import CheckoutLine, CheckoutRequest
+from orders.views import checkout_idempotent
 from stores.models import StaffMembership
 from tests.stores.factories import LocationFactory, UserFactory
 
@@ -69,13 +71,13 @@ def _staff(username: str, location, role=StaffMembership.Role.ASSOCIATE):
 
 
 def _pickup_order(store, sku, actor):
-    result = checkout(
+    result = checkout_idempotent(
         request=CheckoutRequest(
             channel="web", method="pickup", lines=[CheckoutLine(sku=sku, quantity=1)],
             email="shopper@example.com", location=store,
         ),
-        actor=actor, idempotency_key=f"browser-{store.code}",
-        fingerprint=request_fingerprint(store.code),
+        key=IdempotencyKey(actor=actor, key=f"browser-{store.code}",
+                           fingerprint=request_fingerprint(store.code)),
     )  # fmt: skip
     return FulfillmentOrder.objects.get(order__number=result.body["number"])
 

@@ -4,6 +4,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from common.models import ApiToken
+from common.tokens import token_issue, token_revoke
 
 
 def _issue(*args) -> str:
@@ -59,3 +60,18 @@ def test_anonymous_request_is_401_with_the_error_shape(api_client):
 
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+def test_revoking_counts_only_tokens_not_yet_revoked_and_keeps_the_first_revocation_time():
+    user = get_user_model().objects.create_user(username="pos-revoke")
+    token_issue(user=user)
+    token_issue(user=user)
+    first = token_revoke(tokens=ApiToken.objects.filter(user=user))
+    mine = ApiToken.objects.filter(user=user)
+    revoked_at = set(mine.values_list("revoked_at", flat=True))
+
+    again = token_revoke(tokens=ApiToken.objects.filter(user=user))
+
+    assert (first, again) == (2, 0)
+    assert set(mine.values_list("revoked_at", flat=True)) == revoked_at

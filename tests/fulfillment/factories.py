@@ -14,11 +14,13 @@ from django.core import mail
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from common.idempotency import IdempotencyKey, request_fingerprint
 from common.tokens import channel_user_get_or_create, token_issue
 from fulfillment.models import FulfillmentOrder
 from inventory.models import Sku, StockLevel
 from orders.models import Order
-from orders.services.checkout import CheckoutLine, CheckoutRequest, checkout, request_fingerprint
+from orders.services.checkout import CheckoutLine, CheckoutRequest
+from orders.views import checkout_idempotent
 from stores.models import Location, StaffMembership
 from tests.inventory.factories import SkuFactory
 from tests.inventory.factories import stock_put as put_stock
@@ -146,11 +148,13 @@ def place_order(
         ship_to_store=ship_to_store,
     )
     key = uuid.uuid4().hex
-    result = checkout(
+    result = checkout_idempotent(
         request=request,
-        actor=channel_user_get_or_create(channel=channel),
-        idempotency_key=key,
-        fingerprint=request_fingerprint(key),
+        key=IdempotencyKey(
+            actor=channel_user_get_or_create(channel=channel),
+            key=key,
+            fingerprint=request_fingerprint(key),
+        ),
     )
     assert result.status == 201, result.body
     return Order.objects.get(number=result.body["number"])

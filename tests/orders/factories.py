@@ -15,16 +15,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from common.idempotency import IdempotencyKey, IdempotentResult, request_fingerprint
 from common.tokens import channel_user_get_or_create, token_issue
+from customers.models import Customer
 from inventory.models import Sku, StockLevel
-from orders.models import Customer, Order
-from orders.services.checkout import (
-    CheckoutLine,
-    CheckoutRequest,
-    CheckoutResult,
-    checkout,
-    request_fingerprint,
-)
+from orders.models import Order
+from orders.services.checkout import CheckoutLine, CheckoutRequest
+from orders.views import checkout_idempotent
 from stores.models import Location, StaffMembership
 from tests.inventory.factories import SkuFactory, level_of, stock_put
 from tests.stores.factories import LocationFactory, WarehouseFactory
@@ -142,7 +139,7 @@ def place_order(
     phone: str | None = None,
     actor=None,
     key: str | None = None,
-) -> CheckoutResult:
+) -> IdempotentResult:
     """Checkout through the service, as the API view calls it."""
     actor = actor or channel_user_get_or_create(channel=channel)
     request = CheckoutRequest(
@@ -153,18 +150,16 @@ def place_order(
         phone=phone,
         location=location,
         address=address,
-        placed_at=location if channel == "store" else None,
+        store=location if channel == "store" else None,
     )
     key = key or new_key()
-    return checkout(
+    return checkout_idempotent(
         request=request,
-        actor=actor,
-        idempotency_key=key,
-        fingerprint=request_fingerprint(request),
+        key=IdempotencyKey(actor=actor, key=key, fingerprint=request_fingerprint(request)),
     )
 
 
-def order_of(result: CheckoutResult) -> Order:
+def order_of(result: IdempotentResult) -> Order:
     return Order.objects.get(number=result.body["number"])
 
 

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from orders.models import Customer, Order
+from customers.models import Customer
+from orders.models import Order
 from tests.orders.factories import (
     SkuFactory,
     body,

@@ -5,12 +5,13 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from common.models import OutboxEvent
+from common.models import IdempotencyRecord, OutboxEvent
+from customers.models import Customer
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.services.catalogue import sku_upsert_many
-from orders.errors import DuplicateLines
-from orders.models import Customer, IdempotencyRecord, Order, OrderEvent
+from orders.errors import DuplicateLines, NoShippingCoordinates
+from orders.models import Order, OrderEvent
 from orders.services import checkout as checkout_service
 from tests.orders.factories import (
     PEOPLES_SQUARE,
@@ -217,7 +218,7 @@ def test_store_order_remembers_the_store_and_the_cashier(xuhui, tee, django_user
         place_order([(tee, 1)], method="carry_out", location=xuhui, channel="store", actor=cashier)
     )
 
-    assert (order.channel, order.placed_at, order.created_by) == ("store", xuhui, cashier)
+    assert (order.channel, order.store, order.created_by) == ("store", xuhui, cashier)
     assert list(order.events.values_list("kind", "actor__username")) == [
         ("placed", "cashier"),
         ("routed", "cashier"),
@@ -266,3 +267,17 @@ def test_checkout_refuses_a_sku_on_two_lines_rather_than_merge_them(xuhui, tee, 
     assert refused.value.extra["skus"] == [tee.code]
     assert not Order.objects.exists()
     assert level_of(xuhui, tee).reserved == 0
+
+
+def test_a_ship_order_without_coordinates_is_refused_before_routing(xuhui, tee, monkeypatch):
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    routed = []
+    monkeypatch.setattr(checkout_service, "route", lambda *args: routed.append(args))
+
+    with pytest.raises(NoShippingCoordinates) as refused:
+        place_order([(tee, 1)], method="ship", address={"line1": "1 Road", "city": "Nowhere"})
+
+    assert (refused.value.status, refused.value.code) == (400, "invalid")
+    assert "latitude" in refused.value.extra["errors"]["delivery"]["address"]
+    assert routed == []
+    assert not Order.objects.exists()

@@ -3,8 +3,10 @@
 import pytest
 from django.conf import settings
 
+from common.models import IdempotencyRecord
+from customers.models import Customer
 from inventory.models import Reservation, StockLevel
-from orders.models import Customer, IdempotencyRecord, Order
+from orders.models import Order
 from stores.geo import haversine_km
 from tests.orders.factories import (
     XUHUI,

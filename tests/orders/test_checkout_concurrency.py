@@ -6,12 +6,13 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 
+from common.idempotency import IdempotentResult
+from customers.models import Customer
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
 from inventory.selectors import sourcing_candidates
-from orders.models import Customer, Order
+from orders.models import Order
 from orders.services import checkout as checkout_service
-from orders.services.checkout import CheckoutResult
 from tests.orders.factories import (
     assert_verify_stock_clean,
     body,
@@ -71,7 +72,7 @@ def test_32_checkouts_for_the_last_10_units_at_one_store_place_exactly_10_orders
     results, errors = race([customer(n) for n in range(32)])
 
     assert errors == []
-    placed = [r for r in results if isinstance(r, CheckoutResult)]
+    placed = [r for r in results if isinstance(r, IdempotentResult)]
     refused = [r for r in results if isinstance(r, InsufficientStock)]
     assert (len(placed), len(refused)) == (10, 22)
     assert {r.status for r in placed} == {201}
@@ -127,7 +128,7 @@ def test_first_orders_of_one_new_customer_at_once_make_one_customer(xuhui, tee):
     results, errors = race([order_on(channel) for channel in channels])
 
     assert errors == []
-    assert all(isinstance(r, CheckoutResult) and r.status == 201 for r in results)
+    assert all(isinstance(r, IdempotentResult) and r.status == 201 for r in results)
     [customer] = Customer.objects.all()
     assert customer.email == "new@example.com"
     assert customer.orders.count() == 8

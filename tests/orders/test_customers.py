@@ -1,9 +1,10 @@
 """One customer across web, app and stores, found by email or phone however they are written."""
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from orders.models import Customer
-from orders.services.customers import customer_get_or_create, normalise_phone
+from customers.models import Customer
+from customers.services import customer_get_or_create, normalise_phone
 from tests.orders.factories import (
     CustomerFactory,
     body,
@@ -149,3 +150,60 @@ def test_a_loyalty_id_held_by_someone_else_is_not_given_to_a_second_customer(web
 
     ada = Customer.objects.get(email="ada@example.com")
     assert (ada.loyalty_id, Customer.objects.get(pk=holder.pk).loyalty_id) == ("", "LOY-0042")
+
+
+# --- editing a customer in the admin -------------------------------------------------------
+
+
+@pytest.fixture
+def admin_browser(db, client):
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-x-123456")
+    client.force_login(boss)
+    return client
+
+
+def _admin_edit(admin_browser, customer: Customer, **fields):
+    form = {"email": customer.email or "", "phone": customer.phone or "", "name": customer.name,
+            "loyalty_id": customer.loyalty_id, "orders-TOTAL_FORMS": "0",
+            "orders-INITIAL_FORMS": "0", "orders-MIN_NUM_FORMS": "0",
+            "orders-MAX_NUM_FORMS": "1000"} | fields  # fmt: skip
+    return admin_browser.post(f"/admin/customers/customer/{customer.pk}/change/", form)
+
+
+def test_an_admin_edit_is_normalised_so_the_next_checkout_finds_the_same_customer(
+    admin_browser, web, xuhui, tee
+):
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    customer = CustomerFactory(email="old@example.com")
+
+    response = _admin_edit(admin_browser, customer, email="A@Example.COM ", phone="138 0013 8000")
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    customer.refresh_from_db()
+    assert (customer.email, customer.phone) == ("a@example.com", MOBILE)
+    placed = post_checkout(web, body([(tee, 1)], delivery=pickup_at(xuhui), email="a@example.com"))
+    assert placed.status_code == 201
+    assert Customer.objects.count() == 1
+    assert customer.orders.get().number == placed.json()["number"]
+
+
+def test_an_admin_edit_with_an_invalid_phone_is_refused_and_changes_nothing(admin_browser):
+    customer = CustomerFactory(email="ada@example.com")
+
+    response = _admin_edit(admin_browser, customer, phone="12")
+
+    assert response.status_code == 200
+    assert "Not a valid phone number." in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.phone is None
+
+
+def test_an_admin_edit_to_another_customers_email_written_differently_is_refused(admin_browser):
+    CustomerFactory(email="ada@example.com")
+    customer = CustomerFactory(email="bob@example.com")
+
+    response = _admin_edit(admin_browser, customer, email=" ADA@example.com")
+
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert customer.email == "bob@example.com"

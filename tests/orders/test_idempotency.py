@@ -8,11 +8,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.models import IdempotencyRecord
+from common.tasks import purge_idempotency_keys
 from inventory.models import StockLevel
 from inventory.services import MovementOrigin, stock_receive
 from inventory.services.catalogue import sku_upsert_many
-from orders.models import IdempotencyRecord, Order
-from orders.tasks import purge_idempotency_keys
+from orders.models import Order
 from stores.models import Location
 from tests.orders.factories import (
     body,

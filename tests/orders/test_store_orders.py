@@ -44,7 +44,7 @@ def test_order_in_store_deliver_home_is_recorded_at_the_staffs_store(xuhui, stoc
 
     assert response.status_code == 201, response.content
     number = response.json()["number"]
-    assert Order.objects.get(number=number).placed_at == xuhui
+    assert Order.objects.get(number=number).store == xuhui
     assert placed_event_location(at_xuhui, number) == "SH-XUHUI"
     assert number in listed(at_xuhui)
     cancel = at_xuhui.post(f"/api/v1/orders/{number}/cancel", {}, format="json")
@@ -61,7 +61,7 @@ def test_pickup_elsewhere_taken_by_staff_is_recorded_at_the_store_that_took_it(
     assert response.status_code == 201, response.content
     number = response.json()["number"]
     order = Order.objects.get(number=number)
-    assert (order.placed_at, order.pickup_location) == (xuhui, pudong)
+    assert (order.store, order.pickup_location) == (xuhui, pudong)
     assert placed_event_location(at_xuhui, number) == "SH-XUHUI"
     assert number in listed(at_xuhui)
     assert number in listed(staff_client(pudong)), "the pickup store sees it too"
@@ -77,7 +77,7 @@ def test_staff_of_several_stores_name_the_store_taking_the_order(xuhui, pudong, 
     assert missing.json()["code"] == "invalid"
     assert "store" in missing.json()["errors"]
     assert named.status_code == 201, named.content
-    assert Order.objects.get().placed_at == pudong
+    assert Order.objects.get().store == pudong
 
 
 def test_staff_cannot_record_an_order_at_a_store_they_do_not_work_at(xuhui, pudong, stocked):
@@ -104,7 +104,7 @@ def test_store_app_token_records_the_named_store_or_else_the_pickup_store(xuhui,
     unnamed = post_checkout(store_app, store_order(pickup_at(pudong)))
 
     assert (named.status_code, unnamed.status_code) == (201, 201)
-    placed = dict(Order.objects.values_list("number", "placed_at__code"))
+    placed = dict(Order.objects.values_list("number", "store__code"))
     assert placed[named.json()["number"]] == "SH-XUHUI"
     assert placed[unnamed.json()["number"]] == "SH-PUDONG"
 

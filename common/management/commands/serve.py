@@ -10,10 +10,9 @@ import sys
 import time
 from datetime import timedelta
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.core.management.base import BaseCommand
-
-from config.celery import app as celery_app
 
 
 class Command(BaseCommand):

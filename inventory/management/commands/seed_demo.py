@@ -27,7 +27,7 @@ STAFF_PERMISSIONS = [
     "inventory.add_stockmovement",
     "inventory.view_reservation",
     "inventory.view_transfer",
-    "orders.view_customer",
+    "customers.view_customer",
     "orders.view_order",
     "fulfillment.view_fulfillmentorder",
     "fulfillment.change_fulfillmentorder",

@@ -1,47 +1,12 @@
-"""One customer identity across channels."""
+"""Writers of customers: one customer identity across channels."""
 
-import phonenumbers
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from orders.models import Customer
+from customers.models import Customer
+from customers.normalise import normalise_email, normalise_phone
+from customers.selectors import customer_find, loyalty_id_free
 
-
-def normalise_email(email: str | None) -> str | None:
-    email = (email or "").strip().lower()
-    return email or None
-
-
-def normalise_phone(phone: str | None) -> str | None:
-    """E.164, or None when empty; ValueError when it is not a valid number."""
-    phone = (phone or "").strip()
-    if not phone:
-        return None
-    try:
-        parsed = phonenumbers.parse(phone, settings.PHONE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(str(exc)) from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def customer_find(*, email: str | None = None, phone: str | None = None) -> Customer | None:
-    email, phone = normalise_email(email), normalise_phone(phone)
-    if email:
-        found = Customer.objects.filter(email=email).first()
-        if found:
-            return found
-    if phone:
-        return Customer.objects.filter(phone=phone).first()
-    return None
-
-
-def _loyalty_id_free(loyalty_id: str, *, customer: Customer | None = None) -> bool:
-    others = Customer.objects.filter(loyalty_id=loyalty_id)
-    if customer is not None:
-        others = others.exclude(pk=customer.pk)
-    return not others.exists()
+__all__ = ["customer_get_or_create", "customer_update", "normalise_email", "normalise_phone"]
 
 
 def customer_get_or_create(
@@ -60,7 +25,7 @@ def customer_get_or_create(
             with transaction.atomic():
                 if customer is None:
                     # A loyalty id someone else holds would make lookups by it ambiguous.
-                    keep = loyalty_id if loyalty_id and _loyalty_id_free(loyalty_id) else ""
+                    keep = loyalty_id if loyalty_id and loyalty_id_free(loyalty_id) else ""
                     return Customer.objects.create(
                         email=email, phone=phone, name=name, loyalty_id=keep
                     )
@@ -81,7 +46,7 @@ def customer_get_or_create(
                 if (
                     loyalty_id
                     and not customer.loyalty_id
-                    and _loyalty_id_free(loyalty_id, customer=customer)
+                    and loyalty_id_free(loyalty_id, customer=customer)
                 ):
                     customer.loyalty_id = loyalty_id
                     changed.append("loyalty_id")
@@ -91,3 +56,22 @@ def customer_get_or_create(
         except IntegrityError:
             continue  # created concurrently by another checkout: find it again
     return customer_find(email=email, phone=phone)
+
+
+@transaction.atomic
+def customer_update(
+    *,
+    customer: Customer,
+    email: str | None,
+    phone: str | None,
+    name: str = "",
+    loyalty_id: str = "",
+) -> Customer:
+    """Save a customer as a person edited it, email and phone normalised as checkout does,
+    so the next checkout finds this customer. ValueError for a phone that is not valid."""
+    customer.email = normalise_email(email)
+    customer.phone = normalise_phone(phone)
+    customer.name = (name or "").strip()
+    customer.loyalty_id = (loyalty_id or "").strip()
+    customer.save()
+    return customer

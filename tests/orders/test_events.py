@@ -1,0 +1,57 @@
+"""The timeline's writers: one per kind of event, each writing its kind."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orders import events
+from orders.models import OrderEvent
+from tests.orders.factories import order_of, place_order, stock_put
+
+# Kinds with more than one writer, for the different things that are told.
+SHARED = {
+    OrderEvent.Kind.NOTIFIED: ["order_event_customer_notified", "order_event_store_alerted"],
+    OrderEvent.Kind.STATUS_CHANGED: [
+        "order_event_status_changed",
+        "order_event_fulfillment_order_cancelled",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(OrderEvent.Kind))
+def test_every_kind_of_event_has_its_keyword_only_writer(kind):
+    for name in SHARED.get(kind, [f"order_event_{kind.value}"]):
+        writer = getattr(events, name)
+        with pytest.raises(TypeError):
+            writer(None)  # keyword-only: a positional order is refused
+
+
+@pytest.mark.django_db
+def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=1)
+    order = order_of(place_order([(tee, 1)], location=xuhui))
+
+    event = events.order_event_accepted(
+        order=order, message="Accepted at SH-XUHUI", fulfillment_order=7, location=xuhui,
+        data={"by": "manager"},
+    )  # fmt: skip
+
+    event.refresh_from_db()
+    assert (event.kind, event.location, event.message) == (
+        "accepted",
+        xuhui,
+        "Accepted at SH-XUHUI",
+    )
+    assert event.data == {"fulfillment_order": 7, "by": "manager"}
+
+
+@pytest.mark.django_db
+def test_checkout_writes_its_events_in_one_insert(xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=1)
+    with CaptureQueriesContext(connection) as captured:
+        order = order_of(place_order([(tee, 1)], location=xuhui))
+
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(
+        'INSERT INTO "orders_orderevent"')]  # fmt: skip
+    assert len(inserts) == 1
+    assert list(order.events.values_list("kind", flat=True)) == ["placed", "routed", "reserved"]
