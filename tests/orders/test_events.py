@@ -31,10 +31,7 @@ def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(x
     stock_put(location=xuhui, sku=tee, on_hand=1)
     order = order_of(place_order([(tee, 1)], location=xuhui))
 
-    event = events.order_event_accepted(
-        order=order, message="Accepted at SH-XUHUI", fulfillment_order=7, location=xuhui,
-        data={"by": "manager"},
-    )  # fmt: skip
+    event = events.order_event_accepted(order=order, fulfillment_order=7, location=xuhui)
 
     event.refresh_from_db()
     assert (event.kind, event.location, event.message) == (
@@ -42,7 +39,7 @@ def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(x
         xuhui,
         "Accepted at SH-XUHUI",
     )
-    assert event.data == {"fulfillment_order": 7, "by": "manager"}
+    assert event.data == {"fulfillment_order": 7}
 
 
 @pytest.mark.django_db
