@@ -4,9 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-
 .PHONY: run test install browser lint format bench clean
 
 $(BIN)/.installed: requirements.lock
@@ -31,12 +28,8 @@ run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} exec $(BIN)/python manage.py serve --port $(PORT)
 
-test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: export REDIS_URL ?= $(TEST_REDIS_URL)
-test: export DJANGO_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
-test: export DJANGO_SECURE_SSL_REDIRECT ?= 0
-test: export CELERY_TASK_ALWAYS_EAGER ?= 1
-test: export DJANGO_STATIC_MANIFEST ?= 0
+# The test defaults (DATABASE_URL, REDIS_URL, ...) are pytest's own: tests/environment.py.
+# What the caller sets (in the environment or as `make test VAR=...`) is passed on and wins.
 test: install browser
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
