@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from common.tokens import token_issue
 from config.celery import app as celery_app
+from tests.factories import api_client_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -31,10 +31,7 @@ def user_client(db):
 
     def make(user=None, *, channel: str = "") -> APIClient:
         user = user or get_user_model().objects.create_user(username=f"u-{uuid.uuid4().hex[:8]}")
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user, channel=channel)}")
-        client.user = user
-        return client
+        return api_client_for(user, channel=channel)
 
     return make
 

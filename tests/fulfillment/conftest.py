@@ -3,18 +3,16 @@ import uuid
 import pytest
 
 from stores.models import StaffMembership
-from tests.fulfillment.factories import (
+from tests.factories import (
     JINGAN,
     KUNSHAN,
     PUDONG,
     XUHUI,
-    LocationFactory,
-    SkuFactory,
-    WarehouseFactory,
     channel_client,
     staff_client,
     staff_member,
 )
+from tests.fulfillment.factories import LocationFactory, SkuFactory, WarehouseFactory
 from tests.fulfillment.worker_mail import KEY_VARIABLE
 
 
@@ -66,12 +64,12 @@ def pudong_associate(pudong):
 @pytest.fixture
 def at_xuhui(xuhui_associate):
     """The store app of an associate at Xuhui."""
-    return staff_client(xuhui_associate)
+    return staff_client(user=xuhui_associate)
 
 
 @pytest.fixture
 def at_pudong(pudong_associate):
-    return staff_client(pudong_associate)
+    return staff_client(user=pudong_associate)
 
 
 @pytest.fixture

@@ -2,15 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.orders.factories import (
-    KUNSHAN,
-    PUDONG,
-    XUHUI,
-    LocationFactory,
-    SkuFactory,
-    WarehouseFactory,
-    channel_client,
-)
+from tests.factories import KUNSHAN, PUDONG, XUHUI, channel_client
+from tests.orders.factories import LocationFactory, SkuFactory, WarehouseFactory
 
 
 @pytest.fixture

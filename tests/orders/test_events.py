@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from orders import events
 from orders.models import OrderEvent
-from tests.orders.factories import order_of, place_order, stock_put
+from tests.factories import place_order
+from tests.orders.factories import stock_put
 
 # Kinds with more than one writer, for the different things that are told.
 SHARED = {
@@ -29,7 +30,7 @@ def test_every_kind_of_event_has_its_keyword_only_writer(kind):
 @pytest.mark.django_db
 def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=1)
-    order = order_of(place_order([(tee, 1)], location=xuhui))
+    order = place_order([(tee, 1)], location=xuhui)
 
     event = events.order_event_accepted(order=order, fulfillment_order=7, location=xuhui)
 
@@ -46,7 +47,7 @@ def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(x
 def test_checkout_writes_its_events_in_one_insert(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=1)
     with CaptureQueriesContext(connection) as captured:
-        order = order_of(place_order([(tee, 1)], location=xuhui))
+        order = place_order([(tee, 1)], location=xuhui)
 
     inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(
         'INSERT INTO "orders_orderevent"')]  # fmt: skip
