@@ -363,16 +363,17 @@ def order_event_expired(*, order: Order, fulfillment_order: int, location, deadl
 
 
 def order_event_fulfillment_order_cancelled(
-    *, order: Order, fulfillment_order: int, location, actor=None
+    *, order: Order, fulfillment_order: int, location, status: str, actor=None
 ) -> OrderEvent:
-    """One location's part of the order was called off (the order's own status may stay)."""
+    """One location's part of the order was called off (the order's own status may stay);
+    `status` is the fulfillment order's now."""
     return _event(
         order=order,
         kind=Kind.STATUS_CHANGED,
         actor=actor,
         location=location,
         message=f"Fulfillment order {fulfillment_order} at {location.code} cancelled",
-        data={"fulfillment_order": fulfillment_order, "to": "cancelled"},
+        data={"fulfillment_order": fulfillment_order, "to": str(status)},
     )
 
 

@@ -284,5 +284,5 @@ def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> Non
             fo.completed_at = timezone.now()
             fo.save(update_fields=["status", "completed_at", "updated_at"])
             order_event_fulfillment_order_cancelled(
-                order=order, fulfillment_order=fo.pk, location=fo.location
+                order=order, fulfillment_order=fo.pk, location=fo.location, status=fo.status
             )

@@ -1,11 +1,14 @@
 """The timeline's writers: one per kind of event, each writing its kind."""
 
+import ast
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import events
 from orders.models import OrderEvent
+from tests.common.test_layers import APPS, ROOT
 from tests.factories import place_order
 from tests.orders.factories import stock_put
 
@@ -53,3 +56,16 @@ def test_checkout_writes_its_events_in_one_insert(xuhui, tee):
         'INSERT INTO "orders_orderevent"')]  # fmt: skip
     assert len(inserts) == 1
     assert list(order.events.values_list("kind", flat=True)) == ["placed", "routed", "reserved"]
+
+
+def test_only_the_timeline_writers_build_events():
+    """Every app writes the timeline through orders/events.py, never `OrderEvent(...)`."""
+    builders = set()
+    for path in (p for app in APPS for p in (ROOT / app).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            called = getattr(node, "func", None)
+            if isinstance(node, ast.Call) and getattr(called, "id", None) == "OrderEvent":
+                builders.add(str(path.relative_to(ROOT)))
+    assert builders == {"orders/events.py"}
