@@ -407,8 +407,18 @@ def hot_row_script(chain: Chain, sku_id: int) -> str:
 
 
 @contextlib.contextmanager
-def ceiling_rows(db: BenchDatabase, *, time_zone: str):
-    """Make today's ship-day rows exist, then undo every row change the ceiling made."""
+def ceiling_rows(db: BenchDatabase, *, time_zone: str, ship_days: bool = True):
+    """Make today's ship-day rows exist, then undo every row change the ceiling made.
+
+    The ship-day counters are put back to what they were before, so nothing else may take
+    a ship slot meanwhile (`ship_days=False` for a ceiling that takes none)."""
+    if not ship_days:
+        try:
+            yield
+        finally:
+            _undo_reservations(db)
+            vacuum(db)
+        return
     with db.connect(autocommit=True) as conn:
         conn.execute(
             "INSERT INTO inventory_shipday (day, orders, location_id)"
@@ -423,18 +433,8 @@ def ceiling_rows(db: BenchDatabase, *, time_zone: str):
     try:
         yield
     finally:
+        _undo_reservations(db)
         with db.connect() as conn:
-            conn.execute(
-                "UPDATE inventory_stocklevel s SET reserved = s.reserved - r.q"
-                " FROM (SELECT location_id, sku_id, sum(quantity) AS q FROM inventory_reservation"
-                "       WHERE demand = %s GROUP BY 1, 2) r"
-                " WHERE s.location_id = r.location_id AND s.sku_id = r.sku_id",
-                [CEILING_DEMAND],
-            )
-            conn.execute("DELETE FROM inventory_reservation WHERE demand = %s", [CEILING_DEMAND])
-            conn.execute(
-                "DELETE FROM inventory_stockmovement WHERE reference = %s", [CEILING_DEMAND]
-            )
             conn.execute(
                 "UPDATE inventory_shipday d SET orders = b.orders FROM bench_shipday_before b"
                 " WHERE d.id = b.id"
@@ -442,6 +442,20 @@ def ceiling_rows(db: BenchDatabase, *, time_zone: str):
             conn.execute("DROP TABLE bench_shipday_before")
             conn.commit()
         vacuum(db)
+
+
+def _undo_reservations(db: BenchDatabase) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            "UPDATE inventory_stocklevel s SET reserved = s.reserved - r.q"
+            " FROM (SELECT location_id, sku_id, sum(quantity) AS q FROM inventory_reservation"
+            "       WHERE demand = %s GROUP BY 1, 2) r"
+            " WHERE s.location_id = r.location_id AND s.sku_id = r.sku_id",
+            [CEILING_DEMAND],
+        )
+        conn.execute("DELETE FROM inventory_reservation WHERE demand = %s", [CEILING_DEMAND])
+        conn.execute("DELETE FROM inventory_stockmovement WHERE reference = %s", [CEILING_DEMAND])
+        conn.commit()
 
 
 def vacuum(db: BenchDatabase) -> None:
@@ -487,6 +501,17 @@ class BacklogSampler:
             return conn.execute(
                 "SELECT count(*) FROM common_outboxevent WHERE processed_at IS NULL"
             ).fetchone()[0]
+
+    def drain_since(self, stopped: float, *, backlog: int, timeout: float) -> float | None:
+        """Seconds from `stopped` (the load's end, monotonic) to the first sample of an empty
+        outbox (0.5 s resolution); None when it does not empty within `timeout`."""
+        if backlog == 0:
+            return 0.0
+        if self.drain(timeout) is None:
+            return None
+        since = stopped - self.started
+        zero = next((t for t, n in self.samples if t >= since and n == 0), None)
+        return (zero - since) if zero is not None else time.monotonic() - stopped
 
     def drain(self, timeout: float) -> float | None:
         """Seconds until nothing is left unprocessed; None when it is not within `timeout`."""
@@ -556,6 +581,7 @@ def measure_checkout(db, chain, stack, url, args, sampler: BacklogSampler) -> li
         seconds=min(args.seconds, 2),
         env=checkout_env(chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines)),
     )
+    settle(db)
     sampler.drain(args.drain_timeout)
     for clients in args.levels:
         since = db_now(db)
@@ -567,10 +593,12 @@ def measure_checkout(db, chain, stack, url, args, sampler: BacklogSampler) -> li
             seconds=args.seconds,
             env=checkout_env(chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines)),
         )
+        stopped = time.monotonic()
+        backlog_end = sampler.now()
+        settle(db)
         server1 = cpu_seconds(gunicorn)
         until = db_now(db)
-        backlog_end = sampler.now()
-        drain = sampler.drain(args.drain_timeout)
+        drain = sampler.drain_since(stopped, backlog=backlog_end, timeout=args.drain_timeout)
         worker1 = cpu_seconds(celery)
         seconds = data["duration_us"] / 1e6
         row = {
@@ -632,7 +660,7 @@ def measure_hot(db, chain, url, args, work: Path) -> dict:
             ).fetchone()[0]
 
     tz = os.environ.get("TIME_ZONE", "Asia/Shanghai")
-    with ceiling_rows(db, time_zone=tz):
+    with ceiling_rows(db, time_zone=tz, ship_days=False):
         raw = run_pgbench(
             db,
             script=hot_row_script(chain, sku_id),
@@ -650,6 +678,7 @@ def measure_hot(db, chain, url, args, work: Path) -> dict:
             chain, BENCH_MODE="pickup", BENCH_SKU="SKU-00001", BENCH_LOCATION=chain.hot_store
         ),
     )
+    settle(db)
     taken = reserved() - before
     with db.connect(autocommit=True) as conn:
         placed = conn.execute(
@@ -691,6 +720,13 @@ def measure_availability(chain, url, args) -> dict:
         "basket_20_near": {"BENCH_BASKET": "20", "BENCH_RADIUS_KM": "50"},
     }
     for name, extra in cases.items():
+        run_wrk(
+            url=url,
+            script="availability.lua",
+            connections=1,
+            seconds=1,
+            env=checkout_env(chain, **extra),
+        )
         data = run_wrk(
             url=url,
             script="availability.lua",
@@ -731,7 +767,7 @@ def measure_routing(env, args) -> dict:
     return data
 
 
-def profile_checkout(chain, stack, url, args, out: Path) -> str | None:
+def profile_checkout(db, chain, stack, url, args, out: Path) -> str | None:
     from stack import descendants
 
     spy = Path(sys.executable).with_name("py-spy")
@@ -754,6 +790,7 @@ def profile_checkout(chain, stack, url, args, out: Path) -> str | None:
         env=checkout_env(chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines)),
     )
     output, _ = proc.communicate(timeout=seconds + 60)
+    settle(db)
     if not target.exists():
         print(f"   py-spy produced no flame graph:\n{output[-1000:]}", flush=True)
         return None
@@ -763,6 +800,21 @@ def profile_checkout(chain, stack, url, args, out: Path) -> str | None:
 def verify_stock(env) -> dict:
     result = manage(env, "verify_stock", check=False)
     return {"ok": result.returncode == 0, "output": (result.stdout + result.stderr)[-2000:]}
+
+
+def settle(db: BenchDatabase, *, quiet: float = 1.0, timeout: float = 60) -> None:
+    """Wait until the requests wrk left in flight have been answered: no order written for
+    `quiet` seconds. (wrk stops counting when its time is up; the server still works on
+    what was sent, and that must not leak into the next measurement.)"""
+    deadline = time.monotonic() + timeout
+    with db.connect(autocommit=True) as conn:
+        last = None
+        while time.monotonic() < deadline:
+            count = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
+            if count == last:
+                return
+            last = count
+            time.sleep(quiet)
 
 
 def db_now(db: BenchDatabase) -> datetime:
@@ -781,7 +833,7 @@ def with_stack(db, args, env, log_dir: Path, body):
         stack.gunicorn(port=port, workers=args.workers)
         stack.celery_worker(
             concurrency=args.worker_concurrency,
-            name=f"bench-{env['CELERY_TASK_DEFAULT_QUEUE']}@localhost",
+            name=f"{env['CELERY_TASK_DEFAULT_QUEUE']}@localhost",
         )
         return body(stack, f"http://127.0.0.1:{port}")
     finally:
@@ -800,9 +852,10 @@ def run_main_scale(db, args, env, out: Path) -> dict:
                 results["checkout"] = measure_checkout(db, chain, stack, url, args, sampler)
             results["backlog_series"] = sampler.samples
         if args.profile:
-            results["profile"] = profile_checkout(chain, stack, url, args, out)
+            results["profile"] = profile_checkout(db, chain, stack, url, args, out)
         if "hot" not in args.skipped:
             results["hot_sku"] = measure_hot(db, chain, url, args, out / "pgbench")
+            BacklogSampler(db).drain(args.drain_timeout)
         if "availability" not in args.skipped:
             results["availability"] = measure_availability(chain, url, args)
 
@@ -828,6 +881,7 @@ def run_comparison_scale(db, args, env, out: Path, scale: Scale) -> dict:
             seconds=args.seconds,
             env=checkout_env(chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines)),
         )
+        settle(db)
         server1 = cpu_seconds(gunicorn)
         per_s = data["ok"] / (data["duration_us"] / 1e6)
         print(f"   checkout {clients} clients at {scale.label}: {per_s:.1f} orders/s", flush=True)
@@ -899,6 +953,9 @@ def main(argv: list[str] | None = None) -> int:
         results["meta"]["load_average_end"] = os.getloadavg()[0]
         results["meta"]["pids"] = stack_module.STARTED
         report.write(results, out, plots=args.plots)
+        if out.parent == RESULTS_DIR:
+            # The copy the repository keeps (the README's performance section quotes it).
+            (RESULTS_DIR / "latest.md").write_text((out / "results.md").read_text())
         print(f"\nResults in {out}")
     return code
 
