@@ -27,9 +27,9 @@ def main() -> None:
     import django
 
     django.setup()
-    from inventory.models import Sku
+    from inventory.models import DeliveryMethod, Sku
     from inventory.selectors import sourcing_candidates
-    from inventory.sourcing import SHIP, Demand, route
+    from inventory.sourcing import Demand, route
     from stores.models import Location
 
     rng = random.Random(args.seed)
@@ -41,9 +41,9 @@ def main() -> None:
         lines = dict.fromkeys(rng.sample(sku_ids, min(args.lines, len(sku_ids))), 1)
         point = (rng.uniform(min(lats), max(lats)), rng.uniform(min(lons), max(lons)))
         started = time.perf_counter()
-        pool = sourcing_candidates(sku_ids=list(lines), method=SHIP)
+        pool = sourcing_candidates(sku_ids=list(lines), method=DeliveryMethod.SHIP)
         taken = time.perf_counter()
-        decision = route(Demand(method=SHIP, lines=lines, point=point), pool)
+        decision = route(Demand(method=DeliveryMethod.SHIP, lines=lines, point=point), pool)
         routed = time.perf_counter()
         if index == 0:
             continue  # warm-up
