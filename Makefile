@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install browser lint format bench clean
+.PHONY: run test install browser wrk lint format bench bench-smoke bench-micro clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ browser:
 	    echo "warning: chromium is not installed; admin browser tests will be skipped"; \
 	  fi; }
 
+# `make bench` drives the server with Debian's wrk (a compiled load generator); installed when root.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "warning: wrk is not installed; make bench and its smoke test need it"; \
+	  fi; }
+
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
@@ -30,7 +39,7 @@ run: install
 
 # The test defaults (DATABASE_URL, REDIS_URL, ...) are pytest's own: tests/environment.py.
 # What the caller sets (in the environment or as `make test VAR=...`) is passed on and wins.
-test: install browser
+test: install browser wrk
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -42,8 +51,21 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock_bench
-bench: install
+# One command: a throw-away bench database, gunicorn + a Celery worker, wrk and pgbench.
+# make bench BENCH_ARGS="--scale large"    (see bench/README.md)
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock_bench
+bench: export DATABASE_URL := $(BENCH_DATABASE_URL)
+bench: install wrk
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: export DATABASE_URL := $(BENCH_DATABASE_URL)
+bench-smoke: install wrk
+	$(BIN)/python bench/run.py --scale smoke --clients 1 --seconds 1 --hot-clients 2 \
+	  --routing-repeat 20 --drain-timeout 20 $(BENCH_ARGS)
+
+# The in-process harnesses: stock_reserve, availability and checkout on one hot row.
+bench-micro: export DATABASE_URL := $(BENCH_DATABASE_URL)
+bench-micro: install
 	$(BIN)/python bench/reserve_hot_sku.py $(BENCH_RESERVE_ARGS)
 	$(BIN)/python bench/availability.py $(BENCH_AVAILABILITY_ARGS)
 	$(BIN)/python bench/checkout.py $(BENCH_CHECKOUT_ARGS)

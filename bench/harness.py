@@ -24,6 +24,10 @@ from psycopg import sql
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/omnistock_bench"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Production settings need a secret key; this one is for bench databases only.
+BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-" + "0" * 24
+# Production settings would send through SMTP; a bench keeps every mail in memory.
+LOCMEM_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
 @dataclass(frozen=True)
@@ -141,26 +145,25 @@ def configure_environment(db: BenchDatabase) -> None:
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "CELERY_TASK_ALWAYS_EAGER": "1",
             "LOG_LEVEL": "WARNING",
-            # Production settings would send through SMTP; after-commit work run in process
-            # (a store's new-order email) stays in memory instead.
-            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            # After-commit work run in process (a store's new-order email) sends no mail.
+            "EMAIL_BACKEND": LOCMEM_EMAIL_BACKEND,
         }
     )
     os.environ.pop("REDIS_URL", None)
     # DEBUG would keep every query in memory and slow each one down.
     os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault(
-        "DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-" + "0" * 24
-    )
+    os.environ.setdefault("DJANGO_SECRET_KEY", BENCH_SECRET_KEY)
     if str(BASE_DIR) not in sys.path:
         sys.path.insert(0, str(BASE_DIR))
 
 
-def manage(*args: str) -> subprocess.CompletedProcess:
-    """Run `manage.py ARGS` against the bench database; output captured."""
+def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `manage.py ARGS` against the bench database (in `env`, else this process's
+    environment); output captured."""
     return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
         cwd=BASE_DIR,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -195,13 +198,20 @@ def stock_up(*, location, sku, quantity: int) -> None:
         quantity -= step
 
 
-def server_facts(db: BenchDatabase) -> str:
+def postgres_settings(db: BenchDatabase, names: Sequence[str]) -> dict[str, str]:
+    """`SHOW name` for each of `names`, in that order."""
     with db.connect() as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        settings = {
+        return {
             name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
-            for name in ("synchronous_commit", "fsync", "shared_buffers", "autovacuum")
+            for name in names
         }
+
+
+def server_facts(db: BenchDatabase) -> str:
+    settings = postgres_settings(
+        db, ("server_version", "synchronous_commit", "fsync", "shared_buffers", "autovacuum")
+    )
+    version = settings.pop("server_version")
     pairs = ", ".join(f"{k}={v}" for k, v in settings.items())
     return (
         f"PostgreSQL {version} at {db.host}:{db.port}/{db.name} ({pairs}); "

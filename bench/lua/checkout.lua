@@ -1,0 +1,59 @@
+-- POST /api/v1/checkout with a fresh Idempotency-Key per request.
+-- BENCH_MODE=ship: BENCH_LINES distinct random SKUs of SKU-00001..BENCH_SKUS, shipped to a
+-- random point of BENCH_BBOX (lat0,lat1,lon0,lon1).
+-- BENCH_MODE=pickup: 1 unit of BENCH_SKU picked up at BENCH_LOCATION (the hot SKU).
+package.path = os.getenv("BENCH_LUA_DIR") .. "/?.lua;" .. package.path
+require("common")
+
+local token = os.getenv("BENCH_TOKEN")
+local run = os.getenv("BENCH_RUN")
+local mode = os.getenv("BENCH_MODE") or "ship"
+local skus = tonumber(os.getenv("BENCH_SKUS") or "1")
+local lines = tonumber(os.getenv("BENCH_LINES") or "3")
+local hot_sku = os.getenv("BENCH_SKU") or "SKU-00001"
+local location = os.getenv("BENCH_LOCATION") or ""
+local bbox = {}
+for v in string.gmatch(os.getenv("BENCH_BBOX") or "31,32,121,122", "[^,]+") do
+  table.insert(bbox, tonumber(v))
+end
+
+function init(args)
+  bench_init()
+end
+
+local function between(low, high)
+  return low + (high - low) * math.random()
+end
+
+local function body()
+  local customer = string.format(
+    '{"email": "c%d@bench.example.com", "name": "Bench customer"}', math.random(1, 1000))
+  if mode == "pickup" then
+    return string.format(
+      '{"customer": %s, "channel": "web", "lines": [{"sku": "%s", "quantity": 1}], ' ..
+      '"delivery": {"method": "pickup", "location": "%s"}}', customer, hot_sku, location)
+  end
+  local chosen, parts = {}, {}
+  while #parts < math.min(lines, skus) do
+    local n = math.random(1, skus)
+    if not chosen[n] then
+      chosen[n] = true
+      table.insert(parts, string.format('{"sku": "SKU-%05d", "quantity": 1}', n))
+    end
+  end
+  return string.format(
+    '{"customer": %s, "channel": "web", "lines": [%s], "delivery": {"method": "ship", ' ..
+    '"address": {"line1": "1 Bench Road", "city": "Shanghai", "country": "CN", ' ..
+    '"latitude": %.5f, "longitude": %.5f}}}',
+    customer, table.concat(parts, ", "), between(bbox[1], bbox[2]), between(bbox[3], bbox[4]))
+end
+
+function request()
+  sent = sent + 1
+  local headers = {
+    ["Authorization"] = "Token " .. token,
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = string.format("%s-%d-%d", run, tid, sent),
+  }
+  return wrk.format("POST", "/api/v1/checkout", headers, body())
+end

@@ -1,0 +1,215 @@
+"""results.json, results.md (the tables, also printed) and the PNG plots of a `make bench` run."""
+
+import json
+import math
+from pathlib import Path
+
+
+def write(results: dict, out: Path, *, plots: bool = True) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    text = markdown(results)
+    (out / "results.md").write_text(text)
+    print("\n" + text)
+    if plots:
+        try:
+            results["plots"] = draw(results, out)
+        except ImportError as exc:  # matplotlib is a dev dependency
+            print(f"(no plots: {exc})")
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+def fmt(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def ratio(value, ceiling) -> str:
+    return "-" if not value or not ceiling else f"{value / ceiling:.4f}"
+
+
+def table(headers: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def markdown(results: dict) -> str:
+    meta = results.get("meta", {})
+    server = meta.get("server", {})
+    out = [
+        f"# make bench: {meta.get('scale')} ({meta.get('locations')} locations x "
+        f"{meta.get('skus')} SKUs)",
+        "",
+        f"Started {meta.get('started')}; {meta.get('seconds_per_level')} s per level; "
+        f"{meta.get('lines_per_order')}-line ship orders; gunicorn "
+        f"{meta.get('gunicorn_workers')} workers, Celery concurrency "
+        f"{meta.get('celery_concurrency')}; PostgreSQL {server.get('postgres', '?')} "
+        f"(synchronous_commit={server.get('synchronous_commit', '?')}, "
+        f"fsync={server.get('fsync', '?')}); {server.get('cpu_cores', '?')} cores; load "
+        f"average {fmt(meta.get('load_average_start'), 2)} at start, "
+        f"{fmt(meta.get('load_average_end'), 2)} at end.",
+        "",
+    ]
+    ceiling = {row["clients"]: row for row in results.get("ceiling", [])}
+    checkout = results.get("checkout", [])
+    if checkout or ceiling:
+        out += ["## Checkout over HTTP beside the raw-SQL ceiling", ""]
+        rows = []
+        for row in checkout or [{"clients": c} for c in ceiling]:
+            top = ceiling.get(row["clients"], {})
+            rows.append([
+                row["clients"],
+                fmt(row.get("orders_per_s")),
+                fmt(top.get("per_s")),
+                ratio(row.get("orders_per_s"), top.get("per_s")),
+                fmt(row.get("p50_ms")),
+                fmt(row.get("p99_ms")),
+                fmt(top.get("p99_ms"), 2),
+                fmt(row.get("orders")),
+                fmt(row.get("conflicts_409")),
+                fmt((row.get("errors_non_2xx") or 0) + (row.get("socket_errors") or 0)
+                    if "orders" in row else None),
+                fmt(100 * row["wrk_cpu_share"] if "wrk_cpu_share" in row else None),
+                fmt(row.get("server_cpu_ms_per_order")),
+                fmt(row.get("worker_cpu_ms_per_order")),
+                fmt(row.get("release_p95_ms")),
+                fmt(row.get("backlog_at_end")),
+                fmt(row.get("drain_s")),
+            ])  # fmt: skip
+        out += table(
+            [
+                "clients", "orders/s", "ceiling/s", "÷ ceiling", "p50 ms", "p99 ms",
+                "ceiling p99 ms", "orders", "409", "other errors", "wrk CPU %",
+                "server CPU ms/order", "worker CPU ms/order", "release p95 ms",
+                "backlog at end", "drain s",
+            ],
+            rows,
+        )  # fmt: skip
+    hot = results.get("hot_sku")
+    if hot:
+        out += ["## Hot SKU (one SKU at one store, pickup)", ""]
+        out += table(
+            ["clients", "orders/s", "raw hot row/s", "÷ raw", "p50 ms", "p99 ms",
+             "orders placed", "units taken", "409", "other errors", "no oversell"],
+            [[hot["clients"], fmt(hot["orders_per_s"]), fmt(hot["raw_hot_row_per_s"]),
+              ratio(hot["orders_per_s"], hot["raw_hot_row_per_s"]), fmt(hot["p50_ms"]),
+              fmt(hot["p99_ms"]), fmt(hot["orders_placed_in_db"]), fmt(hot["units_taken"]),
+              fmt(hot["conflicts_409"]), fmt(hot["errors_non_2xx"]),
+              "yes" if hot["no_oversell"] else "NO"]],
+        )  # fmt: skip
+    avail = results.get("availability")
+    if avail:
+        out += ["## Availability over HTTP (1 connection)", ""]
+        out += table(
+            ["query", "requests/s", "p50 ms", "p99 ms", "errors"],
+            [[name.replace("_", " "), fmt(a["requests_per_s"]), fmt(a["p50_ms"]),
+              fmt(a["p99_ms"]), fmt(a["errors_non_2xx"])] for name, a in avail.items()],
+        )  # fmt: skip
+    routing = results.get("routing")
+    if routing:
+        out += ["## Routing a 5-line ship order in process", ""]
+        if "error" in routing:
+            out += ["```", routing["error"], "```", ""]
+        else:
+            out += table(
+                ["candidates", "route p50 ms", "route p99 ms", "snapshot p50 ms",
+                 "snapshot p99 ms", "decision bytes (max)"],
+                [[fmt(routing["candidates_mean"], 0), fmt(routing["route_ms_p50"], 2),
+                  fmt(routing["route_ms_p99"], 2), fmt(routing["snapshot_ms_p50"], 1),
+                  fmt(routing["snapshot_ms_p99"], 1), fmt(routing["decision_bytes_max"])]],
+            )  # fmt: skip
+    scales = results.get("scales") or []
+    if scales:
+        main = next((r for r in checkout if r["clients"] == scales[0]["clients"]), None)
+        rows = []
+        if main:
+            rows.append([meta.get("locations"), meta.get("skus"), main["clients"],
+                         fmt(main["orders_per_s"]), fmt(main["p99_ms"]),
+                         fmt(main["server_cpu_ms_per_order"])])  # fmt: skip
+        rows += [
+            [
+                s["locations"],
+                s["skus"],
+                s["clients"],
+                fmt(s["orders_per_s"]),
+                fmt(s["p99_ms"]),
+                fmt(s["server_cpu_ms_per_order"]),
+            ]
+            for s in scales
+        ]
+        out += ["## The same order mix at other chain sizes", ""]
+        out += table(
+            ["locations", "SKUs", "clients", "orders/s", "p99 ms", "server CPU ms/order"], rows
+        )
+    check = results.get("verify_stock")
+    if check:
+        out += [f"verify_stock: {'clean' if check['ok'] else 'BREACH: ' + check['output']}", ""]
+    return "\n".join(out)
+
+
+def draw(results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    checkout = results.get("checkout", [])
+    ceiling = results.get("ceiling", [])
+    if checkout:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        clients = [r["clients"] for r in checkout]
+        left.plot(clients, [r["orders_per_s"] for r in checkout], "o-", label="checkout (HTTP)")
+        if ceiling:
+            left.plot([r["clients"] for r in ceiling], [r["per_s"] for r in ceiling], "s--",
+                      label="ceiling (pgbench)")  # fmt: skip
+        left.set(xscale="log", yscale="log", xlabel="clients", ylabel="orders/s",
+                 title="Throughput")  # fmt: skip
+        left.legend()
+        right.plot(clients, [r["p99_ms"] for r in checkout], "o-", label="checkout p99")
+        right.plot(clients, [r["p50_ms"] for r in checkout], "o:", label="checkout p50")
+        if ceiling:
+            right.plot([r["clients"] for r in ceiling], [r["p99_ms"] for r in ceiling], "s--",
+                       label="ceiling p99")  # fmt: skip
+        right.set(xscale="log", yscale="log", xlabel="clients", ylabel="ms", title="Latency")
+        right.legend()
+        fig.tight_layout()
+        fig.savefig(out / "checkout.png", dpi=100)
+        plt.close(fig)
+        made.append("checkout.png")
+    scales = results.get("scales") or []
+    if scales:
+        meta = results["meta"]
+        main = next((r for r in checkout if r["clients"] == scales[0]["clients"]), None)
+        points = [(s["locations"], s["skus"], s["server_cpu_ms_per_order"], s["orders_per_s"])
+                  for s in scales]  # fmt: skip
+        if main:
+            points.append((meta["locations"], meta["skus"], main["server_cpu_ms_per_order"],
+                           main["orders_per_s"]))  # fmt: skip
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for skus in sorted({p[1] for p in points}):
+            mine = sorted(p for p in points if p[1] == skus)
+            left.plot([p[0] for p in mine], [p[2] for p in mine], "o-", label=f"{skus} SKUs")
+            right.plot([p[0] for p in mine], [p[3] for p in mine], "o-", label=f"{skus} SKUs")
+        left.set(xscale="log", xlabel="locations", ylabel="server CPU ms per order",
+                 title="Cost against scale")  # fmt: skip
+        right.set(xscale="log", xlabel="locations", ylabel="orders/s", title="Throughput")
+        left.legend()
+        right.legend()
+        fig.tight_layout()
+        fig.savefig(out / "scale.png", dpi=100)
+        plt.close(fig)
+        made.append("scale.png")
+    series = results.get("backlog_series")
+    if series:
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.plot([s[0] for s in series], [s[1] for s in series])
+        ax.set(xlabel="seconds", ylabel="unprocessed outbox events", title="Outbox backlog")
+        fig.tight_layout()
+        fig.savefig(out / "backlog.png", dpi=100)
+        plt.close(fig)
+        made.append("backlog.png")
+    return made

@@ -1,0 +1,81 @@
+"""`make bench` in miniature: the harness runs end to end and leaves nothing running.
+
+A tiny chain, one connection and a second per level: it checks that every part of the
+harness still works against today's code (the figures are never asserted).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (shutil.which("wrk") and shutil.which("pgbench")),
+        reason="make bench needs wrk and pgbench (make wrk installs wrk)",
+    ),
+]
+
+
+def _bench_database_url() -> str:
+    """A database of the smoke run's own, next to the test database."""
+    url = urlparse(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/omnistock")
+    name = url.path.lstrip("/")
+    return urlunparse(url._replace(path=f"/{name}_{'smoke' if 'bench' in name else 'bench_smoke'}"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited already; only its parent's wait is missing.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
+    command = [
+        sys.executable, str(BASE_DIR / "bench" / "run.py"),
+        "--scale", "smoke", "--clients", "1", "--seconds", "1", "--hot-clients", "1",
+        "--routing-repeat", "10", "--drain-timeout", "15", "--top-up", "1000",
+        "--database-url", _bench_database_url(), "--out", str(tmp_path),
+    ]  # fmt: skip
+    if os.environ.get("REDIS_URL"):
+        command += ["--redis-url", os.environ["REDIS_URL"]]
+    result = subprocess.run(
+        command, cwd=BASE_DIR, capture_output=True, text=True, timeout=150, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ("meta", "ceiling", "checkout", "hot_sku", "availability", "routing"):
+        assert key in results, key
+    assert {"backlog_series", "verify_stock", "scales"} <= set(results)
+    [level] = results["checkout"]
+    for key in (
+        "orders_per_s", "p50_ms", "p99_ms", "conflicts_409", "errors_non_2xx",
+        "wrk_cpu_share", "release_p95_ms", "drain_s",
+    ):  # fmt: skip
+        assert key in level, key
+    assert level["orders"] > 0
+    assert results["ceiling"][0]["per_s"] > 0
+    assert results["hot_sku"]["orders_ok"] > 0
+    assert results["hot_sku"]["no_oversell"]
+    assert "route_ms_p99" in results["routing"], results["routing"]
+    assert results["verify_stock"]["ok"], results["verify_stock"]["output"]
+    assert (tmp_path / "results.md").read_text().startswith("# make bench")
+    assert (tmp_path / "checkout.png").exists()
+
+    started = results["meta"]["pids"]
+    assert len(started) >= 2
+    assert not [pid for pid in started if _alive(pid)]
