@@ -14,23 +14,24 @@ $(BIN)/.installed: requirements.lock
 
 install: $(BIN)/.installed
 
-# Admin browser tests drive Debian's Chromium (no browser download); installed when root.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# A Debian package a command needs, installed when root; otherwise a warning of what is missed.
+# $(call debian_package,COMMAND,WHAT NEEDS IT)
+define debian_package
+	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 	  else \
-	    echo "warning: chromium is not installed; admin browser tests will be skipped"; \
+	    echo "warning: $(1) is not installed; $(2)"; \
 	  fi; }
+endef
 
-# `make bench` drives the server with Debian's wrk (a compiled load generator); installed when root.
+# Admin browser tests drive Debian's Chromium (no browser download).
+browser:
+	$(call debian_package,chromium,admin browser tests will be skipped)
+
+# `make bench` drives the server with Debian's wrk (a compiled load generator).
 wrk:
-	@command -v wrk >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
-	  else \
-	    echo "warning: wrk is not installed; make bench and its smoke test need it"; \
-	  fi; }
+	$(call debian_package,wrk,make bench and its smoke test need it)
 
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
