@@ -4,9 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-
 .PHONY: run test install browser wrk lint format bench bench-smoke bench-micro clean
 
 $(BIN)/.installed: requirements.lock
@@ -17,35 +14,32 @@ $(BIN)/.installed: requirements.lock
 
 install: $(BIN)/.installed
 
-# Admin browser tests drive Debian's Chromium (no browser download); installed when root.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# A Debian package a command needs, installed when root; otherwise a warning of what is missed.
+# $(call debian_package,COMMAND,WHAT NEEDS IT)
+define debian_package
+	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 	  else \
-	    echo "warning: chromium is not installed; admin browser tests will be skipped"; \
+	    echo "warning: $(1) is not installed; $(2)"; \
 	  fi; }
+endef
 
-# `make bench` drives the server with Debian's wrk (a compiled load generator); installed when root.
+# Admin browser tests drive Debian's Chromium (no browser download).
+browser:
+	$(call debian_package,chromium,admin browser tests will be skipped)
+
+# `make bench` drives the server with Debian's wrk (a compiled load generator).
 wrk:
-	@command -v wrk >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
-	  else \
-	    echo "warning: wrk is not installed; make bench and its smoke test need it"; \
-	  fi; }
+	$(call debian_package,wrk,make bench and its smoke test need it)
 
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} exec $(BIN)/python manage.py serve --port $(PORT)
 
-test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: export REDIS_URL ?= $(TEST_REDIS_URL)
-test: export DJANGO_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
-test: export DJANGO_SECURE_SSL_REDIRECT ?= 0
-test: export CELERY_TASK_ALWAYS_EAGER ?= 1
-test: export DJANGO_STATIC_MANIFEST ?= 0
+# The test defaults (DATABASE_URL, REDIS_URL, ...) are pytest's own: tests/environment.py.
+# What the caller sets (in the environment or as `make test VAR=...`) is passed on and wins.
 test: install browser wrk
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -19,21 +19,25 @@ FULFILLMENT_KIND_CHOICES = [(kind.value, kind.label) for kind in FULFILLMENT_KIN
 COLLECTED_AT_STORE = (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE)
 
 
+# At module level so that Meta (which cannot see the class body) names it in its indexes.
+class FulfillmentOrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    PICKED = "picked", "Picked"
+    PACKED = "packed", "Packed"
+    SHIPPED = "shipped", "Shipped"
+    RECEIVED = "received", "Received at the pickup store"
+    READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
+    PICKED_UP = "picked_up", "Picked up"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
 class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
     """The part of an order one location fulfils: picked, packed and shipped, or handed over."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
-        PICKED = "picked", "Picked"
-        PACKED = "packed", "Packed"
-        SHIPPED = "shipped", "Shipped"
-        RECEIVED = "received", "Received at the pickup store"
-        READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
-        PICKED_UP = "picked_up", "Picked up"
-        REJECTED = "rejected", "Rejected"
-        CANCELLED = "cancelled", "Cancelled"
-        EXPIRED = "expired", "Expired"
+    Status = FulfillmentOrderStatus
 
     class RejectReason(models.TextChoices):
         NOT_FOUND = "not_found", "Not found on shelf"
@@ -88,12 +92,12 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
             models.Index(
                 fields=["accept_by"],
                 name="fo_pending_accept_by_idx",
-                condition=Q(status="pending"),
+                condition=Q(status=FulfillmentOrderStatus.PENDING),
             ),
             models.Index(
                 fields=["pickup_deadline"],
                 name="fo_ready_deadline_idx",
-                condition=Q(status="ready_for_pickup"),
+                condition=Q(status=FulfillmentOrderStatus.READY_FOR_PICKUP),
             ),
         ]
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from orders.events import order_event_record
-from orders.models import Order, OrderEvent
+from orders.events import order_event_customer_notified, order_event_store_alerted
+from orders.models import Order
 from stores.models import Location, StaffMembership
 
 
@@ -24,12 +24,8 @@ def notify_customer(*, order: Order, template: str, context: dict, location=None
     to = order.customer.email
     if to:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
-    order_event_record(
-        order=order,
-        kind=OrderEvent.Kind.NOTIFIED,
-        location=location,
-        message=f"Customer {'emailed' if to else 'has no email'}: {subject}",
-        data={"to": "customer", "template": template, "email": to or ""},
+    order_event_customer_notified(
+        order=order, subject=subject, template=template, email=to, location=location
     )
 
 
@@ -49,10 +45,10 @@ def notify_store(
     recipients = sorted(email for email in staff.values_list("user__email", flat=True) if email)
     if recipients:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-    order_event_record(
+    order_event_store_alerted(
         order=order,
-        kind=OrderEvent.Kind.NOTIFIED,
+        subject=subject,
+        template=template,
+        recipients=len(recipients),
         location=location,
-        message=f"Store {location.code} alerted: {subject}",
-        data={"to": "store", "template": template, "recipients": len(recipients)},
     )

@@ -75,12 +75,12 @@ WITH pairs AS (
     INSERT INTO inventory_stocklevel
         (location_id, sku_id, on_hand, reserved, safety_stock, updated_at)
     SELECT location_id, sku_id,
-           CASE WHEN kind = 'warehouse' THEN CASE WHEN roll < 50 THEN 0 ELSE 40 + roll %% 460 END
+           CASE WHEN kind = %(warehouse)s THEN CASE WHEN roll < 50 THEN 0 ELSE 40 + roll %% 460 END
                 WHEN roll %% 100 < 15 THEN 0
                 WHEN roll %% 100 < 40 THEN 1 + (roll %% 100) %% 3
                 ELSE 4 + (roll %% 100) %% 37 END,
            0,
-           CASE WHEN kind = 'warehouse' THEN 0 ELSE 1 + roll %% 2 END,
+           CASE WHEN kind = %(warehouse)s THEN 0 ELSE 1 + roll %% 2 END,
            now()
     FROM pairs
     {on_conflict}
@@ -89,7 +89,7 @@ WITH pairs AS (
 INSERT INTO inventory_stockmovement
     (location_id, sku_id, delta_on_hand, delta_reserved, reason, reference, note, source,
      external_id, created_at)
-SELECT location_id, sku_id, on_hand, 0, 'receipt', 'seed', 'opening stock', '', '', now()
+SELECT location_id, sku_id, on_hand, 0, %(receipt)s, 'seed', 'opening stock', '', '', now()
 FROM levels WHERE on_hand > 0
 """
 _PG_STOCK_SQL = _PG_STOCK_SQL_TEMPLATE.format(
@@ -101,9 +101,18 @@ _PG_STOCK_SQL = _PG_STOCK_SQL_TEMPLATE.format(
 _PG_FAST_STOCK_SQL = _PG_STOCK_SQL_TEMPLATE.format(on_conflict="")
 
 
+def _stock_sql_params(location_ids: list[int], sku_ids: list[int]) -> dict:
+    return {
+        "location_ids": location_ids,
+        "sku_ids": sku_ids,
+        "warehouse": Location.Kind.WAREHOUSE.value,
+        "receipt": StockMovement.Reason.RECEIPT.value,
+    }
+
+
 def _seed_stock_postgres(location_ids: list[int], sku_ids: list[int]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_PG_STOCK_SQL, {"location_ids": location_ids, "sku_ids": sku_ids})
+        cursor.execute(_PG_STOCK_SQL, _stock_sql_params(location_ids, sku_ids))
 
 
 # A seed of this many missing pairs or more into empty stock tables takes the fast path.
@@ -205,7 +214,7 @@ def _seed_stock_fast(
                 cursor.execute(f"DROP INDEX {quote(name)}")
 
         for location_ids in batches:
-            cursor.execute(_PG_FAST_STOCK_SQL, {"location_ids": location_ids, "sku_ids": sku_ids})
+            cursor.execute(_PG_FAST_STOCK_SQL, _stock_sql_params(location_ids, sku_ids))
             progress(len(location_ids))
 
         steps = _rebuild_steps(schema)

@@ -59,7 +59,8 @@ def order_event_record(
     actor=None,
     location=None,
 ) -> OrderEvent:
-    """Any kind of event. Kept for callers not yet on the writer of their kind."""
+    """Any kind of event. Only release and re-routing (fulfillment/services/routing.py) still
+    write through it; they have order_event_released and order_event_rerouted."""
     return _event(
         order=order, kind=kind, message=message, data=data, actor=actor, location=location
     )
@@ -198,72 +199,181 @@ def order_event_released(*, order: Order, message: str, **step: Unpack[Step]) ->
     return _step(Kind.RELEASED, order=order, message=message, **step)
 
 
-def order_event_accepted(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.ACCEPTED, order=order, message=message, **step)
-
-
-def order_event_rejected(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.REJECTED, order=order, message=message, **step)
-
-
 def order_event_rerouted(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
     """Rejected lines went to the next best locations."""
     return _step(Kind.REROUTED, order=order, message=message, **step)
 
 
-def order_event_picked(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.PICKED, order=order, message=message, **step)
+def _at(
+    kind: str,
+    *,
+    order: Order,
+    fulfillment_order: int,
+    location,
+    message: str,
+    actor=None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """A step a location took with one of its fulfillment orders."""
+    return _event(
+        order=order, kind=kind, actor=actor, location=location, message=message,
+        data={"fulfillment_order": fulfillment_order, **(data or {})},
+    )  # fmt: skip
 
 
-def order_event_packed(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.PACKED, order=order, message=message, **step)
+def order_event_accepted(
+    *, order: Order, fulfillment_order: int, location, actor=None
+) -> OrderEvent:
+    return _at(
+        Kind.ACCEPTED, order=order, fulfillment_order=fulfillment_order, location=location,
+        actor=actor, message=f"Accepted at {location.code}",
+    )  # fmt: skip
 
 
-def order_event_shipped(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.SHIPPED, order=order, message=message, **step)
+def order_event_rejected(
+    *,
+    order: Order,
+    fulfillment_order: int,
+    location,
+    reason: str,
+    reason_label: str,
+    note: str = "",
+    actor=None,
+) -> OrderEvent:
+    """`reason` is the rejection's choice, `reason_label` how it reads."""
+    return _at(
+        Kind.REJECTED, order=order, fulfillment_order=fulfillment_order, location=location,
+        actor=actor, message=f"Rejected at {location.code}: {reason_label}",
+        data={"reason": reason, "note": note},
+    )  # fmt: skip
 
 
-def order_event_transfer_shipped(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    """Units left their source for the pickup store."""
-    return _step(Kind.TRANSFER_SHIPPED, order=order, message=message, **step)
+def order_event_picked(*, order: Order, fulfillment_order: int, location, actor=None) -> OrderEvent:
+    return _at(
+        Kind.PICKED, order=order, fulfillment_order=fulfillment_order, location=location,
+        actor=actor, message=f"Picked at {location.code}",
+    )  # fmt: skip
+
+
+def order_event_packed(*, order: Order, fulfillment_order: int, location, actor=None) -> OrderEvent:
+    return _at(
+        Kind.PACKED, order=order, fulfillment_order=fulfillment_order, location=location,
+        actor=actor, message=f"Packed at {location.code}",
+    )  # fmt: skip
+
+
+def order_event_shipped(
+    *,
+    order: Order,
+    fulfillment_order: int,
+    location,
+    carrier: str,
+    tracking_number: str,
+    actor=None,
+) -> OrderEvent:
+    return _at(
+        Kind.SHIPPED, order=order, fulfillment_order=fulfillment_order, location=location,
+        actor=actor, message=f"Shipped from {location.code} with {carrier} {tracking_number}",
+        data={"carrier": carrier, "tracking_number": tracking_number},
+    )  # fmt: skip
+
+
+def order_event_transfer_shipped(
+    *,
+    order: Order,
+    fulfillment_order: int,
+    location,
+    destination,
+    carrier: str,
+    tracking_number: str,
+    actor=None,
+) -> OrderEvent:
+    """Units left their source (`location`) for the pickup store (`destination`)."""
+    return _at(
+        Kind.TRANSFER_SHIPPED, order=order, fulfillment_order=fulfillment_order,
+        location=location, actor=actor,
+        message=f"Sent from {location.code} to {destination.code} with {carrier} "
+        f"{tracking_number}",
+        data={
+            "destination": destination.code, "carrier": carrier, "tracking_number": tracking_number,
+        },
+    )  # fmt: skip
 
 
 def order_event_transfer_received(
-    *, order: Order, message: str, **step: Unpack[Step]
+    *,
+    order: Order,
+    fulfillment_order: int,
+    location,
+    destination,
+    held: list[dict[str, int]],
+    actor=None,
 ) -> OrderEvent:
-    """Units arrived at the pickup store."""
-    return _step(Kind.TRANSFER_RECEIVED, order=order, message=message, **step)
+    """Units from `location` arrived at the pickup store (`destination`); `held`:
+    `{"line", "quantity"}` per order line they are now held for (none: back on the shelf)."""
+    return _at(
+        Kind.TRANSFER_RECEIVED, order=order, fulfillment_order=fulfillment_order,
+        location=location, actor=actor,
+        message=f"Received at {destination.code} from {location.code}"
+        + ("" if held else "; nothing is needed any more, so it went on the shelf"),
+        data={"destination": destination.code, "held": held},
+    )  # fmt: skip
 
 
-def order_event_ready_for_pickup(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.READY_FOR_PICKUP, order=order, message=message, **step)
+def order_event_ready_for_pickup(
+    *, order: Order, fulfillment_order: int, location, deadline, actor=None
+) -> OrderEvent:
+    return _at(
+        Kind.READY_FOR_PICKUP, order=order, fulfillment_order=fulfillment_order,
+        location=location, actor=actor,
+        message=f"Ready for pickup at {location.code} until {deadline:%Y-%m-%d %H:%M}",
+        data={"deadline": deadline.isoformat()},
+    )  # fmt: skip
 
 
-def order_event_customer_arrived(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
+def order_event_customer_arrived(
+    *, order: Order, fulfillment_order: int, location, parking_spot: str = "", actor=None
+) -> OrderEvent:
     """Curbside: the customer is outside."""
-    return _step(Kind.CUSTOMER_ARRIVED, order=order, message=message, **step)
+    return _at(
+        Kind.CUSTOMER_ARRIVED, order=order, fulfillment_order=fulfillment_order,
+        location=location, actor=actor,
+        message=f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
+        data={"parking_spot": parking_spot},
+    )  # fmt: skip
 
 
-def order_event_handed_over(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    return _step(Kind.HANDED_OVER, order=order, message=message, **step)
+def order_event_handed_over(
+    *, order: Order, fulfillment_order: int, location, override_reason: str = "", actor=None
+) -> OrderEvent:
+    """Handed over against the pickup code, or on a manager's `override_reason`."""
+    return _at(
+        Kind.HANDED_OVER, order=order, fulfillment_order=fulfillment_order, location=location,
+        actor=actor, message=f"Handed over at {location.code}",
+        data={"override_reason": override_reason} if override_reason else {"code": "verified"},
+    )  # fmt: skip
 
 
-def order_event_expired(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
-    """A pickup was not collected in time."""
-    return _step(Kind.EXPIRED, order=order, message=message, **step)
+def order_event_expired(*, order: Order, fulfillment_order: int, location, deadline) -> OrderEvent:
+    """A pickup was not collected by its `deadline`."""
+    return _at(
+        Kind.EXPIRED, order=order, fulfillment_order=fulfillment_order, location=location,
+        message=f"Not collected at {location.code} by {deadline:%Y-%m-%d %H:%M}",
+    )  # fmt: skip
 
 
 def order_event_fulfillment_order_cancelled(
-    *, order: Order, fulfillment_order: int, location, actor=None
+    *, order: Order, fulfillment_order: int, location, status: str, actor=None
 ) -> OrderEvent:
-    """One location's part of the order was called off (the order's own status may stay)."""
+    """One location's part of the order was called off (the order's own status may stay);
+    `status` is the fulfillment order's now."""
     return _event(
         order=order,
         kind=Kind.STATUS_CHANGED,
         actor=actor,
         location=location,
         message=f"Fulfillment order {fulfillment_order} at {location.code} cancelled",
-        data={"fulfillment_order": fulfillment_order, "to": "cancelled"},
+        data={"fulfillment_order": fulfillment_order, "to": str(status)},
     )
 
 

@@ -24,14 +24,18 @@ ORDER_DELIVERY_METHODS = [
 ]
 
 
+# At module level so that Meta (which cannot see the class body) names it in its indexes.
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", "Placed"
+    PROCESSING = "processing", "Processing"
+    PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
+    FULFILLED = "fulfilled", "Fulfilled"
+    CLOSED = "closed", "Closed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class Order(FSMModelMixin, TimeStampedModel):
-    class Status(models.TextChoices):
-        PLACED = "placed", "Placed"
-        PROCESSING = "processing", "Processing"
-        PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
-        FULFILLED = "fulfilled", "Fulfilled"
-        CLOSED = "closed", "Closed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = OrderStatus
 
     class ReturnStatus(models.TextChoices):
         NONE = "none", "None"
@@ -78,7 +82,7 @@ class Order(FSMModelMixin, TimeStampedModel):
             models.Index(
                 fields=["fulfilled_at"],
                 name="order_fulfilled_at_idx",
-                condition=Q(status="fulfilled"),
+                condition=Q(status=OrderStatus.FULFILLED),
             ),
         ]
 

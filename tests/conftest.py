@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,50 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from common.tokens import token_issue
 from config.celery import app as celery_app
+from tests.factories import KUNSHAN, PUDONG, XUHUI, api_client_for, channel_client
+from tests.inventory.factories import SkuFactory
+from tests.stores.factories import LocationFactory, WarehouseFactory
 
 BASE_DIR = Path(settings.BASE_DIR)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# --- the places and goods most tests use --------------------------------------------------
+
+
+@pytest.fixture
+def xuhui(db):
+    return LocationFactory(code="SH-XUHUI", name="Xuhui store", **XUHUI)
+
+
+@pytest.fixture
+def pudong(db):
+    return LocationFactory(code="SH-PUDONG", name="Pudong store", **PUDONG)
+
+
+@pytest.fixture
+def kunshan(db):
+    return WarehouseFactory(code="DC-KUNSHAN", name="Kunshan warehouse", **KUNSHAN)
+
+
+@pytest.fixture
+def tee(db):
+    return SkuFactory(code="TEE-WHITE-M", name="White tee, M", price=Decimal("99.00"))
+
+
+@pytest.fixture
+def mug(db):
+    return SkuFactory(code="MUG-BLUE", name="Blue mug", price=Decimal("35.50"))
+
+
+@pytest.fixture
+def web(db):
+    """The web storefront's backend, with its channel token."""
+    return channel_client("web")
+
+
+# --- clients, Redis and real worker processes ----------------------------------------------
 
 
 @pytest.fixture
@@ -31,10 +71,7 @@ def user_client(db):
 
     def make(user=None, *, channel: str = "") -> APIClient:
         user = user or get_user_model().objects.create_user(username=f"u-{uuid.uuid4().hex[:8]}")
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user, channel=channel)}")
-        client.user = user
-        return client
+        return api_client_for(user, channel=channel)
 
     return make
 

@@ -7,8 +7,11 @@ from urllib.parse import urlparse
 import psycopg
 import redis
 
+from tests.environment import apply_test_defaults
+
 
 def main() -> int:
+    apply_test_defaults()  # what pytest will use
     in_ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
     problems = []
     database_url = os.environ.get("DATABASE_URL", "")

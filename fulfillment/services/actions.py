@@ -29,8 +29,19 @@ from fulfillment.services.pickup_codes import (
 from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
 from inventory.models import DeliveryMethod, Reservation
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
-from orders.events import order_event_record
-from orders.models import Order, OrderEvent
+from orders.events import (
+    order_event_accepted,
+    order_event_customer_arrived,
+    order_event_fulfillment_order_cancelled,
+    order_event_handed_over,
+    order_event_packed,
+    order_event_picked,
+    order_event_ready_for_pickup,
+    order_event_rejected,
+    order_event_shipped,
+    order_event_transfer_shipped,
+)
+from orders.models import Order
 from orders.services.lifecycle import order_get_for_update, order_lines_fulfilled
 from stores.models import StaffMembership
 from stores.selectors import staff_role_at
@@ -48,24 +59,9 @@ def fulfillment_order_lock(fo: FulfillmentOrder) -> FulfillmentOrder:
     )
 
 
-def fulfillment_event_record(
-    *,
-    fulfillment_order: FulfillmentOrder,
-    kind: str,
-    message: str,
-    actor=None,
-    data: dict | None = None,
-) -> None:
-    """An event of the order's timeline at the fulfillment order's location."""
-    fo = fulfillment_order
-    order_event_record(
-        order=fo.order,
-        kind=kind,
-        actor=actor,
-        location=fo.location,
-        message=message,
-        data={"fulfillment_order": fo.pk, **(data or {})},
-    )
+def _where(fo: FulfillmentOrder) -> dict:
+    """Who a timeline event of `fo` is about: its order, itself and its location."""
+    return {"order": fo.order, "fulfillment_order": fo.pk, "location": fo.location}
 
 
 def fulfillment_open_lines(fo: FulfillmentOrder) -> list[FulfillmentOrderLine]:
@@ -79,12 +75,7 @@ def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fu
     fo.accept()
     fo.accepted_at = timezone.now()
     fo.save(update_fields=["status", "accepted_at", "updated_at"])
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.ACCEPTED,
-        actor=actor,
-        message=f"Accepted at {fo.location.code}",
-    )
+    order_event_accepted(**_where(fo), actor=actor)
     rejection_rate_refresh_on_commit(location_id=fo.location_id)
     return fo
 
@@ -104,12 +95,12 @@ def fulfillment_reject(
         reference=fo.order.number,
         note=f"rejected at {fo.location.code}: {reason}",
     )
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.REJECTED,
+    order_event_rejected(
+        **_where(fo),
+        reason=reason,
+        reason_label=fo.get_rejection_reason_display(),
+        note=note,
         actor=actor,
-        message=f"Rejected at {fo.location.code}: {fo.get_rejection_reason_display()}",
-        data={"reason": reason, "note": note},
     )
     rejection_rate_refresh_on_commit(location_id=fo.location_id)
     outbox_publish("fulfillment.rejected", fulfillment_order=fo.pk)
@@ -121,12 +112,7 @@ def fulfillment_pick(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
     fo = fulfillment_order_lock(fulfillment_order)
     fo.pick()
     fo.save(update_fields=["status", "updated_at"])
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.PICKED,
-        actor=actor,
-        message=f"Picked at {fo.location.code}",
-    )
+    order_event_picked(**_where(fo), actor=actor)
     return fo
 
 
@@ -135,12 +121,7 @@ def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
     fo = fulfillment_order_lock(fulfillment_order)
     fo.pack()
     fo.save(update_fields=["status", "updated_at"])
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.PACKED,
-        actor=actor,
-        message=f"Packed at {fo.location.code}",
-    )
+    order_event_packed(**_where(fo), actor=actor)
     return fo
 
 
@@ -170,13 +151,7 @@ def fulfillment_ship(
         return _send_to_store(fo, actor)
     _complete(fo, actor)
     fo.save(update_fields=["status", "carrier", "tracking_number", "completed_at", "updated_at"])
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.SHIPPED,
-        actor=actor,
-        message=f"Shipped from {fo.location.code} with {carrier} {tracking_number}",
-        data={"carrier": carrier, "tracking_number": tracking_number},
-    )
+    order_event_shipped(**_where(fo), carrier=carrier, tracking_number=tracking_number, actor=actor)
     outbox_publish("fulfillment.shipped", fulfillment_order=fo.pk)
     return fo
 
@@ -190,17 +165,12 @@ def _send_to_store(fo: FulfillmentOrder, actor) -> FulfillmentOrder:
         )
     FulfillmentOrderLine.objects.bulk_update(lines, ["transfer"])
     fo.save(update_fields=["status", "carrier", "tracking_number", "updated_at"])
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.TRANSFER_SHIPPED,
+    order_event_transfer_shipped(
+        **_where(fo),
+        destination=fo.destination,
+        carrier=fo.carrier,
+        tracking_number=fo.tracking_number,
         actor=actor,
-        message=f"Sent from {fo.location.code} to {fo.destination.code} with {fo.carrier} "
-        f"{fo.tracking_number}",
-        data={
-            "destination": fo.destination.code,
-            "carrier": fo.carrier,
-            "tracking_number": fo.tracking_number,
-        },
     )
     outbox_publish("fulfillment.transfer_shipped", fulfillment_order=fo.pk)
     return fo
@@ -222,13 +192,7 @@ def fulfillment_ready(*, fulfillment_order: FulfillmentOrder, actor=None) -> Ful
     fo.save(
         update_fields=["status", "ready_at", "pickup_deadline", "pickup_code_round", "updated_at"]
     )
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.READY_FOR_PICKUP,
-        actor=actor,
-        message=f"Ready for pickup at {fo.location.code} until {fo.pickup_deadline:%Y-%m-%d %H:%M}",
-        data={"deadline": fo.pickup_deadline.isoformat()},
-    )
+    order_event_ready_for_pickup(**_where(fo), deadline=fo.pickup_deadline, actor=actor)
     outbox_publish("fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round)
     return fo
 
@@ -262,13 +226,7 @@ def fulfillment_customer_arrived(
     fo.customer_arrived_at = timezone.now()
     fo.parking_spot = parking_spot
     fo.save(update_fields=["customer_arrived_at", "parking_spot", "updated_at"])
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.CUSTOMER_ARRIVED,
-        actor=actor,
-        message=f"Customer arrived{' at spot ' + parking_spot if parking_spot else ''}",
-        data={"parking_spot": parking_spot},
-    )
+    order_event_customer_arrived(**_where(fo), parking_spot=parking_spot, actor=actor)
     outbox_publish("fulfillment.customer_arrived", fulfillment_order=fo.pk)
     return fo
 
@@ -293,23 +251,16 @@ def fulfillment_handover(
             role = staff_role_at(user=actor, location=fo.location) if actor else None
             if role != StaffMembership.Role.MANAGER:
                 raise OverrideNotAllowed()
-            how = {"override_reason": override_reason}
-        elif not pickup_code_verify(fulfillment_order=fo, code=code):
-            how = None  # the wrong try is kept: refused once this transaction committed
+            allowed = True
         else:
-            how = {"code": "verified"}
-        if how is not None:
+            # A wrong try is kept: refused once this transaction committed.
+            allowed = pickup_code_verify(fulfillment_order=fo, code=code)
+        if allowed:
             fo.handover()
             _complete(fo, actor)
             fo.save(update_fields=["status", "completed_at", "updated_at"])
-            fulfillment_event_record(
-                fulfillment_order=fo,
-                kind=OrderEvent.Kind.HANDED_OVER,
-                actor=actor,
-                message=f"Handed over at {fo.location.code}",
-                data=how,
-            )
-    if how is None:
+            order_event_handed_over(**_where(fo), override_reason=override_reason, actor=actor)
+    if not allowed:
         raise PickupCodeInvalid(attempts_left=pickup_code_attempts_left(fo))
     return fo
 
@@ -332,10 +283,6 @@ def fulfillment_orders_follow_order(*, order: Order, line_ids: list[int]) -> Non
             fo.cancel()
             fo.completed_at = timezone.now()
             fo.save(update_fields=["status", "completed_at", "updated_at"])
-            order_event_record(
-                order=order,
-                kind=OrderEvent.Kind.STATUS_CHANGED,
-                location=fo.location,
-                message=f"Fulfillment order {fo.pk} at {fo.location.code} cancelled",
-                data={"fulfillment_order": fo.pk, "to": "cancelled"},
+            order_event_fulfillment_order_cancelled(
+                order=order, fulfillment_order=fo.pk, location=fo.location, status=fo.status
             )

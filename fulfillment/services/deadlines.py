@@ -7,13 +7,12 @@ from django.utils import timezone
 from common.outbox import outbox_publish
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services.actions import (
-    fulfillment_event_record,
     fulfillment_open_lines,
     fulfillment_order_lock,
     fulfillment_reject,
 )
 from inventory.services import stock_release
-from orders.models import OrderEvent
+from orders.events import order_event_expired
 from orders.services.lifecycle import order_line_cancel
 
 Status = FulfillmentOrder.Status
@@ -34,10 +33,8 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
         reference=fo.order.number,
         note="pickup not collected",
     )
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.EXPIRED,
-        message=f"Not collected at {fo.location.code} by {fo.pickup_deadline:%Y-%m-%d %H:%M}",
+    order_event_expired(
+        order=fo.order, fulfillment_order=fo.pk, location=fo.location, deadline=fo.pickup_deadline
     )
     for line in lines:
         order_line_cancel(

@@ -8,7 +8,6 @@ from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.selectors import inbound_transfers
 from fulfillment.services.actions import (
     fulfillment_accept,
-    fulfillment_event_record,
     fulfillment_order_lock,
     fulfillment_pick,
     fulfillment_ready,
@@ -20,7 +19,8 @@ from fulfillment.services.routing import (
 )
 from inventory.models import DeliveryMethod, Reservation
 from inventory.services import StockRequest, stock_reserve, stock_transfer_receive
-from orders.models import Order, OrderEvent, OrderLine
+from orders.events import order_event_transfer_received
+from orders.models import Order, OrderLine
 from orders.references import LineReference
 
 Status = FulfillmentOrder.Status
@@ -80,16 +80,13 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
         allow_safety_stock=True,
         actor=actor,
     )
-    fulfillment_event_record(
-        fulfillment_order=fo,
-        kind=OrderEvent.Kind.TRANSFER_RECEIVED,
+    order_event_transfer_received(
+        order=order,
+        fulfillment_order=fo.pk,
+        location=fo.location,
+        destination=store,
+        held=[{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
         actor=actor,
-        message=f"Received at {store.code} from {fo.location.code}"
-        + ("" if reservations else "; nothing is needed any more, so it went on the shelf"),
-        data={
-            "destination": store.code,
-            "held": [{"line": line.pk, "quantity": qty} for line, qty in wanted.items()],
-        },
     )
     pickup = _open_pickup(order=order, store=store)
     if reservations and not _store_gave_up(order=order, store=store):

@@ -7,16 +7,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 
-from common.idempotency import IdempotencyKey, request_fingerprint
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import actions
 from inventory.models import Sku
 from inventory.services import stock_receive
-from orders.services.checkout import CheckoutLine, CheckoutRequest
-from orders.views import checkout_idempotent
 from stores.models import StaffMembership
+from tests.admin.helpers import store_staff
+from tests.factories import place_order
 from tests.stores.factories import LocationFactory, UserFactory
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -56,30 +54,15 @@ def open_browser():
 
 
 def _staff(username: str, location, role=StaffMembership.Role.ASSOCIATE):
-    user = UserFactory(username=username, is_staff=True)
-    user.set_password(PASSWORD)
-    user.save()
-    group, _ = Group.objects.get_or_create(name="Store staff")
-    group.permissions.set(
-        Permission.objects.filter(
-            codename__in=["view_fulfillmentorder", "change_fulfillmentorder", "view_stocklevel"]
-        )
-    )
-    user.groups.add(group)
-    StaffMembership.objects.create(user=user, location=location, role=role)
-    return user
+    return store_staff(location, username, role=role, password=PASSWORD)
 
 
 def _pickup_order(store, sku, actor):
-    result = checkout_idempotent(
-        request=CheckoutRequest(
-            channel="web", method="pickup", lines=[CheckoutLine(sku=sku, quantity=1)],
-            email="shopper@example.com", location=store,
-        ),
-        key=IdempotencyKey(actor=actor, key=f"browser-{store.code}",
-                           fingerprint=request_fingerprint(store.code)),
+    order = place_order(
+        [(sku, 1)], location=store, email="shopper@example.com", actor=actor,
+        key=f"browser-{store.code}",
     )  # fmt: skip
-    return FulfillmentOrder.objects.get(order__number=result.body["number"])
+    return FulfillmentOrder.objects.get(order=order)
 
 
 def _login(page, live_server, username: str) -> None:

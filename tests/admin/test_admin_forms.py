@@ -6,13 +6,8 @@ import pytest
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services import actions
 from tests.admin.helpers import staff_in_admin
-from tests.fulfillment.factories import (
-    XUHUI,
-    LocationFactory,
-    SkuFactory,
-    place_order,
-    put_stock,
-)
+from tests.factories import XUHUI, place_order
+from tests.fulfillment.factories import LocationFactory, SkuFactory, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +24,7 @@ def staff(client, store):
 
 def _order(store, method: str) -> FulfillmentOrder:
     sku = SkuFactory(code="TEE-M")
-    put_stock(location=store, sku=sku, on_hand=5)
+    stock_put(location=store, sku=sku, on_hand=5)
     order = place_order([(sku, 1)], method=method, location=store)
     return FulfillmentOrder.objects.get(order=order)
 

@@ -7,15 +7,8 @@ from fulfillment.models import FulfillmentOrder
 from fulfillment.services import actions
 from inventory.models import StockLevel
 from tests.admin.helpers import staff_in_admin
-from tests.fulfillment.factories import (
-    JINGAN,
-    KUNSHAN,
-    LocationFactory,
-    SkuFactory,
-    WarehouseFactory,
-    place_order,
-    put_stock,
-)
+from tests.factories import JINGAN, KUNSHAN, place_order
+from tests.fulfillment.factories import LocationFactory, SkuFactory, WarehouseFactory, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +18,7 @@ def shipped_transfer():
     store = LocationFactory(code="SH-JINGAN", **JINGAN)
     warehouse = WarehouseFactory(code="DC-KUNSHAN", **KUNSHAN)
     sku = SkuFactory(code="TEE-M")
-    put_stock(location=warehouse, sku=sku, on_hand=5)
+    stock_put(location=warehouse, sku=sku, on_hand=5)
     order = place_order([(sku, 1)], method="pickup", location=store, ship_to_store=True)
     transfer = FulfillmentOrder.objects.get(order=order, kind="transfer")
     for step in (actions.fulfillment_accept, actions.fulfillment_pick, actions.fulfillment_pack):

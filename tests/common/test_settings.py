@@ -1,8 +1,12 @@
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
+
+from tests.environment import TEST_DEFAULTS
 
 PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/omnistock",
@@ -71,3 +75,30 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_pytest_started_from_an_editor_gets_the_configuration_of_make_test(tmp_path):
+    """`.venv/bin/pytest tests/...` with none of the test variables set, as an editor runs
+    it: pytest's own configuration supplies the defaults `make test` runs with, and a
+    variable the caller set still wins."""
+    env = {k: v for k, v in os.environ.items() if k not in {*TEST_DEFAULTS, *MODE_VARS}}
+    env.update(REDIS_URL="redis://127.0.0.1:6379/14", OMNISTOCK_VAR_DIR=str(tmp_path))
+    pytest_script = Path(sys.executable).parent / "pytest"
+
+    result = subprocess.run(
+        [str(pytest_script), "tests/common/settings_probe.py", "-qs", "-p", "no:cacheprovider"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("CONFIGURATION ")]
+    seen = json.loads(line.removeprefix("CONFIGURATION "))
+    assert seen.pop("settings") == {
+        "database": "omnistock",
+        "debug": False,
+        "eager": True,
+        "ssl_redirect": False,
+        "secret_key": TEST_DEFAULTS["DJANGO_SECRET_KEY"],
+        "staticfiles": "django.contrib.staticfiles.storage.StaticFilesStorage",
+    }
+    assert seen == {**TEST_DEFAULTS, "REDIS_URL": "redis://127.0.0.1:6379/14"}

@@ -3,49 +3,14 @@ import uuid
 import pytest
 
 from stores.models import StaffMembership
-from tests.fulfillment.factories import (
-    JINGAN,
-    KUNSHAN,
-    PUDONG,
-    XUHUI,
-    LocationFactory,
-    SkuFactory,
-    WarehouseFactory,
-    channel_client,
-    staff_client,
-    staff_member,
-)
+from tests.factories import JINGAN, staff_client, staff_member
+from tests.fulfillment.factories import LocationFactory
 from tests.fulfillment.worker_mail import KEY_VARIABLE
-
-
-@pytest.fixture
-def xuhui():
-    return LocationFactory(code="SH-XUHUI", name="Xuhui store", **XUHUI)
-
-
-@pytest.fixture
-def pudong():
-    return LocationFactory(code="SH-PUDONG", name="Pudong store", **PUDONG)
 
 
 @pytest.fixture
 def jingan():
     return LocationFactory(code="SH-JINGAN", name="Jing'an store", **JINGAN)
-
-
-@pytest.fixture
-def kunshan():
-    return WarehouseFactory(code="DC-KUNSHAN", name="Kunshan warehouse", **KUNSHAN)
-
-
-@pytest.fixture
-def tee():
-    return SkuFactory(code="TEE-WHITE-M", name="White tee, M")
-
-
-@pytest.fixture
-def mug():
-    return SkuFactory(code="MUG-BLUE", name="Blue mug")
 
 
 @pytest.fixture
@@ -66,18 +31,12 @@ def pudong_associate(pudong):
 @pytest.fixture
 def at_xuhui(xuhui_associate):
     """The store app of an associate at Xuhui."""
-    return staff_client(xuhui_associate)
+    return staff_client(user=xuhui_associate)
 
 
 @pytest.fixture
 def at_pudong(pudong_associate):
-    return staff_client(pudong_associate)
-
-
-@pytest.fixture
-def web():
-    """The web storefront's backend, which places the orders of these tests."""
-    return channel_client("web")
+    return staff_client(user=pudong_associate)
 
 
 @pytest.fixture

@@ -17,17 +17,8 @@ from fulfillment.services.deadlines import fulfillment_escalate
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from orders.models import OrderEvent
 from stores.models import Location
-from tests.fulfillment.factories import (
-    KUNSHAN,
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    level,
-    place_order,
-    put_stock,
-    sent_to,
-    timeline,
-)
+from tests.factories import KUNSHAN, assert_stock_consistent, place_order, timeline
+from tests.fulfillment.factories import act, fulfillment_orders, level, sent_to, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +27,7 @@ CUSTOMER = "ada@example.com"
 
 @pytest.fixture
 def ready_pickup(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     for step in ("accept", "pick", "ready"):
@@ -78,7 +69,7 @@ def test_uncollected_pickup_expires_and_its_stock_goes_back_on_the_shelf(ready_p
     assert "2 x TEE-WHITE-M" in told[0].body
     kinds = timeline(order)
     assert kinds.index("expired") < kinds.index("line_cancelled")
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_within_its_hold_period_is_left_waiting(ready_pickup, xuhui, tee):
@@ -106,8 +97,8 @@ def test_expired_pickup_can_no_longer_be_handed_over(ready_pickup, at_xuhui):
 def pending_ship(xuhui, pudong, tee):
     """2 tees to ship from Xuhui (30-minute SLA); Pudong could take them too."""
     Location.objects.filter(pk=xuhui.pk).update(accept_sla_minutes=30)
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     assert fo.location == xuhui
@@ -136,7 +127,7 @@ def test_fulfillment_order_not_accepted_within_the_sla_is_rerouted(
     assert rejected.actor is None
     assert "rerouted" in timeline(order)
     assert any(order.number in m.subject for m in sent_to(pudong_associate.email))
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_fulfillment_order_within_its_sla_is_not_escalated(pending_ship, xuhui, tee):
@@ -195,15 +186,15 @@ def test_store_accepting_while_the_escalation_runs_keeps_its_order(
     assert escalated is None
     assert [f.status for f in fulfillment_orders(order)] == ["accepted"]
     assert level(xuhui, tee) == (5, 2)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_a_long_queue_within_its_sla_does_not_hold_back_overdue_work_elsewhere(
     xuhui, kunshan, tee, monkeypatch
 ):
     Location.objects.filter(pk=kunshan.pk).update(accept_sla_minutes=24 * 60)
-    put_stock(location=kunshan, sku=tee, on_hand=10)
-    put_stock(location=xuhui, sku=tee, on_hand=10)
+    stock_put(location=kunshan, sku=tee, on_hand=10)
+    stock_put(location=xuhui, sku=tee, on_hand=10)
     near_kunshan = (KUNSHAN["latitude"], KUNSHAN["longitude"])
     queued = [place_order([(tee, 1)], method="ship", point=near_kunshan) for _ in range(2)]
     late = place_order([(tee, 1)], method="ship")
@@ -215,13 +206,13 @@ def test_a_long_queue_within_its_sla_does_not_hold_back_overdue_work_elsewhere(
 
     assert [f.status for f in fulfillment_orders(late)] == ["rejected", "pending"]
     assert FulfillmentOrder.objects.filter(order__in=queued, status="pending").count() == 2
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_not_accepted_in_time_is_kept_and_its_managers_are_told_once(
     xuhui, tee, xuhui_associate, xuhui_manager, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     created_ago(fo, xuhui.accept_sla_minutes + 1)
@@ -246,7 +237,7 @@ def test_work_that_arrives_after_closing_is_due_the_next_morning(xuhui, tee, mon
     Location.objects.filter(pk=xuhui.pk).update(
         opening_hours=hours, timezone="Asia/Shanghai", accept_sla_minutes=60
     )
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     night = datetime(2026, 12, 7, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 
     # The release happens at 23:30 Shanghai time, whatever time the test runs at.

@@ -16,15 +16,8 @@ from fulfillment.services.routing import fulfillment_release, fulfillment_rerout
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from inventory.models import Reservation, StockLevel
 from orders.models import OrderEvent, OrderLine
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    channel_client,
-    fulfillment_orders,
-    pickup_code_in,
-    place_order,
-    put_stock,
-)
+from tests.factories import assert_stock_consistent, channel_client, place_order
+from tests.fulfillment.factories import act, fulfillment_orders, pickup_code_in, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +53,7 @@ def publish_again(topic: str, **payload) -> OutboxEvent:
 
 
 def test_releasing_an_order_twice_creates_nothing_more(xuhui, tee, xuhui_associate):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="pickup", location=xuhui)
     before = state()
 
@@ -71,12 +64,12 @@ def test_releasing_an_order_twice_creates_nothing_more(xuhui, tee, xuhui_associa
     assert after["outbox"] == before["outbox"] + 1
     assert {**after, "outbox": 0} == {**before, "outbox": 0}
     assert len(fulfillment_orders(order)) == 1
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rerouting_a_rejection_twice_reserves_nothing_more(xuhui, pudong, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="ship")
     [fo] = fulfillment_orders(order)
     act(at_xuhui, fo, "reject", reason="not_found")
@@ -91,11 +84,11 @@ def test_rerouting_a_rejection_twice_reserves_nothing_more(xuhui, pudong, tee, a
         (xuhui.pk, "rejected"),
         (pudong.pk, "pending"),
     ]
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rerouting_a_cancelled_rejection_twice_cancels_nothing_more(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="ship")
     [fo] = fulfillment_orders(order)
     act(at_xuhui, fo, "reject", reason="not_found")
@@ -105,11 +98,11 @@ def test_rerouting_a_cancelled_rejection_twice_cancels_nothing_more(xuhui, tee, 
 
     assert state() == before
     assert order.lines.get().quantity_cancelled == 2
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_expiring_a_pickup_twice_releases_and_tells_once(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="pickup", location=xuhui)
     [fo] = fulfillment_orders(order)
     for step in ("accept", "pick", "ready"):
@@ -124,12 +117,12 @@ def test_expiring_a_pickup_twice_releases_and_tells_once(xuhui, tee, at_xuhui):
     assert fulfillment_expire(fulfillment_order=fo) is None
 
     assert state() == before
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_escalating_twice_reroutes_once(xuhui, pudong, tee):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="ship")
     FulfillmentOrder.objects.filter(order=order).update(
         accept_by=timezone.now() - timedelta(minutes=1)
@@ -149,8 +142,8 @@ def test_every_outbox_event_delivered_again_changes_nothing(
     """A whole day's work: a re-routed shipment, a collected pickup, a curbside arrival,
     an expiry and a cancellation; then every event is delivered a second time."""
     for location in (xuhui, pudong):
-        put_stock(location=location, sku=tee, on_hand=10)
-        put_stock(location=location, sku=mug, on_hand=10)
+        stock_put(location=location, sku=tee, on_hand=10)
+        stock_put(location=location, sku=mug, on_hand=10)
     shipped = place_order([(tee, 1), (mug, 1)], method="ship")
     [first] = fulfillment_orders(shipped)
     act(at_xuhui, first, "reject", reason="damaged")
@@ -196,4 +189,4 @@ def test_every_outbox_event_delivered_again_changes_nothing(
     assert results == [False] * len(events)
     assert state() == before
     assert all(e.attempts == 1 for e in OutboxEvent.objects.all())
-    assert_stock_invariants()
+    assert_stock_consistent()

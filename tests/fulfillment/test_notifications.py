@@ -12,15 +12,8 @@ from common.models import OutboxEvent
 from common.outbox import outbox_process, outbox_sweep
 from fulfillment.services.actions import fulfillment_ready
 from orders.services.lifecycle import order_cancel
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    pickup_code_in,
-    place_order,
-    put_stock,
-    sent_to,
-)
+from tests.factories import assert_stock_consistent, place_order
+from tests.fulfillment.factories import act, fulfillment_orders, pickup_code_in, sent_to, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +28,7 @@ def ready_emails() -> list:
 def test_mail_server_down_leaves_fulfillment_going_and_the_emails_follow_once_it_is_back(
     settings, xuhui, tee, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
     settings.EMAIL_BACKEND = BROKEN
 
     order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
@@ -59,11 +52,11 @@ def test_mail_server_down_leaves_fulfillment_going_and_the_emails_follow_once_it
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
     [ready] = ready_emails()
     assert act(at_xuhui, fo, "handover", code=pickup_code_in(ready.body)).status_code == 200
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_cancelled_before_its_email_went_out_gets_no_code(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
     order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     for step in ("accept", "pick"):
@@ -79,7 +72,7 @@ def test_pickup_cancelled_before_its_email_went_out_gets_no_code(xuhui, tee, at_
 
 
 def test_a_new_code_replaces_a_lost_one_and_unlocks_a_locked_pickup(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
     order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     for step in ("accept", "pick", "ready"):
@@ -103,7 +96,7 @@ def test_a_new_code_replaces_a_lost_one_and_unlocks_a_locked_pickup(xuhui, tee, 
 
 
 def test_a_new_code_is_only_for_a_pickup_that_is_ready(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
     order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
 
@@ -114,7 +107,7 @@ def test_a_new_code_is_only_for_a_pickup_that_is_ready(xuhui, tee, at_xuhui):
 
 
 def test_customer_without_email_gets_no_code_and_the_timeline_says_so(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
     order = place_order(
         [(tee, 1)], method="pickup", location=xuhui, email=None, phone="+8613800000000"
     )
@@ -130,7 +123,7 @@ def test_customer_without_email_gets_no_code_and_the_timeline_says_so(xuhui, tee
 
 def _ready_with_its_email_waiting(settings, xuhui, tee, at_xuhui):
     """A ready pickup whose ready email failed once (the mail server was down)."""
-    put_stock(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
     order = place_order([(tee, 1)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     for step in ("accept", "pick"):

@@ -9,19 +9,21 @@ from django.core import mail
 from common.models import OutboxEvent
 from orders.models import OrderEvent
 from stores.models import StaffMembership
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
+from tests.factories import (
+    assert_stock_consistent,
     channel_client,
-    fulfillment_orders,
-    level,
-    pickup_code_in,
     place_order,
-    put_stock,
-    sent_to,
     staff_client,
     staff_member,
     timeline,
+)
+from tests.fulfillment.factories import (
+    act,
+    fulfillment_orders,
+    level,
+    pickup_code_in,
+    sent_to,
+    stock_put,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,7 +56,7 @@ def other_than(code: str) -> str:
 @pytest.fixture
 def pickup(xuhui, tee, at_xuhui):
     """2 of 5 tees at Xuhui, ready for pickup; the customer has the ready email."""
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     make_ready(at_xuhui, fo)
@@ -79,7 +81,7 @@ def test_pickup_is_handed_over_with_the_code_from_the_ready_email(pickup, xuhui,
     kinds = timeline(order)
     assert kinds.index("ready_for_pickup") < kinds.index("handed_over")
     assert order.events.get(kind=OrderEvent.Kind.HANDED_OVER).data["code"] == "verified"
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_ready_pickup_has_a_deadline_from_the_location_hold_period(pickup, xuhui):
@@ -118,7 +120,7 @@ def test_wrong_pickup_code_is_refused_and_counted(pickup, xuhui, tee, at_xuhui):
     assert (fo.status, fo.pickup_code_failures) == ("ready_for_pickup", 1)
     assert level(xuhui, tee) == (5, 2)
     assert "handed_over" not in timeline(order)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_five_wrong_codes_lock_the_handover_even_for_the_right_code(pickup, xuhui, tee, at_xuhui):
@@ -138,14 +140,14 @@ def test_five_wrong_codes_lock_the_handover_even_for_the_right_code(pickup, xuhu
     fo.refresh_from_db()
     assert (fo.status, fo.pickup_code_failures) == ("ready_for_pickup", 5)
     assert level(xuhui, tee) == (5, 2)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_manager_hands_over_a_locked_pickup_with_a_reason(pickup, xuhui, tee, at_xuhui):
     order, fo = pickup
     for _ in range(5):
         act(at_xuhui, fo, "handover", code="ZZZZZZ")
-    manager = staff_client(staff_member(xuhui, role=StaffMembership.Role.MANAGER))
+    manager = staff_client(user=staff_member(xuhui, role=StaffMembership.Role.MANAGER))
 
     response = manager.post(
         f"/api/v1/fulfillment-orders/{fo.pk}/handover",
@@ -161,7 +163,7 @@ def test_manager_hands_over_a_locked_pickup_with_a_reason(pickup, xuhui, tee, at
     assert handed.actor == manager.user
     order.refresh_from_db()
     assert order.status == "fulfilled"
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_associate_may_not_hand_over_without_the_code(pickup, xuhui, tee, at_xuhui):
@@ -174,7 +176,7 @@ def test_associate_may_not_hand_over_without_the_code(pickup, xuhui, tee, at_xuh
     fo.refresh_from_db()
     assert fo.status == "ready_for_pickup"
     assert level(xuhui, tee) == (5, 2)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_a_manager_elsewhere_is_only_an_associate_here(pickup, xuhui, pudong):
@@ -182,7 +184,7 @@ def test_a_manager_elsewhere_is_only_an_associate_here(pickup, xuhui, pudong):
     user = staff_member(pudong, role=StaffMembership.Role.MANAGER)
     StaffMembership.objects.create(user=user, location=xuhui)
 
-    response = act(staff_client(user), fo, "handover", override_reason="I manage Pudong")
+    response = act(staff_client(user=user), fo, "handover", override_reason="I manage Pudong")
 
     assert response.status_code == 403
     assert response.json()["code"] == "override_not_allowed"
@@ -199,7 +201,7 @@ def test_handover_without_code_or_reason_is_400(pickup, at_xuhui):
 
 
 def test_handover_of_a_pickup_not_yet_ready_is_409(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="pickup", location=xuhui)
     [fo] = fulfillment_orders(order)
     act(at_xuhui, fo, "accept")
@@ -211,7 +213,7 @@ def test_handover_of_a_pickup_not_yet_ready_is_409(xuhui, tee, at_xuhui):
     fo.refresh_from_db()
     assert (fo.status, fo.pickup_code_failures) == ("accepted", 0)
     assert level(xuhui, tee) == (5, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 # --- curbside ---------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ def test_handover_of_a_pickup_not_yet_ready_is_409(xuhui, tee, at_xuhui):
 def test_curbside_arrival_by_the_ordering_channel_alerts_the_store(
     web, xuhui, tee, at_xuhui, xuhui_associate
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="curbside", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     make_ready(at_xuhui, fo)
@@ -243,11 +245,11 @@ def test_curbside_arrival_by_the_ordering_channel_alerts_the_store(
     assert order.events.filter(
         kind=OrderEvent.Kind.NOTIFIED, data__template="store_arrived"
     ).exists()
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_curbside_order_is_handed_over_at_the_car_with_the_code(web, xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="curbside", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     make_ready(at_xuhui, fo)
@@ -258,11 +260,11 @@ def test_curbside_order_is_handed_over_at_the_car_with_the_code(web, xuhui, tee,
 
     assert response.json()["status"] == "picked_up"
     assert level(xuhui, tee) == (4, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_arrival_for_a_pickup_that_is_not_curbside_is_409(web, xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="pickup", location=xuhui)
     [fo] = fulfillment_orders(order)
     make_ready(at_xuhui, fo)
@@ -279,7 +281,7 @@ def test_arrival_for_a_pickup_that_is_not_curbside_is_409(web, xuhui, tee, at_xu
 
 
 def test_another_channel_cannot_announce_an_arrival_for_an_order_it_never_saw(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="curbside", location=xuhui)
     [fo] = fulfillment_orders(order)
     make_ready(at_xuhui, fo)

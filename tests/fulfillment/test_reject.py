@@ -10,18 +10,14 @@ from fulfillment.models import FulfillmentOrder
 from fulfillment.tasks import refresh_rejection_rates
 from orders.models import OrderEvent
 from stores.models import Location
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    level,
+from tests.factories import (
+    assert_stock_consistent,
     place_order,
-    put_stock,
-    sent_to,
     staff_client,
     staff_member,
     timeline,
 )
+from tests.fulfillment.factories import act, fulfillment_orders, level, sent_to, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,8 +31,8 @@ def rejection_rate(location: Location) -> float:
 def test_rejected_ship_order_is_rerouted_to_the_next_location(
     xuhui, pudong, tee, at_xuhui, pudong_associate
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
     [first] = fulfillment_orders(order)
     assert first.location == xuhui
@@ -74,33 +70,33 @@ def test_rejected_ship_order_is_rerouted_to_the_next_location(
     [told] = sent_to(pudong_associate.email)
     assert order.number in told.subject
     assert sent_to(CUSTOMER) == []  # nothing the customer needs to know yet
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rerouting_skips_every_location_that_already_gave_up(xuhui, pudong, jingan, tee):
     for location in (xuhui, pudong, jingan):
-        put_stock(location=location, sku=tee, on_hand=3)
+        stock_put(location=location, sku=tee, on_hand=3)
     order = place_order([(tee, 1)], method="ship", email=CUSTOMER)
 
     visited = []
     for _ in range(3):
         [current] = [fo for fo in fulfillment_orders(order) if fo.status == "pending"]
         visited.append(current.location.code)
-        act(staff_client(staff_member(current.location)), current, "reject", reason="damaged")
+        act(staff_client(user=staff_member(current.location)), current, "reject", reason="damaged")
 
     assert visited == ["SH-XUHUI", "SH-JINGAN", "SH-PUDONG"]
     assert [fo.status for fo in fulfillment_orders(order)] == ["rejected"] * 3
     order.refresh_from_db()
     assert order.status == "cancelled"
     assert [level(loc, tee) for loc in (xuhui, pudong, jingan)] == [(3, 0)] * 3
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_reject_when_no_other_location_has_stock_cancels_the_order_and_tells_the_customer(
     xuhui, pudong, tee, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=1)  # not enough for the order
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=1)  # not enough for the order
     order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
     [fo] = fulfillment_orders(order)
 
@@ -119,15 +115,15 @@ def test_reject_when_no_other_location_has_stock_cancels_the_order_and_tells_the
     kinds = timeline(order)
     assert "line_cancelled" in kinds
     assert "rerouted" not in kinds
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_what_no_location_can_take_is_cancelled_and_the_rest_goes_elsewhere(
     xuhui, pudong, tee, mug, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=2)
-    put_stock(location=xuhui, sku=mug, on_hand=2)
-    put_stock(location=pudong, sku=tee, on_hand=2)
+    stock_put(location=xuhui, sku=tee, on_hand=2)
+    stock_put(location=xuhui, sku=mug, on_hand=2)
+    stock_put(location=pudong, sku=tee, on_hand=2)
     order = place_order([(tee, 1), (mug, 1)], method="ship", email=CUSTOMER)
     [fo] = fulfillment_orders(order)
 
@@ -148,18 +144,18 @@ def test_what_no_location_can_take_is_cancelled_and_the_rest_goes_elsewhere(
     assert level(xuhui, tee) == (2, 0)
     assert level(xuhui, mug) == (2, 0)
     assert level(pudong, tee) == (2, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rerouted_lines_join_the_order_waiting_at_that_location_instead_of_a_second_one(
     xuhui, pudong, tee, mug, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=2)
-    put_stock(location=pudong, sku=mug, on_hand=2)
+    stock_put(location=xuhui, sku=tee, on_hand=2)
+    stock_put(location=pudong, sku=mug, on_hand=2)
     order = place_order([(tee, 1), (mug, 1)], method="ship", email=CUSTOMER)
     at_xuhui_fo, at_pudong_fo = fulfillment_orders(order)
     assert (at_xuhui_fo.location, at_pudong_fo.location) == (xuhui, pudong)
-    put_stock(location=pudong, sku=tee, on_hand=2)  # Pudong's delivery arrives meanwhile
+    stock_put(location=pudong, sku=tee, on_hand=2)  # Pudong's delivery arrives meanwhile
 
     act(at_xuhui, at_xuhui_fo, "reject", reason="damaged")
 
@@ -170,14 +166,14 @@ def test_rerouted_lines_join_the_order_waiting_at_that_location_instead_of_a_sec
         ("TEE-WHITE-M", 1),
     ]
     assert level(pudong, tee) == (2, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rejecting_a_pickup_cancels_it_instead_of_sending_the_customer_elsewhere(
     xuhui, pudong, tee, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="pickup", location=xuhui, email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     act(at_xuhui, fo, "accept")
@@ -195,12 +191,12 @@ def test_rejecting_a_pickup_cancels_it_instead_of_sending_the_customer_elsewhere
     assert "2 x TEE-WHITE-M" in message.body
     rejected = order.events.get(kind=OrderEvent.Kind.REJECTED)
     assert (rejected.data["reason"], rejected.data["note"]) == ("damaged", "box crushed")
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 @pytest.mark.parametrize("reason", ["bored", "sla_expired", ""])
 def test_rejection_needs_a_reason_staff_may_give(xuhui, tee, at_xuhui, reason):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="ship")
     [fo] = fulfillment_orders(order)
 
@@ -211,7 +207,7 @@ def test_rejection_needs_a_reason_staff_may_give(xuhui, tee, at_xuhui, reason):
     fo.refresh_from_db()
     assert fo.status == "pending"
     assert level(xuhui, tee) == (5, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 # --- the order is cancelled ------------------------------------------------------------------
@@ -220,8 +216,8 @@ def test_rejection_needs_a_reason_staff_may_give(xuhui, tee, at_xuhui, reason):
 def test_cancelling_the_order_cancels_its_open_fulfillment_orders(
     web, xuhui, pudong, tee, mug, at_xuhui, at_pudong
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=mug, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=mug, on_hand=5)
     order = place_order([(tee, 2), (mug, 1)], method="ship", email=CUSTOMER)
     at_x, at_p = fulfillment_orders(order)
     act(at_xuhui, at_x, "accept")
@@ -241,14 +237,14 @@ def test_cancelling_the_order_cancels_its_open_fulfillment_orders(
     assert "changed my mind" in message.body
     assert act(at_xuhui, at_x, "pack").json()["code"] == "transition_not_allowed"
     assert act(at_pudong, at_p, "accept").json()["code"] == "transition_not_allowed"
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_cancelling_after_one_shipment_cancels_only_what_is_still_open(
     web, xuhui, pudong, tee, mug, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=mug, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=mug, on_hand=5)
     order = place_order([(tee, 2), (mug, 1)], method="ship")
     at_x, _ = fulfillment_orders(order)
     for step in ("accept", "pick", "pack"):
@@ -263,12 +259,12 @@ def test_cancelling_after_one_shipment_cancels_only_what_is_still_open(
     assert order.status == "fulfilled"
     assert level(xuhui, tee) == (3, 0)
     assert level(pudong, mug) == (5, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_cancelling_part_of_a_line_shrinks_its_fulfillment_order(web, xuhui, tee, mug, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=xuhui, sku=mug, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=mug, on_hand=5)
     order = place_order([(tee, 3), (mug, 1)], method="ship")
     [fo] = fulfillment_orders(order)
     tee_line = order.lines.get(sku_code="TEE-WHITE-M")
@@ -291,12 +287,12 @@ def test_cancelling_part_of_a_line_shrinks_its_fulfillment_order(web, xuhui, tee
     assert level(xuhui, mug) == (4, 0)
     order.refresh_from_db()
     assert order.status == "fulfilled"
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rejections_older_than_a_week_stop_ranking_a_store_down(xuhui, pudong, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="ship", email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     act(at_xuhui, fo, "reject", reason="damaged")

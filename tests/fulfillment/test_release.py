@@ -5,22 +5,15 @@ from django.core import mail
 
 from orders.models import OrderEvent
 from stores.models import StaffMembership
-from tests.fulfillment.factories import (
-    assert_stock_invariants,
-    fulfillment_orders,
-    level,
-    place_order,
-    put_stock,
-    staff_member,
-    timeline,
-)
+from tests.factories import assert_stock_consistent, place_order, staff_member, timeline
+from tests.fulfillment.factories import fulfillment_orders, level, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_checkout_releases_one_pending_fulfillment_order_to_the_routed_store(xuhui, pudong, tee):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
 
     order = place_order([(tee, 2)], method="ship")
 
@@ -39,7 +32,7 @@ def test_checkout_releases_one_pending_fulfillment_order_to_the_routed_store(xuh
     assert released.data["fulfillment_order"] == fo.pk
     assert level(xuhui, tee) == (5, 2)
     assert level(pudong, tee) == (5, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_store_staff_with_an_email_are_told_of_the_new_fulfillment_order(xuhui, pudong, tee):
@@ -47,7 +40,7 @@ def test_store_staff_with_an_email_are_told_of_the_new_fulfillment_order(xuhui, 
     manager = staff_member(xuhui, role=StaffMembership.Role.MANAGER)
     staff_member(xuhui, email=False)
     elsewhere = staff_member(pudong)
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
 
     order = place_order([(tee, 2)], method="pickup", location=xuhui)
 
@@ -61,12 +54,12 @@ def test_store_staff_with_an_email_are_told_of_the_new_fulfillment_order(xuhui, 
     notified = order.events.get(kind=OrderEvent.Kind.NOTIFIED, data__to="store")
     assert notified.data["recipients"] == 2
     assert notified.location == xuhui
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_order_split_across_two_locations_gets_a_fulfillment_order_at_each(xuhui, pudong, tee, mug):
-    put_stock(location=xuhui, sku=tee, on_hand=3)
-    put_stock(location=pudong, sku=mug, on_hand=3)
+    stock_put(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=pudong, sku=mug, on_hand=3)
 
     order = place_order([(tee, 1), (mug, 2)], method="ship")
 
@@ -83,11 +76,11 @@ def test_order_split_across_two_locations_gets_a_fulfillment_order_at_each(xuhui
         ("SH-XUHUI", "pending", [("TEE-WHITE-M", 1)]),
     ]
     assert timeline(order).count("released") == 2
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_placed_through_the_checkout_api_shows_in_the_store_queue(web, xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
 
     response = web.post(
         "/api/v1/checkout",
@@ -114,11 +107,11 @@ def test_pickup_placed_through_the_checkout_api_shows_in_the_store_queue(web, xu
     )
     assert [(line["sku"], line["quantity"]) for line in row["lines"]] == [("TEE-WHITE-M", 1)]
     assert web.get(f"/api/v1/orders/{number}").json()["status"] == "processing"
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_in_store_sale_gets_no_fulfillment_order(xuhui, tee):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
 
     order = place_order([(tee, 1)], method="carry_out", location=xuhui, channel="store")
 
@@ -126,4 +119,4 @@ def test_in_store_sale_gets_no_fulfillment_order(xuhui, tee):
     order.refresh_from_db()
     assert order.status == "fulfilled"
     assert level(xuhui, tee) == (4, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()

@@ -4,16 +4,8 @@ import pytest
 
 from inventory.models import StockLevel
 from orders.models import OrderEvent
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    level,
-    place_order,
-    put_stock,
-    sent_to,
-    timeline,
-)
+from tests.factories import assert_stock_consistent, place_order, timeline
+from tests.fulfillment.factories import act, fulfillment_orders, level, sent_to, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +16,7 @@ SHIP_DATA = {"carrier": "SF Express", "tracking_number": "SF1234567890"}
 @pytest.fixture
 def ship_order(xuhui, tee):
     """2 tees shipped from Xuhui, which holds 5."""
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
     [fo] = fulfillment_orders(order)
     return order, fo
@@ -59,7 +51,7 @@ def test_ship_from_store_consumes_stock_fulfils_the_order_and_emails_tracking(
         assert kind in kinds
     assert order.events.get(kind=OrderEvent.Kind.SHIPPED).actor == at_xuhui.user
     assert order.events.filter(kind="status_changed", data__to="fulfilled").exists()
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_shipping_needs_a_carrier_and_a_tracking_number(ship_order, xuhui, tee, at_xuhui):
@@ -74,14 +66,14 @@ def test_shipping_needs_a_carrier_and_a_tracking_number(ship_order, xuhui, tee, 
     fo.refresh_from_db()
     assert fo.status == "packed"
     assert level(xuhui, tee) == (5, 2)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_one_of_two_shipments_leaves_the_order_partially_fulfilled(
     xuhui, pudong, tee, mug, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=mug, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=mug, on_hand=5)
     order = place_order([(tee, 1), (mug, 1)], method="ship")
     [at_x] = [fo for fo in fulfillment_orders(order) if fo.location == xuhui]
 
@@ -93,7 +85,7 @@ def test_one_of_two_shipments_leaves_the_order_partially_fulfilled(
     assert order.status == "partially_fulfilled"
     assert level(xuhui, tee) == (4, 0)
     assert level(pudong, mug) == (5, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 # --- steps the status does not allow ---------------------------------------------------------
@@ -137,11 +129,11 @@ def test_step_the_status_does_not_allow_is_409_and_changes_nothing(
     assert response.json()["code"] == "transition_not_allowed"
     fo.refresh_from_db()
     assert (fo.status, fo.updated_at, timeline(order), list(StockLevel.objects.values())) == before
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_orders_are_never_packed_or_shipped(xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="pickup", location=xuhui)
     [fo] = fulfillment_orders(order)
     _advance(at_xuhui, fo, ["accept", "pick"])
@@ -153,7 +145,7 @@ def test_pickup_orders_are_never_packed_or_shipped(xuhui, tee, at_xuhui):
     fo.refresh_from_db()
     assert fo.status == "picked"
     assert level(xuhui, tee) == (5, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_unknown_action_is_404(ship_order, at_xuhui):
@@ -183,4 +175,4 @@ def test_a_shipped_order_can_no_longer_be_cancelled(ship_order, xuhui, tee, at_x
     order.refresh_from_db()
     assert order.status == "fulfilled"
     assert level(xuhui, tee) == (3, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()

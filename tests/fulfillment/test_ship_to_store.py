@@ -8,18 +8,20 @@ from common.models import OutboxEvent
 from inventory.models import Reservation, Transfer
 from orders.models import OrderEvent
 from stores.models import StaffMembership
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    level,
-    pickup_code_in,
+from tests.factories import (
+    assert_stock_consistent,
     place_order,
-    put_stock,
-    sent_to,
     staff_client,
     staff_member,
     timeline,
+)
+from tests.fulfillment.factories import (
+    act,
+    fulfillment_orders,
+    level,
+    pickup_code_in,
+    sent_to,
+    stock_put,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +31,7 @@ CUSTOMER = "ada@example.com"
 
 @pytest.fixture
 def at_kunshan(kunshan):
-    return staff_client(staff_member(kunshan))
+    return staff_client(user=staff_member(kunshan))
 
 
 def send(client, fo) -> None:
@@ -50,8 +52,8 @@ def ready_email(order):
 @pytest.fixture
 def split_pickup(xuhui, kunshan, tee, mug):
     """A pickup at Xuhui of a mug it has and two tees only the Kunshan warehouse has."""
-    put_stock(location=xuhui, sku=mug, on_hand=3)
-    put_stock(location=kunshan, sku=tee, on_hand=10)
+    stock_put(location=xuhui, sku=mug, on_hand=3)
+    stock_put(location=kunshan, sku=tee, on_hand=10)
     return place_order(
         [(mug, 1), (tee, 2)], method="pickup", location=xuhui, email=CUSTOMER, ship_to_store=True
     )
@@ -85,7 +87,7 @@ def test_checkout_holds_the_missing_items_at_a_warehouse_and_releases_a_transfer
     }
     reserved = order.events.get(kind=OrderEvent.Kind.RESERVED)
     assert f"2 x {tee.code} at {kunshan.code}, to be sent to {xuhui.code}" in reserved.message
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_cannot_be_ready_while_items_are_on_their_way(split_pickup, at_xuhui):
@@ -152,13 +154,13 @@ def test_transfer_travels_to_the_store_and_the_picked_pickup_becomes_ready_on_re
         < kinds.index("ready_for_pickup")
         < kinds.index("handed_over")
     )
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_store_with_nothing_of_its_own_gets_a_ready_pickup_when_the_transfer_arrives(
     xuhui, kunshan, tee, at_xuhui, at_kunshan
 ):
-    put_stock(location=kunshan, sku=tee, on_hand=4)
+    stock_put(location=kunshan, sku=tee, on_hand=4)
     order = place_order(
         [(tee, 1)], method="curbside", location=xuhui, email=CUSTOMER, ship_to_store=True
     )
@@ -172,7 +174,7 @@ def test_store_with_nothing_of_its_own_gets_a_ready_pickup_when_the_transfer_arr
     assert (pickup.location, pickup.kind, pickup.status) == (xuhui, "curbside", "ready_for_pickup")
     assert "curbside pickup" in ready_email(order).body
     assert level(xuhui, tee) == (1, 1)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_only_the_store_a_transfer_goes_to_may_receive_it(split_pickup, at_kunshan, at_pudong):
@@ -197,7 +199,7 @@ def test_receiving_twice_is_409_and_changes_nothing(split_pickup, xuhui, tee, at
     assert again.status_code == 409
     assert level(xuhui, tee) == before
     assert Reservation.objects.filter(location=xuhui, sku=tee).count() == 1
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_a_transfer_that_arrives_after_the_order_was_cancelled_goes_on_the_shelf(
@@ -215,7 +217,7 @@ def test_a_transfer_that_arrives_after_the_order_was_cancelled_goes_on_the_shelf
     received = order.events.get(kind=OrderEvent.Kind.TRANSFER_RECEIVED)
     assert "went on the shelf" in received.message
     assert len(fulfillment_orders(order)) == 2  # no pickup was started for a cancelled order
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_cancelling_before_the_transfer_left_releases_it_at_the_warehouse(
@@ -227,14 +229,14 @@ def test_cancelling_before_the_transfer_left_releases_it_at_the_warehouse(
 
     assert {fo.status for fo in fulfillment_orders(order)} == {"cancelled"}
     assert level(kunshan, tee) == (10, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_rejected_transfer_is_sent_from_the_next_location_to_the_same_store(
     split_pickup, xuhui, pudong, kunshan, tee, at_kunshan
 ):
     order = split_pickup
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     _, transfer_fo = fulfillment_orders(order)
 
     assert act(at_kunshan, transfer_fo, "reject", reason="not_found").status_code == 200
@@ -250,7 +252,7 @@ def test_rejected_transfer_is_sent_from_the_next_location_to_the_same_store(
     assert level(kunshan, tee) == (10, 0)
     assert level(pudong, tee) == (5, 2)
     assert Reservation.objects.get(location=pudong, sku=tee).delivery_method == "transfer"
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_store_that_cannot_prepare_the_pickup_cancels_what_was_coming_too(
@@ -269,11 +271,11 @@ def test_store_that_cannot_prepare_the_pickup_cancels_what_was_coming_too(
     assert level(kunshan, tee) == (10, 0)
     assert level(xuhui, mug) == (3, 0)
     assert any("cancelled" in m.subject for m in sent_to(CUSTOMER))
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_without_ship_to_store_still_refuses_a_shortage(xuhui, kunshan, tee, web):
-    put_stock(location=kunshan, sku=tee, on_hand=10)
+    stock_put(location=kunshan, sku=tee, on_hand=10)
     payload = {
         "customer": {"email": CUSTOMER},
         "channel": "web",
@@ -324,7 +326,7 @@ def test_ship_to_store_is_only_for_pickups(xuhui, tee, web):
 def test_manager_of_the_sender_cannot_receive_at_the_store(split_pickup, kunshan, at_kunshan):
     _, transfer_fo = fulfillment_orders(split_pickup)
     send(at_kunshan, transfer_fo)
-    manager = staff_client(staff_member(kunshan, role=StaffMembership.Role.MANAGER))
+    manager = staff_client(user=staff_member(kunshan, role=StaffMembership.Role.MANAGER))
 
     assert act(manager, transfer_fo, "receive").status_code == 404
 
@@ -335,8 +337,8 @@ def test_manager_of_the_sender_cannot_receive_at_the_store(split_pickup, kunshan
 def test_pickup_rejected_after_part_of_a_line_arrived_is_cancelled_whole(
     xuhui, kunshan, tee, at_xuhui, at_kunshan
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=1)
-    put_stock(location=kunshan, sku=tee, on_hand=10)
+    stock_put(location=xuhui, sku=tee, on_hand=1)
+    stock_put(location=kunshan, sku=tee, on_hand=10)
     order = place_order(
         [(tee, 3)], method="pickup", location=xuhui, email=CUSTOMER, ship_to_store=True
     )
@@ -350,14 +352,14 @@ def test_pickup_rejected_after_part_of_a_line_arrived_is_cancelled_whole(
     assert order.status == "cancelled"
     assert order.lines.get().quantity_open == 0
     assert level(xuhui, tee) == (3, 0)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_pickup_cannot_be_ready_while_a_rejected_transfer_waits_for_its_re_route(
     split_pickup, pudong, tee, at_xuhui, at_kunshan
 ):
     order = split_pickup
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     pickup, transfer = fulfillment_orders(order)
     for step in ("accept", "pick"):
         act(at_xuhui, pickup, step)
@@ -387,7 +389,7 @@ def test_store_rejecting_the_pickup_after_the_customer_cancelled_leaves_nothing_
     assert cancelled.status_code == 200
     [rerouted] = OutboxEvent.objects.filter(topic="fulfillment.rejected")
     assert (rerouted.processed_at is not None, rerouted.last_error) == (True, "")
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_picked_pickup_is_ready_when_a_transfer_arrives_that_is_no_longer_needed(
@@ -408,4 +410,4 @@ def test_picked_pickup_is_ready_when_a_transfer_arrives_that_is_no_longer_needed
     pickup.refresh_from_db()
     assert pickup.status == "ready_for_pickup"
     assert level(xuhui, tee) == (2, 0)  # on the shelf, not held
-    assert_stock_invariants()
+    assert_stock_consistent()

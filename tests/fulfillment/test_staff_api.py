@@ -9,15 +9,8 @@ from django.utils import timezone
 from fulfillment.models import FulfillmentOrder
 from fulfillment.services.actions import fulfillment_accept, fulfillment_pick, fulfillment_ready
 from stores.models import StaffMembership
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    level,
-    place_order,
-    put_stock,
-    staff_client,
-)
+from tests.factories import assert_stock_consistent, place_order, staff_client
+from tests.fulfillment.factories import act, fulfillment_orders, level, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +18,7 @@ LIST = "/api/v1/fulfillment-orders"
 
 
 def test_staff_of_another_store_get_404_and_never_see_it(xuhui, pudong, tee, at_xuhui, at_pudong):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="ship")
     [fo] = fulfillment_orders(order)
 
@@ -45,19 +38,19 @@ def test_staff_of_another_store_get_404_and_never_see_it(xuhui, pudong, tee, at_
     own = at_xuhui.get(f"{LIST}/{fo.pk}")
     assert own.status_code == 200
     assert (own.json()["order"], own.json()["location"]) == (order.number, "SH-XUHUI")
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_staff_of_two_stores_see_both(xuhui, pudong, tee):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     at_x = place_order([(tee, 1)], method="pickup", location=xuhui)
     at_p = place_order([(tee, 1)], method="pickup", location=pudong)
     user = get_user_model().objects.create_user(username="floater")
     for location in (xuhui, pudong):
         StaffMembership.objects.create(user=user, location=location)
 
-    listed = staff_client(user).get(LIST).json()
+    listed = staff_client(user=user).get(LIST).json()
 
     assert sorted((row["order"], row["location"]) for row in listed["results"]) == sorted(
         [(at_x.number, "SH-XUHUI"), (at_p.number, "SH-PUDONG")]
@@ -65,7 +58,7 @@ def test_staff_of_two_stores_see_both(xuhui, pudong, tee):
 
 
 def test_users_without_a_store_may_not_use_the_fulfillment_api(xuhui, tee, web, user_client):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     [fo] = fulfillment_orders(place_order([(tee, 1)], method="pickup", location=xuhui))
 
     responses = [
@@ -82,8 +75,8 @@ def test_users_without_a_store_may_not_use_the_fulfillment_api(xuhui, tee, web, 
 @pytest.fixture
 def queues(xuhui, tee, mug, xuhui_associate):
     """Work at Xuhui in every state a queue cares about, by name."""
-    put_stock(location=xuhui, sku=tee, on_hand=20)
-    put_stock(location=xuhui, sku=mug, on_hand=20)
+    stock_put(location=xuhui, sku=tee, on_hand=20)
+    stock_put(location=xuhui, sku=mug, on_hand=20)
 
     def one(method: str, sku=tee) -> FulfillmentOrder:
         [fo] = fulfillment_orders(place_order([(sku, 1)], method=method, location=xuhui))

@@ -27,15 +27,8 @@ from tests.conftest import (
     database_url_for_processes,
     wait_until,
 )
-from tests.fulfillment.factories import (
-    act,
-    assert_stock_invariants,
-    level,
-    pickup_code_in,
-    put_stock,
-    staff_client,
-    staff_member,
-)
+from tests.factories import assert_stock_consistent, staff_client, staff_member
+from tests.fulfillment.factories import act, level, pickup_code_in, stock_put
 from tests.fulfillment.worker_mail import mail_key
 
 pytestmark = pytest.mark.worker
@@ -121,9 +114,9 @@ def test_real_worker_releases_reroutes_ships_and_escalates(
     celery_worker_process, worker_mail, web, xuhui, pudong, jingan, tee, at_xuhui, xuhui_associate
 ):
     for location in (xuhui, pudong, jingan):
-        put_stock(location=location, sku=tee, on_hand=5)
+        stock_put(location=location, sku=tee, on_hand=5)
     jingan_staff = staff_member(jingan)
-    at_jingan = staff_client(jingan_staff)
+    at_jingan = staff_client(user=jingan_staff)
 
     # Checkout: the worker releases the order to the nearest store and tells its staff.
     number = checkout(web, ship_to_customer(), tee.code)
@@ -164,13 +157,13 @@ def test_real_worker_releases_reroutes_ships_and_escalates(
     assert level(rerouted.location, tee)[1] == 1
 
     wait_until(all_events_processed)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def test_real_worker_runs_pickups_end_to_end(
     celery_worker_process, worker_mail, web, xuhui, tee, at_xuhui, xuhui_associate
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=10)
+    stock_put(location=xuhui, sku=tee, on_hand=10)
 
     # Buy online, pick up in store, with the code from the email the worker sent.
     number = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code)
@@ -214,7 +207,7 @@ def test_real_worker_runs_pickups_end_to_end(
     assert "3 x TEE-WHITE-M" in told["body"]
 
     wait_until(all_events_processed)
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def _row_unlocked(event_id: int) -> bool:
@@ -275,7 +268,7 @@ def _waiting_on(conn, table: str) -> bool:
 def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_release_once(
     celery_worker_process, celery_worker_env, xuhui, tee, web, tmp_path
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     # Another session holds the fulfillment orders table, so the worker's release of the
     # order stops half way: the order row locked, its fulfillment order not yet written.
     blocker = psycopg.connect(database_url_for_processes())
@@ -312,4 +305,4 @@ def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_rel
     assert (fo.location_id, fo.status) == (xuhui.pk, "pending")
     assert status_of(number) == "processing"
     assert level(xuhui, tee) == (5, 2)
-    assert_stock_invariants()
+    assert_stock_consistent()

@@ -10,6 +10,7 @@ from inventory import views
 from inventory.models import Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
 from stores.geo import haversine_km
+from tests.factories import staff_client
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
 from tests.stores.factories import (
     LocationFactory,
@@ -399,7 +400,7 @@ def test_unknown_sku_detail_is_404(user_client, db):
 def test_a_nul_byte_in_the_url_is_a_client_error_not_a_server_error(user_client, two_stores, url):
     store_a, _ = two_stores
 
-    response = _staff_client(user_client, store_a).get(url)
+    response = staff_client(store_a).get(url)
 
     assert response.status_code in (400, 404)
 
@@ -418,10 +419,6 @@ def two_stores(db, tee):
     return store_a, store_b
 
 
-def _staff_client(user_client, location):
-    return user_client(StaffMembershipFactory(location=location).user)
-
-
 def _stock_rows(response) -> list[tuple[str, str]]:
     assert response.status_code == 200, response.content
     return [(row["location"], row["sku"]) for row in response.json()["results"]]
@@ -430,7 +427,7 @@ def _stock_rows(response) -> list[tuple[str, str]]:
 def test_staff_see_only_the_stock_of_their_own_store(user_client, two_stores):
     store_a, _ = two_stores
 
-    response = _staff_client(user_client, store_a).get("/api/v1/stock")
+    response = staff_client(store_a).get("/api/v1/stock")
 
     assert _stock_rows(response) == [("STORE-A", "SKU-CAP"), ("STORE-A", "SKU-TEE")]
     body = response.json()
@@ -444,7 +441,7 @@ def test_staff_see_only_the_stock_of_their_own_store(user_client, two_stores):
 def test_staff_asking_for_another_stores_stock_get_403(user_client, two_stores):
     store_a, _ = two_stores
 
-    response = _staff_client(user_client, store_a).get("/api/v1/stock", {"location": "STORE-B"})
+    response = staff_client(store_a).get("/api/v1/stock", {"location": "STORE-B"})
 
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
@@ -497,7 +494,7 @@ def test_stock_counts_reserved_units_as_unavailable(user_client, two_stores, tee
     store_a, _ = two_stores
     reserve_one(location=store_a, sku=tee, quantity=4)
 
-    response = _staff_client(user_client, store_a).get("/api/v1/stock", {"sku": "SKU-TEE"})
+    response = staff_client(store_a).get("/api/v1/stock", {"sku": "SKU-TEE"})
 
     [row] = response.json()["results"]
     assert (row["on_hand"], row["reserved"], row["available"], row["available_to_promise"]) == (

@@ -3,10 +3,8 @@
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.db.models import Sum
 
@@ -14,6 +12,7 @@ from inventory.errors import InsufficientStock
 from inventory.models import Reservation, StockLevel, StockMovement
 from inventory.selectors import ship_orders_today, stock_breaches
 from inventory.services import StockRequest, stock_consume, stock_release, stock_reserve
+from tests.factories import assert_stock_consistent
 from tests.inventory.factories import SkuFactory, level_of, stock_put
 from tests.stores.factories import LocationFactory, WarehouseFactory
 
@@ -62,15 +61,6 @@ def _stock_of(location, sku) -> tuple[int, int]:
     return level.on_hand, level.reserved
 
 
-def _assert_verify_stock_clean() -> None:
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("verify_stock", stdout=out, stderr=err)
-    except SystemExit:
-        pytest.fail(f"verify_stock found breaches:\n{err.getvalue()}")
-    assert "Stock invariants hold." in out.getvalue()
-
-
 def test_64_clients_racing_for_the_last_50_units_get_exactly_50():
     store, sku = LocationFactory(), SkuFactory()
     stock_put(location=store, sku=sku, on_hand=50)
@@ -98,7 +88,7 @@ def test_64_clients_racing_for_the_last_50_units_get_exactly_50():
     assert (level.on_hand, level.reserved) == (50, 50)
     assert Reservation.objects.filter(status=Reservation.Status.ACTIVE).count() == 50
     assert StockMovement.objects.filter(reason=StockMovement.Reason.RESERVE).count() == 50
-    _assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_multi_line_reserves_in_opposite_orders_never_deadlock_or_oversell():
@@ -139,7 +129,7 @@ def test_multi_line_reserves_in_opposite_orders_never_deadlock_or_oversell():
         assert level.reserved == held[(location.pk, sku.pk)]
     # Refused clients left nothing behind: every reservation belongs to a winner.
     assert Reservation.objects.count() == sum(len(reservations) for reservations in won)
-    _assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_concurrent_release_and_consume_apply_each_reservation_once():
@@ -190,7 +180,7 @@ def test_concurrent_release_and_consume_apply_each_reservation_once():
     }
     assert ledger.get(StockMovement.Reason.FULFIL, 0) == -consumed
     assert ledger.get(StockMovement.Reason.RELEASE, 0) == -released
-    _assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_clients_racing_for_the_last_ship_slot_of_the_day_get_exactly_one():
@@ -216,7 +206,7 @@ def test_clients_racing_for_the_last_ship_slot_of_the_day_get_exactly_one():
     assert ship_orders_today(location_ids=[store.pk]) == {store.pk: 1}
     assert _stock_of(store, sku) == (100, 1)
     assert stock_breaches() == []
-    _assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_a_line_freed_again_before_its_shortage_is_read_is_still_reported_in_full():
@@ -245,7 +235,7 @@ def test_a_line_freed_again_before_its_shortage_is_read_is_still_reported_in_ful
         {"sku": sku.code, "location": store.code, "requested": 1, "available": 1}
     ]
     assert _stock_of(store, sku) == (1, 0)
-    _assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def _release_on_own_connection(reservation_id: int) -> None:

@@ -6,11 +6,11 @@ import pytest
 
 from customers.models import Customer
 from orders.models import Order
+from tests.factories import new_key
 from tests.orders.factories import (
     SkuFactory,
     body,
     level_of,
-    new_key,
     pickup_at,
     post_checkout,
     ship_to,

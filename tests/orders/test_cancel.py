@@ -7,20 +7,16 @@ from inventory.models import Reservation, StockMovement
 from orders.errors import LineNotCancellable, OrderNotCancellable
 from orders.models import Order, OrderEvent
 from orders.services.lifecycle import order_cancel, order_line_cancel
+from tests.factories import assert_stock_consistent, channel_client, place_order, timeline
 from tests.orders.factories import (
     address_at,
-    assert_verify_stock_clean,
     availability_at,
     body,
-    channel_client,
     level_of,
-    order_of,
     pickup_at,
-    place_order,
     post_checkout,
     ship_to,
     stock_put,
-    timeline,
 )
 
 
@@ -60,13 +56,13 @@ def test_cancel_gives_the_stock_back_at_once_and_tells_the_timeline(
     assert availability_at(web, tee, xuhui)["available"] == 5
     assert availability_at(web, mug, xuhui)["available"] == 5
     assert (level_of(xuhui, tee).reserved, level_of(xuhui, mug).reserved) == (0, 0)
-    kinds = timeline(web, pickup_order["number"])
+    kinds = timeline(pickup_order["number"], client=web)
     assert kinds[:3] == ["placed", "routed", "reserved"]
     assert "cancelled" in kinds[3:]
     events = web.get(f"/api/v1/orders/{pickup_order['number']}/timeline").json()["results"]
     cancelled = next(e for e in events if e["kind"] == "cancelled")
     assert cancelled["data"]["reason"] == "changed my mind"
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_cancelling_twice_is_409_and_changes_nothing(web, xuhui, tee, pickup_order):
@@ -107,7 +103,7 @@ def test_cancel_of_a_split_shipment_releases_every_location(web, xuhui, pudong, 
 
     assert response.status_code == 200
     assert (level_of(xuhui, tee).reserved, level_of(pudong, mug).reserved) == (0, 0)
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_cancel_with_a_long_reason_is_kept_on_the_timeline(web, pickup_order):
@@ -139,8 +135,8 @@ def test_line_cancel_gives_back_that_many_units_and_keeps_the_rest(
     assert [(r["location"], r["quantity"]) for r in line["reservations"]] == [("SH-XUHUI", 1)]
     assert (level_of(xuhui, tee).reserved, level_of(xuhui, mug).reserved) == (1, 2)
     assert availability_at(web, tee, xuhui)["available"] == 4
-    assert timeline(web, pickup_order["number"])[-1] == "line_cancelled"
-    assert_verify_stock_clean()
+    assert timeline(pickup_order["number"], client=web)[-1] == "line_cancelled"
+    assert_stock_consistent()
 
 
 def test_line_cancel_of_a_line_held_at_two_locations_keeps_the_rest_held(web, xuhui, pudong, tee):
@@ -158,7 +154,7 @@ def test_line_cancel_of_a_line_held_at_two_locations_keeps_the_rest_held(web, xu
     [line] = response.json()["lines"]
     assert (line["quantity_cancelled"], sum(r["quantity"] for r in line["reservations"])) == (2, 1)
     assert level_of(xuhui, tee).reserved + level_of(pudong, tee).reserved == 1
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_line_cancel_of_more_than_is_open_is_409(web, xuhui, tee, pickup_order):
@@ -213,7 +209,7 @@ def test_line_cancel_needs_a_positive_quantity(web, xuhui, tee, pickup_order, qu
 def handed_over(xuhui, tee):
     """An in-store sale: fulfilled at the till."""
     stock_put(location=xuhui, sku=tee, on_hand=5)
-    return order_of(place_order([(tee, 2)], method="carry_out", location=xuhui, channel="store"))
+    return place_order([(tee, 2)], method="carry_out", location=xuhui, channel="store")
 
 
 def test_cancel_transition_on_a_fulfilled_order_raises_and_changes_nothing(handed_over, xuhui, tee):
@@ -239,7 +235,7 @@ def test_cancel_service_refuses_a_fulfilled_order_and_changes_nothing(handed_ove
 
 def test_line_cancel_service_refuses_a_cancelled_order(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=5)
-    order = order_of(place_order([(tee, 2)], method="pickup", location=xuhui))
+    order = place_order([(tee, 2)], method="pickup", location=xuhui)
     order_line_cancel(order=order, line_id=order.lines.get().pk, quantity=2)
 
     order.refresh_from_db()
@@ -252,7 +248,7 @@ def test_line_cancel_service_refuses_a_cancelled_order(xuhui, tee):
 
 def test_order_status_cannot_be_assigned_directly(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=5)
-    order = order_of(place_order([(tee, 1)], method="pickup", location=xuhui))
+    order = place_order([(tee, 1)], method="pickup", location=xuhui)
 
     with pytest.raises(AttributeError):
         order.status = Order.Status.CANCELLED
@@ -265,12 +261,10 @@ def test_order_status_cannot_be_assigned_directly(xuhui, tee):
 def test_cancel_leaves_a_release_in_the_ledger_for_every_location(xuhui, pudong, tee):
     stock_put(location=xuhui, sku=tee, on_hand=1)
     stock_put(location=pudong, sku=tee, on_hand=1)
-    order = order_of(
-        place_order(
-            [(tee, 2)],
-            method="ship",
-            address=address_at(31.22, 121.47),
-        )
+    order = place_order(
+        [(tee, 2)],
+        method="ship",
+        address=address_at(31.22, 121.47),
     )
 
     order_cancel(order=order, reason="test")
@@ -282,4 +276,4 @@ def test_cancel_leaves_a_release_in_the_ledger_for_every_location(xuhui, pudong,
         ("SH-PUDONG", -1),
         ("SH-XUHUI", -1),
     ]
-    assert_verify_stock_clean()
+    assert_stock_consistent()

@@ -13,17 +13,15 @@ from inventory.services.catalogue import sku_upsert_many
 from orders.errors import DuplicateLines, NoShippingCoordinates
 from orders.models import Order, OrderEvent
 from orders.services import checkout as checkout_service
+from tests.factories import PEOPLES_SQUARE, checkout, order_of, place_order
 from tests.orders.factories import (
-    PEOPLES_SQUARE,
     LocationFactory,
     SkuFactory,
     WarehouseFactory,
     address_at,
     body,
     level_of,
-    order_of,
     pickup_at,
-    place_order,
     post_checkout,
     reserved_at,
     stock_put,
@@ -56,7 +54,7 @@ def test_ship_takes_every_line_from_one_location_rather_than_splitting(tee, mug)
     stock_put(location=far, sku=tee, on_hand=10)
     stock_put(location=far, sku=mug, on_hand=10)
 
-    order = order_of(place_order([(tee, 2), (mug, 1)], method="ship", address=SHIP_TO))
+    order = place_order([(tee, 2), (mug, 1)], method="ship", address=SHIP_TO)
 
     assert reservations_of(order) == [("DC-FAR", "MUG-BLUE", 1), ("DC-FAR", "TEE-WHITE-M", 2)]
     assert order.routing["locations"] == ["DC-FAR"]
@@ -78,7 +76,7 @@ def test_ship_splits_across_the_fewest_locations_when_none_has_everything(tee, m
     stock_put(location=middle, sku=cap, on_hand=5)
     stock_put(location=farthest, sku=mug, on_hand=5)
 
-    order = order_of(place_order([(tee, 1), (mug, 1), (cap, 1)], method="ship", address=SHIP_TO))
+    order = place_order([(tee, 1), (mug, 1), (cap, 1)], method="ship", address=SHIP_TO)
 
     # Two parcels (B: tee and cap, C: mug), not three, although A is nearest for the cap.
     assert reservations_of(order) == [
@@ -104,7 +102,7 @@ def test_ship_routing_explains_why_each_location_was_dropped(tee):
     stock_put(location=held_back, sku=tee, on_hand=2, safety_stock=2)
     stock_put(location=empty, sku=tee, on_hand=0)
 
-    order = order_of(place_order([(tee, 1)], method="ship", address=SHIP_TO))
+    order = place_order([(tee, 1)], method="ship", address=SHIP_TO)
 
     assert reservations_of(order) == [("SH-CHOSEN", "TEE-WHITE-M", 1)]
     reasons = {e["location"]: e.get("reason") for e in order.routing["considered"]}
@@ -139,7 +137,7 @@ def test_online_checkout_cannot_take_safety_stock_but_an_in_store_sale_can(xuhui
 
     with pytest.raises(InsufficientStock) as shortage:
         place_order([(tee, 3)], method="pickup", location=xuhui)
-    sale = place_order(
+    sale = checkout(
         [(tee, 5)], method="carry_out", location=xuhui, channel="store", email="walk-in@example.com"
     )
 
@@ -168,7 +166,7 @@ def test_shortage_writes_nothing_at_all(xuhui, tee):
 
 def test_line_keeps_the_price_and_name_it_was_sold_at(web, xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=5)
-    order = order_of(place_order([(tee, 2)], method="pickup", location=xuhui))
+    order = place_order([(tee, 2)], method="pickup", location=xuhui)
 
     sku_upsert_many(rows=[{"code": tee.code, "name": "White tee (new)", "price": "149.00"}])
 
@@ -186,7 +184,7 @@ def test_line_keeps_the_price_and_name_it_was_sold_at(web, xuhui, tee):
 def test_shipping_is_charged_below_the_free_shipping_threshold_only(xuhui, tee, quantity, shipping):
     stock_put(location=xuhui, sku=tee, on_hand=10)
 
-    order = order_of(place_order([(tee, quantity)], method="ship", address=SHIP_TO))
+    order = place_order([(tee, quantity)], method="ship", address=SHIP_TO)
 
     assert order.subtotal == tee.price * quantity
     assert order.shipping_total == shipping
@@ -196,7 +194,7 @@ def test_shipping_is_charged_below_the_free_shipping_threshold_only(xuhui, tee, 
 def test_pickup_is_never_charged_shipping(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=10)
 
-    order = order_of(place_order([(tee, 1)], method="pickup", location=xuhui))
+    order = place_order([(tee, 1)], method="pickup", location=xuhui)
 
     assert (order.shipping_total, order.grand_total) == (Decimal("0.00"), Decimal("99.00"))
 
@@ -204,7 +202,7 @@ def test_pickup_is_never_charged_shipping(xuhui, tee):
 def test_checkout_records_the_order_for_background_work(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=5)
 
-    order = order_of(place_order([(tee, 1)], method="pickup", location=xuhui))
+    order = place_order([(tee, 1)], method="pickup", location=xuhui)
 
     event = OutboxEvent.objects.get(topic="order.placed")
     assert event.payload == {"number": order.number}
@@ -214,8 +212,8 @@ def test_store_order_remembers_the_store_and_the_cashier(xuhui, tee, django_user
     cashier = django_user_model.objects.create_user(username="cashier")
     stock_put(location=xuhui, sku=tee, on_hand=5)
 
-    order = order_of(
-        place_order([(tee, 1)], method="carry_out", location=xuhui, channel="store", actor=cashier)
+    order = place_order(
+        [(tee, 1)], method="carry_out", location=xuhui, channel="store", actor=cashier
     )
 
     assert (order.channel, order.store, order.created_by) == ("store", xuhui, cashier)
@@ -232,7 +230,7 @@ def test_a_long_order_keeps_a_readable_timeline(xuhui):
     for sku in skus:
         stock_put(location=xuhui, sku=sku, on_hand=3)
 
-    result = place_order([(sku, 2) for sku in skus], method="pickup", location=xuhui)
+    result = checkout([(sku, 2) for sku in skus], method="pickup", location=xuhui)
 
     order = order_of(result)
     assert order.lines.count() == 40
@@ -244,7 +242,7 @@ def test_a_long_order_keeps_a_readable_timeline(xuhui):
 
 def test_an_order_number_already_taken_is_drawn_again(web, xuhui, tee, monkeypatch):
     stock_put(location=xuhui, sku=tee, on_hand=5)
-    taken = order_of(place_order([(tee, 1)], method="pickup", location=xuhui)).number
+    taken = place_order([(tee, 1)], method="pickup", location=xuhui).number
     numbers = iter([taken, "OMZZZZ2222"])
     monkeypatch.setattr(checkout_service, "_new_number", lambda: next(numbers))
 

@@ -8,20 +8,16 @@ from customers.models import Customer
 from inventory.models import Reservation, StockLevel
 from orders.models import Order
 from stores.geo import haversine_km
+from tests.factories import XUHUI, assert_stock_consistent, channel_client, staff_client, timeline
 from tests.orders.factories import (
-    XUHUI,
     LocationFactory,
-    assert_verify_stock_clean,
     availability_at,
     body,
-    channel_client,
     level_of,
     pickup_at,
     post_checkout,
     ship_to,
-    staff_client,
     stock_put,
-    timeline,
 )
 
 
@@ -62,7 +58,7 @@ def test_pickup_and_curbside_checkout_hold_the_stock_at_the_chosen_store(
     assert (tee_here["on_hand"], tee_here["reserved"], tee_here["available"]) == (5, 2, 3)
     assert availability_at(web, mug, xuhui)["available"] == 4
     assert availability_at(web, tee, pudong)["available"] == 5, "the other store keeps its stock"
-    assert timeline(web, order["number"]) == ["placed", "routed", "reserved"]
+    assert timeline(order["number"], client=web) == ["placed", "routed", "reserved"]
 
 
 # --- ship ---------------------------------------------------------------------------------
@@ -88,7 +84,7 @@ def test_ship_checkout_reserves_at_the_nearest_location_and_charges_shipping(
     assert order["total"] == "114.00"  # 99.00 + 15.00 shipping below the free threshold
     assert [held(line) for line in order["lines"]] == [[{"location": "SH-PUDONG", "quantity": 1}]]
     assert (level_of(pudong, tee).reserved, level_of(xuhui, tee).reserved) == (1, 0)
-    assert timeline(web, order["number"]) == ["placed", "routed", "reserved"]
+    assert timeline(order["number"], client=web) == ["placed", "routed", "reserved"]
 
 
 @pytest.mark.parametrize(
@@ -160,7 +156,7 @@ def test_in_store_sale_by_store_staff_is_fulfilled_at_once_and_leaves_the_shelf(
     assert [event["kind"] for event in events] == ["placed", "routed", "reserved", "fulfilled"]
     assert events[0]["actor"] == cashier.user.username
     assert events[0]["location"] == "SH-XUHUI"
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_in_store_sale_with_a_store_channel_token_is_fulfilled(xuhui, tee):
@@ -175,7 +171,7 @@ def test_in_store_sale_with_a_store_channel_token_is_fulfilled(xuhui, tee):
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "fulfilled"
     assert (level_of(xuhui, tee).on_hand, level_of(xuhui, tee).reserved) == (0, 0)
-    assert timeline(store_app, response.json()["number"])[-1] == "fulfilled"
+    assert timeline(response.json()["number"], client=store_app)[-1] == "fulfilled"
 
 
 # --- shortage -----------------------------------------------------------------------------
@@ -255,7 +251,7 @@ def test_shortage_leaves_nothing_behind(web, xuhui, tee, mug):
     assert IdempotencyRecord.objects.count() == 1
     assert Customer.objects.count() == customers
     assert availability_at(web, tee, xuhui)["available"] == 4
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 # --- bad input ----------------------------------------------------------------------------

@@ -13,16 +13,8 @@ from inventory.models import Reservation
 from inventory.selectors import sourcing_candidates
 from orders.models import Order
 from orders.services import checkout as checkout_service
-from tests.orders.factories import (
-    assert_verify_stock_clean,
-    body,
-    channel_client,
-    level_of,
-    pickup_at,
-    place_order,
-    post_checkout,
-    stock_put,
-)
+from tests.factories import assert_stock_consistent, channel_client, checkout, place_order
+from tests.orders.factories import body, level_of, pickup_at, post_checkout, stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +57,7 @@ def test_32_checkouts_for_the_last_10_units_at_one_store_place_exactly_10_orders
     stock_put(location=xuhui, sku=tee, on_hand=10)
 
     def customer(n: int) -> Callable[[], object]:
-        return lambda: place_order(
+        return lambda: checkout(
             [(tee, 1)], method="pickup", location=xuhui, email=f"shopper{n}@example.com"
         )
 
@@ -85,7 +77,7 @@ def test_32_checkouts_for_the_last_10_units_at_one_store_place_exactly_10_orders
     level = level_of(xuhui, tee)
     assert (level.on_hand, level.reserved) == (10, 10)
     assert Reservation.objects.filter(status=Reservation.Status.ACTIVE).count() == 10
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_32_api_checkouts_for_the_last_10_units_get_10_orders_and_22_clean_409s(xuhui, tee):
@@ -113,7 +105,7 @@ def test_32_api_checkouts_for_the_last_10_units_get_10_orders_and_22_clean_409s(
             assert [(x["requested"], x["available"]) for x in answer["lines"]] == [(1, 0)]
     assert Order.objects.count() == 10
     assert level_of(xuhui, tee).reserved == 10
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def test_first_orders_of_one_new_customer_at_once_make_one_customer(xuhui, tee):
@@ -121,7 +113,7 @@ def test_first_orders_of_one_new_customer_at_once_make_one_customer(xuhui, tee):
     channels = ["web", "app", "web", "app", "web", "app", "web", "app"]
 
     def order_on(channel: str) -> Callable[[], object]:
-        return lambda: place_order(
+        return lambda: checkout(
             [(tee, 1)], method="pickup", location=xuhui, channel=channel, email="NEW@example.com"
         )
 
@@ -132,7 +124,7 @@ def test_first_orders_of_one_new_customer_at_once_make_one_customer(xuhui, tee):
     [customer] = Customer.objects.all()
     assert customer.email == "new@example.com"
     assert customer.orders.count() == 8
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 # --- losing the race more than once -------------------------------------------------------
@@ -193,4 +185,4 @@ def test_checkout_that_loses_every_race_still_answers_in_the_contracts_shape(
     assert problem["lines"] == [{"sku": tee.code, "requested": 1, "available": 0}]
     assert problem["alternatives"] == []
     assert Order.objects.count() == 1
-    assert_verify_stock_clean()
+    assert_stock_consistent()

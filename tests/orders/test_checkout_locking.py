@@ -12,15 +12,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.orders.factories import (
-    PEOPLES_SQUARE,
-    body,
-    channel_client,
-    new_key,
-    post_checkout,
-    ship_to,
-    stock_put,
-)
+from tests.factories import PEOPLES_SQUARE, channel_client, new_key
+from tests.orders.factories import body, post_checkout, ship_to, stock_put
 
 STOCK_UPDATE = 'UPDATE "inventory_stocklevel"'
 # What stock_consume runs on the reservations a sale at the till takes out of the building.

@@ -11,14 +11,15 @@ from orders.errors import OrderNotClosable
 from orders.models import Order
 from orders.services.lifecycle import order_close, order_lines_fulfilled
 from orders.tasks import close_fulfilled_orders
-from tests.orders.factories import channel_client, order_of, place_order, stock_put, timeline
+from tests.factories import channel_client, place_order, timeline
+from tests.orders.factories import stock_put
 
 TIMEOUT = 60
 
 
 def sale(location, sku) -> Order:
     """An in-store sale: fulfilled at the till."""
-    return order_of(place_order([(sku, 1)], method="carry_out", location=location, channel="store"))
+    return place_order([(sku, 1)], method="carry_out", location=location, channel="store")
 
 
 def fulfilled_days_ago(order: Order, days: int) -> None:
@@ -46,11 +47,11 @@ def test_a_fulfilled_order_closes_only_once_its_return_window_is_over(xuhui, tee
     assert too_early.value.status == 409
     assert closed.status == Order.Status.CLOSED
     assert store_app.get(f"/api/v1/orders/{order.number}").json()["status"] == "closed"
-    assert timeline(store_app, order.number)[-1] == "status_changed"
+    assert timeline(order.number, client=store_app)[-1] == "status_changed"
 
 
 def test_an_order_fulfilled_by_shipping_or_handover_closes_after_the_window(xuhui, tee, shelf):
-    order = order_of(place_order([(tee, 2)], method="pickup", location=xuhui))
+    order = place_order([(tee, 2)], method="pickup", location=xuhui)
     with pytest.raises(OrderNotClosable):
         order_close(order=order, now=timezone.now() + timedelta(days=365))
 
@@ -74,7 +75,7 @@ def test_the_return_window_is_a_setting(xuhui, tee, shelf, settings):
 def test_the_beat_task_closes_every_order_past_its_window_in_batches(xuhui, tee, shelf):
     old = [sale(xuhui, tee) for _ in range(5)]
     recent = sale(xuhui, tee)
-    still_open = order_of(place_order([(tee, 1)], method="pickup", location=xuhui))
+    still_open = place_order([(tee, 1)], method="pickup", location=xuhui)
     for order in old:
         fulfilled_days_ago(order, 31)
 

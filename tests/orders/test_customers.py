@@ -5,14 +5,8 @@ from django.contrib.auth import get_user_model
 
 from customers.models import Customer
 from customers.services import customer_get_or_create, normalise_phone
-from tests.orders.factories import (
-    CustomerFactory,
-    body,
-    pickup_at,
-    post_checkout,
-    staff_client,
-    stock_put,
-)
+from tests.factories import staff_client
+from tests.orders.factories import CustomerFactory, body, pickup_at, post_checkout, stock_put
 
 MOBILE = "+8613800138000"
 

@@ -1,12 +1,16 @@
 """The timeline's writers: one per kind of event, each writing its kind."""
 
+import ast
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import events
 from orders.models import OrderEvent
-from tests.orders.factories import order_of, place_order, stock_put
+from tests.common.test_layers import APPS, ROOT
+from tests.factories import place_order
+from tests.orders.factories import stock_put
 
 # Kinds with more than one writer, for the different things that are told.
 SHARED = {
@@ -29,12 +33,9 @@ def test_every_kind_of_event_has_its_keyword_only_writer(kind):
 @pytest.mark.django_db
 def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=1)
-    order = order_of(place_order([(tee, 1)], location=xuhui))
+    order = place_order([(tee, 1)], location=xuhui)
 
-    event = events.order_event_accepted(
-        order=order, message="Accepted at SH-XUHUI", fulfillment_order=7, location=xuhui,
-        data={"by": "manager"},
-    )  # fmt: skip
+    event = events.order_event_accepted(order=order, fulfillment_order=7, location=xuhui)
 
     event.refresh_from_db()
     assert (event.kind, event.location, event.message) == (
@@ -42,16 +43,29 @@ def test_a_fulfillment_step_writer_records_its_kind_with_the_fulfillment_order(x
         xuhui,
         "Accepted at SH-XUHUI",
     )
-    assert event.data == {"fulfillment_order": 7, "by": "manager"}
+    assert event.data == {"fulfillment_order": 7}
 
 
 @pytest.mark.django_db
 def test_checkout_writes_its_events_in_one_insert(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=1)
     with CaptureQueriesContext(connection) as captured:
-        order = order_of(place_order([(tee, 1)], location=xuhui))
+        order = place_order([(tee, 1)], location=xuhui)
 
     inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(
         'INSERT INTO "orders_orderevent"')]  # fmt: skip
     assert len(inserts) == 1
     assert list(order.events.values_list("kind", flat=True)) == ["placed", "routed", "reserved"]
+
+
+def test_only_the_timeline_writers_build_events():
+    """Every app writes the timeline through orders/events.py, never `OrderEvent(...)`."""
+    builders = set()
+    for path in (p for app in APPS for p in (ROOT / app).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            called = getattr(node, "func", None)
+            if isinstance(node, ast.Call) and getattr(called, "id", None) == "OrderEvent":
+                builders.add(str(path.relative_to(ROOT)))
+    assert builders == {"orders/events.py"}

@@ -15,15 +15,8 @@ from inventory.services import MovementOrigin, stock_receive
 from inventory.services.catalogue import sku_upsert_many
 from orders.models import Order
 from stores.models import Location
-from tests.orders.factories import (
-    body,
-    channel_client,
-    level_of,
-    pickup_at,
-    post_checkout,
-    staff_client,
-    stock_put,
-)
+from tests.factories import channel_client, staff_client
+from tests.orders.factories import body, level_of, pickup_at, post_checkout, stock_put
 
 THREAD_TIMEOUT = 60
 

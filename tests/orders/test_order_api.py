@@ -3,15 +3,8 @@
 import pytest
 
 from orders.models import Order
-from tests.orders.factories import (
-    body,
-    channel_client,
-    level_of,
-    pickup_at,
-    post_checkout,
-    staff_client,
-    stock_put,
-)
+from tests.factories import channel_client, staff_client
+from tests.orders.factories import body, level_of, pickup_at, post_checkout, stock_put
 
 
 @pytest.fixture

@@ -6,14 +6,7 @@ design: that row is the unit of locking). Anything else growing with the lines i
 
 import pytest
 
-from tests.orders.factories import (
-    SkuFactory,
-    body,
-    pickup_at,
-    post_checkout,
-    ship_to,
-    stock_put,
-)
+from tests.orders.factories import SkuFactory, body, pickup_at, post_checkout, ship_to, stock_put
 
 # Measured, for a customer's first order: token, the key (looked up by the view before it
 # validates, so a retry replays whatever changed since, and again by the service, which

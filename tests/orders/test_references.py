@@ -4,7 +4,8 @@ import pytest
 
 from inventory.selectors import reservations_for_demand
 from orders.references import LineReference
-from tests.orders.factories import order_of, place_order, stock_put
+from tests.factories import place_order
+from tests.orders.factories import stock_put
 
 
 def test_a_line_reference_reads_back_as_the_same_reference():
@@ -36,7 +37,7 @@ def test_each_line_is_reserved_under_its_line_reference(xuhui, tee, mug):
     stock_put(location=xuhui, sku=tee, on_hand=5)
     stock_put(location=xuhui, sku=mug, on_hand=5)
 
-    order = order_of(place_order([(tee, 1), (mug, 2)], location=xuhui))
+    order = place_order([(tee, 1), (mug, 2)], location=xuhui)
 
     held = {r.reference: r.sku_id for r in reservations_for_demand(demand=order.number)}
     expected = {str(LineReference(number=order.number, line_id=line.pk)): line.sku_id

@@ -6,14 +6,8 @@ from django.test import Client
 
 from fulfillment.services.actions import fulfillment_reject
 from orders.models import Order
-from tests.fulfillment.factories import (
-    fulfillment_orders,
-    level,
-    place_order,
-    put_stock,
-    staff_client,
-    staff_member,
-)
+from tests.factories import place_order, staff_client, staff_member
+from tests.fulfillment.factories import fulfillment_orders, level, stock_put
 
 # Rejecting hands the lines to the re-routing task after commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,8 +31,8 @@ def listed(client) -> list[str]:
 @pytest.fixture
 def rerouted(xuhui, pudong, tee):
     """A ship order Xuhui rejected, now held at Pudong."""
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=tee, on_hand=5)
     order = place_order([(tee, 1)], method="ship")
     [at_xuhui] = fulfillment_orders(order)
     assert at_xuhui.location == xuhui
@@ -50,7 +44,7 @@ def rerouted(xuhui, pudong, tee):
 def test_a_store_that_rejected_a_rerouted_order_no_longer_lists_or_cancels_it(
     rerouted, xuhui, pudong, tee
 ):
-    xuhui_staff = staff_client(staff_member(xuhui))
+    xuhui_staff = staff_client(user=staff_member(xuhui))
 
     cancel = xuhui_staff.post(f"/api/v1/orders/{rerouted.number}/cancel", {}, format="json")
 
@@ -61,7 +55,7 @@ def test_a_store_that_rejected_a_rerouted_order_no_longer_lists_or_cancels_it(
 
 
 def test_the_store_the_order_was_rerouted_to_lists_and_may_cancel_it(rerouted, xuhui, pudong, tee):
-    pudong_staff = staff_client(staff_member(pudong))
+    pudong_staff = staff_client(user=staff_member(pudong))
 
     assert rerouted.number in listed(pudong_staff)
     cancel = pudong_staff.post(f"/api/v1/orders/{rerouted.number}/cancel", {}, format="json")

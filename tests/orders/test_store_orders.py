@@ -3,16 +3,14 @@
 import pytest
 
 from orders.models import Order
+from tests.factories import PEOPLES_SQUARE, channel_client, staff_client
 from tests.orders.factories import (
-    PEOPLES_SQUARE,
     LocationFactory,
     body,
-    channel_client,
     level_of,
     pickup_at,
     post_checkout,
     ship_to,
-    staff_client,
     stock_put,
 )
 
