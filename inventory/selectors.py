@@ -90,30 +90,41 @@ def availability(
     """
     params: dict = {"skus": list(sku_ids), "today": timezone.localdate()}
     distance = "NULL::float8"
-    where = ["s.sku_id = ANY(%(skus)s)", "l.is_active"]
+    where = ["l.is_active"]
     order = "l.code, k.code"
     if location_id is not None:
-        where.append("s.location_id = %(location)s")
+        where.append("l.id = %(location)s")
         params["location"] = location_id
     if near is not None:
         params["lat"], params["lng"] = near
         distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
-        order = "distance_km, l.code, k.code"
+        order = "km, l.code, k.code"
         if radius_km is not None:
             where.append(f"{distance} <= %(radius)s")
             params["radius"] = radius_km
-    # Every fragment is written here; the caller's values go in as parameters.
+    # The locations in answer order, each with its distance computed once, then the stock
+    # rows of each in turn: with a limit, only the first locations' rows are read and
+    # sorted. Every fragment is written here; the caller's values are parameters.
     sql = f"""
-        SELECT l.code, k.code, s.on_hand, s.reserved,
-               GREATEST(0, s.on_hand - s.reserved - s.safety_stock),
-               {distance} AS distance_km,
-               l.can_ship AND COALESCE(d.orders, 0) < l.daily_ship_capacity, l.can_pickup
-        FROM "inventory_stocklevel" s
-        JOIN stores_location l ON l.id = s.location_id
-        JOIN inventory_sku k ON k.id = s.sku_id
-        LEFT JOIN inventory_shipday d ON d.location_id = s.location_id AND d.day = %(today)s
-        WHERE {" AND ".join(where)}
-        ORDER BY {order}"""  # noqa: S608
+        WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
+        SELECT l.code, x.sku, x.on_hand, x.reserved,
+               GREATEST(0, x.on_hand - x.reserved - x.safety_stock), l.km, l.can_ship, l.can_pickup
+        FROM (
+            SELECT l.id, l.code, {distance} AS km,
+                   l.can_ship AND COALESCE(d.orders, 0) < l.daily_ship_capacity AS can_ship,
+                   l.can_pickup
+            FROM stores_location l
+            LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
+            WHERE {" AND ".join(where)}
+            ORDER BY {order.replace(", k.code", "")}
+        ) l
+        CROSS JOIN LATERAL (
+            SELECT k.code AS sku, s.on_hand, s.reserved, s.safety_stock
+            FROM "inventory_stocklevel" s JOIN k ON k.id = s.sku_id
+            WHERE s.sku_id = ANY(%(skus)s) AND s.location_id = l.id
+            OFFSET 0
+        ) x
+        ORDER BY {order.replace("k.code", "x.sku")}"""  # noqa: S608
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     with connection.cursor() as cursor:
