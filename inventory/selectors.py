@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from inventory import sourcing
 from inventory.models import DeliveryMethod, Reservation, ShipDay, Sku, StockLevel
-from inventory.sourcing import USES_SHIP_CAPACITY, Candidate, Demand, Snapshot
+from inventory.sourcing import (
+    USES_SHIP_CAPACITY,
+    Candidate,
+    Demand,
+    Snapshot,
+    missing_at_store,
+    transfer_demand,
+)
 from stores.geo import distance_km_sql
 
 
@@ -269,19 +276,24 @@ _RANK_MARGIN = 4
 
 _SHIP_SNAPSHOT = """
 WITH line AS (
-    SELECT * FROM unnest(%(skus)s::bigint[], %(qtys)s::int[]) AS line (sku_id, qty)
+    SELECT * FROM unnest(%(skus)s::bigint[], %(qtys)s::int[], %(wanted)s::int[])
+        AS line (sku_id, qty, wanted)
 ), stock AS NOT MATERIALIZED (
-    SELECT s.location_id, s.sku_id, line.qty,
-           s.on_hand - s.reserved - s.safety_stock AS atp, s.on_hand - s.reserved AS free,
+    SELECT s.location_id, s.sku_id, line.qty, line.wanted, s.on_hand - s.reserved AS free,
            GREATEST(0, CASE WHEN %(safety)s THEN s.on_hand - s.reserved
-                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS units
+                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS units,
+           GREATEST(0, CASE WHEN %(wanted_safety)s THEN s.on_hand - s.reserved
+                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS wanted_units
     FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
 ), held AS (
-    SELECT location_id, sum(units) AS depth, bool_or(free > 0) AS any_free,
-           count(*) FILTER (WHERE units >= qty) = %(lines)s AS whole
+    SELECT location_id,
+           COALESCE(sum(units) FILTER (WHERE qty IS NOT NULL), 0) AS depth,
+           COALESCE(bool_or(free > 0) FILTER (WHERE qty IS NOT NULL), false) AS any_free,
+           count(*) FILTER (WHERE units >= qty) = %(lines)s AS whole,
+           count(*) FILTER (WHERE wanted_units >= wanted) = %(wanted_lines)s AS has_all
     FROM stock GROUP BY location_id
 ), loc AS (
-    SELECT {columns}, h.depth, h.whole,
+    SELECT {columns}, h.depth, h.whole, h.has_all AND l.is_active AND {offers} AS alternative,
            CASE WHEN l.id = ANY(%(exclude)s) THEN 'excluded_after_rejection'
                 WHEN NOT l.is_active THEN 'inactive'
                 WHEN NOT l.can_ship THEN 'no_capability'
@@ -291,13 +303,17 @@ WITH line AS (
            {distance} AS km
     FROM held h JOIN stores_location l ON l.id = h.location_id
     LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
+    WHERE {universe}
 ), ranked AS (
-    SELECT id, reason, whole,
+    SELECT id, reason, whole, alternative,
            row_number() OVER by_score AS by_score,
            count(*) FILTER (WHERE whole) OVER by_score AS wholes_so_far,
            row_number() OVER (
                PARTITION BY reason IS NULL ORDER BY round(km * 100), code COLLATE "C"
-           ) AS by_distance
+           ) AS by_distance,
+           row_number() OVER (
+               PARTITION BY alternative ORDER BY round(km * 100), code COLLATE "C"
+           ) AS alternative_by_distance
     FROM loc
     WINDOW by_score AS (
         PARTITION BY reason IS NULL
@@ -313,7 +329,7 @@ WITH line AS (
                    PARTITION BY stock.sku_id ORDER BY stock.units DESC, stock.location_id
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
         FROM stock JOIN loc ON loc.id = stock.location_id AND loc.reason IS NULL
-        WHERE stock.units > 0
+        WHERE stock.units > 0 AND stock.qty IS NOT NULL
           AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
     ) per_line WHERE before < qty
 ), picked AS (
@@ -321,6 +337,7 @@ WITH line AS (
                (reason IS NULL AND by_score <= %(best)s)
                OR (reason IS NULL AND whole AND wholes_so_far <= %(wholes)s)
                OR (reason IS NOT NULL AND by_distance <= %(dropped)s)
+               OR (alternative AND alternative_by_distance <= %(alternatives)s)
                OR id IN (SELECT location_id FROM deepest), false) AS picked
     FROM ranked
 )
@@ -339,31 +356,46 @@ WHERE picked.picked
 """
 
 
-def _ship_snapshot(*, demand: Demand) -> Snapshot:
+def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapshot:
     """The ship candidates of `demand` the router can choose or show, one query: the best
     by its score (EXACT_SEARCH_CANDIDATES or CONSIDERED_SHOWN of them, whichever is more),
     the best few holding every line, per line the deepest holders that together cover it,
     and the nearest dropped ones; the rest only counted, by what the router would make of
     them. The database ranks them with the router's own score; a small margin absorbs the
-    last digits of floating point, so the router decides as over the whole chain."""
-    skus = sorted(demand.lines)
+    last digits of floating point, so the router decides as over the whole chain.
+
+    With `at_store` (a pickup or curbside its store cannot fill; `demand` is then what the
+    store lacks, shipped to it): among the other active locations that offer the method or
+    ship and hold any of its SKUs, also the nearest stores that have all of it.
+    """
+    skus = sorted({*demand.lines, *(at_store.lines if at_store else ())})
     if demand.point is None:
         distance = "0.0::float8"
     else:
         distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
+    offers, universe = "false", "true"
+    if at_store is not None:
+        offers = "l.can_pickup" if at_store.method == DeliveryMethod.PICKUP else "l.can_curbside"
+        universe = f"l.id <> %(store)s AND l.is_active AND ({offers} OR l.can_ship)"
     # Every fragment is written here; the demand goes in as parameters.
     sql = _SHIP_SNAPSHOT.format(
         columns=_LOCATION_COLUMNS.format(
             capacity_left="l.daily_ship_capacity - COALESCE(d.orders, 0) AS capacity_left"
         ),
         distance=distance,
+        offers=offers,
+        universe=universe,
     )
     lat, lng = demand.point or (None, None)
     params = {
         "skus": skus,
-        "qtys": [demand.lines[sku] for sku in skus],
-        "lines": len(skus),
+        "qtys": [demand.lines.get(sku) for sku in skus],
+        "lines": len(demand.lines),
         "safety": demand.allow_safety_stock,
+        "wanted": [at_store.lines.get(sku) if at_store else None for sku in skus],
+        "wanted_lines": len(at_store.lines) if at_store else -1,
+        "wanted_safety": at_store.allow_safety_stock if at_store else False,
+        "store": at_store.location_id if at_store else None,
         "exclude": sorted(demand.exclude),
         "today": timezone.localdate(),
         "lat": lat,
@@ -374,6 +406,7 @@ def _ship_snapshot(*, demand: Demand) -> Snapshot:
         "best": max(sourcing.EXACT_SEARCH_CANDIDATES, sourcing.CONSIDERED_SHOWN) + _RANK_MARGIN,
         "wholes": 1 + _RANK_MARGIN,
         "dropped": sourcing.CONSIDERED_SHOWN + _RANK_MARGIN,
+        "alternatives": sourcing.ALTERNATIVES + _RANK_MARGIN,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -393,13 +426,15 @@ def sourcing_candidates(
     pickup the store cannot fill). Read without locks; the reservation that follows
     re-checks every quantity.
 
-    Ship, given the `Demand`: only the locations that can change the decision, whatever the
-    size of the chain (see `_ship_snapshot`), as a `Snapshot` that counts the others. Ship
-    without one (a re-route plans several demands on one snapshot): every location holding
-    any of the SKUs, whatever it can do, so the decision says why each was dropped.
-    Pickup and curbside: the store; when it lacks part of `demand` also the active stores
-    offering the method (alternatives) and the active locations that ship (sources of a
-    ship-to-store transfer). Carry-out: the store.
+    Given the `Demand`, only the locations that can change its decision, whatever the size
+    of the chain (see `_ship_snapshot`): for a ship order a `Snapshot` that counts the
+    others; for a pickup or curbside the store, and when it lacks part of the demand the
+    nearest other stores that have all of it (alternatives) and the sources that could ship
+    the rest to it. Given only the lines (sku id -> units), or nothing: every location
+    holding any of the SKUs (a re-route plans several demands on one snapshot); for a ship
+    order whatever it can do, so the decision says why each was dropped; for a pickup the
+    store and, when it lacks part of the lines, the active stores offering the method and
+    the active locations that ship. Carry-out: the store.
     """
     sku_ids = sorted(set(sku_ids))
     lines = demand.lines if isinstance(demand, Demand) else demand
@@ -418,6 +453,10 @@ def sourcing_candidates(
         and all(store[0].units(sku, allow_safety_stock=False) >= q for sku, q in lines.items())
     ):
         return store  # the common pickup: nobody else is needed, not even to explain
+    if isinstance(demand, Demand) and store:
+        missing = missing_at_store(demand, store[0])
+        to_store = transfer_demand(demand, store[0], missing)
+        return [*store, *_ship_snapshot(demand=to_store, at_store=demand)]
     offers = "l.can_pickup" if method == DeliveryMethod.PICKUP else "l.can_curbside"
     return _holders(
         sku_ids=sku_ids,

@@ -476,19 +476,34 @@ def _route_at_store(demand: Demand, candidates: list[Candidate]) -> RoutingDecis
     )
 
 
+def transfer_demand(demand: Demand, store: Candidate, missing: Mapping[int, int]) -> Demand:
+    """What a pickup store lacks (sku id -> units), as a ship demand to the store."""
+    return Demand(
+        method=DeliveryMethod.SHIP,
+        lines=dict(missing),
+        point=(store.latitude, store.longitude),
+        exclude=demand.exclude,
+        prefer=demand.prefer,
+    )
+
+
+def missing_at_store(demand: Demand, store: Candidate) -> dict[int, int]:
+    """The units of each line the store cannot give (sku id -> units); empty when none."""
+    missing = {}
+    for sku, qty in demand.lines.items():
+        here = min(qty, store.units(sku, allow_safety_stock=demand.allow_safety_stock))
+        if here < qty:
+            missing[sku] = qty - here
+    return missing
+
+
 def _route_transfer(
     demand: Demand, store: Candidate, candidates: list[Candidate], missing: dict[int, int]
 ) -> RoutingDecision | None:
     """Route what the store lacks as a ship order to the store, from the other locations."""
     if demand.method not in (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
         return None  # a sale at the till cannot wait for a delivery
-    to_store = Demand(
-        method=DeliveryMethod.SHIP,
-        lines=missing,
-        point=(store.latitude, store.longitude),
-        exclude=demand.exclude,
-        prefer=demand.prefer,
-    )
+    to_store = transfer_demand(demand, store, missing)
     others = (c for c in candidates if c.location_id != store.location_id)
     return _route_ship(to_store, others)
 

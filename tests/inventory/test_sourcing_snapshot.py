@@ -126,6 +126,47 @@ def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed):
     decides_the_same()
 
 
+def at_store_demands(skus: list[Sku], locations: list[Location]):
+    return st.builds(
+        Demand,
+        method=st.sampled_from(["pickup", "curbside"]),
+        lines=st.dictionaries(
+            st.sampled_from([sku.pk for sku in skus]),
+            st.sampled_from([1, 2, 3, 5, 8, 13]) | st.integers(1, 60),
+            min_size=1,
+            max_size=len(skus),
+        ),
+        location_id=st.sampled_from([loc.pk for loc in locations]),
+        exclude=st.frozensets(st.sampled_from([loc.pk for loc in locations]), max_size=2),
+        prefer=st.sampled_from([Location.Kind.WAREHOUSE, Location.Kind.STORE]),
+        allow_transfer=st.booleans(),
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [3, 4])
+def test_bounded_pickup_snapshot_decides_as_the_whole_chain(skus, seed):
+    locations = chain(size=90, skus=skus, seed=seed)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(at_store_demands(skus, locations))
+    def decides_the_same(demand: Demand):
+        ask = {"sku_ids": demand.lines, "method": demand.method, "location_id": demand.location_id}
+        bounded = sourcing_candidates(**ask, demand=demand)
+        whole = sourcing_candidates(**ask, demand=demand.lines)
+
+        by_snapshot = route(demand, bounded)
+        by_chain = route(demand, whole)
+
+        event("ok" if by_chain.ok else "shortage")
+        event(f"transfer possible: {by_chain.transfer_possible}")
+        assert len(bounded) <= len(whole)
+        assert by_snapshot.as_dict() == by_chain.as_dict()
+        assert by_snapshot.alternatives == by_chain.alternatives
+
+    decides_the_same()
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("size", [5, 60])
 def test_ship_snapshot_is_one_query_whatever_the_size_of_the_chain(
