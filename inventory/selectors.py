@@ -1,9 +1,10 @@
 """Reads of stock that callers share."""
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from django.db import connection
-from django.db.models import Count, F, IntegerField, QuerySet
+from django.db.models import Count, F, IntegerField, Q, QuerySet
 from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
@@ -17,7 +18,8 @@ from inventory.sourcing import (
     missing_at_store,
     transfer_demand,
 )
-from stores.geo import distance_km_sql
+from stores.geo import distance_km_expression, distance_km_sql
+from stores.models import Location
 
 
 def sku_get(*, code: str) -> Sku:
@@ -95,6 +97,10 @@ def availability(
     location and the ship orders it took today joined. Read straight from the stock rows,
     so a reservation committed a moment ago shows.
     """
+    if not _native():
+        return _availability_portable(
+            sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id, limit=limit
+        )
     params: dict = {"skus": list(sku_ids), "today": timezone.localdate()}
     distance = "NULL::float8"
     where = ["l.is_active"]
@@ -149,6 +155,49 @@ def availability(
             "can_pickup": can_pickup,
         }
         for location, sku, on_hand, reserved, available, km, can_ship, can_pickup in rows
+    ]
+
+
+def _availability_portable(
+    *,
+    sku_ids: list[int],
+    near: tuple[float, float] | None,
+    radius_km: float | None,
+    location_id: int | None,
+    limit: int | None,
+) -> list[dict]:
+    """`availability` in two portable queries: the stock rows, then today's ship orders."""
+    qs = StockLevel.objects.filter(sku_id__in=sku_ids, location__is_active=True)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    qs = qs.values(
+        "on_hand", "reserved", "safety_stock", "location_id",
+        code=F("location__code"), sku_code=F("sku__code"),
+        location_can_ship=F("location__can_ship"), location_can_pickup=F("location__can_pickup"),
+        capacity=F("location__daily_ship_capacity"),
+    )  # fmt: skip
+    if near is not None:
+        qs = qs.annotate(distance_km=distance_km_expression(*near, prefix="location__"))
+        if radius_km is not None:
+            qs = qs.filter(distance_km__lte=radius_km)
+        qs = qs.order_by("distance_km", "location__code", "sku__code")
+    else:
+        qs = qs.order_by("location__code", "sku__code")
+    rows = list(qs if limit is None else qs[:limit])
+    used = ship_orders_today(location_ids={row["location_id"] for row in rows})
+    return [
+        {
+            "location": row["code"],
+            "sku": row["sku_code"],
+            "on_hand": row["on_hand"],
+            "reserved": row["reserved"],
+            "available": max(0, row["on_hand"] - row["reserved"] - row["safety_stock"]),
+            "distance_km": round(row["distance_km"], 2) if near is not None else None,
+            "can_ship": row["location_can_ship"]
+            and used.get(row["location_id"], 0) < row["capacity"],
+            "can_pickup": row["location_can_pickup"],
+        }
+        for row in rows
     ]
 
 
@@ -241,13 +290,33 @@ def _candidate(row: tuple) -> Candidate:
     )
 
 
+def _native() -> bool:
+    """PostgreSQL answers the snapshot and availability in one query each; elsewhere (the
+    embedded SQLite) a few portable queries give the same answers."""
+    return connection.vendor == "postgresql"
+
+
 def _holders(
-    *, sku_ids: list[int], where: str, with_capacity: bool, always: int | None = None
+    *, sku_ids: list[int], with_capacity: bool, store: int | None = None, others: str = ""
 ) -> list[Candidate]:
-    """The locations matching `where` (a condition on the location `l` and its stock row `s`
-    of the SKUs, NULL when it holds none), with their stock and, when asked, the ship orders
-    they can still take today: one query. `where` is one of the constants of the caller."""
-    params = {"skus": sku_ids, "always": always, "today": timezone.localdate()}
+    """The `store` (whether it holds any of the SKUs or not) and, with `others`, the other
+    locations holding any of them: `"all"` every one, `"pickup"` or `"curbside"` the active
+    ones that offer it or ship; with their stock and, when asked, the ship orders they can
+    still take today. One query."""
+    if not _native():
+        return _holders_portable(
+            sku_ids=sku_ids, with_capacity=with_capacity, store=store, others=others
+        )
+    if not others:
+        where = "l.id = %(always)s"
+    elif others == "all":
+        where = "s.sku_id IS NOT NULL"
+    else:
+        where = (
+            f"(s.sku_id IS NOT NULL AND l.is_active AND (l.can_{others} OR l.can_ship))"
+            " OR l.id = %(always)s"
+        )
+    params = {"skus": sku_ids, "always": store, "today": timezone.localdate()}
     held = "FILTER (WHERE s.sku_id IS NOT NULL)"
     capacity = "l.daily_ship_capacity - COALESCE(d.orders, 0)" if with_capacity else "0"
     shipday = (
@@ -255,6 +324,7 @@ def _holders(
         if with_capacity
         else ""
     )
+    # Every fragment is written here; the caller's values are parameters.
     sql = f"""
         SELECT {_LOCATION_COLUMNS.format(capacity_left=capacity)},
                array_agg(s.sku_id) {held},
@@ -268,6 +338,45 @@ def _holders(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [_candidate(row) for row in cursor.fetchall()]
+
+
+def _holders_portable(
+    *, sku_ids: list[int], with_capacity: bool, store: int | None, others: str
+) -> list[Candidate]:
+    """`_holders` in three portable queries (stock rows, locations, ship orders today)."""
+    rows = StockLevel.objects.filter(sku_id__in=sku_ids)
+    if not others:
+        rows = rows.filter(location_id=store)
+    elif others != "all":
+        serves = Q(**{f"location__can_{others}": True}) | Q(location__can_ship=True)
+        rows = rows.filter(Q(location_id=store) | (Q(location__is_active=True) & serves))
+    stock: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    fields = ("location_id", "sku_id", "on_hand", "reserved", "safety_stock")
+    for location_id, sku_id, on_hand, reserved, safety in rows.values_list(*fields):
+        stock[location_id][sku_id] = (on_hand - reserved - safety, on_hand - reserved)
+    ids = set(stock) | ({store} if store is not None else set())
+    used = ship_orders_today(location_ids=ids) if with_capacity and ids else {}
+    locations = Location.objects.filter(pk__in=ids).values_list(
+        "id", "code", "kind", "latitude", "longitude", "is_active", "can_ship", "can_pickup",
+        "can_curbside", "daily_ship_capacity", "recent_rejection_rate",
+    )  # fmt: skip
+    return [
+        Candidate(
+            location_id=pk,
+            code=code,
+            kind=kind,
+            latitude=lat,
+            longitude=lng,
+            is_active=active,
+            can_ship=ship,
+            can_pickup=pickup,
+            can_curbside=curbside,
+            capacity_left=capacity - used.get(pk, 0) if with_capacity else 0,
+            rejection_rate=rate,
+            stock=stock[pk],
+        )
+        for pk, code, kind, lat, lng, active, ship, pickup, curbside, capacity, rate in locations
+    ]
 
 
 # A margin over what the router looks at, so that a last-digit difference between the
@@ -369,6 +478,13 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
     ship and hold any of its SKUs, also the nearest stores that have all of it.
     """
     skus = sorted({*demand.lines, *(at_store.lines if at_store else ())})
+    if not _native():  # every holder: the router decides the same over all of them
+        if at_store is None:
+            return Snapshot(_holders(sku_ids=skus, with_capacity=True, others="all"))
+        others = _holders(
+            sku_ids=skus, with_capacity=True, store=at_store.location_id, others=at_store.method
+        )
+        return Snapshot(c for c in others if c.location_id != at_store.location_id)
     if demand.point is None:
         distance = "0.0::float8"
     else:
@@ -441,10 +557,8 @@ def sourcing_candidates(
     if method == DeliveryMethod.SHIP:
         if isinstance(demand, Demand):
             return _ship_snapshot(demand=demand)
-        return _holders(sku_ids=sku_ids, where="s.sku_id IS NOT NULL", with_capacity=True)
-    store = _holders(
-        sku_ids=sku_ids, where="l.id = %(always)s", with_capacity=False, always=location_id
-    )
+        return _holders(sku_ids=sku_ids, with_capacity=True, others="all")
+    store = _holders(sku_ids=sku_ids, with_capacity=False, store=location_id)
     if method not in (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
         return store
     if (
@@ -457,14 +571,7 @@ def sourcing_candidates(
         missing = missing_at_store(demand, store[0])
         to_store = transfer_demand(demand, store[0], missing)
         return [*store, *_ship_snapshot(demand=to_store, at_store=demand)]
-    offers = "l.can_pickup" if method == DeliveryMethod.PICKUP else "l.can_curbside"
-    return _holders(
-        sku_ids=sku_ids,
-        where=f"(s.sku_id IS NOT NULL AND l.is_active AND ({offers} OR l.can_ship))"
-        " OR l.id = %(always)s",
-        with_capacity=True,
-        always=location_id,
-    )
+    return _holders(sku_ids=sku_ids, with_capacity=True, store=location_id, others=method)
 
 
 def reservations_for_demand(*, demand: str) -> list[Reservation]:

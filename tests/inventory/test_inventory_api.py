@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from inventory import views
+from inventory import selectors, views
 from inventory.models import ShipDay, Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
 from stores.geo import haversine_km
@@ -217,6 +217,31 @@ def test_availability_of_one_sku_is_one_query_whatever_the_number_of_locations(
 
     assert len(rows) == size
     assert [row["location"] for row in rows] == sorted(row["location"] for row in rows)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"near": (31.2304, 121.4737)},
+        {"near": (31.2304, 121.4737), "radius_km": 20},
+        {"location": "SH-PUDONG"},
+        {"near": (31.2304, 121.4737), "limit": 2},
+    ],
+)
+def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
+    stocked, tee, query, monkeypatch
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+    if "location" in query:
+        query = {"location_id": stocked["pudong"].pk}
+
+    native = availability(sku_ids=[tee.pk, cap.pk], **query)
+    monkeypatch.setattr(selectors, "_native", lambda: False)
+
+    assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
 
 
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):

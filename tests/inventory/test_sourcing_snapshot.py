@@ -10,7 +10,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from inventory import sourcing
+from inventory import selectors, sourcing
 from inventory.models import ShipDay, Sku, StockLevel
 from inventory.selectors import sourcing_candidates
 from inventory.sourcing import Candidate, Demand, Snapshot, route
@@ -254,3 +254,38 @@ def test_the_summary_counts_the_locations_a_snapshot_left_out():
         "kept": 8,
         "dropped": {"inactive": 2, "no_stock": 1},
     }
+
+
+@pytest.mark.django_db
+def test_portable_snapshot_elsewhere_than_postgresql_decides_the_same(skus, monkeypatch):
+    """The embedded SQLite reads every holder with portable queries: same decisions."""
+    locations = chain(size=40, skus=skus, seed=7)
+    rnd = random.Random(7)
+    cases = [
+        Demand(
+            method=method,
+            lines={sku.pk: rnd.choice([1, 2, 5, 40]) for sku in rnd.sample(skus, 2)},
+            point=rnd.choice(SPOTS) if method == "ship" else None,
+            location_id=None if method == "ship" else rnd.choice(locations).pk,
+            allow_transfer=True,
+        )
+        for method in ["ship", "pickup", "curbside", "carry_out"] * 8
+    ]
+
+    def decisions():
+        found = []
+        for demand in cases:
+            candidates = sourcing_candidates(
+                sku_ids=demand.lines,
+                method=demand.method,
+                location_id=demand.location_id,
+                demand=demand,
+            )
+            decision = route(demand, candidates)
+            found.append((decision.as_dict(), decision.alternatives))
+        return found
+
+    native = decisions()
+    monkeypatch.setattr(selectors, "_native", lambda: False)
+
+    assert decisions() == native
