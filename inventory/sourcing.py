@@ -1,14 +1,18 @@
 """The routing engine: which locations supply a demand.
 
 `route(demand, candidates)` is a pure function over a snapshot, so it is deterministic and
-explainable: the decision lists every location considered, whether it was kept, why, and
-its score. The snapshot is built by `inventory.selectors.sourcing_candidates`.
+explainable: the decision shows the chosen locations, the runners-up and the nearest
+dropped ones (whether each was kept, why, its score) and counts every location considered
+by what became of it. The snapshot is built by `inventory.selectors.sourcing_candidates`,
+which leaves out the locations that cannot change the decision (a `Snapshot` says how many).
 
 Ship: one location that has every line if possible; otherwise the fewest locations (an
-exact search over the best candidates, greedy beyond that); ties go to the lower score:
+exact search over the EXACT_SEARCH_CANDIDATES best, then greedy set cover over those and,
+per line, the deepest holders that together cover it); ties go to the lower score:
 distance to the customer, stretched and lengthened by the location's recent rejection
 rate, then the preferred kind (warehouse before store by default), then stock depth, then
-code.
+code. Every rule looks only at the best few by one ranking or another, so a snapshot that
+holds those few (and the counts of the rest) decides as the whole chain would.
 Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives
 (also when the store is closed or does not offer the method).
 Ship-to-store (pickup or curbside with `allow_transfer`): what the store lacks is routed as
@@ -18,11 +22,14 @@ there with a transfer. Without `allow_transfer` a shortage still says whether th
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import combinations
+from math import asin, cos, radians, sin, sqrt
+from operator import ge, itemgetter
 
 from inventory.models import DeliveryMethod
-from stores.geo import haversine_km
+from stores.geo import EARTH_RADIUS_KM, haversine_km
 from stores.models import Location
 
 AT_STORE = (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE, DeliveryMethod.CARRY_OUT)
@@ -38,10 +45,17 @@ REJECTION_PENALTY_KM = 5.0
 EXACT_SEARCH_CANDIDATES = 14
 MAX_SPLITS = 4
 ALTERNATIVES = 5
-CONSIDERED_SHOWN = 25
+# The stored explanation: the chosen locations first, then at least RUNNERS_UP_SHOWN
+# runners-up (when there are), then the nearest dropped ones, CONSIDERED_SHOWN in all; the
+# summary counts every location of the chain.
+CONSIDERED_SHOWN = 12
+RUNNERS_UP_SHOWN = 4
+
+_NO_STOCK = (0, 0)
+_DIAMETER_KM = 2 * EARTH_RADIUS_KM
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One location as the engine sees it: capabilities and per-SKU stock."""
 
@@ -60,11 +74,23 @@ class Candidate:
     stock: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def units(self, sku_id: int, *, allow_safety_stock: bool) -> int:
-        atp, free = self.stock.get(sku_id, (0, 0))
+        atp, free = self.stock.get(sku_id, _NO_STOCK)
         return max(0, free if allow_safety_stock else atp)
 
 
-@dataclass(frozen=True)
+class Snapshot(list):
+    """The candidates of one demand, cut to those that can matter, and how many locations
+    were left out, by what the router would have made of each (`"kept"` or a drop reason),
+    so that the decision's summary still counts the whole chain."""
+
+    def __init__(
+        self, candidates: Iterable[Candidate] = (), *, left_out: Mapping[str, int] | None = None
+    ) -> None:
+        super().__init__(candidates)
+        self.left_out = dict(left_out or {})
+
+
+@dataclass(frozen=True, slots=True)
 class Demand:
     method: str
     lines: dict[int, int]  # sku id -> quantity
@@ -76,7 +102,7 @@ class Demand:
     allow_transfer: bool = False  # pickup/curbside: ship what the store lacks into it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allocation:
     location_id: int
     code: str
@@ -95,7 +121,7 @@ class RoutingDecision:
     # A shortage at a pickup store that a transfer from other locations would cover.
     transfer_possible: bool = False
     # How many locations were considered, kept, and dropped for each reason: all of them,
-    # where `considered` details only the chosen and the nearest.
+    # where `considered` details only the chosen, the runners-up and the nearest dropped.
     summary: dict = field(default_factory=dict)
 
     @property
@@ -138,13 +164,20 @@ class RoutingDecision:
 
 def route(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
     if demand.method == DeliveryMethod.SHIP:
-        return _route_ship(demand, candidates)
+        left_out = candidates.left_out if isinstance(candidates, Snapshot) else {}
+        return _route_ship(demand, candidates, left_out)
     if demand.method in AT_STORE:
         return _route_at_store(demand, candidates)
     raise ValueError(f"unknown delivery method {demand.method!r}")
 
 
 # --- ship ---------------------------------------------------------------------------------
+
+# A location that can take the order, as the ship search sees it, is a plain tuple (cheap to
+# build a thousand times): its score, the units it can give of each line (lines in SKU
+# order), whether those cover every line, its distance to the customer, the candidate.
+_Kept = tuple
+_SCORE, _UNITS, _WHOLE, _KM, _CANDIDATE = range(5)
 
 
 def _distance(demand: Demand, c: Candidate) -> float:
@@ -153,46 +186,134 @@ def _distance(demand: Demand, c: Candidate) -> float:
     return haversine_km(demand.point[0], demand.point[1], c.latitude, c.longitude)
 
 
-def _score(demand: Demand, c: Candidate) -> tuple:
-    """Lower is better: distance stretched and lengthened by the rejection rate, preferred
-    kind, deeper stock, code."""
-    rate = c.rejection_rate
-    distance = _distance(demand, c) * (1 + REJECTION_PENALTY * rate) + REJECTION_PENALTY_KM * rate
-    preferred = 0 if c.kind == demand.prefer else 1
-    depth = sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for sku in demand.lines)
-    return (round(distance, 3), preferred, -depth, c.code)
+def _sorted_out(
+    demand: Demand, candidates: Iterable[Candidate], skus: list[int]
+) -> tuple[list[_Kept], list[tuple[str, Candidate]]]:
+    """The locations that can take the order, scored; the others with their reason: not
+    active, no shipping, no ship capacity left today, nothing of any line to promise."""
+    column = 1 if demand.allow_safety_stock else 0
+    exclude, prefer, point = demand.exclude, demand.prefer, demand.point
+    qtys = [demand.lines[sku] for sku in skus]
+    # haversine_km inlined (the same operations, so the same distances): a thousand calls.
+    lat0, lng0 = point if point is not None else (0.0, 0.0)
+    cos0 = cos(radians(lat0))
+    kept: list[_Kept] = []
+    dropped: list[tuple[str, Candidate]] = []
+    for c in candidates:
+        if c.location_id in exclude:
+            dropped.append(("excluded_after_rejection", c))
+        elif not c.is_active:
+            dropped.append(("inactive", c))
+        elif not c.can_ship:
+            dropped.append(("no_capability", c))
+        elif c.capacity_left <= 0:
+            dropped.append(("capacity_used_up", c))
+        else:
+            stock = c.stock
+            units = [u if (u := stock.get(sku, _NO_STOCK)[column]) > 0 else 0 for sku in skus]
+            depth = sum(units)
+            if not depth:
+                held_back = any(stock.get(sku, _NO_STOCK)[1] > 0 for sku in skus)
+                dropped.append(("safety_stock" if held_back else "no_stock", c))
+                continue
+            if point is None:
+                km = 0.0
+            else:
+                lat = c.latitude
+                a = (
+                    sin(radians(lat - lat0) / 2) ** 2
+                    + cos0 * cos(radians(lat)) * sin(radians(c.longitude - lng0) / 2) ** 2
+                )
+                km = _DIAMETER_KM * asin(min(1.0, sqrt(a)))
+            rate = c.rejection_rate
+            if rate:
+                distance = km * (1 + REJECTION_PENALTY * rate) + REJECTION_PENALTY_KM * rate
+            else:
+                distance = km
+            score = (round(distance, 3), 0 if c.kind == prefer else 1, -depth, c.code)
+            whole = all(map(ge, units, qtys))
+            kept.append((score, units, whole, km, c))
+    return kept, dropped
 
 
-def _ship_drop_reason(demand: Demand, c: Candidate) -> str | None:
-    if c.location_id in demand.exclude:
-        return "excluded_after_rejection"
-    if not c.is_active:
-        return "inactive"
-    if not c.can_ship:
-        return "no_capability"
-    if c.capacity_left <= 0:
-        return "capacity_used_up"
-    if not any(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for sku in demand.lines):
-        held_back = any(c.units(sku, allow_safety_stock=True) for sku in demand.lines)
-        return "safety_stock" if held_back else "no_stock"
-    return None
+def _split_search(kept: list[_Kept], qtys: list[int]) -> list[_Kept] | None:
+    """The fewest locations among the best EXACT_SEARCH_CANDIDATES, ties to the better
+    scores; else greedy set cover over those and, per line, the deepest holders that
+    together cover it. None when some line is short across all of them (so everywhere)."""
+    pool = heapq.nsmallest(EXACT_SEARCH_CANDIDATES, kept, key=itemgetter(_SCORE))
+    for size in range(2, min(MAX_SPLITS, len(pool)) + 1):
+        found = _first_cover(pool, qtys, size)
+        if found is not None:
+            return found
+    wanted = {id(k): k for k in pool}
+    for j, qty in enumerate(qtys):
+        holders = sorted(
+            (k for k in kept if k[_UNITS][j] > 0),
+            key=lambda k, j=j: (-k[_UNITS][j], k[_CANDIDATE].location_id),
+        )
+        before = 0
+        for k in holders:
+            if before >= qty:
+                break
+            wanted[id(k)] = k
+            before += k[_UNITS][j]
+    return _greedy(sorted(wanted.values(), key=itemgetter(_SCORE)), qtys)
 
 
-def _covers(demand: Demand, combo: tuple[Candidate, ...]) -> bool:
-    return all(
-        sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for c in combo) >= qty
-        for sku, qty in demand.lines.items()
-    )
+def _first_cover(pool: list[_Kept], qtys: list[int], size: int) -> list[_Kept] | None:
+    """The first `size` locations of `pool` (in score order) that cover every line, in the
+    order combinations come: the first found has the best scores. Run after every smaller
+    size failed, so a location adding nothing to those before it is never part of one."""
+    n = len(pool)
+
+    def search(start: int, need: list[int], left: int) -> list[_Kept] | None:
+        for i in range(start, n - left + 1):
+            units = pool[i][_UNITS]
+            if left == 1:
+                if all(u >= q for u, q in zip(units, need, strict=True)):
+                    return [pool[i]]
+                continue
+            rest = [q - u if q > u else 0 for q, u in zip(need, units, strict=True)]
+            if rest == need:
+                continue
+            found = search(i + 1, rest, left - 1)
+            if found is not None:
+                return [pool[i], *found]
+        return None
+
+    return search(0, qtys, size)
 
 
-def _allocate(demand: Demand, combo: list[Candidate]) -> list[Allocation]:
-    """Fill each line from the chosen locations in score order."""
+def _greedy(ranked: list[_Kept], qtys: list[int]) -> list[_Kept] | None:
+    """Set cover by most units still needed, ties to the better score."""
+    remaining = list(qtys)
+    chosen: list[_Kept] = []
+    taken: set[int] = set()
+    while any(remaining):
+        best, best_gain = None, 0
+        for k in ranked:
+            if id(k) in taken:
+                continue
+            gain = sum(u if u < r else r for r, u in zip(remaining, k[_UNITS], strict=True))
+            if gain > best_gain:
+                best, best_gain = k, gain
+        if best is None:
+            return None
+        chosen.append(best)
+        taken.add(id(best))
+        remaining = [r - u if r > u else 0 for r, u in zip(remaining, best[_UNITS], strict=True)]
+    return chosen
+
+
+def _allocate(skus: list[int], qtys: list[int], chosen: list[_Kept]) -> list[Allocation]:
+    """Fill each line from the chosen locations in their order."""
     allocations = []
-    for sku, qty in sorted(demand.lines.items()):
+    for j, (sku, qty) in enumerate(zip(skus, qtys, strict=True)):
         remaining = qty
-        for c in combo:
-            take = min(remaining, c.units(sku, allow_safety_stock=demand.allow_safety_stock))
+        for k in chosen:
+            take = min(remaining, k[_UNITS][j])
             if take > 0:
+                c = k[_CANDIDATE]
                 allocations.append(Allocation(c.location_id, c.code, sku, take))
                 remaining -= take
             if remaining == 0:
@@ -200,110 +321,92 @@ def _allocate(demand: Demand, combo: list[Candidate]) -> list[Allocation]:
     return allocations
 
 
-def _fewest_locations(demand: Demand, kept: list[Candidate]) -> list[Candidate] | None:
-    scores = {c.location_id: _score(demand, c) for c in kept}
-    ranked = sorted(kept, key=lambda c: scores[c.location_id])
-    # One location with every line wins however far down the ranking it is; only the
-    # search for splits is limited to the best candidates.
-    whole = next((c for c in ranked if _covers(demand, (c,))), None)
-    if whole is not None:
-        return [whole]
-    pool = ranked[:EXACT_SEARCH_CANDIDATES]
-    for size in range(2, min(MAX_SPLITS, len(pool)) + 1):
-        covering = [combo for combo in combinations(pool, size) if _covers(demand, combo)]
-        if covering:
-            best = min(covering, key=lambda combo: sorted(scores[c.location_id] for c in combo))
-            return sorted(best, key=lambda c: scores[c.location_id])
-    return _greedy(demand, ranked)
-
-
-def _greedy(demand: Demand, ranked: list[Candidate]) -> list[Candidate] | None:
-    """Set cover by most units still needed; beyond the exact search's reach."""
-    remaining = dict(demand.lines)
-    chosen: list[Candidate] = []
-    while any(remaining.values()):
-
-        def gain(c: Candidate) -> int:
-            return sum(
-                min(q, c.units(sku, allow_safety_stock=demand.allow_safety_stock))
-                for sku, q in remaining.items()
-            )
-
-        best = max((c for c in ranked if c not in chosen), key=gain, default=None)
-        if best is None or gain(best) == 0:
-            return None
-        chosen.append(best)
-        for sku in remaining:
-            remaining[sku] -= min(
-                remaining[sku], best.units(sku, allow_safety_stock=demand.allow_safety_stock)
-            )
-    return chosen
-
-
-def _route_ship(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
-    considered, kept = [], []
-    for c in sorted(candidates, key=lambda c: c.code):
-        reason = _ship_drop_reason(demand, c)
-        entry = {
-            "location": c.code,
-            "kind": c.kind,
-            "distance_km": round(_distance(demand, c), 2),
-            "rejection_rate": round(c.rejection_rate, 3),
-            "capacity_left": c.capacity_left,
-            "kept": reason is None,
-        }
-        if reason:
-            entry["reason"] = reason
-        else:
-            entry["score"] = list(_score(demand, c)[:3])
-            kept.append(c)
-        considered.append(entry)
-
-    summary = _summary(considered)
-    chosen = _fewest_locations(demand, kept)
+def _route_ship(
+    demand: Demand, candidates: Iterable[Candidate], left_out: Mapping[str, int] | None = None
+) -> RoutingDecision:
+    skus = sorted(demand.lines)
+    qtys = [demand.lines[sku] for sku in skus]
+    kept, dropped = _sorted_out(demand, candidates, skus)
+    summary = _summary(kept, dropped, left_out or {})
+    # One location with every line wins however far down the ranking it is.
+    wholes = [k for k in kept if k[_WHOLE]]
+    chosen = [min(wholes, key=itemgetter(_SCORE))] if wholes else _split_search(kept, qtys)
     if chosen is None:
-        shortages = _shortages(demand, kept)
-        return RoutingDecision(
-            DeliveryMethod.SHIP, [], _explained(considered), shortages, summary=summary
-        )
-    chosen_codes = {c.code for c in chosen}
-    for entry in considered:
-        entry["chosen"] = entry["location"] in chosen_codes
-    allocations = _allocate(demand, chosen)
-    return RoutingDecision(
-        DeliveryMethod.SHIP, allocations, _explained(considered), {}, summary=summary
-    )
+        shortages = {}
+        for j, (sku, qty) in enumerate(zip(skus, qtys, strict=True)):
+            available = sum(k[_UNITS][j] for k in kept)
+            if available < qty:
+                shortages[sku] = (qty, available)
+        considered = _explained(demand, kept, dropped, None)
+        return RoutingDecision(DeliveryMethod.SHIP, [], considered, shortages, summary=summary)
+    considered = _explained(demand, kept, dropped, chosen)
+    allocations = _allocate(skus, qtys, chosen)
+    return RoutingDecision(DeliveryMethod.SHIP, allocations, considered, {}, summary=summary)
 
 
-def _summary(considered: list[dict]) -> dict:
-    dropped: dict[str, int] = {}
-    for entry in considered:
-        if "reason" in entry:
-            dropped[entry["reason"]] = dropped.get(entry["reason"], 0) + 1
+def _summary(
+    kept: list[_Kept], dropped: list[tuple[str, Candidate]], left_out: Mapping[str, int]
+) -> dict:
+    counts: dict[str, int] = dict(left_out)
+    for reason, _ in dropped:
+        counts[reason] = counts.get(reason, 0) + 1
+    n_kept = len(kept) + counts.pop("kept", 0)
     return {
-        "considered": len(considered),
-        "kept": sum(entry["kept"] for entry in considered),
-        "dropped": dict(sorted(dropped.items())),
+        "considered": n_kept + sum(counts.values()),
+        "kept": n_kept,
+        "dropped": dict(sorted(counts.items())),
     }
 
 
-def _explained(considered: list[dict]) -> list[dict]:
-    """The chosen locations and the nearest others: enough to explain, small enough to store."""
-    nearest = sorted(considered, key=lambda e: (e["distance_km"], e["location"]))
-    shown = [e for e in nearest if e.get("chosen")] + [e for e in nearest if not e.get("chosen")]
-    return shown[:CONSIDERED_SHOWN]
+def _explained(
+    demand: Demand,
+    kept: list[_Kept],
+    dropped: list[tuple[str, Candidate]],
+    chosen: list[_Kept] | None,
+) -> list[dict]:
+    """The chosen locations (nearest first), the runners-up (best first) and the nearest
+    dropped ones: enough to explain, small enough to store."""
+    picked = {id(k) for k in chosen or ()}
+    room = max(0, CONSIDERED_SHOWN - len(picked))
+    runners_up = heapq.nsmallest(
+        room, (k for k in kept if id(k) not in picked), key=itemgetter(_SCORE)
+    )
+    nearest = heapq.nsmallest(
+        room,
+        ((round(_distance(demand, c), 2), c.code, reason, c) for reason, c in dropped),
+        key=itemgetter(0, 1),
+    )
+    shown_up = min(len(runners_up), max(RUNNERS_UP_SHOWN, room - len(nearest)))
+    marked = chosen is not None
+
+    def kept_entry(k: _Kept, is_chosen: bool) -> dict:
+        entry = _entry(k[_CANDIDATE], k[_KM])
+        entry.update(kept=True, score=list(k[_SCORE][:3]))
+        if marked:
+            entry["chosen"] = is_chosen
+        return entry
+
+    entries = [
+        kept_entry(k, True)
+        for k in sorted(chosen or (), key=lambda k: (round(k[_KM], 2), k[_CANDIDATE].code))
+    ]
+    entries += [kept_entry(k, False) for k in runners_up[:shown_up]]
+    for _, _, reason, c in nearest[: room - shown_up]:
+        entry = _entry(c, _distance(demand, c))
+        entry.update(kept=False, reason=reason)
+        if marked:
+            entry["chosen"] = False
+        entries.append(entry)
+    return entries
 
 
-def _shortages(demand: Demand, pool: list[Candidate]) -> dict[int, tuple[int, int]]:
-    result = {}
-    for sku, qty in demand.lines.items():
-        available = sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for c in pool)
-        if available < qty:
-            result[sku] = (qty, available)
-    # Every line is coverable on its own but not together within the split limit.
-    return result or {
-        sku: (qty, sum(c.units(sku, allow_safety_stock=demand.allow_safety_stock) for c in pool))
-        for sku, qty in demand.lines.items()
+def _entry(c: Candidate, km: float) -> dict:
+    return {
+        "location": c.code,
+        "kind": c.kind,
+        "distance_km": round(km, 2),
+        "rejection_rate": round(c.rejection_rate, 3),
+        "capacity_left": c.capacity_left,
     }
 
 
@@ -373,20 +476,35 @@ def _route_at_store(demand: Demand, candidates: list[Candidate]) -> RoutingDecis
     )
 
 
+def transfer_demand(demand: Demand, store: Candidate, missing: Mapping[int, int]) -> Demand:
+    """What a pickup store lacks (sku id -> units), as a ship demand to the store."""
+    return Demand(
+        method=DeliveryMethod.SHIP,
+        lines=dict(missing),
+        point=(store.latitude, store.longitude),
+        exclude=demand.exclude,
+        prefer=demand.prefer,
+    )
+
+
+def missing_at_store(demand: Demand, store: Candidate) -> dict[int, int]:
+    """The units of each line the store cannot give (sku id -> units); empty when none."""
+    missing = {}
+    for sku, qty in demand.lines.items():
+        here = min(qty, store.units(sku, allow_safety_stock=demand.allow_safety_stock))
+        if here < qty:
+            missing[sku] = qty - here
+    return missing
+
+
 def _route_transfer(
     demand: Demand, store: Candidate, candidates: list[Candidate], missing: dict[int, int]
 ) -> RoutingDecision | None:
     """Route what the store lacks as a ship order to the store, from the other locations."""
     if demand.method not in (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
         return None  # a sale at the till cannot wait for a delivery
-    to_store = Demand(
-        method=DeliveryMethod.SHIP,
-        lines=missing,
-        point=(store.latitude, store.longitude),
-        exclude=demand.exclude,
-        prefer=demand.prefer,
-    )
-    others = [c for c in candidates if c.location_id != store.location_id]
+    to_store = transfer_demand(demand, store, missing)
+    others = (c for c in candidates if c.location_id != store.location_id)
     return _route_ship(to_store, others)
 
 

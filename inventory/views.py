@@ -84,7 +84,7 @@ class AvailabilityView(APIView):
         )
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        skus = selectors.skus_by_code(codes=data["sku"])
+        skus = selectors.sku_ids_by_code(codes=data["sku"])
         unknown = sorted(set(data["sku"]) - set(skus))
         if unknown:
             raise ValidationError({"sku": [f"Unknown SKU: {code}" for code in unknown]})
@@ -95,7 +95,7 @@ class AvailabilityView(APIView):
                 raise ValidationError({"location": [f"Unknown location: {data['location']}"]})
             location_id = location.pk
         rows = selectors.availability(
-            sku_ids=[sku.pk for sku in skus.values()],
+            sku_ids=list(skus.values()),
             near=data.get("near"),
             radius_km=data.get("radius_km"),
             location_id=location_id,

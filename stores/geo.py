@@ -28,6 +28,16 @@ def distance_km_expression(lat: float, lng: float, prefix: str = "") -> Combinab
     return Value(2 * EARTH_RADIUS_KM, output_field=FloatField()) * ASin(Sqrt(a))
 
 
+def distance_km_sql(lat: str, lng: str, row_lat: str, row_lng: str) -> str:
+    """The same haversine in raw SQL, between two points given as SQL expressions (columns or
+    placeholders); as `haversine_km`, clamped so rounding never takes asin out of range."""
+    a = (
+        f"power(sin(radians({row_lat} - {lat}) / 2), 2) + cos(radians({lat})) "
+        f"* cos(radians({row_lat})) * power(sin(radians({row_lng} - {lng}) / 2), 2)"
+    )
+    return f"({2 * EARTH_RADIUS_KM!r} * asin(least(1.0, sqrt({a}))))"
+
+
 def parse_point(value: str) -> tuple[float, float]:
     """'31.2,121.4' -> (31.2, 121.4); ValueError when it is not a valid coordinate."""
     lat_text, lng_text = value.split(",")

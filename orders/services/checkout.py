@@ -116,7 +116,7 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
         sku_ids=demand.lines,
         method=demand.method,
         location_id=demand.location_id,
-        demand=demand.lines,
+        demand=demand,
     )
     decision = route(demand, candidates)
     if not decision.ok:

@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from inventory import views
-from inventory.models import Sku, StockLevel, StockMovement
+from inventory import selectors, views
+from inventory.models import ShipDay, Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
 from stores.geo import haversine_km
 from tests.factories import staff_client
@@ -173,6 +173,76 @@ def test_availability_rows_are_cut_by_the_database_not_after_loading_them(stocke
     assert [row["location"] for row in rows] == ["SH-PUDONG", "SH-XUHUI"]
     [stock_query] = [q["sql"] for q in queries if 'FROM "inventory_stocklevel"' in q["sql"]]
     assert stock_query.endswith("LIMIT 2")
+
+
+def test_availability_is_one_query_with_todays_ship_capacity(
+    stocked, tee, django_assert_max_num_queries
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    # Pudong took as many ship orders today as it can: it holds the goods but cannot ship.
+    ShipDay.objects.create(
+        location=stocked["pudong"],
+        day=timezone.localdate(),
+        orders=stocked["pudong"].daily_ship_capacity,
+    )
+
+    with django_assert_max_num_queries(1):
+        rows = availability(sku_ids=[tee.pk, cap.pk], near=(31.2304, 121.4737), limit=100)
+
+    assert [(row["location"], row["sku"]) for row in rows] == [
+        ("SH-PUDONG", "SKU-CAP"),
+        ("SH-PUDONG", "SKU-TEE"),
+        ("SH-XUHUI", "SKU-TEE"),
+        ("DC-KUNSHAN", "SKU-TEE"),
+        ("BJ-CHAOYANG", "SKU-TEE"),
+    ]
+    ships = {row["location"]: row["can_ship"] for row in rows}
+    assert ships == {
+        "SH-PUDONG": False,
+        "SH-XUHUI": True,
+        "DC-KUNSHAN": True,
+        "BJ-CHAOYANG": True,
+    }
+
+
+@pytest.mark.parametrize("size", [5, 60])
+def test_availability_of_one_sku_is_one_query_whatever_the_number_of_locations(
+    tee, size, django_assert_max_num_queries
+):
+    for index in range(size):
+        stock_put(location=LocationFactory(code=f"SH-{index:03d}"), sku=tee, on_hand=index % 4)
+
+    with django_assert_max_num_queries(1):
+        rows = availability(sku_ids=[tee.pk], limit=1001)
+
+    assert len(rows) == size
+    assert [row["location"] for row in rows] == sorted(row["location"] for row in rows)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"near": (31.2304, 121.4737)},
+        {"near": (31.2304, 121.4737), "radius_km": 20},
+        {"location": "SH-PUDONG"},
+        {"near": (31.2304, 121.4737), "limit": 2},
+    ],
+)
+def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
+    stocked, tee, query, monkeypatch
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+    if "location" in query:
+        query = {"location_id": stocked["pudong"].pk}
+
+    native = availability(sku_ids=[tee.pk, cap.pk], **query)
+    monkeypatch.setattr(selectors, "_native", lambda: False)
+
+    assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
 
 
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
