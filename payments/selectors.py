@@ -32,6 +32,25 @@ def payments_of_demand(*, demand: str) -> list[Payment]:
     return list(Payment.objects.filter(demand=demand).order_by("pk"))
 
 
+def payments_of_demands(*, demands: list[str]) -> dict[str, list[Payment]]:
+    """The tenders of each demand, oldest first: one query however many demands."""
+    found: dict[str, list[Payment]] = {demand: [] for demand in demands}
+    for payment in Payment.objects.filter(demand__in=demands).order_by("pk"):
+        found[payment.demand].append(payment)
+    return found
+
+
+def payments_totals(*, payments: list[Payment], currency: str) -> dict[str, Decimal]:
+    """Authorized (net of voids), captured and refunded by a demand's tenders in `currency`,
+    from rows already read."""
+    mine = [p for p in payments if p.currency == currency]
+    return {
+        "authorized": sum((p.authorized for p in mine), ZERO),
+        "captured": sum((p.captured for p in mine), ZERO),
+        "refunded": sum((p.refunded for p in mine), ZERO),
+    }
+
+
 def _sum(kind: str, status: str = TxStatus.SUCCEEDED) -> Coalesce:
     return Coalesce(
         Sum("transactions__amount", filter=Q(transactions__kind=kind, transactions__status=status)),
