@@ -418,8 +418,8 @@ class DemandSettled:
 def demand_settle(*, demand: str, owed: Decimal, key: str, reason: str = "") -> DemandSettled:
     """The demand now owes `owed` in all (a cancel shrank it): authorization beyond what is
     still to be captured is voided (cards first), money captured beyond `owed` is refunded
-    (in `REFUND_ORDER`), and a payment nothing was tendered for is voided once nothing is
-    owed. Once per `key`; the gateway is called after commit."""
+    (in `REFUND_ORDER`), and a payment nothing was tendered for follows what is owed
+    (voided once nothing is). Once per `key`; the gateway is called after commit."""
     owed = _money(owed, positive=False)
     locked, pending = _demand_locked(demand)
     if not locked:
@@ -457,11 +457,18 @@ def demand_settle(*, demand: str, owed: Decimal, key: str, reason: str = "") -> 
             reason=reason,
             room=lambda p: p.captured - p.refunded - pending[p.pk][Kind.REFUND],
         )
-    if owed == ZERO:
-        for payment in locked:
-            if payment.method == Method.NOT_GIVEN and can_proceed(payment.void):
-                payment.void()
-                payment.save(update_fields=["status", "updated_at"])
+    untendered = [p for p in locked if p.status == Payment.Status.PENDING]
+    if len(untendered) == len(locked) == 1:
+        # Nothing was tendered: the one payment is what is owed, nothing once nothing is.
+        [payment] = untendered
+        payment.amount = owed
+        if owed == ZERO:
+            payment.void()
+        payment.save(update_fields=["amount", "status", "updated_at"])
+    elif owed == ZERO:
+        for payment in untendered:
+            payment.void()
+            payment.save(update_fields=["status", "updated_at"])
     return DemandSettled(voided=void, refunded=refund, transactions=tuple(rows))
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from orders.models import Order, OrderEvent
@@ -311,6 +312,21 @@ def test_a_cancelled_order_nothing_was_tendered_for_voids_its_pending_payment(
     assert_money_clean()
 
 
+def test_what_is_owed_without_a_tender_follows_a_partial_cancel(web, xuhui, tee, stocked):
+    order = checkout(web, body([(tee, 2)], delivery=pickup_at(xuhui)))
+    [line] = order["lines"]
+
+    web.post(
+        f"/api/v1/orders/{order['number']}/lines/{line['id']}/cancel",
+        {"quantity": 1},
+        format="json",
+    )
+
+    payment = Payment.objects.get(demand=order["number"])
+    assert (payment.amount, payment.status) == (Decimal("99.00"), "pending")
+    assert_money_clean()
+
+
 def test_shipping_stays_while_anything_is_left_and_goes_with_the_last_unit(web, kunshan, tee, mug):
     stock_put(location=kunshan, sku=tee, on_hand=5)
     stock_put(location=kunshan, sku=mug, on_hand=5)
@@ -381,3 +397,40 @@ def test_verify_money_exits_1_when_a_line_units_do_not_pay_its_value(web, xuhui,
 
     with pytest.raises(SystemExit):
         call_command("verify_money", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_cancel_voids_the_card_before_the_gift_card(web, xuhui, tee, stocked):
+    gift = {"method": "gift_card", "gateway": "dummy", "reference": "gc_1", "amount": "120.00"}
+    order = checkout(
+        web, body([(tee, 2)], delivery=pickup_at(xuhui)) | {"payments": [gift, card("78.00")]}
+    )
+    [line] = order["lines"]
+
+    web.post(
+        f"/api/v1/orders/{order['number']}/lines/{line['id']}/cancel",
+        {"quantity": 1},
+        format="json",
+    )
+
+    voids = PaymentTransaction.objects.filter(kind=Kind.VOID).select_related("payment")
+    assert sorted((tx.payment.method, tx.amount) for tx in voids) == [
+        ("card", Decimal("78.00")),
+        ("gift_card", Decimal("21.00")),
+    ]
+    assert_money_clean()
+
+
+def test_the_admin_shows_the_orders_totals_and_payments(client, web, xuhui, tee, stocked):
+    order = checkout(
+        web, body([(tee, 1)], delivery=pickup_at(xuhui)) | {"payments": [card("99.00")]}
+    )
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin)
+    pk = Order.objects.get(number=order["number"]).pk
+
+    page = client.get(f"/admin/orders/order/{pk}/change/").content.decode()
+
+    assert "grand total: 99.00" in page
+    assert "authorized: 99.00" in page
+    assert "balance: 99.00" in page
+    assert "Card (through a gateway) 99.00 CNY" in page
