@@ -188,6 +188,11 @@ class CheckoutMoney:
         return {**self.totals, "currency": self.currency, "discounts": self.discounts}
 
 
+def _is_money(amount: Decimal) -> bool:
+    amount = Decimal(amount)
+    return amount.is_finite() and amount >= 0 and amount.as_tuple().exponent >= -2
+
+
 def _line_errors(count: int, problems: dict[int, dict]) -> list[dict]:
     return [problems.get(i, {}) for i in range(count)]
 
@@ -217,7 +222,9 @@ def checkout_price(
     currency = next(iter(by_currency))
     problems: dict[int, dict] = {}
     for i, line in enumerate(lines):
-        if line.discount > line.sku.price * line.quantity:
+        if not _is_money(line.discount):
+            problems[i] = {"discount": ["Not negative, with at most two decimals."]}
+        elif line.discount > line.sku.price * line.quantity:
             problems[i] = {
                 "discount": [f"More than the line's value ({line.sku.price * line.quantity})."]
             }
@@ -225,6 +232,8 @@ def checkout_price(
         raise CheckoutMoneyInvalid(errors={"lines": _line_errors(len(lines), problems)})
     after = sum((line.sku.price * line.quantity - line.discount for line in lines), ZERO)
     order_discount = sum((d.amount for d in discounts), ZERO)
+    if not all(_is_money(d.amount) for d in discounts):
+        raise CheckoutMoneyInvalid(errors={"discounts": ["Not negative, with two decimals."]})
     if any(d.currency and d.currency != currency for d in discounts):
         raise CheckoutMoneyInvalid(errors={"discounts": [f"The order is in {currency}."]})
     if order_discount > after:
@@ -276,7 +285,9 @@ def _check_tenders(
 ) -> None:
     problems: dict[int, dict] = {}
     for i, tender in enumerate(payments):
-        if i < len(currencies) and currencies[i] and currencies[i] != currency:
+        if not _is_money(tender.amount):
+            problems[i] = {"amount": ["Not negative, with at most two decimals."]}
+        elif i < len(currencies) and currencies[i] and currencies[i] != currency:
             problems[i] = {"currency": [f"The order is in {currency}."]}
         elif tender.method in THROUGH_GATEWAY and tender.gateway not in gateway_names():
             problems[i] = {"gateway": [f"Unknown gateway: {tender.gateway}"]}

@@ -7,8 +7,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from orders.errors import CheckoutMoneyInvalid
 from orders.models import Order, OrderEvent
+from orders.services.checkout import CheckoutLine, CheckoutRequest
+from orders.services.checkout import checkout as checkout_service
 from payments.models import Payment, PaymentTransaction
+from payments.services import Tender
 from tests.orders.factories import (
     SkuFactory,
     assert_verify_stock_clean,
@@ -154,6 +158,7 @@ def test_a_free_shipping_threshold_counts_the_goods_after_discounts(web, kunshan
     order = checkout(web, payload)
 
     assert (order["totals"]["shipping"], order["totals"]["grand_total"]) == ("15.00", "153.00")
+    assert_money_clean()
 
 
 # --- bad money input ---------------------------------------------------------------------
@@ -210,6 +215,7 @@ def test_bad_money_is_a_400_with_field_errors_and_reserves_nothing(
     assert reserved_at(xuhui, tee) == 0
     assert not Order.objects.exists()
     assert not Payment.objects.exists()
+    assert_money_clean()
 
 
 def test_an_in_store_sale_is_not_paid_through_a_gateway(xuhui, tee, stocked):
@@ -221,6 +227,7 @@ def test_an_in_store_sale_is_not_paid_through_a_gateway(xuhui, tee, stocked):
     assert response.status_code == 400
     assert "method" in response.json()["errors"]["payments"][0]
     assert reserved_at(xuhui, tee) == 0
+    assert_money_clean()
 
 
 def test_lines_in_two_currencies_are_a_400_naming_the_skus(web, xuhui, tee, stocked):
@@ -233,6 +240,25 @@ def test_lines_in_two_currencies_are_a_400_naming_the_skus(web, xuhui, tee, stoc
     [message] = response.json()["errors"]["lines"]
     assert "TEE-WHITE-M" in message
     assert "TEE-EU" in message
+    assert reserved_at(xuhui, tee) == 0
+    assert_money_clean()
+
+
+def test_a_service_caller_is_held_to_the_same_money_rules(xuhui, tee, stocked):
+    request = CheckoutRequest(
+        channel="web",
+        method="pickup",
+        lines=[CheckoutLine(sku=tee, quantity=1, discount=Decimal("-1.00"))],
+        email="ada@example.com",
+        location=xuhui,
+        payments=(Tender(amount=Decimal("100.001"), method="card", gateway="dummy",
+                         reference="a"),),
+    )  # fmt: skip
+
+    with pytest.raises(CheckoutMoneyInvalid) as refused:
+        checkout_service(request=request, actor=None)
+
+    assert "discount" in refused.value.extra["errors"]["lines"][0]
     assert reserved_at(xuhui, tee) == 0
 
 
