@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html_join
 from django_fsm import TransitionNotAllowed
 
 from common.errors import DomainError
@@ -6,7 +7,9 @@ from customers.admin import CustomerAdmin
 from customers.models import Customer
 from orders.models import Order, OrderEvent, OrderLine
 from orders.selectors import orders_touching
+from orders.serializers import order_totals_display
 from orders.services.lifecycle import order_cancel
+from payments.selectors import payments_of_demand
 from stores.selectors import location_ids_for_user
 
 
@@ -15,8 +18,9 @@ class OrderLineInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = [
-        "sku_code", "name", "quantity", "unit_price", "quantity_cancelled",
-        "quantity_fulfilled", "quantity_returned",
+        "sku_code", "name", "quantity", "unit_price", "line_discount", "order_discount",
+        "unit_paid", "units_paid_extra", "quantity_cancelled", "quantity_fulfilled",
+        "quantity_returned",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -81,9 +85,9 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ["cancel_orders"]
     readonly_fields = [
         "number", "customer", "channel", "store", "delivery_method", "pickup_location",
-        "shipping_address", "ship_to_store", "currency", "subtotal", "shipping_total",
-        "discount_total", "grand_total", "status", "return_status", "fulfilled_at", "routing",
-        "created_by", "created_at",
+        "shipping_address", "ship_to_store", "currency", "totals", "payments", "discounts",
+        "subtotal", "shipping_total", "discount_total", "grand_total", "status",
+        "return_status", "fulfilled_at", "routing", "created_by", "created_at",
     ]  # fmt: skip
 
     def get_queryset(self, request):
@@ -96,6 +100,27 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # orders come from checkout
+
+    @admin.display(description="Totals")
+    def totals(self, order: Order) -> str:
+        """As the API shows them: the lines still due, what the tenders did, the balance."""
+        money = order_totals_display(order, payments_of_demand(demand=order.number))
+        return format_html_join(
+            ", ", "{}: {}", ((name.replace("_", " "), amount) for name, amount in money.items())
+        )
+
+    @admin.display(description="Payments")
+    def payments(self, order: Order) -> str:
+        rows = payments_of_demand(demand=order.number)
+        return format_html_join(
+            "; ",
+            "{} {} {} (authorized {}, captured {}, refunded {}): {}",
+            (
+                (p.get_method_display() if p.method else "not tendered", p.amount, p.currency,
+                 p.authorized, p.captured, p.refunded, p.status)
+                for p in rows
+            ),
+        ) or "-"  # fmt: skip
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

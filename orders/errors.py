@@ -25,6 +25,11 @@ class NoShippingCoordinates(CheckoutFieldInvalid):
     """A ship order's address has no coordinates and we serve neither its postcode nor city."""
 
 
+class CheckoutMoneyInvalid(CheckoutFieldInvalid):
+    """Lines in several currencies, a discount above its lines, tenders that do not add up
+    to the total or do not fit the sale."""
+
+
 class CheckoutStoreInvalid(CheckoutFieldInvalid):
     """The store that takes a staff member's order cannot be told or is closed."""
 

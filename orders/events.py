@@ -150,27 +150,44 @@ def order_event_status_changed(
 
 
 def order_event_cancelled(
-    *, order: Order, actor=None, reason: str = "", released: list[dict[str, Any]]
+    *,
+    order: Order,
+    actor=None,
+    reason: str = "",
+    released: list[dict[str, Any]],
+    totals: dict[str, str] | None = None,
+    save: bool = True,
 ) -> OrderEvent:
-    """`released`: `{"location", "sku", "quantity"}` per reservation given back."""
+    """`released`: `{"location", "sku", "quantity"}` per reservation given back; `totals`:
+    the order's totals after it, and what was `cancelled`."""
     return _event(
         order=order,
         kind=Kind.CANCELLED,
         actor=actor,
         message=f"Cancelled{': ' + reason if reason else ''}",
-        data={"reason": reason, "released": released},
+        data={"reason": reason, "released": released, **({"totals": totals} if totals else {})},
+        save=save,
     )
 
 
 def order_event_line_cancelled(
-    *, order: Order, line, quantity: int, actor=None, reason: str = ""
+    *,
+    order: Order,
+    line,
+    quantity: int,
+    actor=None,
+    reason: str = "",
+    totals: dict[str, str] | None = None,
 ) -> OrderEvent:
+    """`totals`: the order's totals after it, and what was `cancelled`."""
     return _event(
         order=order,
         kind=Kind.LINE_CANCELLED,
         actor=actor,
-        message=f"Cancelled {quantity} x {line.sku_code}",
-        data={"line": line.pk, "sku": line.sku_code, "quantity": quantity, "reason": reason},
+        message=f"Cancelled {quantity} x {line.sku_code}"
+        + (f" ({totals['cancelled']} off, total now {totals['grand_total']})" if totals else ""),
+        data={"line": line.pk, "sku": line.sku_code, "quantity": quantity, "reason": reason}
+        | ({"totals": totals} if totals else {}),
     )
 
 

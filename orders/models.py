@@ -62,6 +62,9 @@ class Order(FSMModelMixin, TimeStampedModel):
     shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     grand_total = models.DecimalField(max_digits=12, decimal_places=2)
+    discounts = models.JSONField(
+        default=list, blank=True, help_text="Order-level discounts as given: code and amount."
+    )
     status = FSMField(default=Status.PLACED, choices=Status.choices, protected=True)
     return_status = FSMField(
         max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.NONE, protected=True
@@ -143,7 +146,17 @@ class OrderLine(models.Model):
     name = models.CharField(max_length=200)
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    line_discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    line_discount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=0, help_text="The line's own discount."
+    )
+    order_discount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=0,
+        help_text="The line's share of the order-level discounts.",
+    )  # fmt: skip
+    # What each unit pays, discounts spread: the first `units_paid_extra` units one cent
+    # more than `unit_paid` (see orders.services.pricing), so any units have an exact price.
+    unit_paid = models.DecimalField(max_digits=12, decimal_places=2)
+    units_paid_extra = models.PositiveIntegerField(default=0)
     quantity_cancelled = models.PositiveIntegerField(default=0)
     quantity_fulfilled = models.PositiveIntegerField(default=0)
     quantity_returned = models.PositiveIntegerField(default=0)
@@ -159,6 +172,16 @@ class OrderLine(models.Model):
             models.CheckConstraint(
                 condition=Q(quantity_returned__lte=F("quantity_fulfilled")),
                 name="orderline_returned_within_fulfilled",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    line_discount__gte=0,
+                    order_discount__gte=0,
+                    unit_paid__gte=0,
+                    unit_paid__lte=F("unit_price"),
+                    units_paid_extra__lt=F("quantity"),
+                ),
+                name="orderline_paid_within_price",
             ),
         ]
 

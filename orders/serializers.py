@@ -1,4 +1,7 @@
+from decimal import Decimal
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.normalise import normalise_phone
@@ -7,6 +10,10 @@ from inventory.selectors import skus_by_code
 from orders.models import ORDER_DELIVERY_METHODS, Channel, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.services.intake import delivery_location_problem, order_store_problem
+from orders.services.pricing import Discount, money_totals
+from payments.models import Payment
+from payments.selectors import payments_of_demand, payments_totals
+from payments.services import Tender
 from stores.models import Location
 from stores.selectors import locations_by_code
 
@@ -35,14 +42,69 @@ class CustomerInputSerializer(serializers.Serializer):
         return attrs
 
 
+# Money in: two decimals, not negative, at most what one SKU may cost times what one line
+# may hold; whether it fits the order (its lines, its total, its currency) is pricing's rule.
+MONEY_MAX = Decimal("1000000.00") * 1000
+
+
+def money_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=MONEY_MAX, **kwargs
+    )
+
+
+def currency_field() -> serializers.RegexField:
+    return serializers.RegexField(
+        r"^[A-Z]{3}$", required=False, help_text="ISO 4217; when given, the order's currency."
+    )
+
+
 class CheckoutLineInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     quantity = serializers.IntegerField(min_value=1)
+    discount = money_field(
+        required=False,
+        default=Decimal("0.00"),
+        help_text="The line's own discount (tax-inclusive), at most its value.",
+    )
 
     def validate_quantity(self, value: int) -> int:
         if value > settings.OMS_MAX_LINE_QUANTITY:
             raise serializers.ValidationError(f"At most {settings.OMS_MAX_LINE_QUANTITY} per line.")
         return value
+
+
+class DiscountInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=50)
+    amount = money_field(help_text="Spread over the lines in proportion to their value.")
+    currency = currency_field()
+
+
+class PaymentInputSerializer(serializers.Serializer):
+    """One tender: a card or gift card the storefront authorised through a gateway, or cash
+    or a card at the till (a store's order), captured at once."""
+
+    METHODS = [c for c in Payment.Method.choices if c[0] != Payment.Method.NOT_GIVEN]
+
+    method = serializers.ChoiceField(choices=METHODS)
+    amount = money_field()
+    gateway = serializers.CharField(max_length=50, required=False, default="")
+    reference = serializers.CharField(
+        max_length=255, required=False, default="", help_text="The gateway's authorisation."
+    )
+    currency = currency_field()
+
+    def validate(self, attrs):
+        through_gateway = attrs["method"] in (Payment.Method.CARD, Payment.Method.GIFT_CARD)
+        if through_gateway:
+            for name in ("gateway", "reference"):
+                if not attrs[name]:
+                    raise serializers.ValidationError({name: [f"Required for {attrs['method']}."]})
+        elif attrs["gateway"] or attrs["reference"]:
+            raise serializers.ValidationError(
+                {"gateway": ["Only a card or gift card goes through a gateway."]}
+            )
+        return attrs
 
 
 class AddressInputSerializer(serializers.Serializer):
@@ -105,6 +167,13 @@ class CheckoutInputSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     lines = CheckoutLineInputSerializer(many=True, allow_empty=False)
     delivery = DeliveryInputSerializer()
+    discounts = DiscountInputSerializer(many=True, required=False, default=list)
+    payments = PaymentInputSerializer(
+        many=True,
+        required=False,
+        default=list,
+        help_text="Adding up to the order's total. None: the order is owed, one pending payment.",
+    )
     store = serializers.CharField(
         required=False,
         max_length=32,
@@ -126,7 +195,7 @@ class CheckoutInputSerializer(serializers.Serializer):
         if len(lines) > settings.OMS_MAX_LINES:
             raise serializers.ValidationError(f"At most {settings.OMS_MAX_LINES} lines.")
         skus = skus_by_code(codes=[line["sku"] for line in lines])
-        errors, seen, currencies = [], set(), set()
+        errors, seen = [], set()
         for line in lines:
             sku = skus.get(line["sku"])
             if sku is None or not sku.is_active:
@@ -137,12 +206,19 @@ class CheckoutInputSerializer(serializers.Serializer):
                 errors.append({})
                 line["sku"] = sku
                 seen.add(sku.code)
-                currencies.add(sku.currency)
         if any(errors):
             raise serializers.ValidationError(errors)
-        if len(currencies) > 1:
-            raise serializers.ValidationError("Every line must be in one currency.")
         return lines
+
+    def validate_discounts(self, discounts: list[dict]) -> list[dict]:
+        if len(discounts) > 20:
+            raise serializers.ValidationError("At most 20 discounts.")
+        return discounts
+
+    def validate_payments(self, payments: list[dict]) -> list[dict]:
+        if len(payments) > 20:
+            raise serializers.ValidationError("At most 20 payments.")
+        return payments
 
     def validate(self, attrs):
         method = attrs["delivery"]["method"]
@@ -176,7 +252,8 @@ class CheckoutInputSerializer(serializers.Serializer):
             channel=data["channel"],
             method=delivery["method"],
             lines=[
-                CheckoutLine(sku=line["sku"], quantity=line["quantity"]) for line in data["lines"]
+                CheckoutLine(sku=line["sku"], quantity=line["quantity"], discount=line["discount"])
+                for line in data["lines"]
             ],
             email=customer.get("email") or None,
             phone=customer.get("phone") or None,
@@ -186,6 +263,20 @@ class CheckoutInputSerializer(serializers.Serializer):
             address=dict(delivery["address"]) if "address" in delivery else None,
             store=store,
             ship_to_store=delivery["ship_to_store"],
+            discounts=tuple(
+                Discount(code=d["code"], amount=d["amount"], currency=d.get("currency", ""))
+                for d in data["discounts"]
+            ),
+            payments=tuple(
+                Tender(
+                    amount=p["amount"],
+                    method=p["method"],
+                    gateway=p["gateway"],
+                    reference=p["reference"],
+                )
+                for p in data["payments"]
+            ),
+            payment_currencies=tuple(p.get("currency", "") for p in data["payments"]),
         )
 
 
@@ -208,6 +299,9 @@ class OrderLineOutputSerializer(serializers.ModelSerializer):
             "quantity",
             "unit_price",
             "line_discount",
+            "order_discount",
+            "unit_paid",
+            "units_paid_extra",
             "quantity_cancelled",
             "quantity_fulfilled",
             "quantity_returned",
@@ -219,17 +313,75 @@ class OrderLineOutputSerializer(serializers.ModelSerializer):
         return by_reference.get(line.reservation_reference, [])
 
 
+class TotalsOutputSerializer(serializers.Serializer):
+    """The order's money now: what the lines still due come to (cancelled units left out),
+    what its tenders authorized, captured and refunded, and the balance the customer still
+    owes (negative: what is owed back to them)."""
+
+    subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    shipping = serializers.DecimalField(max_digits=12, decimal_places=2)
+    grand_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    authorized = serializers.DecimalField(max_digits=14, decimal_places=2)
+    captured = serializers.DecimalField(max_digits=14, decimal_places=2)
+    refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    method = serializers.CharField(help_text="Blank: nothing tendered yet (owed).")
+
+    class Meta:
+        model = Payment
+        fields = ["method", "amount", "authorized", "captured", "refunded", "status"]
+
+
+class DiscountOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+def order_payments(order: Order, context: dict) -> list[Payment]:
+    """The order's tenders: as the view read them (`context["payments"]`, by order number),
+    else read now."""
+    known = context.get("payments")
+    if known is not None and order.number in known:
+        return known[order.number]
+    return payments_of_demand(demand=order.number)
+
+
+def order_totals_display(order: Order, payments: list[Payment]) -> dict[str, str]:
+    money = payments_totals(payments=payments, currency=order.currency)
+    return {
+        **money_totals(order),
+        **{name: str(amount) for name, amount in money.items()},
+        "balance": str(order.grand_total - money["captured"] + money["refunded"]),
+    }
+
+
+class OrderMoneyMixin(serializers.Serializer):
+    totals = serializers.SerializerMethodField()
+
+    @extend_schema_field(TotalsOutputSerializer)
+    def get_totals(self, order: Order) -> dict[str, str]:
+        return order_totals_display(order, order_payments(order, self.context))
+
+
 class CustomerOutputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     phone = serializers.CharField()
     name = serializers.CharField()
 
 
-class OrderOutputSerializer(serializers.ModelSerializer):
+class OrderOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
     customer = CustomerOutputSerializer()
     delivery = serializers.SerializerMethodField()
-    total = serializers.DecimalField(source="grand_total", max_digits=12, decimal_places=2)
+    total = serializers.DecimalField(
+        source="grand_total", max_digits=12, decimal_places=2, help_text="= totals.grand_total"
+    )
     lines = serializers.SerializerMethodField()
+    discounts = DiscountOutputSerializer(many=True, read_only=True)
+    payments = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -245,9 +397,16 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "shipping_total",
             "discount_total",
             "total",
+            "discounts",
+            "totals",
+            "payments",
             "lines",
             "created_at",
         ]
+
+    @extend_schema_field(PaymentOutputSerializer(many=True))
+    def get_payments(self, order: Order) -> list[dict]:
+        return PaymentOutputSerializer(order_payments(order, self.context), many=True).data
 
     def get_delivery(self, order: Order) -> dict:
         delivery = {"method": order.delivery_method}
@@ -259,6 +418,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             delivery["ship_to_store"] = True
         return delivery
 
+    @extend_schema_field(OrderLineOutputSerializer(many=True))
     def get_lines(self, order: Order) -> list[dict]:
         lines = self.context.get("lines")  # a new order's, still in memory
         if lines is None:
@@ -266,7 +426,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         return OrderLineOutputSerializer(lines, many=True, context=self.context).data
 
 
-class OrderSummaryOutputSerializer(serializers.ModelSerializer):
+class OrderSummaryOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
     customer = CustomerOutputSerializer()
     total = serializers.DecimalField(source="grand_total", max_digits=12, decimal_places=2)
     pickup_location = serializers.CharField(source="pickup_location.code", default=None)
@@ -283,6 +443,7 @@ class OrderSummaryOutputSerializer(serializers.ModelSerializer):
             "customer",
             "currency",
             "total",
+            "totals",
             "created_at",
         ]
 

@@ -1,3 +1,4 @@
+from django.db.models import prefetch_related_objects
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -32,6 +33,7 @@ from orders.serializers import (
 from orders.services.checkout import CheckoutRequest, PlacedOrder, checkout
 from orders.services.intake import checkout_request_complete
 from orders.services.lifecycle import order_cancel, order_line_cancel
+from payments.selectors import payments_of_demands
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -49,18 +51,21 @@ def render_order(order: Order) -> dict:
                 "status": reservation.status,
             }
         )
-    order = (
-        Order.objects.select_related("customer", "pickup_location")
-        .prefetch_related("lines")
-        .get(pk=order.pk)
-    )
-    return OrderOutputSerializer(order, context={"reservations": held}).data
+    # The order as its selector or service left it (customer and pickup store read with it).
+    prefetch_related_objects([order], "lines", "customer", "pickup_location")
+    payments = payments_of_demands(demands=[order.number])
+    return OrderOutputSerializer(order, context={"reservations": held, "payments": payments}).data
 
 
 def render_placed(placed: PlacedOrder) -> dict:
     """A new order as GET /orders/{number} will show it, from memory: no query."""
     return OrderOutputSerializer(
-        placed.order, context={"reservations": placed.reservations, "lines": placed.lines}
+        placed.order,
+        context={
+            "reservations": placed.reservations,
+            "lines": placed.lines,
+            "payments": {placed.order.number: placed.payments},
+        },
     ).data
 
 
@@ -136,6 +141,15 @@ class OrderListView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
         return selectors.order_list(user=self.request.user, auth=self.request.auth)
+
+    def get_serializer(self, *args, **kwargs):
+        page = args[0] if args else None
+        if page is not None:  # the page's tenders in one query, for their totals
+            kwargs["context"] = {
+                **self.get_serializer_context(),
+                "payments": payments_of_demands(demands=[order.number for order in page]),
+            }
+        return super().get_serializer(*args, **kwargs)
 
 
 @extend_schema(exclude=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import DecimalField, F, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 
 from payments.models import ZERO, Payment, PaymentTransaction
 
@@ -30,6 +30,25 @@ class MoneySummary:
 def payments_of_demand(*, demand: str) -> list[Payment]:
     """A demand's tenders, oldest first."""
     return list(Payment.objects.filter(demand=demand).order_by("pk"))
+
+
+def payments_of_demands(*, demands: list[str]) -> dict[str, list[Payment]]:
+    """The tenders of each demand, oldest first: one query however many demands."""
+    found: dict[str, list[Payment]] = {demand: [] for demand in demands}
+    for payment in Payment.objects.filter(demand__in=demands).order_by("pk"):
+        found[payment.demand].append(payment)
+    return found
+
+
+def payments_totals(*, payments: list[Payment], currency: str) -> dict[str, Decimal]:
+    """Authorized (net of voids), captured and refunded by a demand's tenders in `currency`,
+    from rows already read."""
+    mine = [p for p in payments if p.currency == currency]
+    return {
+        "authorized": sum((p.authorized for p in mine), ZERO),
+        "captured": sum((p.captured for p in mine), ZERO),
+        "refunded": sum((p.refunded for p in mine), ZERO),
+    }
 
 
 def _sum(kind: str, status: str = TxStatus.SUCCEEDED) -> Coalesce:
@@ -72,16 +91,25 @@ def payments_summary(*, demand: str) -> dict[str, MoneySummary]:
     return summary
 
 
+def _cents(expression) -> Round:
+    """Rounded to the cent: SQLite adds decimals as floats (196.99 - 98.49 is not 98.50)."""
+    return Round(expression, 2, output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
 def payment_breaches() -> list[str]:
     """Every payment whose amounts differ from its ledger or break a bound."""
     rows = (
         Payment.objects.annotate(
-            ledger_authorized=_sum(Kind.AUTHORIZE) - _sum(Kind.VOID),
-            ledger_captured=_sum(Kind.CAPTURE),
-            ledger_refunded=_sum(Kind.REFUND),
-            pending_captures=_sum(Kind.CAPTURE, TxStatus.PENDING),
-            pending_voids=_sum(Kind.VOID, TxStatus.PENDING),
-            pending_refunds=_sum(Kind.REFUND, TxStatus.PENDING),
+            ledger_authorized=_cents(_sum(Kind.AUTHORIZE) - _sum(Kind.VOID)),
+            ledger_captured=_cents(_sum(Kind.CAPTURE)),
+            ledger_refunded=_cents(_sum(Kind.REFUND)),
+            pending_captures=_cents(_sum(Kind.CAPTURE, TxStatus.PENDING)),
+            pending_voids=_cents(_sum(Kind.VOID, TxStatus.PENDING)),
+            pending_refunds=_cents(_sum(Kind.REFUND, TxStatus.PENDING)),
+        )
+        .annotate(
+            committed=_cents(F("captured") + F("pending_captures") + F("pending_voids")),
+            kept=_cents(F("refunded") + F("pending_refunds")),
         )
         .filter(
             ~Q(authorized=F("ledger_authorized"))
@@ -93,8 +121,8 @@ def payment_breaches() -> list[str]:
             | Q(captured__lt=0)
             | Q(refunded__lt=0)
             | Q(amount__lt=0)
-            | Q(authorized__lt=F("captured") + F("pending_captures") + F("pending_voids"))
-            | Q(captured__lt=F("refunded") + F("pending_refunds"))
+            | Q(authorized__lt=F("committed"))
+            | Q(captured__lt=F("kept"))
         )
         .order_by("pk")
     )

@@ -9,6 +9,7 @@ retry after a timeout is the same request to the gateway: it cannot move money t
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -79,15 +80,69 @@ def _send_after_commit(tx: PaymentTransaction) -> None:
     outbox_publish(TOPIC_EXECUTE, transaction_id=tx.pk, demand=tx.payment.demand)
 
 
-def _tx_succeeded(
-    payment: Payment, *, kind: str, amount: Decimal, reference: str = ""
-) -> PaymentTransaction:
-    tx = PaymentTransaction.objects.create(
-        payment=payment, kind=kind, amount=amount, gateway_reference=reference
+@dataclass(frozen=True)
+class Tender:
+    """One tender as a demand's payer gave it: what `payment_record` takes."""
+
+    amount: Decimal
+    method: str = Method.NOT_GIVEN
+    gateway: str = ""
+    reference: str = ""
+
+
+def _tender_check(tender: Tender, currency: str) -> Decimal:
+    """The tender's amount, once its fields agree with its method (PaymentInvalid, 400)."""
+    amount = _money(tender.amount, positive=False)
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise PaymentInvalid("currency must be a three-letter ISO code.", field="currency")
+    if tender.method not in Method.values:
+        raise PaymentInvalid(f"Unknown payment method {tender.method!r}.", field="method")
+    if tender.method in THROUGH_GATEWAY:
+        if tender.gateway not in gateway_names():
+            raise PaymentInvalid(f"Unknown gateway {tender.gateway!r}.", field="gateway")
+        if not tender.reference:
+            raise PaymentInvalid("A gateway payment needs its reference.", field="reference")
+    elif tender.gateway or tender.reference:
+        raise PaymentInvalid("Only a card or gift card goes through a gateway.", field="gateway")
+    return amount
+
+
+def _tender_payment(*, demand: str, currency: str, tender: Tender) -> Payment:
+    """The tender as an unsaved payment, in the state its ledger will put it: authorized
+    through a gateway, captured at the till, pending when nothing was tendered."""
+    amount = _tender_check(tender, currency)
+    payment = Payment(
+        demand=demand,
+        method=tender.method,
+        gateway=tender.gateway,
+        reference=tender.reference,
+        amount=amount,
+        currency=currency,
     )
-    tx.succeed()
-    tx.save(update_fields=["status", "updated_at"])
-    return tx
+    if tender.method != Method.NOT_GIVEN and amount > ZERO:
+        payment.authorized = amount
+        payment.authorize()
+        if tender.method in AT_TILL:
+            payment.captured = amount
+            payment.capture()
+    return payment
+
+
+def _tender_ledger(payment: Payment) -> list[PaymentTransaction]:
+    """The succeeded rows that explain a new payment's amounts (unsaved)."""
+    rows = []
+    if payment.authorized:
+        rows.append((Kind.AUTHORIZE, payment.authorized, payment.reference))
+    if payment.captured:
+        rows.append((Kind.CAPTURE, payment.captured, ""))
+    ledger = []
+    for kind, amount, reference in rows:
+        tx = PaymentTransaction(
+            payment=payment, kind=kind, amount=amount, gateway_reference=reference
+        )
+        tx.succeed()
+        ledger.append(tx)
+    return ledger
 
 
 @db.atomic
@@ -103,37 +158,26 @@ def payment_record(
     """Record one tender of `demand`: a card or gift card the storefront authorised through
     `gateway` (`reference` is its authorisation) is authorized; cash or a card at the till is
     captured at once; no method gives a `pending` payment of `amount` (nothing tendered)."""
-    amount = _money(amount, positive=False)
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise PaymentInvalid("currency must be a three-letter ISO code.", field="currency")
-    if method not in Method.values:
-        raise PaymentInvalid(f"Unknown payment method {method!r}.", field="method")
-    if method in THROUGH_GATEWAY:
-        if gateway not in gateway_names():
-            raise PaymentInvalid(f"Unknown gateway {gateway!r}.", field="gateway")
-        if not reference:
-            raise PaymentInvalid("A gateway payment needs its reference.", field="reference")
-    elif gateway or reference:
-        raise PaymentInvalid("Only a card or gift card goes through a gateway.", field="gateway")
-    payment = Payment.objects.create(
-        demand=demand,
-        method=method,
-        gateway=gateway,
-        reference=reference,
-        amount=amount,
-        currency=currency,
-    )
-    if method == Method.NOT_GIVEN or amount == ZERO:
-        return payment
-    _tx_succeeded(payment, kind=Kind.AUTHORIZE, amount=amount, reference=reference)
-    payment.authorized = amount
-    payment.authorize()
-    if method in AT_TILL:
-        _tx_succeeded(payment, kind=Kind.CAPTURE, amount=amount)
-        payment.captured = amount
-        payment.capture()
-    payment.save(update_fields=["authorized", "captured", "status", "updated_at"])
+    tender = Tender(amount=amount, method=method, gateway=gateway, reference=reference)
+    payment = _tender_payment(demand=demand, currency=currency, tender=tender)
+    payment.save(force_insert=True)
+    for tx in _tender_ledger(payment):
+        tx.save(force_insert=True)
     return payment
+
+
+def payments_record(*, demand: str, currency: str, tenders: list[Tender]) -> list[Payment]:
+    """Record every tender of a new demand (as `payment_record` each) in the caller's
+    transaction: one multi-row INSERT of the payments and, when anything was tendered, one
+    of their ledger rows. PaymentInvalid (400) before anything is written."""
+    payments = [_tender_payment(demand=demand, currency=currency, tender=t) for t in tenders]
+    if not payments:
+        return []
+    Payment.objects.bulk_create(payments)
+    ledger = [tx for payment in payments for tx in _tender_ledger(payment)]
+    if ledger:
+        PaymentTransaction.objects.bulk_create(ledger)
+    return payments
 
 
 @db.atomic
@@ -282,6 +326,150 @@ def refund_issue(
     if left > ZERO:
         raise RefundExceedsCaptured(requested=str(amount), refundable=str(amount - left))
     return rows
+
+
+def _demand_locked(demand: str) -> tuple[list[Payment], dict[int, dict[str, Decimal]]]:
+    """A demand's tenders locked in pk order, and what is pending on each. A demand nothing
+    was tendered for has no ledger to read."""
+    locked = list(Payment.objects.select_for_update().filter(demand=demand).order_by("pk"))
+    tendered = [p.pk for p in locked if p.method != Method.NOT_GIVEN]
+    return locked, pending_amounts(payment_ids=tendered)  # no query for an empty list
+
+
+def _open(payment: Payment, pending: dict[str, Decimal]) -> Decimal:
+    return payment.authorized - payment.captured - pending[Kind.CAPTURE] - pending[Kind.VOID]
+
+
+def _write_spread(
+    *,
+    kind: str,
+    tenders: list[Payment],
+    amount: Decimal,
+    key: str,
+    reason: str,
+    room: Callable[[Payment], Decimal],
+) -> list[PaymentTransaction]:
+    """`pending` rows of `kind` over `tenders` in their order, each within its `room`, until
+    `amount` is covered; the gateway is called after commit."""
+    rows, left = [], amount
+    for payment in tenders:
+        take = min(room(payment), left)
+        if take <= ZERO:
+            continue
+        tx = PaymentTransaction.objects.create(
+            payment=payment, kind=kind, amount=take, idempotency_key=key, reason=reason
+        )
+        _send_after_commit(tx)
+        rows.append(tx)
+        left -= take
+        if left == ZERO:
+            break
+    return rows
+
+
+def _in_order(payments: list[Payment], order: tuple[str, ...]) -> list[Payment]:
+    return sorted(
+        (p for p in payments if p.method in order), key=lambda p: (order.index(p.method), p.pk)
+    )
+
+
+# What a demand gives up when it shrinks: cards before gift cards (the reverse of captures,
+# so the tender captured first keeps its authorization).
+VOID_ORDER = (Method.CARD, Method.GIFT_CARD)
+
+
+@db.atomic(savepoint=False)  # in the caller's transaction: no savepoint
+def demand_capture(*, demand: str, amount: Decimal, key: str) -> list[PaymentTransaction]:
+    """Capture up to `amount` of what a demand's tenders have left authorized (gift cards
+    first, then cards), once per `key` (a fulfillment order's id): what the till took is
+    already captured and a demand nothing was tendered for has nothing to capture, so
+    less (or nothing) is captured then. The gateway is called after commit."""
+    amount = _money(amount, positive=False)
+    if not key:
+        raise PaymentInvalid("An idempotency key is needed.", field="key")
+    locked, pending = _demand_locked(demand)
+    existing = list(
+        PaymentTransaction.objects.filter(
+            payment__demand=demand, kind=Kind.CAPTURE, idempotency_key=key
+        ).order_by("pk")
+    )
+    if existing or amount == ZERO:
+        return existing
+    return _write_spread(
+        kind=Kind.CAPTURE,
+        tenders=_in_order(locked, CAPTURE_ORDER),
+        amount=amount,
+        key=key,
+        reason="",
+        room=lambda p: _open(p, pending[p.pk]),
+    )
+
+
+@dataclass(frozen=True)
+class DemandSettled:
+    """What `demand_settle` asked the gateways for."""
+
+    voided: Decimal = ZERO
+    refunded: Decimal = ZERO
+    transactions: tuple[PaymentTransaction, ...] = ()
+
+
+@db.atomic(savepoint=False)  # in the caller's transaction: no savepoint
+def demand_settle(*, demand: str, owed: Decimal, key: str, reason: str = "") -> DemandSettled:
+    """The demand now owes `owed` in all (a cancel shrank it): authorization beyond what is
+    still to be captured is voided (cards first), money captured beyond `owed` is refunded
+    (in `REFUND_ORDER`), and a payment nothing was tendered for follows what is owed
+    (voided once nothing is). Once per `key`; the gateway is called after commit."""
+    owed = _money(owed, positive=False)
+    locked, pending = _demand_locked(demand)
+    if not locked:
+        return DemandSettled()
+    tendered = [p.pk for p in locked if p.method != Method.NOT_GIVEN]
+    done = list(
+        PaymentTransaction.objects.filter(
+            payment_id__in=tendered, kind__in=[Kind.VOID, Kind.REFUND], idempotency_key=key
+        )
+    )
+    if done:
+        return DemandSettled(transactions=tuple(done))
+    kept = sum((p.captured - p.refunded - pending[p.pk][Kind.REFUND] for p in locked), ZERO)
+    coming = sum((pending[p.pk][Kind.CAPTURE] for p in locked), ZERO)
+    still_to_capture = max(ZERO, owed - kept - coming)
+    open_total = sum((_open(p, pending[p.pk]) for p in locked), ZERO)
+    void = max(ZERO, open_total - still_to_capture)
+    refund = max(ZERO, min(kept, kept + coming - owed))
+    rows = []
+    if void:
+        rows += _write_spread(
+            kind=Kind.VOID,
+            tenders=_in_order(locked, VOID_ORDER),
+            amount=void,
+            key=key,
+            reason=reason,
+            room=lambda p: _open(p, pending[p.pk]),
+        )
+    if refund:
+        rows += _write_spread(
+            kind=Kind.REFUND,
+            tenders=_in_order(locked, REFUND_ORDER),
+            amount=refund,
+            key=key,
+            reason=reason,
+            room=lambda p: p.captured - p.refunded - pending[p.pk][Kind.REFUND],
+        )
+    untendered = [p for p in locked if p.status == Payment.Status.PENDING]
+    if len(untendered) == len(locked) == 1:
+        # Nothing was tendered: the one payment is what is owed, nothing once nothing is.
+        [payment] = untendered
+        payment.amount = owed
+        if owed == ZERO:
+            payment.void()
+        payment.save(update_fields=["amount", "status", "updated_at"])
+    elif owed == ZERO:
+        for payment in untendered:
+            payment.void()
+            payment.save(update_fields=["status", "updated_at"])
+    return DemandSettled(voided=void, refunded=refund, transactions=tuple(rows))
 
 
 @db.atomic

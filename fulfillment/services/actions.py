@@ -135,7 +135,10 @@ def _complete(fo: FulfillmentOrder, actor) -> None:
     quantities: dict[int, int] = {}
     for line in lines:
         quantities[line.order_line_id] = quantities.get(line.order_line_id, 0) + line.quantity
-    order_lines_fulfilled(order=fo.order, quantities=quantities, actor=actor)
+    # What left is captured, once per fulfillment order.
+    order_lines_fulfilled(
+        order=fo.order, quantities=quantities, actor=actor, capture_key=str(fo.pk)
+    )
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,9 @@ from orders.events import (
     order_events_write,
 )
 from orders.models import Order, OrderLine
-from orders.services.pricing import order_totals
+from orders.services.pricing import CheckoutMoney, Discount, checkout_price
+from payments.models import Payment
+from payments.services import Tender, payments_record
 from stores.models import Location
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 class CheckoutLine:
     sku: Sku
     quantity: int
+    discount: Decimal = Decimal("0.00")  # the line's own, as the storefront or till gave it
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class CheckoutRequest:
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
     store: Location | None = None  # the store that took a store-channel order
     ship_to_store: bool = False  # pickup: what the store lacks may be sent there first
+    discounts: tuple[Discount, ...] = ()  # order level, spread over the lines
+    payments: tuple[Tender, ...] = ()  # none: one pending payment of the total
+    payment_currencies: tuple[str, ...] = ()  # as each tender named it, if it did
 
 
 NUMBER_ATTEMPTS = 5
@@ -137,7 +143,7 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
 
 
 def _write_order(
-    *, request: CheckoutRequest, decision: RoutingDecision, totals: dict[str, Decimal], actor
+    *, request: CheckoutRequest, decision: RoutingDecision, totals: CheckoutMoney, actor
 ) -> tuple[Order, list[OrderLine], list[StockRequest]]:
     """The order, its lines, events and outbox event; returns what the lines must hold.
 
@@ -157,10 +163,9 @@ def _write_order(
         pickup_location=request.location if request.method != DeliveryMethod.SHIP else None,
         shipping_address=request.address or {},
         ship_to_store=bool(decision.transfers),
-        currency=request.lines[0].sku.currency,
         routing=decision.as_dict(codes),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        **totals,
+        **totals.order_fields,
     )
     if at_till:
         order.fulfil()
@@ -176,8 +181,9 @@ def _write_order(
                 quantity=line.quantity,
                 quantity_fulfilled=line.quantity if at_till else 0,
                 unit_price=line.sku.price,
+                **priced.fields(),
             )
-            for line in request.lines
+            for line, priced in zip(request.lines, totals.lines, strict=True)
         ]
     )
     line_by_sku = {line.sku_id: line for line in lines}
@@ -229,6 +235,7 @@ class PlacedOrder:
     order: Order
     lines: list[OrderLine]
     reservations: dict[str, list[dict[str, Any]]]
+    payments: list[Payment] = field(default_factory=list)
 
 
 def _placed(
@@ -274,8 +281,13 @@ def checkout(
     the answer recorded in that transaction, before any stock row is locked.
     """
     _check_lines(request)
-    totals = order_totals(
-        lines=[(line.sku.price, line.quantity) for line in request.lines], method=request.method
+    totals = checkout_price(
+        lines=request.lines,
+        method=request.method,
+        channel=request.channel,
+        discounts=request.discounts,
+        payments=request.payments,
+        payment_currencies=request.payment_currencies,
     )
     lost = None
     for _ in range(PLACE_ATTEMPTS):
@@ -320,7 +332,7 @@ def _place_once(
     *,
     request: CheckoutRequest,
     decision: RoutingDecision,
-    totals: dict[str, Decimal],
+    totals: CheckoutMoney,
     actor,
     idempotency: IdempotentCall[PlacedOrder] | None,
 ) -> PlacedOrder:
@@ -329,7 +341,10 @@ def _place_once(
         order, lines, holds = _write_order(
             request=request, decision=decision, totals=totals, actor=actor
         )
-        placed = _placed(order, lines, holds, decision)
+        payments = payments_record(
+            demand=order.number, currency=order.currency, tenders=totals.tenders
+        )
+        placed = replace(_placed(order, lines, holds, decision), payments=payments)
         if idempotency:
             idempotency.record(placed)
         _hold_stock(order=order, holds=holds)

@@ -16,13 +16,23 @@ from orders.events import (
     order_event_cancelled,
     order_event_line_cancelled,
     order_event_status_changed,
+    order_events_write,
 )
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
+from orders.services.pricing import ZERO, order_totals, units_paid
 from orders.signals import order_cancelled
+from payments.services import demand_capture, demand_settle
+
+MONEY_FIELDS = ["subtotal", "discount_total", "shipping_total", "grand_total"]
 
 
 def order_get_for_update(*, number: str) -> Order:
-    return Order.objects.select_for_update().get(number=number)
+    """The order, its row locked; its customer and pickup store read with it (not locked)."""
+    return (
+        Order.objects.select_related("customer", "pickup_location")
+        .select_for_update(of=("self",))
+        .get(number=number)
+    )
 
 
 def _active_by_line(order: Order) -> dict[str, list[Reservation]]:
@@ -33,9 +43,21 @@ def _active_by_line(order: Order) -> dict[str, list[Reservation]]:
     return result
 
 
-def order_sync_status(*, order: Order, actor=None) -> Order:
-    """Move the order to where its lines are: partially fulfilled, fulfilled or cancelled."""
-    lines = list(order.lines.all())
+def order_sync_status(
+    *,
+    order: Order,
+    actor=None,
+    lines: list[OrderLine] | None = None,
+    also_save: list[str] = (),
+    events: list[OrderEvent] = (),
+) -> Order:
+    """Move the order to where its lines are: partially fulfilled, fulfilled or cancelled.
+
+    `lines`: the order's lines as the caller holds them; `also_save`: fields of the order
+    the caller changed, saved with the status; `events`: the caller's unsaved timeline
+    events, written with the status change's in one INSERT.
+    """
+    lines = list(order.lines.all()) if lines is None else lines
     before = order.status
     settled = all(line.quantity_open == 0 for line in lines)
     any_fulfilled = any(line.quantity_fulfilled for line in lines)
@@ -51,10 +73,37 @@ def order_sync_status(*, order: Order, actor=None) -> Order:
         and can_proceed(order.fulfil_partially)
     ):
         order.fulfil_partially()
+    events = list(events)
     if order.status != before:
-        order.save(update_fields=["status", "fulfilled_at", "updated_at"])
-        order_event_status_changed(order=order, before=before, actor=actor)
+        order.save(update_fields=["status", "fulfilled_at", "updated_at", *also_save])
+        changed = order_event_status_changed(order=order, before=before, actor=actor, save=False)
+        events.append(changed)
+    elif also_save:
+        order.save(update_fields=[*also_save, "updated_at"])
+    if events:
+        order_events_write(events)
     return order
+
+
+def _totals_follow(*, order: Order, lines: list[OrderLine]) -> dict[str, str]:
+    """The order's totals set (not saved) from its lines after a cancel; returns what left
+    them, for the timeline."""
+    was = {name: getattr(order, name) for name in MONEY_FIELDS}
+    now = order_totals(lines=lines, shipping_charged=order.shipping_total)
+    for name, amount in now.items():
+        setattr(order, name, amount)
+    return {
+        "cancelled": str(was["grand_total"] - now["grand_total"]),
+        **{name: str(amount) for name, amount in now.items()},
+    }
+
+
+def _payments_follow(*, order: Order, key: str, reason: str) -> None:
+    """The order owes its new grand total: what its tenders no longer need is voided, and
+    what was taken at the till for units now cancelled is refunded (after commit)."""
+    demand_settle(
+        demand=order.number, owed=order.grand_total, key=key, reason=reason or "cancelled"
+    )
 
 
 @transaction.atomic
@@ -81,7 +130,8 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     for line in open_lines:
         line.quantity_cancelled += line.quantity_open
     OrderLine.objects.bulk_update(open_lines, ["quantity_cancelled"])
-    order_event_cancelled(
+    amounts = _totals_follow(order=order, lines=lines)
+    event = order_event_cancelled(
         order=order,
         actor=actor,
         reason=reason,
@@ -89,11 +139,14 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
             {"location": codes[r.location_id], "sku": r.sku_id, "quantity": r.quantity}
             for r in released
         ],
+        totals=amounts,
+        save=False,
     )
     order_cancelled.send(
         sender=Order, order=order, actor=actor, line_ids=[line.pk for line in open_lines]
     )
-    order_sync_status(order=order, actor=actor)
+    order_sync_status(order=order, actor=actor, lines=lines, also_save=MONEY_FIELDS, events=[event])
+    _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason)
     outbox_publish("order.cancelled", number=order.number, reason=reason)
     return order
 
@@ -138,11 +191,14 @@ def order_line_cancel(
     )
     line.quantity_cancelled += quantity
     line.save(update_fields=["quantity_cancelled"])
-    order_event_line_cancelled(
-        order=order, line=line, quantity=quantity, actor=actor, reason=reason
+    lines = [line if other.pk == line.pk else other for other in order.lines.order_by("pk")]
+    amounts = _totals_follow(order=order, lines=lines)
+    event = order_event_line_cancelled(
+        order=order, line=line, quantity=quantity, actor=actor, reason=reason, totals=amounts
     )
     order_cancelled.send(sender=Order, order=order, actor=actor, line_ids=[line.pk])
-    order_sync_status(order=order, actor=actor)
+    order_sync_status(order=order, actor=actor, lines=lines, also_save=MONEY_FIELDS)
+    _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason)
     outbox_publish("order.line_cancelled", number=order.number, line=line.pk, quantity=quantity)
     return order
 
@@ -160,15 +216,28 @@ def order_start_processing(*, order: Order, actor=None) -> Order:
 
 
 @transaction.atomic
-def order_lines_fulfilled(*, order: Order, quantities: dict[int, int], actor=None) -> Order:
-    """Units of lines were shipped or handed over; the order's status follows."""
+def order_lines_fulfilled(
+    *, order: Order, quantities: dict[int, int], actor=None, capture_key: str = ""
+) -> Order:
+    """Units of lines were shipped or handed over; the order's status follows.
+
+    With `capture_key` (the fulfillment order that left), what those units paid (and the
+    shipping, with the first units to leave) is captured from the order's tenders, once
+    per key, at the gateway after commit.
+    """
     order = order_get_for_update(number=order.number)
     lines = {line.pk: line for line in order.lines.select_for_update().order_by("pk")}
+    first_to_leave = not any(line.quantity_fulfilled for line in lines.values())
+    value = order.shipping_total if first_to_leave else ZERO
     for line_id, qty in quantities.items():
         line = lines[line_id]
-        line.quantity_fulfilled += min(qty, line.quantity_open)
+        take = min(qty, line.quantity_open)
+        value += units_paid(line, start=line.quantity_fulfilled, count=take)  # from the front
+        line.quantity_fulfilled += take
     OrderLine.objects.bulk_update(list(lines.values()), ["quantity_fulfilled"])
-    return order_sync_status(order=order, actor=actor)
+    if capture_key:
+        demand_capture(demand=order.number, amount=value, key=capture_key)
+    return order_sync_status(order=order, actor=actor, lines=list(lines.values()))
 
 
 def return_window() -> timedelta:

@@ -13,8 +13,9 @@ from tests.orders.factories import SkuFactory, body, pickup_at, post_checkout, s
 # callers other than the view rely on), SKUs, location, routing snapshot (with the ship
 # capacity used today), new customer, order (in its own savepoint, so that a number already
 # taken can be drawn again), lines, events, outbox, the key's record and its response (built
-# from memory: no reads), reservations, ledger and, last, the 5 stock UPDATEs.
-CHECKOUT_5_LINES = 31
+# from memory: no reads), the order's tenders (one multi-row INSERT of its payments),
+# reservations, ledger and, last, the 5 stock UPDATEs.
+CHECKOUT_5_LINES = 32
 ORDER_DETAIL = 5  # token, reservations, order with customer, lines
 CANCEL_5_LINES = 27
 
