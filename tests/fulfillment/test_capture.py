@@ -13,16 +13,10 @@ from fulfillment.tasks import expire_pickups
 from orders.models import Order
 from payments.models import Payment, PaymentTransaction
 from payments.services import TOPIC_EXECUTE, payment_transaction_execute
-from tests.fulfillment.factories import (
-    CUSTOMER_NEAR_XUHUI,
-    act,
-    assert_stock_invariants,
-    fulfillment_orders,
-    pickup_code_in,
-    put_stock,
-    sent_to,
-)
+from tests.factories import CUSTOMER_NEAR_XUHUI, assert_stock_consistent
+from tests.fulfillment.factories import act, fulfillment_orders, pickup_code_in, sent_to
 from tests.fulfillment.test_beat import past_deadline
+from tests.inventory.factories import SkuFactory, stock_put
 from tests.payments.factories import gateway_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,6 +26,12 @@ CUSTOMER = "ada@example.com"
 SHIP_DATA = {"carrier": "SF Express", "tracking_number": "SF1234567890"}
 
 
+@pytest.fixture
+def mug(db):
+    """A second item at the tee's price: the split amounts here are worked out for 99.00 each."""
+    return SkuFactory(code="MUG-BLUE", name="Blue mug", price=Decimal("99.00"))
+
+
 def assert_money_clean() -> None:
     for command in ("verify_money", "verify_payments"):
         err = StringIO()
@@ -39,7 +39,7 @@ def assert_money_clean() -> None:
             call_command(command, stdout=StringIO(), stderr=err)
         except SystemExit:
             pytest.fail(f"{command} found breaches:\n{err.getvalue()}")
-    assert_stock_invariants()
+    assert_stock_consistent()
 
 
 def checkout(client, lines, delivery, *, payments=None, discounts=None) -> Order:
@@ -95,8 +95,8 @@ def money(order: Order) -> Payment:
 @pytest.fixture
 def split_order(web, xuhui, pudong, tee, mug):
     """2 tees from Xuhui, a mug from Pudong, 10.00 off, paid by card: 302.00 with shipping."""
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=mug, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=mug, on_hand=5)
     order = checkout(
         web,
         [(tee, 2), (mug, 1)],
@@ -150,8 +150,8 @@ def test_a_capture_run_twice_reaches_the_gateway_once(split_order, at_xuhui):
 def test_what_no_location_can_take_is_cancelled_from_the_totals_and_voided(
     web, xuhui, tee, mug, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=2)
-    put_stock(location=xuhui, sku=mug, on_hand=2)
+    stock_put(location=xuhui, sku=tee, on_hand=2)
+    stock_put(location=xuhui, sku=mug, on_hand=2)
     order = checkout(web, [(tee, 1), (mug, 1)], ship(), payments=card("213.00"))
     [fo] = fulfillment_orders(order)
 
@@ -171,7 +171,7 @@ def test_what_no_location_can_take_is_cancelled_from_the_totals_and_voided(
 def test_an_expired_pickup_leaves_the_totals_and_its_authorization_is_voided(
     web, xuhui, tee, at_xuhui
 ):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = checkout(
         web, [(tee, 2)], {"method": "pickup", "location": xuhui.code}, payments=card("198.00")
     )
@@ -195,7 +195,7 @@ def test_an_expired_pickup_leaves_the_totals_and_its_authorization_is_voided(
 
 
 def test_a_handed_over_pickup_captures_what_the_customer_took(web, xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = checkout(
         web, [(tee, 2)], {"method": "pickup", "location": xuhui.code}, payments=card("198.00")
     )
@@ -217,7 +217,7 @@ def test_a_handed_over_pickup_captures_what_the_customer_took(web, xuhui, tee, a
 
 
 def test_an_order_nothing_was_tendered_for_ships_without_a_capture(web, xuhui, tee, at_xuhui):
-    put_stock(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
     order = checkout(web, [(tee, 1)], ship())
     [fo] = fulfillment_orders(order)
 

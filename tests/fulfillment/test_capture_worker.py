@@ -13,14 +13,21 @@ from common.tasks import outbox_deliver
 from payments.models import DummyGatewayRule, Payment, PaymentTransaction
 from payments.services import TOPIC_EXECUTE
 from tests.conftest import celery_worker_start, celery_worker_stop, wait_until
-from tests.fulfillment.factories import CUSTOMER_NEAR_XUHUI, put_stock
+from tests.factories import CUSTOMER_NEAR_XUHUI
 from tests.fulfillment.test_capture import assert_money_clean
 from tests.fulfillment.test_worker import _row_unlocked, all_events_processed, pending_fo, steps
+from tests.inventory.factories import SkuFactory, stock_put
 from tests.payments.factories import gateway_calls
 
 pytestmark = pytest.mark.worker
 
 Kind = PaymentTransaction.Kind
+
+
+@pytest.fixture
+def mug(db):
+    """A second item at the tee's price: the split amounts here are worked out for 99.00 each."""
+    return SkuFactory(code="MUG-BLUE", name="Blue mug", price=Decimal("99.00"))
 
 
 def _checkout(client, tee, mug) -> str:
@@ -63,8 +70,8 @@ def test_split_shipment_captures_once_each_though_the_worker_dies_mid_capture(
     celery_worker_process, celery_worker_env, tmp_path, web, xuhui, pudong, tee, mug,
     at_xuhui, at_pudong,
 ):  # fmt: skip
-    put_stock(location=xuhui, sku=tee, on_hand=5)
-    put_stock(location=pudong, sku=mug, on_hand=5)
+    stock_put(location=xuhui, sku=tee, on_hand=5)
+    stock_put(location=pudong, sku=mug, on_hand=5)
     number = _checkout(web, tee, mug)
     first = pending_fo(number)
     second = pending_fo(number, exclude=(first.pk,))

@@ -13,11 +13,10 @@ from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.services.checkout import checkout as checkout_service
 from payments.models import Payment, PaymentTransaction
 from payments.services import Tender
+from tests.factories import assert_stock_consistent, channel_client
 from tests.orders.factories import (
     SkuFactory,
-    assert_verify_stock_clean,
     body,
-    channel_client,
     pickup_at,
     post_checkout,
     reserved_at,
@@ -41,7 +40,7 @@ def assert_verify_money_clean() -> None:
 
 def assert_money_clean() -> None:
     assert_verify_money_clean()
-    assert_verify_stock_clean()
+    assert_stock_consistent()
 
 
 def card(amount: str, reference: str = "auth_123") -> dict:
