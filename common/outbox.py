@@ -51,9 +51,24 @@ def _enqueue(event_id: int) -> None:
 
 def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
     """Record `topic` in the current transaction; deliver it after commit."""
-    event = OutboxEvent.objects.create(topic=topic, payload=payload, enqueued_at=timezone.now())
-    transaction.on_commit(partial(_enqueue, event.pk))
+    event = outbox_event(topic, **payload)
+    event.save(force_insert=True)
+    outbox_deliver_after_commit([event])
     return event
+
+
+def outbox_event(topic: str, **payload: Any) -> OutboxEvent:
+    """An unsaved event of `topic`, for a caller that writes it with its other rows (see
+    common.bulk); once written, `outbox_deliver_after_commit` queues it."""
+    return OutboxEvent(topic=topic, payload=payload, enqueued_at=timezone.now())
+
+
+def outbox_deliver_after_commit(events: list[OutboxEvent]) -> None:
+    """Queue written events once the current transaction commits."""
+    for event in events:
+        if event.pk is None:
+            raise RuntimeError("an outbox event is queued only once it is written")
+        transaction.on_commit(partial(_enqueue, event.pk))
 
 
 @contextmanager
