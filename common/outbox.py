@@ -118,10 +118,10 @@ def outbox_process(*, event_id: int) -> bool:
     with _working_on(event_id) as mine:
         if not mine:
             return False  # a duplicate delivery, while the first one runs
-        with transaction.atomic():
-            claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
-                attempts=F("attempts") + 1, enqueued_at=timezone.now()
-            )
+        # One UPDATE, committed on its own (autocommit): counted whatever happens next.
+        claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+            attempts=F("attempts") + 1, enqueued_at=timezone.now()
+        )
         if not claimed:
             return False  # already processed
         with transaction.atomic():
