@@ -132,36 +132,6 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
     return decision
 
 
-@dataclass(frozen=True)
-class PlacedOrder:
-    """A new order as checkout left it, in memory: enough to show it without a query.
-
-    `reservations`: per line reference, where the line is held, as stock_reserve writes it.
-    """
-
-    order: Order
-    lines: list[OrderLine]
-    reservations: dict[str, list[dict[str, Any]]]
-
-
-def _placed(
-    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
-) -> PlacedOrder:
-    """Each hold becomes the reservation stock_reserve writes for it, in the same order (by
-    pk): active, or consumed for a sale at the till."""
-    held_as = (
-        Reservation.Status.CONSUMED
-        if order.delivery_method == DeliveryMethod.CARRY_OUT
-        else Reservation.Status.ACTIVE
-    )
-    held: dict[str, list[dict[str, Any]]] = {}
-    for hold, allocation in zip(holds, decision.allocations, strict=True):
-        held.setdefault(hold.reference, []).append(
-            {"location": allocation.code, "quantity": hold.quantity, "status": held_as}
-        )
-    return PlacedOrder(order=order, lines=lines, reservations=held)
-
-
 def _write_order(
     *,
     request: CheckoutRequest,
@@ -169,9 +139,8 @@ def _write_order(
     totals: dict[str, Decimal],
     actor,
     number: str,
-) -> tuple[PlacedOrder, list[StockRequest]]:
-    """The order, its lines and events; returns the order as placed and what its lines must
-    hold.
+) -> tuple[Order, list[OrderLine], list[StockRequest]]:
+    """The order, its lines and events; returns what the lines must hold.
 
     No stock row is touched here. A sale at the till is written as it will end, fulfilled:
     its stock is consumed as it is reserved.
@@ -248,7 +217,37 @@ def _write_order(
             )
         )
     order_events_write(events)
-    return _placed(order, lines, holds, decision), holds
+    return order, lines, holds
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """A new order as checkout left it, in memory: enough to show it without a query.
+
+    `reservations`: per line reference, where the line is held, as stock_reserve writes it.
+    """
+
+    order: Order
+    lines: list[OrderLine]
+    reservations: dict[str, list[dict[str, Any]]]
+
+
+def _placed(
+    order: Order, lines: list[OrderLine], holds: list[StockRequest], decision: RoutingDecision
+) -> PlacedOrder:
+    """Each hold becomes the reservation stock_reserve writes for it, in the same order (by
+    pk): active, or consumed for a sale at the till."""
+    held_as = (
+        Reservation.Status.CONSUMED
+        if order.delivery_method == DeliveryMethod.CARRY_OUT
+        else Reservation.Status.ACTIVE
+    )
+    held: dict[str, list[dict[str, Any]]] = {}
+    for hold, allocation in zip(holds, decision.allocations, strict=True):
+        held.setdefault(hold.reference, []).append(
+            {"location": allocation.code, "quantity": hold.quantity, "status": held_as}
+        )
+    return PlacedOrder(order=order, lines=lines, reservations=held)
 
 
 def _hold_stock(*, order: Order, holds: list[StockRequest], with_rows: list[list[Model]]) -> None:
@@ -343,12 +342,13 @@ def _place_once(
             with (
                 idempotency.transaction(claim_first=False) if idempotency else transaction.atomic()
             ):
-                placed, holds = _write_order(
+                order, lines, holds = _write_order(
                     request=request, decision=decision, totals=totals, actor=actor, number=number
                 )
+                placed = _placed(order, lines, holds, decision)
                 event = outbox_event("order.placed", number=number)
                 answer = [idempotency.record(placed, save=False)] if idempotency else []
-                _hold_stock(order=placed.order, holds=holds, with_rows=[[event], answer])
+                _hold_stock(order=order, holds=holds, with_rows=[[event], answer])
                 outbox_deliver_after_commit([event])
         except _NumberTaken as taken:
             # Only a clash on the number is retried; a number clashing five times running
