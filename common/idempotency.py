@@ -13,6 +13,12 @@ A service with one transaction needs nothing of this: `idempotent` runs it insid
 checkout writes its answer before it locks stock rows, so they stay locked only until the
 commit) is given the `IdempotentCall` and opens `call.transaction()` itself, calling
 `call.record(result)` inside it.
+
+Such a service may also claim the key only when it records (`transaction(claim_first=
+False)`): the record is then written once, with its answer, and may go with the service's
+own rows in one INSERT (`record(result, save=False)` returns the unsaved row). A concurrent
+duplicate then does its writes too, but waits on the key's row at its own record (before
+it locks any stock) until the first commits, fails on the key and replays the first answer.
 """
 
 from __future__ import annotations
@@ -90,28 +96,37 @@ class IdempotentCall(Generic[T]):
         self._record: IdempotencyRecord | None = None
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, claim_first: bool = True) -> Iterator[None]:
         """The service's transaction, the key's row taken first: a concurrent duplicate
-        blocks on it until this one commits (and then replays), or gets IntegrityError."""
+        blocks on it until this one commits (and then replays), or gets IntegrityError.
+        `claim_first=False`: the row is written once, by `record()` (see the module)."""
         with transaction.atomic():
             self.recorded = False
-            self._record = IdempotencyRecord.objects.create(
+            self._record = IdempotencyRecord(
                 user=self.key.actor, key=self.key.key, request_hash=self.key.fingerprint
             )
+            if claim_first:
+                self._record.save(force_insert=True)
             yield
-            if not self.recorded:
+            if not self.recorded or self._record.pk is None:
                 raise RuntimeError("an idempotent service must record its result")
 
-    def record(self, result: T) -> None:
-        """Write the answer to `result`, inside `transaction()`; replays give it back."""
+    def record(self, result: T, *, save: bool = True) -> IdempotencyRecord:
+        """Write the answer to `result`, inside `transaction()`; replays give it back.
+        `save=False` (with `claim_first=False`): the row is returned for the caller to write
+        in this transaction."""
         if self._record is None or not transaction.get_connection().in_atomic_block:
             raise RuntimeError("record() belongs inside IdempotentCall.transaction()")
         self.body = self.render(result)
         self._record.response_status = self.response_status
         self._record.response_body = self.body
         self._record.reference = self.reference(result) if self.reference else ""
-        self._record.save(update_fields=["response_status", "response_body", "reference"])
+        if self._record.pk is not None:
+            self._record.save(update_fields=["response_status", "response_body", "reference"])
+        elif save:
+            self._record.save(force_insert=True)
         self.recorded = True
+        return self._record
 
 
 def idempotent_replay(*, key: IdempotencyKey) -> IdempotentResult | None:

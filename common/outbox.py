@@ -29,7 +29,12 @@ from common.models import OutboxEvent
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEvent], None]
+BatchHandler = Callable[[list[OutboxEvent]], None]
 _handlers: dict[str, Handler] = {}
+_batch_handlers: dict[str, BatchHandler] = {}
+
+# How many waiting events of a topic one delivery takes at most, when it has a batch handler.
+BATCH_SIZE = 100
 
 
 def outbox_handler(topic: str) -> Callable[[Handler], Handler]:
@@ -42,18 +47,45 @@ def outbox_handler(topic: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def _enqueue(event_id: int) -> None:
+def outbox_batch_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register a function that processes many events of `topic` in one transaction. A
+    delivery of such an event takes the topic's other new events waiting with it (see
+    `outbox_process_batch`); the topic's one-event handler still serves redeliveries."""
+
+    def register(func: BatchHandler) -> BatchHandler:
+        _batch_handlers[topic] = func
+        return func
+
+    return register
+
+
+def _enqueue(event_id: int, topic: str = "") -> None:
     try:
-        outbox_deliver.delay(event_id)
+        outbox_deliver.delay(event_id, topic)
     except Exception:  # the broker is down: the sweeper will re-queue the row
         logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
 
 
 def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
     """Record `topic` in the current transaction; deliver it after commit."""
-    event = OutboxEvent.objects.create(topic=topic, payload=payload, enqueued_at=timezone.now())
-    transaction.on_commit(partial(_enqueue, event.pk))
+    event = outbox_event(topic, **payload)
+    event.save(force_insert=True)
+    outbox_deliver_after_commit([event])
     return event
+
+
+def outbox_event(topic: str, **payload: Any) -> OutboxEvent:
+    """An unsaved event of `topic`, for a caller that writes it with its other rows (see
+    common.bulk); once written, `outbox_deliver_after_commit` queues it."""
+    return OutboxEvent(topic=topic, payload=payload, enqueued_at=timezone.now())
+
+
+def outbox_deliver_after_commit(events: list[OutboxEvent]) -> None:
+    """Queue written events once the current transaction commits."""
+    for event in events:
+        if event.pk is None:
+            raise RuntimeError("an outbox event is queued only once it is written")
+        transaction.on_commit(partial(_enqueue, event.pk, event.topic))
 
 
 @contextmanager
@@ -86,10 +118,10 @@ def outbox_process(*, event_id: int) -> bool:
     with _working_on(event_id) as mine:
         if not mine:
             return False  # a duplicate delivery, while the first one runs
-        with transaction.atomic():
-            claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
-                attempts=F("attempts") + 1, enqueued_at=timezone.now()
-            )
+        # One UPDATE, committed on its own (autocommit): counted whatever happens next.
+        claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+            attempts=F("attempts") + 1, enqueued_at=timezone.now()
+        )
         if not claimed:
             return False  # already processed
         with transaction.atomic():
@@ -109,6 +141,114 @@ def outbox_process(*, event_id: int) -> bool:
             event.last_error = ""
             event.save(update_fields=["processed_at", "last_error"])
     return True
+
+
+_TABLE = OutboxEvent._meta.db_table
+# The new events of a topic waiting with one of them (that one first, then oldest first),
+# each taken only if no other session works on it now (the session lock of _working_on).
+_TAKE_WAITING = f"""
+    SELECT id FROM (
+        SELECT id FROM {_TABLE}
+        WHERE processed_at IS NULL AND topic = %s AND (id = %s OR attempts = 0)
+        ORDER BY id <> %s, id LIMIT %s
+    ) AS waiting
+    WHERE pg_try_advisory_lock(id)
+"""  # noqa: S608 - the table name; every value is a parameter
+_COUNT_ATTEMPT = f"""
+    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
+    WHERE id = ANY(%s) AND processed_at IS NULL RETURNING id
+"""  # noqa: S608 - the table name; every value is a parameter
+
+
+_UNLOCK = "SELECT pg_advisory_unlock(id) FROM unnest(%s::bigint[]) AS id"
+
+
+@contextmanager
+def _working_on_waiting(topic: str, event_id: int, limit: int) -> Iterator[list[int]]:
+    """`_working_on` for a batch: the ids of `event_id` and of the new events of `topic`
+    waiting with it that no other process works on now, each under its session lock."""
+    if connection.vendor != "postgresql":
+        yield list(
+            OutboxEvent.objects.filter(Q(pk=event_id) | Q(attempts=0), topic=topic)
+            .filter(processed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_WAITING, [topic, event_id, event_id, limit])
+        mine = [row[0] for row in cursor.fetchall()]
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute(_UNLOCK, [mine])
+
+
+def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) -> int:
+    """Process `event_id` and the new events of `topic` waiting with it (up to `limit`) in
+    one transaction, by the topic's batch handler; returns how many were processed.
+
+    As `outbox_process`: every attempt is counted first, in a statement of its own, and an
+    event another worker works on is left to it. Should the batch fail, each of its events
+    is processed on its own at once, so one bad event holds up none of the others.
+    """
+    handler = _batch_handlers[topic]
+    with _working_on_waiting(topic, event_id, limit) as mine:
+        if not mine:
+            return 0
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_COUNT_ATTEMPT, [timezone.now(), mine])
+                claimed = [row[0] for row in cursor.fetchall()]
+        else:
+            claimed = list(
+                OutboxEvent.objects.filter(pk__in=mine, processed_at__isnull=True).values_list(
+                    "pk", flat=True
+                )
+            )
+            OutboxEvent.objects.filter(pk__in=claimed).update(
+                attempts=F("attempts") + 1, enqueued_at=timezone.now()
+            )
+        if not claimed:
+            return 0
+        try:
+            with transaction.atomic():
+                events = list(
+                    OutboxEvent.objects.select_for_update()
+                    .filter(pk__in=claimed, processed_at__isnull=True)
+                    .order_by("pk")
+                )
+                if events:
+                    handler(events)
+                    OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+                        processed_at=timezone.now(), last_error=""
+                    )
+        except Exception:
+            logger.warning("a batch of %d %s events failed; one by one now", len(claimed), topic)
+            return _one_by_one(claimed, first=event_id)
+    if len(events) > 1:
+        logger.info("outbox processed %d %s events in one batch", len(events), topic)
+    return len(events)
+
+
+def _one_by_one(event_ids: list[int], *, first: int) -> int:
+    """After a failed batch: each event on its own; the first one's failure is raised (its
+    delivery retries it), the others' are counted on them for the sweeper."""
+    done, failure = 0, None
+    for event_id in event_ids:
+        try:
+            done += outbox_process(event_id=event_id)
+        except Exception as exc:
+            if event_id == first:
+                failure = exc
+            else:
+                outbox_record_failure(event_id=event_id, error=repr(exc))
+                logger.exception("outbox event %s failed", event_id)
+    if failure is not None:
+        raise failure
+    return done
 
 
 def outbox_record_failure(*, event_id: int, error: str) -> None:
@@ -175,10 +315,13 @@ def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) 
 
 
 @shared_task(bind=True, max_retries=3, name="common.tasks.outbox_deliver")
-def outbox_deliver(self, event_id: int) -> bool:
-    """Process one outbox event. A failure (a mail server down, a deadlock) is counted on
+def outbox_deliver(self, event_id: int, topic: str = "") -> bool:
+    """Process one outbox event (with the new ones of its topic waiting with it, when the
+    topic has a batch handler). A failure (a mail server down, a deadlock) is counted on
     the event and retried by a worker with backoff; the sweeper takes over after that."""
     try:
+        if topic in _batch_handlers and not self.request.retries:
+            return outbox_process_batch(topic=topic, event_id=event_id) > 0
         return outbox_process(event_id=event_id)
     except Exception as exc:
         outbox_record_failure(event_id=event_id, error=repr(exc))

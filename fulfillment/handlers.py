@@ -1,12 +1,16 @@
 """Outbox handlers: the background side of fulfillment, run once per event after commit."""
 
 from common.models import OutboxEvent
-from common.outbox import outbox_handler
+from common.outbox import outbox_batch_handler, outbox_handler
 from fulfillment.models import FulfillmentOrder
 from fulfillment.notifications import notify_customer, notify_store
 from fulfillment.services.actions import fulfillment_order_lock
 from fulfillment.services.pickup_codes import pickup_code_issue
-from fulfillment.services.routing import fulfillment_release, fulfillment_reroute
+from fulfillment.services.routing import (
+    fulfillment_release,
+    fulfillment_release_orders,
+    fulfillment_reroute,
+)
 from inventory.models import DeliveryMethod
 from orders.models import Order
 from stores.models import StaffMembership
@@ -21,6 +25,12 @@ def _fo(event: OutboxEvent) -> FulfillmentOrder:
 @outbox_handler("order.placed")
 def release_order(event: OutboxEvent) -> None:
     fulfillment_release(order_number=event.payload["number"])
+
+
+@outbox_batch_handler("order.placed")
+def release_orders(events: list[OutboxEvent]) -> None:
+    """A backlog of placed orders, released in one transaction (see fulfillment_release_orders)."""
+    fulfillment_release_orders(order_numbers=[event.payload["number"] for event in events])
 
 
 @outbox_handler("fulfillment.rejected")

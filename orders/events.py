@@ -201,13 +201,14 @@ class Step(TypedDict, total=False):
     actor: Any
     location: Any
     data: dict[str, Any]
+    save: bool  # False: returned unsaved, for order_events_write
 
 
 def _step(kind: str, *, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
     about = {"fulfillment_order": step["fulfillment_order"]} if "fulfillment_order" in step else {}
     return _event(
         order=order, kind=kind, actor=step.get("actor"), location=step.get("location"),
-        message=message, data=about | (step.get("data") or {}),
+        message=message, data=about | (step.get("data") or {}), save=step.get("save", True),
     )  # fmt: skip
 
 

@@ -3,12 +3,13 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.errors import DomainError
 from common.idempotency import (
     KEY_MAX_LENGTH,
     IdempotencyKey,
@@ -106,9 +107,9 @@ class CheckoutView(APIView):
         scope = IdempotencyKey(
             actor=request.user, key=key, fingerprint=request_fingerprint(request.data)
         )
-        # Before validating: a retry gets the first answer even if its SKU or store is gone.
-        result = idempotent_replay(key=scope)
-        if result is None:
+        # A fresh key is the usual case, so the key is looked up only when something fails
+        # (a key already used fails where its record is written, before any stock is locked).
+        try:
             payload = CheckoutInputSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             checkout_request = checkout_request_complete(
@@ -117,6 +118,13 @@ class CheckoutView(APIView):
                 auth=request.auth,
                 store=payload.validated_data.get("store"),
             )
+        except (APIException, DomainError):
+            # A retry gets the first answer even if its SKU or store is gone since, and a
+            # used key with another body is 422 whatever that body.
+            result = idempotent_replay(key=scope)
+            if result is None:
+                raise
+        else:
             result = checkout_idempotent(request=checkout_request, key=scope, replay_checked=True)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status, headers=headers)

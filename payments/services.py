@@ -166,11 +166,21 @@ def payment_record(
     return payment
 
 
-def payments_record(*, demand: str, currency: str, tenders: list[Tender]) -> list[Payment]:
-    """Record every tender of a new demand (as `payment_record` each) in the caller's
-    transaction: one multi-row INSERT of the payments and, when anything was tendered, one
-    of their ledger rows. PaymentInvalid (400) before anything is written."""
-    payments = [_tender_payment(demand=demand, currency=currency, tender=t) for t in tenders]
+def payments_new(*, demand: str, currency: str, tenders: list[Tender]) -> list[Payment]:
+    """The tenders of a new demand as unsaved payments (as `payment_record` makes each).
+    PaymentInvalid (400) for a bad tender. Written by `payments_insert`, or by the caller
+    with its own rows when none `has_ledger` (nothing was tendered yet)."""
+    return [_tender_payment(demand=demand, currency=currency, tender=t) for t in tenders]
+
+
+def has_ledger(payments: list[Payment]) -> bool:
+    """Whether writing `payments` also writes ledger rows (something was tendered)."""
+    return any(payment.authorized or payment.captured for payment in payments)
+
+
+def payments_insert(*, payments: list[Payment]) -> list[Payment]:
+    """Write new payments in the caller's transaction: one multi-row INSERT of the payments
+    and, when anything was tendered, one of their ledger rows."""
     if not payments:
         return []
     Payment.objects.bulk_create(payments)
@@ -178,6 +188,12 @@ def payments_record(*, demand: str, currency: str, tenders: list[Tender]) -> lis
     if ledger:
         PaymentTransaction.objects.bulk_create(ledger)
     return payments
+
+
+def payments_record(*, demand: str, currency: str, tenders: list[Tender]) -> list[Payment]:
+    """Record every tender of a new demand (as `payment_record` each) in the caller's
+    transaction. PaymentInvalid (400) before anything is written."""
+    return payments_insert(payments=payments_new(demand=demand, currency=currency, tenders=tenders))
 
 
 @db.atomic

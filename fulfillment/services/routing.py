@@ -2,27 +2,29 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from common.outbox import outbox_publish
+from common.bulk import insert_rows
+from common.outbox import outbox_deliver_after_commit, outbox_event, outbox_publish
 from fulfillment.models import FULFILLMENT_KINDS, FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation
-from inventory.selectors import reservations_for_demand, sourcing_candidates
+from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
 from inventory.sourcing import Candidate, Demand, RoutingDecision, route
-from orders.events import order_event_record
+from orders.events import order_event_released, order_event_rerouted
 from orders.models import Order, OrderEvent, OrderLine
 from orders.references import LineReference
 from orders.services.lifecycle import (
     order_cancel,
     order_get_for_update,
     order_line_cancel,
-    order_start_processing,
+    orders_start_processing,
 )
 from stores.hours import location_open_deadline
 from stores.models import Location
@@ -60,20 +62,45 @@ def _line_id(reservation: Reservation) -> int:
     return LineReference.parse(reservation.reference).line_id
 
 
+def _lines_for(
+    *, fulfillment_order: FulfillmentOrder, reservations: list[Reservation]
+) -> list[FulfillmentOrderLine]:
+    return [
+        FulfillmentOrderLine(
+            fulfillment_order=fulfillment_order,
+            order_line_id=_line_id(r),
+            reservation=r,
+            quantity=r.quantity,
+        )
+        for r in reservations
+    ]
+
+
 def fulfillment_lines_add(
     *, fulfillment_order: FulfillmentOrder, reservations: list[Reservation]
 ) -> list[FulfillmentOrderLine]:
     """A line of `fulfillment_order` for each of `reservations` (of its order's lines)."""
     return FulfillmentOrderLine.objects.bulk_create(
-        [
-            FulfillmentOrderLine(
-                fulfillment_order=fulfillment_order,
-                order_line_id=_line_id(r),
-                reservation=r,
-                quantity=r.quantity,
-            )
-            for r in reservations
-        ]
+        _lines_for(fulfillment_order=fulfillment_order, reservations=reservations)
+    )
+
+
+def _released_event(
+    *, order: Order, fo: FulfillmentOrder, held: list[Reservation], added: bool, save: bool = False
+) -> OrderEvent:
+    """The timeline's line for a fulfillment order released (or joined by a re-route)."""
+    to_store = f" (to send to {fo.destination.code})" if fo.destination_id else ""
+    how = "added to" if added else "released to"
+    return order_event_released(
+        order=order,
+        location=fo.location,
+        message=f"Fulfillment order {fo.pk} {how} {fo.location.code}{to_store}",
+        fulfillment_order=fo.pk,
+        data={
+            "kind": fo.kind,
+            "lines": [{"line": _line_id(r), "quantity": r.quantity} for r in held],
+        },
+        save=save,
     )
 
 
@@ -111,19 +138,7 @@ def _create_for(
             rerouted_from=rerouted_from,
         )
         fulfillment_lines_add(fulfillment_order=fo, reservations=held)
-        to_store = f" (to send to {fo.destination.code})" if transfer else ""
-        how = "added to" if waiting else "released to"
-        order_event_record(
-            order=order,
-            kind=OrderEvent.Kind.RELEASED,
-            location=fo.location,
-            message=f"Fulfillment order {fo.pk} {how} {fo.location.code}{to_store}",
-            data={
-                "fulfillment_order": fo.pk,
-                "kind": fo.kind,
-                "lines": [{"line": _line_id(r), "quantity": r.quantity} for r in held],
-            },
-        )
+        _released_event(order=order, fo=fo, held=held, added=waiting is not None, save=True)
         outbox_publish("fulfillment.released", fulfillment_order=fo.pk)
         created.append(fo)
     return created
@@ -132,20 +147,77 @@ def _create_for(
 @transaction.atomic
 def fulfillment_release(*, order_number: str) -> list[FulfillmentOrder]:
     """One fulfillment order per location holding the order's stock. Idempotent."""
-    order = order_get_for_update(number=order_number)
-    if order.delivery_method == DeliveryMethod.CARRY_OUT or order.status != Order.Status.PLACED:
-        return []
-    if order.fulfillment_orders.exists():
-        return []
-    held = [
-        r
-        for r in reservations_for_demand(demand=order.number)
-        if r.status == Reservation.Status.ACTIVE
+    return fulfillment_release_orders(order_numbers=[order_number]).get(order_number, [])
+
+
+@transaction.atomic(savepoint=False)  # a failure ends the caller's transaction whole
+def fulfillment_release_orders(
+    *, order_numbers: Sequence[str]
+) -> dict[str, list[FulfillmentOrder]]:
+    """`fulfillment_release` of many placed orders at once, in a fixed number of statements
+    however many there are: the orders locked (in id order), what they hold read, their
+    fulfillment orders in one INSERT, then their lines, events and outbox rows in one more.
+    Returns the fulfillment orders made, per order number. Idempotent."""
+    orders = [
+        order
+        for order in Order.objects.select_for_update(of=("self",))
+        .filter(number__in=order_numbers)
+        .select_related("pickup_location")
+        .order_by("pk")
+        if order.delivery_method != DeliveryMethod.CARRY_OUT and order.status == Order.Status.PLACED
     ]
-    created = _create_for(order=order, reservations=held, routing=order.routing)
-    order_start_processing(order=order)
-    logger.info("order %s released to %d location(s)", order.number, len(created))
-    return created
+    released = set(
+        FulfillmentOrder.objects.filter(order__in=orders).values_list("order_id", flat=True)
+    )
+    orders = [order for order in orders if order.pk not in released]
+    if not orders:
+        return {}
+    held: dict[str, list[Reservation]] = defaultdict(list)
+    # What the orders hold, as reservations_for_demand reads it for one order, for all.
+    for reservation in Reservation.objects.filter(
+        demand__in=[order.number for order in orders], status=Reservation.Status.ACTIVE
+    ).order_by("pk"):
+        held[reservation.demand].append(reservation)
+    locations = Location.objects.in_bulk(
+        list({r.location_id for reservations in held.values() for r in reservations})
+    )
+    now = timezone.now()
+    made: list[tuple[Order, FulfillmentOrder, list[Reservation]]] = []
+    for order in orders:
+        by_location: dict[int, list[Reservation]] = defaultdict(list)
+        for reservation in held[order.number]:
+            by_location[reservation.location_id].append(reservation)
+        for location_id, reservations in sorted(by_location.items()):
+            location = locations[location_id]
+            transfer = _is_transfer(order, location_id)
+            fo = FulfillmentOrder(
+                order=order,
+                location=location,
+                accept_by=location_open_deadline(
+                    location=location, start=now, minutes=location.accept_sla_minutes
+                ),
+                kind=DeliveryMethod.TRANSFER
+                if transfer
+                else fulfillment_kind_for_method(order.delivery_method),
+                destination=order.pickup_location if transfer else None,
+                routing=order.routing,
+            )
+            made.append((order, fo, reservations))
+    FulfillmentOrder.objects.bulk_create([fo for _, fo, _ in made])
+    lines, events, announced = [], [], []
+    for order, fo, reservations in made:
+        lines += _lines_for(fulfillment_order=fo, reservations=reservations)
+        events.append(_released_event(order=order, fo=fo, held=reservations, added=False))
+        announced.append(outbox_event("fulfillment.released", fulfillment_order=fo.pk))
+    events += orders_start_processing(orders=orders)
+    insert_rows(lines, events, announced)
+    outbox_deliver_after_commit(announced)
+    result: dict[str, list[FulfillmentOrder]] = defaultdict(list)
+    for order, fo, _ in made:
+        result[order.number].append(fo)
+    for order in orders:
+        logger.info("order %s released to %d location(s)", order.number, len(result[order.number]))
+    return dict(result)
 
 
 def _excluded_locations(order: Order) -> frozenset[int]:
@@ -264,17 +336,13 @@ def _place_elsewhere(
         held = reservations[start : start + len(decision.allocations)]
         start += len(decision.allocations)
         routing = decision.as_dict({line.sku_id: line.sku_code for line in wanted})
-        order_event_record(
+        order_event_rerouted(
             order=order,
-            kind=OrderEvent.Kind.REROUTED,
             location=rejected.location,
             message=f"Re-routed from {rejected.location.code} to "
             + ", ".join(routing["locations"]),
-            data={
-                "from": rejected.location.code,
-                "fulfillment_order": rejected.pk,
-                "routing": routing,
-            },
+            fulfillment_order=rejected.pk,
+            data={"from": rejected.location.code, "routing": routing},
         )
         created += _create_for(
             order=order, reservations=held, routing=routing, rerouted_from=rejected

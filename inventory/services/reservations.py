@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
+from common.bulk import Rows, insert_rows
 from inventory.errors import StockInvariantBroken
 from inventory.models import Reservation, StockMovement
 from inventory.services.levels import (
@@ -41,7 +42,6 @@ class StockRequest:
     delivery_method: str = ""  # overrides the call's (units bound for a transfer, say)
 
 
-@transaction.atomic
 def stock_reserve(
     *,
     requests: Sequence[StockRequest],
@@ -49,15 +49,50 @@ def stock_reserve(
     delivery_method: str = "",
     allow_safety_stock: bool = False,
     actor: AbstractBaseUser | None = None,
+    new_demand: bool = False,
+    handed_over: bool = False,
+    savepoint: bool = True,
+    with_rows: Sequence[Sequence[Model] | Rows] = (),
 ) -> list[Reservation]:
     """Hold every request or none. Raises InsufficientStock listing every short line, or
     ShipCapacityExhausted when a ship order would go past a location's capacity today.
 
     Online channels may only take available-to-promise (on hand - reserved - safety
     stock); a store sale (`allow_safety_stock`) may dig into safety stock.
+    `new_demand`: nothing is held for `demand` yet (a checkout), so nothing is looked up.
+    `handed_over`: the units leave at once (a sale at the till): the reservations are
+    written consumed and on hand drops, as a reserve and a consume would leave them.
+    `savepoint=False` for a caller whose whole transaction ends on a refusal (checkout).
+    `with_rows`: the caller's own new rows (see common.bulk), written in the same statement
+    as the reservations, before any stock row is locked.
     """
     if not requests:
+        insert_rows(*with_rows)
         return []
+    with transaction.atomic(savepoint=savepoint):
+        return _reserve(
+            requests=requests,
+            demand=demand,
+            delivery_method=delivery_method,
+            allow_safety_stock=allow_safety_stock,
+            actor=actor,
+            new_demand=new_demand,
+            handed_over=handed_over,
+            with_rows=with_rows,
+        )
+
+
+def _reserve(
+    *,
+    requests: Sequence[StockRequest],
+    demand: str,
+    delivery_method: str,
+    allow_safety_stock: bool,
+    actor: AbstractBaseUser | None,
+    new_demand: bool,
+    handed_over: bool,
+    with_rows: Sequence[Sequence[Model] | Rows],
+) -> list[Reservation]:
     for request in requests:
         check_positive(request.quantity)
     totals: dict[Pair, int] = defaultdict(int)
@@ -67,33 +102,52 @@ def stock_reserve(
         if (request.delivery_method or delivery_method) in USES_SHIP_CAPACITY:
             shipping[(request.location_id, request.sku_id)] += request.quantity
 
-    new_ship_days = ship_days_to_take(demand=demand, location_ids={loc for loc, _ in shipping})
-    reservations = Reservation.objects.bulk_create(
-        [
-            Reservation(
-                reference=r.reference,
-                demand=demand,
-                delivery_method=r.delivery_method or delivery_method,
-                location_id=r.location_id,
-                sku_id=r.sku_id,
-                quantity=r.quantity,
-            )
-            for r in requests
-        ]
+    new_ship_days, day_rows = ship_days_to_take(
+        demand=demand, location_ids={loc for loc, _ in shipping}, new_demand=new_demand
     )
-    StockMovement.objects.bulk_create(
-        [
-            ledger_row(pair, Reason.RESERVE, reserved=qty, reference=demand, actor=actor)
-            for pair, qty in sorted(totals.items())
-        ]
-    )
+    reservations = [
+        Reservation(
+            reference=r.reference,
+            demand=demand,
+            delivery_method=r.delivery_method or delivery_method,
+            location_id=r.location_id,
+            sku_id=r.sku_id,
+            quantity=r.quantity,
+        )
+        for r in requests
+    ]
     ordered = sorted(totals.items())
+    held = [
+        ledger_row(pair, Reason.RESERVE, reserved=qty, reference=demand, actor=actor)
+        for pair, qty in ordered
+    ]
+    if handed_over:
+        for reservation in reservations:
+            reservation.consume()
+        # Units leave: the ledger rows follow the stock UPDATEs (see levels.add_on_hand).
+        insert_rows(Rows(day_rows, skip_conflicts=True), reservations, *with_rows)
+    else:
+        # Every row first, in one statement; the stock rows are locked last.
+        insert_rows(Rows(day_rows, skip_conflicts=True), reservations, held, *with_rows)
     for index, (pair, qty) in enumerate(ordered):
         if not change_level(
-            pair, reserved=qty, guard=free_guard(qty, allow_safety_stock=allow_safety_stock)
+            pair,
+            on_hand=-qty if handed_over else 0,
+            reserved=0 if handed_over else qty,
+            guard=free_guard(qty, allow_safety_stock=allow_safety_stock),
         ):
             # Report every short line, not only the first: the rest are read, not locked.
             raise shortage(dict(ordered[index:]), pair, allow_safety_stock=allow_safety_stock)
+    if handed_over:
+        StockMovement.objects.bulk_create(
+            held
+            + [
+                ledger_row(
+                    pair, Reason.FULFIL, on_hand=-qty, reserved=-qty, reference=demand, actor=actor
+                )
+                for pair, qty in ordered
+            ]
+        )
     if new_ship_days:
         ship_days_claim(location_ids=new_ship_days, requested=shipping)
     return reservations

@@ -27,28 +27,31 @@ def ship_day(when: datetime | None = None) -> date:
     return timezone.localtime(when).date() if when else timezone.localdate()
 
 
-def ship_days_to_take(*, demand: str, location_ids: set[int]) -> list[int]:
+def ship_days_to_take(
+    *, demand: str, location_ids: set[int], new_demand: bool = False
+) -> tuple[list[int], list[ShipDay]]:
     """The locations where `demand` needs a ship slot today: those it does not ship from
-    yet. Their day rows are made here if missing, before any stock row is locked."""
+    yet (every one of them for a `new_demand`, without a query). With them, their unsaved
+    day rows, for the caller to write (skipping the ones that exist) before it locks any
+    stock row."""
     if not location_ids:
-        return []
+        return [], []
     day = ship_day()
-    start = timezone.make_aware(datetime.combine(day, time.min))
-    already = set(
-        Reservation.objects.filter(
-            demand=demand,
-            location_id__in=location_ids,
-            delivery_method__in=USES_SHIP_CAPACITY,
-            created_at__gte=start,
+    already: set[int] = set()
+    if not new_demand:
+        start = timezone.make_aware(datetime.combine(day, time.min))
+        already = set(
+            Reservation.objects.filter(
+                demand=demand,
+                location_id__in=location_ids,
+                delivery_method__in=USES_SHIP_CAPACITY,
+                created_at__gte=start,
+            )
+            .exclude(status=Reservation.Status.RELEASED)
+            .values_list("location_id", flat=True)
         )
-        .exclude(status=Reservation.Status.RELEASED)
-        .values_list("location_id", flat=True)
-    )
     new = sorted(location_ids - already)
-    ShipDay.objects.bulk_create(
-        [ShipDay(location_id=loc, day=day) for loc in new], ignore_conflicts=True
-    )
-    return new
+    return new, [ShipDay(location_id=loc, day=day) for loc in new]
 
 
 _TAKE_SLOT = f"""

@@ -8,16 +8,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from common.codes import readable_code
 from common.idempotency import IdempotentCall
-from common.outbox import outbox_publish
+from common.outbox import outbox_deliver_after_commit, outbox_event
 from customers.services import customer_get_or_create
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation, Sku
 from inventory.selectors import sourcing_candidates
-from inventory.services import StockRequest, stock_consume, stock_reserve
+from inventory.services import StockRequest, stock_reserve
 from inventory.sourcing import Demand, RoutingDecision, route
 from orders.errors import DuplicateLines, NoShippingCoordinates
 from orders.events import (
@@ -30,7 +31,7 @@ from orders.events import (
 from orders.models import Order, OrderLine
 from orders.services.pricing import CheckoutMoney, Discount, checkout_price
 from payments.models import Payment
-from payments.services import Tender, payments_record
+from payments.services import Tender, has_ledger, payments_insert, payments_new
 from stores.models import Location
 
 logger = logging.getLogger(__name__)
@@ -69,23 +70,18 @@ def _new_number() -> str:
     return "OM" + readable_code(8)
 
 
+class _NumberTaken(Exception):
+    """The order's number was drawn before: the checkout's transaction is tried again."""
+
+
 def _order_insert(order: Order) -> None:
-    """Save the new order under a fresh number; a number already taken is drawn again."""
-    for attempt in range(NUMBER_ATTEMPTS):
-        order.number = _new_number()
-        try:
-            with transaction.atomic():  # a savepoint: after a clash the checkout goes on
-                order.save(force_insert=True)
-        except IntegrityError:
-            # Only a clash on the number is retried; a number clashing five times running
-            # (odds of 32^-40) means the generator is broken, so let it be seen.
-            if (
-                attempt == NUMBER_ATTEMPTS - 1
-                or not Order.objects.filter(number=order.number).exists()
-            ):
-                raise
-        else:
-            return
+    """Insert the new order under the number drawn for this attempt. No savepoint: a number
+    already taken (odds of 32^-8 an order) ends the attempt's transaction, and the checkout
+    tries again under a new number."""
+    try:
+        order.save(force_insert=True)
+    except IntegrityError as exc:
+        raise _NumberTaken(order.number) from exc
 
 
 def _check_lines(request: CheckoutRequest) -> None:
@@ -143,12 +139,17 @@ def _route(request: CheckoutRequest) -> RoutingDecision:
 
 
 def _write_order(
-    *, request: CheckoutRequest, decision: RoutingDecision, totals: CheckoutMoney, actor
+    *,
+    request: CheckoutRequest,
+    decision: RoutingDecision,
+    totals: CheckoutMoney,
+    actor,
+    number: str,
 ) -> tuple[Order, list[OrderLine], list[StockRequest]]:
-    """The order, its lines, events and outbox event; returns what the lines must hold.
+    """The order, its lines and events; returns what the lines must hold.
 
     No stock row is touched here. A sale at the till is written as it will end, fulfilled:
-    its stock is consumed right after it is reserved.
+    its stock is consumed as it is reserved.
     """
     at_till = request.method == DeliveryMethod.CARRY_OUT
     customer = customer_get_or_create(
@@ -156,6 +157,7 @@ def _write_order(
     )
     codes = {line.sku.pk: line.sku.code for line in request.lines}
     order = Order(
+        number=number,
         customer=customer,
         channel=request.channel,
         store=request.store,
@@ -221,7 +223,6 @@ def _write_order(
             )
         )
     order_events_write(events)
-    outbox_publish("order.placed", number=order.number)
     return order, lines, holds
 
 
@@ -256,18 +257,23 @@ def _placed(
     return PlacedOrder(order=order, lines=lines, reservations=held)
 
 
-def _hold_stock(*, order: Order, holds: list[StockRequest]) -> None:
-    """The conditional stock UPDATEs: last, so each row stays locked only until the commit."""
+def _hold_stock(*, order: Order, holds: list[StockRequest], with_rows: list[list[Model]]) -> None:
+    """The conditional stock UPDATEs: last, so each row stays locked only until the commit.
+    `with_rows` (the outbox event, the recorded answer) are written with the reservations,
+    in one statement before them. A sale at the till takes its units out at once (the goods
+    left with the customer)."""
     at_till = order.delivery_method == DeliveryMethod.CARRY_OUT
-    reservations = stock_reserve(
+    stock_reserve(
         requests=holds,
         demand=order.number,
         delivery_method=order.delivery_method,
         allow_safety_stock=at_till,
         actor=order.created_by,
+        new_demand=True,
+        handed_over=at_till,
+        savepoint=False,  # a refusal ends the checkout's transaction whole
+        with_rows=with_rows,
     )
-    if at_till:  # the goods left with the customer
-        stock_consume(reservations=reservations, actor=order.created_by, reference=order.number)
 
 
 def checkout(
@@ -336,17 +342,40 @@ def _place_once(
     actor,
     idempotency: IdempotentCall[PlacedOrder] | None,
 ) -> PlacedOrder:
-    """One transaction: every row first, the answer recorded, the stock UPDATEs last."""
-    with idempotency.transaction() if idempotency else transaction.atomic():
-        order, lines, holds = _write_order(
-            request=request, decision=decision, totals=totals, actor=actor
-        )
-        payments = payments_record(
-            demand=order.number, currency=order.currency, tenders=totals.tenders
-        )
-        placed = replace(_placed(order, lines, holds, decision), payments=payments)
-        if idempotency:
-            idempotency.record(placed)
-        _hold_stock(order=order, holds=holds)
-    logger.info("order %s placed", order.number)
-    return placed
+    """One transaction: every row first, the answer recorded, the stock UPDATEs last.
+
+    The Idempotency-Key is claimed with the answer, in the same statement as the outbox row
+    and the reservations, so its record is written once (see common.idempotency: a
+    concurrent duplicate waits there).
+    """
+    for attempt in range(NUMBER_ATTEMPTS):
+        number = _new_number()
+        try:
+            with (
+                idempotency.transaction(claim_first=False) if idempotency else transaction.atomic()
+            ):
+                order, lines, holds = _write_order(
+                    request=request, decision=decision, totals=totals, actor=actor, number=number
+                )
+                payments = payments_new(
+                    demand=number, currency=order.currency, tenders=list(totals.tenders)
+                )
+                if has_ledger(payments):  # its ledger rows need the payments' ids first
+                    payments_insert(payments=payments)
+                    new_payments = []
+                else:  # nothing tendered yet: written with the reservations
+                    new_payments = payments
+                placed = replace(_placed(order, lines, holds, decision), payments=payments)
+                event = outbox_event("order.placed", number=number)
+                answer = [idempotency.record(placed, save=False)] if idempotency else []
+                _hold_stock(order=order, holds=holds, with_rows=[[event], new_payments, answer])
+                outbox_deliver_after_commit([event])
+        except _NumberTaken as taken:
+            # Only a clash on the number is retried; a number clashing five times running
+            # means the generator is broken, so let it be seen.
+            if attempt == NUMBER_ATTEMPTS - 1 or not Order.objects.filter(number=number).exists():
+                raise taken.__cause__ from None
+            continue
+        logger.info("order %s placed", number)
+        return placed
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,134 @@
+"""New rows of several tables written in one statement.
+
+A checkout writes rows of four or five tables that depend only on what Python already
+holds (events, the outbox row, the recorded answer; reservations and their ledger rows).
+Each is a multi-row INSERT as `bulk_create` writes it; on PostgreSQL they go to the server
+together as one statement of data-modifying CTEs, so the whole write is one round trip.
+Elsewhere (the embedded SQLite default) each table is one `bulk_create`.
+
+The INSERTs are compiled by Django's own InsertQuery, so field conversion, `auto_now` and
+`pre_save` behave exactly as in `bulk_create`; primary keys are set on the objects, in the
+order given, as `bulk_create` sets them.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import AutoField, Model, QuerySet
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
+
+
+@dataclass(frozen=True)
+class Rows:
+    """New objects of one model; `skip_conflicts`: rows that clash on a unique key are
+    left out silently (INSERT ... ON CONFLICT DO NOTHING), and get no primary key."""
+
+    objs: Sequence[Model]
+    skip_conflicts: bool = False
+
+
+def _compiled(rows: Rows, connection, *, returning: bool) -> tuple[str, tuple]:
+    objs = list(rows.objs)
+    model = type(objs[0])
+    opts = model._meta
+    # What bulk_create does first: pk defaults, related objects' ids copied to the row.
+    model._default_manager.get_queryset()._prepare_for_bulk_create(objs)
+    fields = [f for f in opts.concrete_fields if not f.generated and not isinstance(f, AutoField)]
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE if rows.skip_conflicts else None)
+    query.insert_values(fields, objs)
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = opts.db_returning_fields if returning else None
+    [(sql, params)] = compiler.as_sql()
+    return sql, tuple(params)
+
+
+def _done(objs: Sequence[Model], pks: Sequence, using: str) -> None:
+    for obj, pk in zip(objs, pks, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = using
+
+
+def insert_rows(*batches: Sequence[Model] | Rows, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Insert every batch (a list of new objects of one model, or `Rows`) in one statement
+    on PostgreSQL; each batch's objects get their primary keys. Empty batches are skipped."""
+    wanted = [b if isinstance(b, Rows) else Rows(b) for b in batches]
+    wanted = [b for b in wanted if b.objs]
+    if not wanted:
+        return
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(wanted) == 1:
+        for rows in wanted:
+            type(rows.objs[0])._default_manager.using(using).bulk_create(
+                list(rows.objs), ignore_conflicts=rows.skip_conflicts
+            )
+        return
+    ctes, params, selects = [], [], []
+    for n, rows in enumerate(wanted):
+        returning = not rows.skip_conflicts
+        sql, part = _compiled(rows, connection, returning=returning)
+        ctes.append(f"rows_{n} AS ({sql})")
+        params.extend(part)
+        if returning:
+            pk = connection.ops.quote_name(type(rows.objs[0])._meta.pk.column)
+            selects.append(f"SELECT {n}, {pk} FROM rows_{n}")  # noqa: S608 - names, no values
+    # A data-modifying CTE runs whether or not it is read; the select hands back the pks.
+    statement = "WITH " + ", ".join(ctes) + " " + (" UNION ALL ".join(selects) or "SELECT 1")
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        returned = cursor.fetchall() if selects else []
+    pks: dict[int, list] = {n: [] for n in range(len(wanted))}
+    for n, pk in returned:
+        pks[n].append(pk)
+    for n, rows in enumerate(wanted):
+        if not rows.skip_conflicts:
+            _done(rows.objs, pks[n], using)
+
+
+def insert_unless_taken(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Insert `obj` unless a unique key of it is taken (INSERT ... ON CONFLICT DO NOTHING
+    RETURNING: one statement, no savepoint). True, with its pk set, when it was inserted."""
+    connection = connections[using]
+    sql, params = _compiled(Rows([obj], skip_conflicts=True), connection, returning=True)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    _done([obj], [row[0]], using)
+    return True
+
+
+def insert_or_read(obj: Model, others: QuerySet, *, using: str = DEFAULT_DB_ALIAS) -> list[Model]:
+    """Insert `obj` unless a unique key of it is taken, and read `others` (a queryset of its
+    model, as it stood before the insert): one statement on PostgreSQL. Returns what was
+    read; `obj` has its pk set when it was inserted (`obj._state.adding` is False then)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        found = list(others.using(using))
+        insert_unless_taken(obj, using=using)
+        return found
+    opts = obj._meta
+    names = [f.attname for f in opts.concrete_fields]
+    insert, insert_params = _compiled(Rows([obj], skip_conflicts=True), connection, returning=True)
+    read, read_params = others.using(using).values_list(*names).query.sql_with_params()
+    pk = connection.ops.quote_name(opts.pk.column)
+    nulls = ", ".join(["NULL"] * len(names))
+    # One row tells the new pk (NULL when a key was taken); one row per row read.
+    # Django's compiled SQL and column names only; every value is a parameter.
+    statement = "".join(
+        [
+            f"WITH new AS ({insert})",
+            f" SELECT true, (SELECT {pk} FROM new), {nulls}",  # noqa: S608
+            f" UNION ALL SELECT false, NULL, read.* FROM ({read}) AS read",  # noqa: S608
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*insert_params, *read_params))
+        rows = cursor.fetchall()
+    [new_pk] = [row[1] for row in rows if row[0]]
+    if new_pk is not None:
+        _done([obj], [new_pk], using)
+    return [type(obj).from_db(using, names, row[2:]) for row in rows if not row[0]]
