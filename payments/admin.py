@@ -2,7 +2,11 @@ from django.contrib import admin, messages
 
 from common.errors import DomainError
 from payments.models import DummyGatewayCall, DummyGatewayRule, Payment, PaymentTransaction
-from payments.services import refund_retry
+from payments.services import capture_retry, refund_retry, void_retry
+
+Kind = PaymentTransaction.Kind
+# What the admin's retry button does for each kind of failed transaction.
+RETRIES = {Kind.CAPTURE: capture_retry, Kind.VOID: void_retry, Kind.REFUND: refund_retry}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -35,16 +39,17 @@ class PaymentTransactionInline(admin.TabularInline):
         return False
 
 
-def _retry(model_admin, request, transactions) -> None:
+def _retry(model_admin, request, transactions, *, noun: str = "refund") -> None:
     retried = 0
     for tx in transactions:
         try:
-            refund_retry(transaction=tx)
+            RETRIES[tx.kind](transaction=tx)
         except DomainError as exc:
-            model_admin.message_user(request, f"Refund {tx.pk}: {exc.detail}", messages.WARNING)
+            label = tx.get_kind_display()
+            model_admin.message_user(request, f"{label} {tx.pk}: {exc.detail}", messages.WARNING)
         else:
             retried += 1
-    model_admin.message_user(request, f"{retried} refund(s) sent to the gateway again.")
+    model_admin.message_user(request, f"{retried} {noun}(s) sent to the gateway again.")
 
 
 @admin.register(Payment)
@@ -63,24 +68,36 @@ class PaymentAdmin(ReadOnlyAdmin):
         _retry(self, request, _failed_refunds().filter(payment__in=queryset))
 
 
-def _failed_refunds():
+def _failed(*kinds: str):
     return PaymentTransaction.objects.filter(
-        kind=PaymentTransaction.Kind.REFUND, status=PaymentTransaction.Status.FAILED
+        kind__in=kinds, status=PaymentTransaction.Status.FAILED
     ).select_related("payment")
 
 
-class FailedRefundFilter(admin.SimpleListFilter):
+def _failed_refunds():
+    return _failed(Kind.REFUND)
+
+
+class FailedTransactionFilter(admin.SimpleListFilter):
     title = "needs a person"
     parameter_name = "attention"
+    KINDS = {
+        "failed_refunds": Kind.REFUND,
+        "failed_captures": Kind.CAPTURE,
+        "failed_voids": Kind.VOID,
+    }
 
     def lookups(self, request, model_admin):
-        return [("failed_refunds", "Failed refunds")]
+        return [
+            ("failed_refunds", "Failed refunds"),
+            ("failed_captures", "Failed captures"),
+            ("failed_voids", "Failed voids"),
+        ]
 
     def queryset(self, request, queryset):
-        if self.value() == "failed_refunds":
-            return queryset.filter(
-                kind=PaymentTransaction.Kind.REFUND, status=PaymentTransaction.Status.FAILED
-            )
+        kind = self.KINDS.get(self.value())
+        if kind:
+            return queryset.filter(kind=kind, status=PaymentTransaction.Status.FAILED)
         return queryset
 
 
@@ -90,14 +107,17 @@ class PaymentTransactionAdmin(ReadOnlyAdmin):
         "id", "payment", "kind", "amount", "status", "error_code", "gateway_reference",
         "idempotency_key", "created_at",
     ]  # fmt: skip
-    list_filter = [FailedRefundFilter, "kind", "status", "error_code"]
+    list_filter = [FailedTransactionFilter, "kind", "status", "error_code"]
     search_fields = ["payment__demand", "gateway_reference", "idempotency_key"]
     list_select_related = ["payment"]
     actions = ["retry"]
 
-    @admin.action(description="Retry (failed refunds)")
+    @admin.action(description="Retry (failed captures, voids and refunds)")
     def retry(self, request, queryset):
-        _retry(self, request, queryset.filter(pk__in=_failed_refunds().values("pk")))
+        failed = _failed(*RETRIES).filter(pk__in=queryset.values("pk"))
+        kinds = set(failed.values_list("kind", flat=True))
+        noun = f"{kinds.pop()}" if len(kinds) == 1 else "transaction"
+        _retry(self, request, failed, noun=noun)
 
 
 @admin.register(DummyGatewayCall)

@@ -26,3 +26,13 @@ class IdempotencyKeyReused(DomainError):
 class RefundNotRetryable(DomainError):
     code = "refund_not_retryable"
     default_detail = "Only a failed refund can be tried again."
+
+
+class CaptureNotRetryable(DomainError):
+    code = "capture_not_retryable"
+    default_detail = "Only a failed capture can be tried again."
+
+
+class VoidNotRetryable(DomainError):
+    code = "void_not_retryable"
+    default_detail = "Only a failed void can be tried again."

@@ -101,24 +101,41 @@ class Payment(FSMModelMixin, TimeStampedModel):
         """Everything captured went back and nothing is left to capture."""
 
 
+# At module level so that Meta (which cannot see the class body) names them in its indexes
+# and constraints; the dummy gateway's records name the same operations.
+class TransactionKind(models.TextChoices):
+    AUTHORIZE = "authorize", "Authorize"
+    CAPTURE = "capture", "Capture"
+    VOID = "void", "Void"
+    REFUND = "refund", "Refund"
+
+
+class TransactionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TransactionErrorCode(models.TextChoices):
+    NONE = "", "None"
+    DECLINED = "declined", "Declined by the gateway"
+    UNAVAILABLE = "unavailable", "Gateway unavailable or timed out"
+
+
+# The rows whose amount is held on their payment: still on their way to the gateway, or
+# failed without the gateway saying no (unreachable, timed out: it may have done the work).
+# Only a success (counted in the payment's amounts) or a decline lets the amount go.
+HELD = Q(status=TransactionStatus.PENDING) | Q(
+    status=TransactionStatus.FAILED, error_code=TransactionErrorCode.UNAVAILABLE
+)
+
+
 class PaymentTransaction(FSMModelMixin, TimeStampedModel):
     """One entry of a payment's ledger. Written `pending` before the gateway is called."""
 
-    class Kind(models.TextChoices):
-        AUTHORIZE = "authorize", "Authorize"
-        CAPTURE = "capture", "Capture"
-        VOID = "void", "Void"
-        REFUND = "refund", "Refund"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    class ErrorCode(models.TextChoices):
-        NONE = "", "None"
-        DECLINED = "declined", "Declined by the gateway"
-        UNAVAILABLE = "unavailable", "Gateway unavailable or timed out"
+    Kind = TransactionKind
+    Status = TransactionStatus
+    ErrorCode = TransactionErrorCode
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="transactions")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -146,15 +163,16 @@ class PaymentTransaction(FSMModelMixin, TimeStampedModel):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["payment", "kind"],
-                name="paymenttx_pending_idx",
-                condition=Q(status="pending"),
-            )
+            models.Index(fields=["payment", "kind"], name="paymenttx_held_idx", condition=HELD)
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} of payment {self.payment_id} ({self.status})"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Failed without a known answer: the gateway may have done it."""
+        return self.status == self.Status.FAILED and self.error_code == self.ErrorCode.UNAVAILABLE
 
     @property
     def gateway_key(self) -> str:
@@ -174,19 +192,27 @@ class PaymentTransaction(FSMModelMixin, TimeStampedModel):
         """A person asked for another try."""
 
 
+class DummyCallOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    TIMED_OUT = "timed_out", "Succeeded, but the caller saw a timeout"
+    DECLINED = "declined", "Declined"
+    UNAVAILABLE = "unavailable", "Unavailable (nothing done)"
+    REPLAYED = "replayed", "Replayed (a repeated key: the first result again)"
+
+
+# What the dummy gateway did (money moved); what it decided (its first answer to a key).
+DUMMY_EFFECTIVE = (DummyCallOutcome.SUCCEEDED, DummyCallOutcome.TIMED_OUT)
+DUMMY_DECIDED = (*DUMMY_EFFECTIVE, DummyCallOutcome.DECLINED)
+
+
 class DummyGatewayCall(models.Model):
     """Every call that reached the dummy gateway, as that gateway's own records."""
 
-    class Outcome(models.TextChoices):
-        SUCCEEDED = "succeeded", "Succeeded"
-        TIMED_OUT = "timed_out", "Succeeded, but the caller saw a timeout"
-        DECLINED = "declined", "Declined"
-        UNAVAILABLE = "unavailable", "Unavailable (nothing done)"
-        REPLAYED = "replayed", "Replayed (a repeated key: the first result again)"
+    Outcome = DummyCallOutcome
+    EFFECTIVE = DUMMY_EFFECTIVE
+    DECIDED = DUMMY_DECIDED
 
-    EFFECTIVE = (Outcome.SUCCEEDED, Outcome.TIMED_OUT)
-
-    operation = models.CharField(max_length=10)
+    operation = models.CharField(max_length=10, choices=TransactionKind.choices)
     key = models.CharField(max_length=100)
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
@@ -201,7 +227,7 @@ class DummyGatewayCall(models.Model):
             # One decided call per key: a concurrent repeat becomes a replay.
             models.UniqueConstraint(
                 fields=["operation", "key"],
-                condition=Q(outcome__in=["succeeded", "timed_out", "declined"]),
+                condition=Q(outcome__in=DUMMY_DECIDED),
                 name="dummycall_decided_key_uniq",
             )
         ]
@@ -220,7 +246,12 @@ class DummyGatewayRule(models.Model):
         SLOW = "slow", "Succeed, then answer only after `seconds`"
 
     behaviour = models.CharField(max_length=10, choices=Behaviour.choices)
-    operation = models.CharField(max_length=10, blank=True, help_text="Blank: every operation.")
+    operation = models.CharField(
+        max_length=10,
+        choices=TransactionKind.choices,
+        blank=True,
+        help_text="Blank: every operation.",
+    )
     reference = models.CharField(max_length=255, blank=True, help_text="Blank: every reference.")
     remaining = models.PositiveIntegerField(
         null=True, blank=True, help_text="How many calls it applies to; blank: until deleted."

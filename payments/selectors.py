@@ -7,10 +7,11 @@ from decimal import Decimal
 from django.db.models import DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Round
 
-from payments.models import ZERO, Payment, PaymentTransaction
+from payments.models import HELD, ZERO, DummyGatewayCall, Payment, PaymentTransaction
 
 Kind = PaymentTransaction.Kind
 TxStatus = PaymentTransaction.Status
+ErrorCode = PaymentTransaction.ErrorCode
 
 
 @dataclass
@@ -22,6 +23,7 @@ class MoneySummary:
     authorized: Decimal = ZERO
     captured: Decimal = ZERO
     refunded: Decimal = ZERO
+    # On their way to the gateway, or failed with an unknown outcome (held until retried).
     pending_captures: Decimal = ZERO
     pending_refunds: Decimal = ZERO
     payments: list[int] = field(default_factory=list)
@@ -51,33 +53,43 @@ def payments_totals(*, payments: list[Payment], currency: str) -> dict[str, Deci
     }
 
 
-def _sum(kind: str, status: str = TxStatus.SUCCEEDED) -> Coalesce:
+def _sum(kind: str, *, held: bool = False) -> Coalesce:
+    if held:  # `HELD`, across the relation
+        status = Q(transactions__status=TxStatus.PENDING) | Q(
+            transactions__status=TxStatus.FAILED, transactions__error_code=ErrorCode.UNAVAILABLE
+        )
+    else:
+        status = Q(transactions__status=TxStatus.SUCCEEDED)
     return Coalesce(
-        Sum("transactions__amount", filter=Q(transactions__kind=kind, transactions__status=status)),
+        Sum("transactions__amount", filter=Q(transactions__kind=kind) & status),
         Value(ZERO),
         output_field=DecimalField(max_digits=14, decimal_places=2),
     )
 
 
-def pending_amounts(*, payment_ids: list[int]) -> dict[int, dict[str, Decimal]]:
-    """Pending capture, void and refund amounts per payment."""
-    pending: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+def held_amounts(*, payment_ids: list[int]) -> dict[int, dict[str, Decimal]]:
+    """Capture, void and refund amounts held per payment: pending at the gateway, or failed
+    with an unknown outcome (the gateway may have done it). A decline holds nothing."""
+    held: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    if not payment_ids:
+        return held
     rows = (
-        PaymentTransaction.objects.filter(payment_id__in=payment_ids, status=TxStatus.PENDING)
+        PaymentTransaction.objects.filter(HELD, payment_id__in=payment_ids)
         .values_list("payment_id", "kind")
         .annotate(total=Sum("amount"))
         .order_by()
     )
     for payment_id, kind, total in rows:
-        pending[payment_id][kind] = total
-    return pending
+        held[payment_id][kind] = total
+    return held
 
 
 def payments_summary(*, demand: str) -> dict[str, MoneySummary]:
     """Per currency: what the demand's tenders are for, authorized (net of voids), captured,
-    refunded, and what captures and refunds are still pending at the gateway."""
+    refunded, and what captures and refunds are still pending at the gateway (or of an
+    unknown outcome there)."""
     payments = payments_of_demand(demand=demand)
-    pending = pending_amounts(payment_ids=[p.pk for p in payments])
+    pending = held_amounts(payment_ids=[p.pk for p in payments])
     summary: dict[str, MoneySummary] = {}
     for payment in payments:
         money = summary.setdefault(payment.currency, MoneySummary(currency=payment.currency))
@@ -97,15 +109,17 @@ def _cents(expression) -> Round:
 
 
 def payment_breaches() -> list[str]:
-    """Every payment whose amounts differ from its ledger or break a bound."""
+    """Every payment whose amounts differ from its ledger or break a bound (held captures,
+    voids and refunds included), or whose dummy gateway refunded more than its ledger
+    records as refunded or held."""
     rows = (
         Payment.objects.annotate(
             ledger_authorized=_cents(_sum(Kind.AUTHORIZE) - _sum(Kind.VOID)),
             ledger_captured=_cents(_sum(Kind.CAPTURE)),
             ledger_refunded=_cents(_sum(Kind.REFUND)),
-            pending_captures=_cents(_sum(Kind.CAPTURE, TxStatus.PENDING)),
-            pending_voids=_cents(_sum(Kind.VOID, TxStatus.PENDING)),
-            pending_refunds=_cents(_sum(Kind.REFUND, TxStatus.PENDING)),
+            pending_captures=_cents(_sum(Kind.CAPTURE, held=True)),
+            pending_voids=_cents(_sum(Kind.VOID, held=True)),
+            pending_refunds=_cents(_sum(Kind.REFUND, held=True)),
         )
         .annotate(
             committed=_cents(F("captured") + F("pending_captures") + F("pending_voids")),
@@ -135,4 +149,31 @@ def payment_breaches() -> list[str]:
     ]
     negative = PaymentTransaction.objects.filter(amount__lt=0).values_list("pk", flat=True)
     breaches += [f"payment transaction {pk}: negative amount" for pk in negative]
-    return breaches
+    return breaches + _dummy_refund_breaches()
+
+
+def _dummy_refund_breaches() -> list[str]:
+    """Payments the dummy gateway refunded more than their ledger records (refunded and
+    held). Its calls are keyed by the transaction's gateway key: `<id>` or `<id>.<n>`."""
+    refunded: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    calls = DummyGatewayCall.objects.filter(
+        operation=Kind.REFUND, outcome__in=DummyGatewayCall.EFFECTIVE
+    ).values_list("key", "amount")
+    for key, amount in calls:
+        head = key.partition(".")[0]
+        if head.isdigit():
+            refunded[int(head)] += amount
+    if not refunded:
+        return []
+    by_payment: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for tx_id, payment_id in PaymentTransaction.objects.filter(
+        pk__in=list(refunded), kind=Kind.REFUND
+    ).values_list("pk", "payment_id"):
+        by_payment[payment_id] += refunded[tx_id]
+    held = held_amounts(payment_ids=list(by_payment))
+    return [
+        f"payment {p.pk} ({p.demand}): gateway refunded {by_payment[p.pk]}, the ledger "
+        f"records {p.refunded} refunded and {held[p.pk][Kind.REFUND]} held"
+        for p in Payment.objects.filter(pk__in=list(by_payment)).order_by("pk")
+        if by_payment[p.pk] > p.refunded + held[p.pk][Kind.REFUND]
+    ]

@@ -16,24 +16,25 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from payments.gateways.base import Gateway, GatewayDeclined, GatewayTimeout, GatewayUnavailable
-from payments.models import DummyGatewayCall, DummyGatewayRule
+from payments.models import DummyGatewayCall, DummyGatewayRule, PaymentTransaction
 
+Kind = PaymentTransaction.Kind
 Outcome = DummyGatewayCall.Outcome
 Behaviour = DummyGatewayRule.Behaviour
 
 
 class DummyGateway(Gateway):
     def authorize(self, *, key: str, amount: Decimal, currency: str, reference: str) -> str:
-        return self._call("authorize", key, amount, currency, reference)
+        return self._call(Kind.AUTHORIZE, key, amount, currency, reference)
 
     def capture(self, *, key: str, amount: Decimal, currency: str, reference: str) -> str:
-        return self._call("capture", key, amount, currency, reference)
+        return self._call(Kind.CAPTURE, key, amount, currency, reference)
 
     def void(self, *, key: str, amount: Decimal, currency: str, reference: str) -> str:
-        return self._call("void", key, amount, currency, reference)
+        return self._call(Kind.VOID, key, amount, currency, reference)
 
     def refund(self, *, key: str, amount: Decimal, currency: str, reference: str) -> str:
-        return self._call("refund", key, amount, currency, reference)
+        return self._call(Kind.REFUND, key, amount, currency, reference)
 
     def _call(self, operation: str, key: str, amount: Decimal, currency: str, ref: str) -> str:
         args = (operation, key, amount, currency, ref)
@@ -97,7 +98,7 @@ def _decided(operation: str, key: str) -> tuple[str, str] | None:
         DummyGatewayCall.objects.filter(
             operation=operation,
             key=key,
-            outcome__in=[Outcome.SUCCEEDED, Outcome.TIMED_OUT, Outcome.DECLINED],
+            outcome__in=DummyGatewayCall.DECIDED,
         )
         .values_list("outcome", "result")
         .first()

@@ -226,3 +226,32 @@ def test_an_order_nothing_was_tendered_for_ships_without_a_capture(web, xuhui, t
     assert captures(order) == {}
     assert money(order).status == "pending"
     assert_money_clean()
+
+
+def test_cancel_after_one_of_two_shipments_voids_the_rest_and_keeps_what_was_captured(
+    split_order, web, at_xuhui
+):
+    order, from_xuhui, from_pudong = split_order
+    ship_it(at_xuhui, from_xuhui)
+
+    response = web.post(f"/api/v1/orders/{order.number}/cancel", {}, format="json")
+
+    assert response.status_code == 200, response.content
+    order.refresh_from_db()
+    assert order.status == "fulfilled"  # what shipped stays; the mug is cancelled
+    assert order.grand_total == Decimal("206.33")
+    from_pudong.refresh_from_db()
+    assert from_pudong.status == "cancelled"
+    payment = money(order)
+    assert (payment.authorized, payment.captured, payment.refunded, payment.status) == (
+        Decimal("206.33"),
+        Decimal("206.33"),
+        Decimal("0.00"),
+        "captured",
+    )
+    assert captures(order) == {str(from_xuhui.pk): Decimal("206.33")}
+    [void] = PaymentTransaction.objects.filter(payment=payment, kind=Kind.VOID)
+    assert (void.amount, void.status) == (Decimal("95.67"), "succeeded")
+    assert gateway_calls(operation="void", key=void.gateway_key, effective=True) == 1
+    assert not PaymentTransaction.objects.filter(payment=payment, kind=Kind.REFUND).exists()
+    assert_money_clean()

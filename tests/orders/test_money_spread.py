@@ -102,6 +102,74 @@ def test_any_split_of_units_across_cancellations_and_shipments_sums_exactly(orde
     assert after["discount_total"] >= 0
 
 
+def _refund_parcel(data, line: Line, runs: list[list[int]]) -> Decimal:
+    """Refund a parcel of shipped units not refunded yet: some units at either end of one
+    run of them (`runs` holds [start, end) of each), at their paid prices."""
+    run = runs[data.draw(st.integers(0, len(runs) - 1))]
+    start, end = run
+    count = data.draw(st.integers(1, end - start))
+    if data.draw(st.booleans()):  # from the front of the run
+        parcel = units_paid(line, start=start, count=count)
+        run[0] += count
+    else:
+        parcel = units_paid(line, start=end - count, count=count)
+        run[1] -= count
+    runs[:] = [r for r in runs if r[0] < r[1]]
+    return parcel
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders(), st.data())
+def test_any_split_of_units_across_shipments_cancellations_and_refunds_sums_exactly(order, data):
+    lines, order_discount = order
+    priced = lines_price(lines=lines, order_discount=order_discount)
+    state = _as_lines(priced)
+    paid = order_totals(lines=state, shipping_charged=ZERO)["grand_total"]
+
+    shipped, cancelled, refunded, retained, parcels = ZERO, ZERO, ZERO, ZERO, []
+    for line in state:
+        # Units leave from the front in parcels, cancellations take them from the back, and
+        # any shipped units not refunded yet may come back, in any order.
+        fulfilled, runs, line_shipped, line_refunded = 0, [], ZERO, ZERO
+        while fulfilled + line.quantity_cancelled < line.quantity or runs:
+            open_units = line.quantity - fulfilled - line.quantity_cancelled
+            action = data.draw(
+                st.sampled_from(["ship", "cancel", "refund"] if runs else ["ship", "cancel"])
+                if open_units
+                else st.sampled_from(["refund", "stop"])
+            )
+            if action == "stop":
+                break
+            if action == "refund":
+                parcel = _refund_parcel(data, line, runs)
+                line_refunded += parcel
+            else:
+                step = data.draw(st.integers(1, open_units))
+                if action == "ship":
+                    parcel = units_paid(line, start=fulfilled, count=step)
+                    runs.append([fulfilled, fulfilled + step])
+                    fulfilled += step
+                    line_shipped += parcel
+                else:
+                    kept = line.quantity - line.quantity_cancelled
+                    parcel = units_paid(line, start=kept - step, count=step)
+                    line.quantity_cancelled += step
+                    cancelled += parcel
+            parcels.append(parcel)
+        assert ZERO <= line_refunded <= line_shipped
+        # What the customer keeps, priced afresh from the units never refunded.
+        retained += sum((units_paid(line, start=a, count=b - a) for a, b in runs), ZERO)
+        shipped += line_shipped
+        refunded += line_refunded
+    after = order_totals(lines=state, shipping_charged=ZERO)
+
+    assert all(parcel >= 0 for parcel in parcels)
+    assert shipped + cancelled == paid
+    assert retained + refunded + cancelled == paid
+    assert after["grand_total"] == shipped  # what was captured; refunds come out of it
+    assert ZERO <= refunded <= after["grand_total"]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.integers(min_value=0, max_value=10**9),
