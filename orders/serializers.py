@@ -4,10 +4,11 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.models import Channel
 from customers.normalise import normalise_phone
 from inventory.models import DeliveryMethod
 from inventory.selectors import skus_by_code
-from orders.models import ORDER_DELIVERY_METHODS, Channel, Order, OrderEvent, OrderLine
+from orders.models import ORDER_DELIVERY_METHODS, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.services.intake import delivery_location_problem, order_store_problem
 from orders.services.pricing import Discount, money_totals

@@ -6,9 +6,9 @@ Rules only; the input serializer reports what these return as field errors.
 
 from dataclasses import replace
 
+from common.models import Channel
 from inventory.models import DeliveryMethod
 from orders.errors import CheckoutNotAllowed, CheckoutStoreInvalid, NoShippingCoordinates
-from orders.models import Channel
 from orders.selectors import address_point, token_channel
 from orders.services.checkout import CheckoutRequest
 from stores.models import Location

@@ -19,9 +19,10 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from common.models import Channel
 from inventory.models import DeliveryMethod
 from orders.errors import CheckoutMoneyInvalid, OrderTotalTooLarge
-from orders.models import Channel, Order
+from orders.models import Order
 from payments.gateways import gateway_names
 from payments.services import AT_TILL, THROUGH_GATEWAY, Tender
 
