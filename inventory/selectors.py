@@ -9,7 +9,14 @@ from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
 from inventory import sourcing
-from inventory.models import DeliveryMethod, Reservation, ShipDay, Sku, StockLevel
+from inventory.models import (
+    DeliveryMethod,
+    Reservation,
+    ShipDay,
+    Sku,
+    StockLevel,
+    store_capability,
+)
 from inventory.sourcing import (
     USES_SHIP_CAPACITY,
     Candidate,
@@ -313,8 +320,8 @@ def _holders(
         where = "s.sku_id IS NOT NULL"
     else:
         where = (
-            f"(s.sku_id IS NOT NULL AND l.is_active AND (l.can_{others} OR l.can_ship))"
-            " OR l.id = %(always)s"
+            f"(s.sku_id IS NOT NULL AND l.is_active AND (l.{store_capability(others)}"
+            " OR l.can_ship)) OR l.id = %(always)s"
         )
     params = {"skus": sku_ids, "always": store, "today": timezone.localdate()}
     held = "FILTER (WHERE s.sku_id IS NOT NULL)"
@@ -348,7 +355,7 @@ def _holders_portable(
     if not others:
         rows = rows.filter(location_id=store)
     elif others != "all":
-        serves = Q(**{f"location__can_{others}": True}) | Q(location__can_ship=True)
+        serves = Q(**{f"location__{store_capability(others)}": True}) | Q(location__can_ship=True)
         rows = rows.filter(Q(location_id=store) | (Q(location__is_active=True) & serves))
     stock: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
     fields = ("location_id", "sku_id", "on_hand", "reserved", "safety_stock")
@@ -491,7 +498,7 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
     offers, universe = "false", "true"
     if at_store is not None:
-        offers = "l.can_pickup" if at_store.method == DeliveryMethod.PICKUP else "l.can_curbside"
+        offers = f"l.{store_capability(at_store.method)}"
         universe = f"l.id <> %(store)s AND l.is_active AND ({offers} OR l.can_ship)"
     # Every fragment is written here; the demand goes in as parameters.
     sql = _SHIP_SNAPSHOT.format(

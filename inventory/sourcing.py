@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from math import asin, cos, radians, sin, sqrt
 from operator import ge, itemgetter
 
-from inventory.models import DeliveryMethod
+from inventory.models import DeliveryMethod, store_capability
 from stores.geo import EARTH_RADIUS_KM, haversine_km
 from stores.models import Location
 
@@ -414,11 +414,8 @@ def _entry(c: Candidate, km: float) -> dict:
 
 
 def _offers(method: str, c: Candidate) -> bool:
-    if method == DeliveryMethod.PICKUP:
-        return c.can_pickup
-    if method == DeliveryMethod.CURBSIDE:
-        return c.can_curbside
-    return True  # carry-out: any location that sells
+    flag = store_capability(method)  # None for carry-out: any location that sells
+    return flag is None or getattr(c, flag)
 
 
 def _at_store_drop_reason(demand: Demand, store: Candidate) -> str | None:
