@@ -3,7 +3,7 @@
 `route(demand, candidates)` is a pure function over a snapshot, so it is deterministic and
 explainable: the decision shows the chosen locations, the runners-up and the nearest
 dropped ones (whether each was kept, why, its score) and counts every location considered
-by what became of it. The snapshot is built by `inventory.selectors.sourcing_candidates`,
+by what became of it. The snapshot is built by `inventory.snapshot.sourcing_candidates`,
 which leaves out the locations that cannot change the decision (a `Snapshot` says how many).
 
 Ship: one location that has every line if possible; otherwise the fewest locations (an

@@ -240,7 +240,7 @@ def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
         query = {"location_id": stocked["pudong"].pk}
 
     native = availability(sku_ids=[tee.pk, cap.pk], **query)
-    monkeypatch.setattr(selectors, "_native", lambda: False)
+    monkeypatch.setattr(selectors, "native_sql", lambda: False)
 
     assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from inventory import sourcing
 from inventory.models import Sku
-from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_receive, stock_reserve, stock_set_safety_stock
+from inventory.snapshot import sourcing_candidates
 from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from stores.geo import haversine_km
 from tests.stores.factories import LocationFactory, WarehouseFactory
