@@ -50,22 +50,6 @@ def order_events_write(events: list[OrderEvent]) -> list[OrderEvent]:
     return OrderEvent.objects.bulk_create(events)
 
 
-def order_event_record(
-    *,
-    order: Order,
-    kind: str,
-    message: str = "",
-    data: dict[str, Any] | None = None,
-    actor=None,
-    location=None,
-) -> OrderEvent:
-    """Any kind of event. Only release and re-routing (fulfillment/services/routing.py) still
-    write through it; they have order_event_released and order_event_rerouted."""
-    return _event(
-        order=order, kind=kind, message=message, data=data, actor=actor, location=location
-    )
-
-
 # --- checkout ----------------------------------------------------------------------------
 
 
