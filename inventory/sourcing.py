@@ -18,6 +18,11 @@ Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alte
 Ship-to-store (pickup or curbside with `allow_transfer`): what the store lacks is routed as
 a ship order to the store itself, from other locations that can ship; the caller moves it
 there with a transfer. Without `allow_transfer` a shortage still says whether that would work.
+
+One module though it passes the house's ~400 lines: it is one engine (its types, the ship
+rules, the at-store rules and the explanation share one score and one vocabulary of drop
+reasons, and the snapshot's SQL mirrors them), best read and changed in one file; it has
+no I/O, and the snapshot that feeds it lives in `inventory/snapshot.py`.
 """
 
 from __future__ import annotations
