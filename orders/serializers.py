@@ -11,9 +11,9 @@ from inventory.selectors import skus_by_code
 from orders.models import ORDER_DELIVERY_METHODS, Order, OrderEvent, OrderLine
 from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.services.intake import delivery_location_problem, order_store_problem
-from orders.services.pricing import Discount, money_totals
+from orders.services.pricing import Discount, order_totals_display
 from payments.models import Payment
-from payments.selectors import payments_of_demand, payments_totals
+from payments.selectors import payments_of_demand
 from payments.services import Tender
 from stores.models import Location
 from stores.selectors import locations_by_code
@@ -351,21 +351,12 @@ def order_payments(order: Order, context: dict) -> list[Payment]:
     return payments_of_demand(demand=order.number)
 
 
-def order_totals_display(order: Order, payments: list[Payment]) -> dict[str, str]:
-    money = payments_totals(payments=payments, currency=order.currency)
-    return {
-        **money_totals(order),
-        **{name: str(amount) for name, amount in money.items()},
-        "balance": str(order.grand_total - money["captured"] + money["refunded"]),
-    }
-
-
 class OrderMoneyMixin(serializers.Serializer):
     totals = serializers.SerializerMethodField()
 
     @extend_schema_field(TotalsOutputSerializer)
     def get_totals(self, order: Order) -> dict[str, str]:
-        return order_totals_display(order, order_payments(order, self.context))
+        return order_totals_display(order=order, payments=order_payments(order, self.context))
 
 
 class CustomerOutputSerializer(serializers.Serializer):
