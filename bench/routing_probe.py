@@ -1,7 +1,7 @@
 """Routing a ship order in process, on the bench database: run by `run.py` as a subprocess.
 
 For --repeat orders of --lines random SKUs (1 unit each) shipped to a random point of the
-chain: the routing snapshot (`inventory.selectors.sourcing_candidates`) and the engine
+chain: the routing snapshot (`inventory.snapshot.sourcing_candidates`) and the engine
 (`inventory.sourcing.route`) timed apart, and the size of the decision a caller stores.
 Prints one JSON object.
 """
@@ -28,7 +28,7 @@ def main() -> None:
 
     django.setup()
     from inventory.models import DeliveryMethod, Sku
-    from inventory.selectors import sourcing_candidates
+    from inventory.snapshot import sourcing_candidates
     from inventory.sourcing import Demand, route
     from stores.models import Location
 

@@ -34,12 +34,14 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from common.errors import DomainError
 from common.models import IdempotencyRecord
 
 T = TypeVar("T")
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 KEY_MAX_LENGTH = 255
 
 
@@ -61,6 +63,24 @@ class IdempotencyKey:
     actor: Any
     key: str
     fingerprint: str
+
+
+def idempotency_key_of(request) -> IdempotencyKey:
+    """The scope of an API request that creates something: its client, the key of its
+    `Idempotency-Key` header and its body's fingerprint. A 400 naming the header when the key
+    is missing, longer than KEY_MAX_LENGTH or not printable."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key or len(key) > KEY_MAX_LENGTH or not key.isprintable():
+        raise ValidationError(
+            {
+                IDEMPOTENCY_HEADER: [
+                    f"Required: a unique key of up to {KEY_MAX_LENGTH} printable characters."
+                ]
+            }
+        )
+    return IdempotencyKey(
+        actor=request.user, key=key, fingerprint=request_fingerprint(request.data)
+    )
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,18 @@ class OutboxEvent(models.Model):
         return f"{self.topic}#{self.pk}"
 
 
+class Channel(models.TextChoices):
+    """The channel an order comes through, and the one an API token speaks for."""
+
+    WEB = "web", "Web"
+    APP = "app", "App"
+    STORE = "store", "Store"
+
+
 class ApiToken(models.Model):
     """An API credential. Only a SHA-256 digest of the key is stored."""
 
-    class Channel(models.TextChoices):
-        WEB = "web", "Web"
-        APP = "app", "App"
-        STORE = "store", "Store"
+    Channel = Channel
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"

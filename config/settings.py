@@ -194,7 +194,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryMethodEnum": "orders.models.ORDER_DELIVERY_METHODS",
-        "ChannelEnum": "orders.models.Channel",
+        "ChannelEnum": "common.models.Channel",
         "OrderStatusEnum": "orders.models.Order.Status",
         "FulfillmentStatusEnum": "fulfillment.models.FulfillmentOrder.Status",
         "FulfillmentKindEnum": "fulfillment.models.FULFILLMENT_KIND_CHOICES",

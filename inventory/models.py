@@ -27,6 +27,19 @@ class DeliveryMethod(models.TextChoices):
     TRANSFER = "transfer", "Transfer to a pickup store"
 
 
+# The flag a location must have for a demand to be delivered there by an at-store method.
+_STORE_CAPABILITY = {
+    DeliveryMethod.PICKUP: Location.can_pickup.field.name,
+    DeliveryMethod.CURBSIDE: Location.can_curbside.field.name,
+}
+
+
+def store_capability(method: str) -> str | None:
+    """The `Location` flag (`can_pickup`, `can_curbside`) a store needs to deliver by
+    `method`, or None when the method needs none (ship, carry-out, transfer)."""
+    return _STORE_CAPABILITY.get(method)
+
+
 class Sku(TimeStampedModel):
     """A sellable item. One price across channels."""
 

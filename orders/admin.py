@@ -7,8 +7,8 @@ from customers.admin import CustomerAdmin
 from customers.models import Customer
 from orders.models import Order, OrderEvent, OrderLine
 from orders.selectors import orders_touching
-from orders.serializers import order_totals_display
 from orders.services.lifecycle import order_cancel
+from orders.services.pricing import order_totals_display
 from payments.selectors import payments_of_demand
 from stores.selectors import location_ids_for_user
 
@@ -104,7 +104,7 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="Totals")
     def totals(self, order: Order) -> str:
         """As the API shows them: the lines still due, what the tenders did, the balance."""
-        money = order_totals_display(order, payments_of_demand(demand=order.number))
+        money = order_totals_display(order=order, payments=payments_of_demand(demand=order.number))
         return format_html_join(
             ", ", "{}: {}", ((name.replace("_", " "), amount) for name, amount in money.items())
         )

@@ -1,7 +1,8 @@
 import django_filters
 
+from common.models import Channel
 from customers.selectors import customer_lookup
-from orders.models import Channel, Order
+from orders.models import Order
 from orders.selectors import order_list
 
 

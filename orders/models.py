@@ -4,18 +4,11 @@ from django.db import models
 from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from common.models import TimeStampedModel
+from common.models import Channel, TimeStampedModel
 from customers.models import Customer
 from inventory.models import DeliveryMethod, Sku
 from orders.references import LineReference
 from stores.models import Location
-
-
-class Channel(models.TextChoices):
-    WEB = "web", "Web"
-    APP = "app", "App"
-    STORE = "store", "Store"
-
 
 # How an order reaches its customer: every delivery method but the transfer, which moves
 # units between locations for an order and is never one itself.

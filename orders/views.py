@@ -3,7 +3,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,12 +11,12 @@ from rest_framework.views import APIView
 
 from common.errors import DomainError
 from common.idempotency import (
-    KEY_MAX_LENGTH,
+    IDEMPOTENCY_HEADER,
     IdempotencyKey,
     IdempotentResult,
+    idempotency_key_of,
     idempotent,
     idempotent_replay,
-    request_fingerprint,
 )
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
@@ -35,8 +35,6 @@ from orders.services.checkout import CheckoutRequest, PlacedOrder, checkout
 from orders.services.intake import checkout_request_complete
 from orders.services.lifecycle import order_cancel, order_line_cancel
 from payments.selectors import payments_of_demands
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def render_order(order: Order) -> dict:
@@ -99,14 +97,7 @@ class CheckoutView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if not key or len(key) > KEY_MAX_LENGTH or not key.isprintable():
-            raise ValidationError(
-                {IDEMPOTENCY_HEADER: ["Required: a unique key of up to 255 printable characters."]}
-            )
-        scope = IdempotencyKey(
-            actor=request.user, key=key, fingerprint=request_fingerprint(request.data)
-        )
+        scope = idempotency_key_of(request)
         # A fresh key is the usual case, so the key is looked up only when something fails
         # (a key already used fails where its record is written, before any stock is locked).
         try:

@@ -4,11 +4,12 @@ from rest_framework.exceptions import ValidationError
 from stores.geo import parse_point
 from stores.models import Location
 
+# The API's names for the capabilities a location offers -> its flags.
 CAPABILITIES = {
-    "ship": "can_ship",
-    "pickup": "can_pickup",
-    "curbside": "can_curbside",
-    "returns": "accepts_returns",
+    "ship": Location.can_ship.field.name,
+    "pickup": Location.can_pickup.field.name,
+    "curbside": Location.can_curbside.field.name,
+    "returns": Location.accepts_returns.field.name,
 }
 
 

@@ -30,9 +30,21 @@ XUHUI = {"latitude": 31.1951, "longitude": 121.4365, "city": "Shanghai", "postco
 PUDONG = {"latitude": 31.2397, "longitude": 121.4998, "city": "Shanghai", "postcode": "200120"}
 JINGAN = {"latitude": 31.2286, "longitude": 121.4479, "city": "Shanghai", "postcode": "200040"}
 KUNSHAN = {"latitude": 31.3856, "longitude": 120.9808, "city": "Kunshan", "postcode": "215300"}
+BEIJING = {"latitude": 39.9334, "longitude": 116.4547, "city": "Beijing", "postcode": "100020"}
 # Where customers are: (latitude, longitude).
 CUSTOMER_NEAR_XUHUI = (31.1900, 121.4300)
 PEOPLES_SQUARE = (31.2304, 121.4737)
+
+
+def coordinates(place: dict[str, Any]) -> dict[str, float]:
+    """Only the latitude and longitude of one of the places above."""
+    return {"latitude": place["latitude"], "longitude": place["longitude"]}
+
+
+def near(place: dict[str, Any] | tuple[float, float]) -> str:
+    """A place or a point as the `near=latitude,longitude` parameter of the API."""
+    lat, lng = (place["latitude"], place["longitude"]) if isinstance(place, dict) else place
+    return f"{lat},{lng}"
 
 
 # --- API clients -----------------------------------------------------------------------------
@@ -135,6 +147,35 @@ def checkout(
             fingerprint=request_fingerprint(request),
         ),
     )
+
+
+def api_checkout(
+    client: APIClient,
+    lines: Iterable[tuple[Sku | str, int]],
+    delivery: dict[str, Any],
+    *,
+    customer: dict[str, Any] | None = None,
+    channel: str = "web",
+    key: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Checkout through the API as a storefront calls it (Ada's order on the web unless told,
+    a fresh Idempotency-Key unless given, `extra` fields added to the body): its 201 answer."""
+    payload = {
+        "customer": customer or {"email": "ada@example.com", "name": "Ada"},
+        "channel": channel,
+        "lines": [
+            {"sku": sku if isinstance(sku, str) else sku.code, "quantity": quantity}
+            for sku, quantity in lines
+        ],
+        "delivery": delivery,
+        **extra,
+    }
+    response = client.post(
+        "/api/v1/checkout", payload, format="json", HTTP_IDEMPOTENCY_KEY=key or new_key()
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
 
 
 def order_of(result: IdempotentResult) -> Order:

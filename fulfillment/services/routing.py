@@ -14,8 +14,8 @@ from common.outbox import outbox_deliver_after_commit, outbox_event, outbox_publ
 from fulfillment.models import FULFILLMENT_KINDS, FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation
-from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
+from inventory.snapshot import sourcing_candidates
 from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from orders.events import order_event_released, order_event_rerouted
 from orders.models import Order, OrderEvent, OrderLine
@@ -314,7 +314,7 @@ def _place_elsewhere(
                 location_id=a.location_id,
                 sku_id=a.sku_id,
                 quantity=a.quantity,
-                reference=str(LineReference(number=order.number, line_id=line.pk)),
+                reference=line.reservation_reference,
             )
             for wanted, decision in plans
             for a in decision.allocations
@@ -379,7 +379,7 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
     # One order line may have several lines here (its own units and units that arrived or
     # joined later): what it held is their sum, at most what is still open.
     held: dict[OrderLine, int] = defaultdict(int)
-    for fl in fo.lines.select_related("order_line"):
+    for fl in fo.lines.select_related("order_line__order"):
         held[fl.order_line] += fl.quantity
     remaining = {
         line: min(line.quantity_open, qty) for line, qty in held.items() if line.quantity_open

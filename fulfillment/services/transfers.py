@@ -21,17 +21,16 @@ from inventory.models import DeliveryMethod, Reservation
 from inventory.services import StockRequest, stock_reserve, stock_transfer_receive
 from orders.events import order_event_transfer_received
 from orders.models import Order, OrderLine
-from orders.references import LineReference
 
 Status = FulfillmentOrder.Status
 
 
-def _still_needed(*, order: Order, line: OrderLine, arriving: FulfillmentOrder) -> int:
+def _still_needed(*, line: OrderLine, arriving: FulfillmentOrder) -> int:
     """Units of `line` nobody holds or brings any more: open, minus what is held for it,
     minus what other transfers still bring. Zero once the line was cancelled meanwhile."""
     line.refresh_from_db(fields=["quantity", "quantity_cancelled", "quantity_fulfilled"])
     held = Reservation.objects.filter(
-        reference=str(LineReference(number=order.number, line_id=line.pk)),
+        reference=line.reservation_reference,
         status=Reservation.Status.ACTIVE,
     ).aggregate(n=Sum("quantity"))["n"]
     coming = (
@@ -58,10 +57,10 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
     order, store = fo.order, fo.destination
     wanted: dict[OrderLine, int] = {}
     # In SKU order: the stock rows of the store are locked in the global (location, sku) order.
-    lines = fo.lines.select_related("transfer", "order_line").filter(transfer__isnull=False)
+    lines = fo.lines.select_related("transfer", "order_line__order").filter(transfer__isnull=False)
     for line in lines.order_by("transfer__sku_id", "pk"):
         stock_transfer_receive(transfer=line.transfer, actor=actor)
-        needed = _still_needed(order=order, line=line.order_line, arriving=fo)
+        needed = _still_needed(line=line.order_line, arriving=fo)
         if min(needed, line.transfer.quantity):
             wanted[line.order_line] = min(needed, line.transfer.quantity)
     reservations = stock_reserve(
@@ -70,7 +69,7 @@ def fulfillment_receive(*, fulfillment_order: FulfillmentOrder, actor=None) -> F
                 location_id=store.pk,
                 sku_id=line.sku_id,
                 quantity=qty,
-                reference=str(LineReference(number=order.number, line_id=line.pk)),
+                reference=line.reservation_reference,
             )
             for line, qty in wanted.items()
         ],

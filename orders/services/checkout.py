@@ -17,8 +17,8 @@ from common.outbox import outbox_deliver_after_commit, outbox_event
 from customers.services import customer_get_or_create
 from inventory.errors import InsufficientStock
 from inventory.models import DeliveryMethod, Reservation, Sku
-from inventory.selectors import sourcing_candidates
 from inventory.services import StockRequest, stock_reserve
+from inventory.snapshot import sourcing_candidates
 from inventory.sourcing import Demand, RoutingDecision, route
 from orders.errors import DuplicateLines, NoShippingCoordinates
 from orders.events import (

@@ -6,17 +6,17 @@ Rules only; the input serializer reports what these return as field errors.
 
 from dataclasses import replace
 
-from inventory.models import DeliveryMethod
+from common.models import Channel
+from inventory.models import DeliveryMethod, store_capability
 from orders.errors import CheckoutNotAllowed, CheckoutStoreInvalid, NoShippingCoordinates
-from orders.models import Channel
 from orders.selectors import address_point, token_channel
 from orders.services.checkout import CheckoutRequest
 from stores.models import Location
 from stores.selectors import location_ids_for_user, location_list
 
-AT_STORE_CAPABILITY = {
-    DeliveryMethod.PICKUP: ("can_pickup", "does not offer pickup"),
-    DeliveryMethod.CURBSIDE: ("can_curbside", "does not offer curbside pickup"),
+NOT_OFFERED = {
+    DeliveryMethod.PICKUP: "does not offer pickup",
+    DeliveryMethod.CURBSIDE: "does not offer curbside pickup",
 }
 
 
@@ -25,10 +25,9 @@ def delivery_location_problem(*, method: str, location: Location) -> str | None:
     code = location.code
     if not location.is_active:
         return f"{code} is closed."
-    if method in AT_STORE_CAPABILITY:
-        flag, problem = AT_STORE_CAPABILITY[method]
-        if not getattr(location, flag):
-            return f"{code} {problem}."
+    flag = store_capability(method)
+    if flag is not None and not getattr(location, flag):
+        return f"{code} {NOT_OFFERED[method]}."
     if method == DeliveryMethod.CARRY_OUT and location.kind != Location.Kind.STORE:
         return f"{code} is not a store: an in-store sale is made at a till."
     return None

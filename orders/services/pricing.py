@@ -19,10 +19,13 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from common.models import Channel
 from inventory.models import DeliveryMethod
 from orders.errors import CheckoutMoneyInvalid, OrderTotalTooLarge
-from orders.models import Channel, Order
+from orders.models import Order
 from payments.gateways import gateway_names
+from payments.models import Payment
+from payments.selectors import payments_totals
 from payments.services import AT_TILL, THROUGH_GATEWAY, Tender
 
 CENT = Decimal("0.01")
@@ -158,6 +161,17 @@ def money_totals(order: Order) -> dict[str, str]:
         "discount": str(order.discount_total),
         "shipping": str(order.shipping_total),
         "grand_total": str(order.grand_total),
+    }
+
+
+def order_totals_display(*, order: Order, payments: list[Payment]) -> dict[str, str]:
+    """The order's totals with what its tenders authorized, captured and refunded, and the
+    balance still owed (grand total - captured + refunded; negative: owed back), as strings."""
+    money = payments_totals(payments=payments, currency=order.currency)
+    return {
+        **money_totals(order),
+        **{name: str(amount) for name, amount in money.items()},
+        "balance": str(order.grand_total - money["captured"] + money["refunded"]),
     }
 
 

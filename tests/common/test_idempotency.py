@@ -6,12 +6,17 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from common.errors import DomainError
 from common.idempotency import (
     IdempotencyKey,
     IdempotencyKeyReused,
     IdempotentCall,
+    idempotency_key_of,
     idempotent,
     idempotent_replay,
     request_fingerprint,
@@ -45,6 +50,31 @@ def key_for(user, body: dict, key: str = "k-1") -> IdempotencyKey:
 def test_the_same_body_in_another_key_order_has_the_same_fingerprint():
     assert request_fingerprint({"a": 1, "b": [2, 3]}) == request_fingerprint({"b": [2, 3], "a": 1})
     assert request_fingerprint({"a": 1}) != request_fingerprint({"a": 2})
+
+
+def _request(user, data: dict, **headers) -> Request:
+    made = APIRequestFactory().post("/", data, format="json", **headers)
+    request = Request(made, parsers=[JSONParser()])
+    request.user = user
+    return request
+
+
+def test_the_key_of_a_request_is_its_client_its_header_and_its_body(client_user):
+    body = {"b": 1, "a": [1, 2]}
+    key = idempotency_key_of(_request(client_user, body, HTTP_IDEMPOTENCY_KEY=" k-1 "))
+
+    fingerprint = request_fingerprint(body)
+    assert key == IdempotencyKey(actor=client_user, key="k-1", fingerprint=fingerprint)
+
+
+@pytest.mark.parametrize("header", [None, "", "   ", "x" * 256, "bad\x00key"])
+def test_a_missing_or_unusable_key_is_a_400_naming_the_header(client_user, header):
+    headers = {} if header is None else {"HTTP_IDEMPOTENCY_KEY": header}
+
+    with pytest.raises(ValidationError) as refused:
+        idempotency_key_of(_request(client_user, {}, **headers))
+
+    assert list(refused.value.detail) == ["Idempotency-Key"]
 
 
 def test_a_first_call_runs_the_service_and_records_its_rendered_answer(client_user):

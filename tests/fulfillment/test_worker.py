@@ -27,9 +27,10 @@ from tests.conftest import (
     database_url_for_processes,
     wait_until,
 )
-from tests.factories import assert_stock_consistent, staff_client, staff_member
+from tests.factories import api_checkout, assert_stock_consistent, staff_client, staff_member
 from tests.fulfillment.factories import act, level, pickup_code_in, stock_put
 from tests.fulfillment.worker_mail import mail_key
+from tests.orders.factories import pickup_at
 
 pytestmark = pytest.mark.worker
 
@@ -58,22 +59,6 @@ def worker_mail(redis_client, worker_mail_name):
     mail = WorkerMail(redis_client, worker_mail_name)
     yield mail
     redis_client.delete(mail.key)
-
-
-def checkout(client, delivery: dict, sku_code: str, quantity: int = 2) -> str:
-    response = client.post(
-        "/api/v1/checkout",
-        {
-            "customer": {"email": CUSTOMER, "name": "Ada"},
-            "channel": "web",
-            "lines": [{"sku": sku_code, "quantity": quantity}],
-            "delivery": delivery,
-        },
-        format="json",
-        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["number"]
 
 
 def ship_to_customer() -> dict:
@@ -119,7 +104,7 @@ def test_real_worker_releases_reroutes_ships_and_escalates(
     at_jingan = staff_client(user=jingan_staff)
 
     # Checkout: the worker releases the order to the nearest store and tells its staff.
-    number = checkout(web, ship_to_customer(), tee.code)
+    number = api_checkout(web, [(tee.code, 2)], ship_to_customer())["number"]
     first = pending_fo(number)
     assert first.location == xuhui
     wait_until(lambda: status_of(number) == "processing")
@@ -143,7 +128,7 @@ def test_real_worker_releases_reroutes_ships_and_escalates(
     assert status_of(number) == "fulfilled"
 
     # A second order nobody accepts within the SLA: the beat task re-routes it.
-    late = checkout(web, ship_to_customer(), tee.code, quantity=1)
+    late = api_checkout(web, [(tee.code, 1)], ship_to_customer())["number"]
     unaccepted = pending_fo(late)
     FulfillmentOrder.objects.filter(pk=unaccepted.pk).update(
         accept_by=timezone.now() - timedelta(minutes=1)
@@ -166,7 +151,7 @@ def test_real_worker_runs_pickups_end_to_end(
     stock_put(location=xuhui, sku=tee, on_hand=10)
 
     # Buy online, pick up in store, with the code from the email the worker sent.
-    number = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code)
+    number = api_checkout(web, [(tee.code, 2)], pickup_at(xuhui))["number"]
     fo = pending_fo(number)
     assert fo.location == xuhui
     steps(at_xuhui, fo, "accept", "pick", "ready")
@@ -181,7 +166,7 @@ def test_real_worker_runs_pickups_end_to_end(
     assert status_of(number) == "fulfilled"
 
     # Curbside: the customer's app says they are outside; the worker alerts the store.
-    curbside = checkout(web, {"method": "curbside", "location": xuhui.code}, tee.code, 1)
+    curbside = api_checkout(web, [(tee.code, 1)], pickup_at(xuhui, "curbside"))["number"]
     car = pending_fo(curbside)
     steps(at_xuhui, car, "accept")
     arrived = web.post(f"/api/v1/pickups/{car.pk}/arrived", {"parking_spot": "C3"}, format="json")
@@ -191,7 +176,7 @@ def test_real_worker_runs_pickups_end_to_end(
     assert "parking spot C3" in alert["body"]
 
     # Not collected in time: the beat task puts the stock back on the shelf.
-    forgotten = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code, 3)
+    forgotten = api_checkout(web, [(tee.code, 3)], pickup_at(xuhui))["number"]
     shelf = pending_fo(forgotten)
     steps(at_xuhui, shelf, "accept", "pick", "ready")
     worker_mail.wait_for(to=CUSTOMER, subject=f"Your order {forgotten} is ready")
@@ -274,7 +259,7 @@ def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_rel
     blocker = psycopg.connect(database_url_for_processes())
     blocker.execute("LOCK TABLE fulfillment_fulfillmentorder IN EXCLUSIVE MODE")
     try:
-        number = checkout(web, {"method": "pickup", "location": xuhui.code}, tee.code)
+        number = api_checkout(web, [(tee.code, 2)], pickup_at(xuhui))["number"]
         wait_until(lambda: _waiting_on(blocker, "fulfillment_fulfillmentorder"))
         celery_worker_kill(celery_worker_process)  # in the middle of the release
     finally:

@@ -10,7 +10,16 @@ from inventory import selectors, views
 from inventory.models import ShipDay, Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
 from stores.geo import haversine_km
-from tests.factories import staff_client
+from tests.factories import (
+    BEIJING,
+    KUNSHAN,
+    PEOPLES_SQUARE,
+    PUDONG,
+    XUHUI,
+    coordinates,
+    near,
+    staff_client,
+)
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
 from tests.stores.factories import (
     LocationFactory,
@@ -19,7 +28,6 @@ from tests.stores.factories import (
     WarehouseFactory,
 )
 
-XUHUI = (31.1951, 121.4365)
 AVAILABILITY_FIELDS = {
     "location", "sku", "on_hand", "reserved", "available", "distance_km", "can_ship", "can_pickup",
 }  # fmt: skip
@@ -41,12 +49,10 @@ def _grant(user, *perms: str):
 @pytest.fixture
 def network(db):
     return {
-        "xuhui": LocationFactory(code="SH-XUHUI", latitude=31.1951, longitude=121.4365),
-        "pudong": LocationFactory(code="SH-PUDONG", latitude=31.2397, longitude=121.4998),
-        "beijing": LocationFactory(
-            code="BJ-CHAOYANG", city="Beijing", latitude=39.9334, longitude=116.4547
-        ),
-        "kunshan": WarehouseFactory(code="DC-KUNSHAN", latitude=31.3856, longitude=120.9808),
+        "xuhui": LocationFactory(code="SH-XUHUI", **coordinates(XUHUI)),
+        "pudong": LocationFactory(code="SH-PUDONG", **coordinates(PUDONG)),
+        "beijing": LocationFactory(code="BJ-CHAOYANG", city="Beijing", **coordinates(BEIJING)),
+        "kunshan": WarehouseFactory(code="DC-KUNSHAN", **coordinates(KUNSHAN)),
     }
 
 
@@ -98,7 +104,7 @@ def test_availability_lists_every_location_holding_the_sku_with_its_numbers(
 
 
 def test_availability_near_a_point_lists_nearest_first_with_distances(user_client, stocked):
-    response = _availability(user_client(), sku="SKU-TEE", near="31.2304,121.4737")
+    response = _availability(user_client(), sku="SKU-TEE", near=near(PEOPLES_SQUARE))
 
     assert response.status_code == 200
     rows = response.json()["results"]
@@ -106,14 +112,12 @@ def test_availability_near_a_point_lists_nearest_first_with_distances(user_clien
         "SH-PUDONG", "SH-XUHUI", "DC-KUNSHAN", "BJ-CHAOYANG",
     ]  # fmt: skip
     assert rows[0]["distance_km"] == pytest.approx(
-        haversine_km(31.2304, 121.4737, 31.2397, 121.4998), abs=0.01
+        haversine_km(*PEOPLES_SQUARE, PUDONG["latitude"], PUDONG["longitude"]), abs=0.01
     )
 
 
 def test_availability_radius_keeps_only_nearby_locations(user_client, stocked):
-    response = _availability(
-        user_client(), sku="SKU-TEE", near=f"{XUHUI[0]},{XUHUI[1]}", radius_km=20
-    )
+    response = _availability(user_client(), sku="SKU-TEE", near=near(XUHUI), radius_km=20)
 
     assert response.status_code == 200
     rows = response.json()["results"]
@@ -157,8 +161,8 @@ def test_availability_says_when_it_was_cut_to_the_nearest_rows(user_client, stoc
     monkeypatch.setattr(views, "AVAILABILITY_LIMIT", 2)
     client = user_client()
 
-    cut = _availability(client, sku="SKU-TEE", near="31.2304,121.4737").json()
-    whole = _availability(client, sku="SKU-TEE", near="31.2304,121.4737", radius_km=5).json()
+    cut = _availability(client, sku="SKU-TEE", near=near(PEOPLES_SQUARE)).json()
+    whole = _availability(client, sku="SKU-TEE", near=near(PEOPLES_SQUARE), radius_km=5).json()
 
     assert [row["location"] for row in cut["results"]] == ["SH-PUDONG", "SH-XUHUI"]
     assert cut["truncated"] is True
@@ -168,7 +172,7 @@ def test_availability_says_when_it_was_cut_to_the_nearest_rows(user_client, stoc
 
 def test_availability_rows_are_cut_by_the_database_not_after_loading_them(stocked, tee):
     with CaptureQueriesContext(connection) as queries:
-        rows = availability(sku_ids=[tee.pk], near=(31.2304, 121.4737), limit=2)
+        rows = availability(sku_ids=[tee.pk], near=PEOPLES_SQUARE, limit=2)
 
     assert [row["location"] for row in rows] == ["SH-PUDONG", "SH-XUHUI"]
     [stock_query] = [q["sql"] for q in queries if 'FROM "inventory_stocklevel"' in q["sql"]]
@@ -188,7 +192,7 @@ def test_availability_is_one_query_with_todays_ship_capacity(
     )
 
     with django_assert_max_num_queries(1):
-        rows = availability(sku_ids=[tee.pk, cap.pk], near=(31.2304, 121.4737), limit=100)
+        rows = availability(sku_ids=[tee.pk, cap.pk], near=PEOPLES_SQUARE, limit=100)
 
     assert [(row["location"], row["sku"]) for row in rows] == [
         ("SH-PUDONG", "SKU-CAP"),
@@ -224,10 +228,10 @@ def test_availability_of_one_sku_is_one_query_whatever_the_number_of_locations(
     "query",
     [
         {},
-        {"near": (31.2304, 121.4737)},
-        {"near": (31.2304, 121.4737), "radius_km": 20},
+        {"near": PEOPLES_SQUARE},
+        {"near": PEOPLES_SQUARE, "radius_km": 20},
         {"location": "SH-PUDONG"},
-        {"near": (31.2304, 121.4737), "limit": 2},
+        {"near": PEOPLES_SQUARE, "limit": 2},
     ],
 )
 def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
@@ -240,7 +244,7 @@ def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
         query = {"location_id": stocked["pudong"].pk}
 
     native = availability(sku_ids=[tee.pk, cap.pk], **query)
-    monkeypatch.setattr(selectors, "_native", lambda: False)
+    monkeypatch.setattr(selectors, "native_sql", lambda: False)
 
     assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
 

@@ -9,9 +9,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from inventory import sourcing
-from inventory.models import Sku
-from inventory.selectors import sourcing_candidates
+from inventory.models import DeliveryMethod, Sku, store_capability
 from inventory.services import StockRequest, stock_receive, stock_reserve, stock_set_safety_stock
+from inventory.snapshot import sourcing_candidates
 from inventory.sourcing import Candidate, Demand, RoutingDecision, route
 from stores.geo import haversine_km
 from tests.stores.factories import LocationFactory, WarehouseFactory
@@ -987,3 +987,17 @@ def test_a_pickup_store_that_has_everything_is_the_whole_snapshot(django_assert_
     # Short of one: the other stores (alternatives) and the shippers (ship-to-store) too.
     assert {c.code for c in short} == {"SH-XUHUI", "SH-PUDONG", "WH-EAST"}
     assert {c.code: c.capacity_left for c in short}["WH-EAST"] == warehouse.daily_ship_capacity
+
+
+@pytest.mark.parametrize(
+    ("method", "flag"),
+    [
+        (DeliveryMethod.PICKUP, "can_pickup"),
+        (DeliveryMethod.CURBSIDE, "can_curbside"),
+        (DeliveryMethod.SHIP, None),
+        (DeliveryMethod.CARRY_OUT, None),
+        (DeliveryMethod.TRANSFER, None),
+    ],
+)
+def test_each_at_store_method_names_the_store_capability_it_needs(method, flag):
+    assert store_capability(method) == flag

@@ -10,9 +10,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from inventory import selectors, sourcing
+from inventory import snapshot, sourcing
 from inventory.models import ShipDay, Sku, StockLevel
-from inventory.selectors import sourcing_candidates
+from inventory.snapshot import sourcing_candidates
 from inventory.sourcing import Candidate, Demand, Snapshot, route
 from stores.models import Location
 
@@ -286,6 +286,6 @@ def test_portable_snapshot_elsewhere_than_postgresql_decides_the_same(skus, monk
         return found
 
     native = decisions()
-    monkeypatch.setattr(selectors, "_native", lambda: False)
+    monkeypatch.setattr(snapshot, "native_sql", lambda: False)
 
     assert decisions() == native

@@ -10,7 +10,7 @@ from common.idempotency import IdempotentResult
 from customers.models import Customer
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation
-from inventory.selectors import sourcing_candidates
+from inventory.snapshot import sourcing_candidates
 from orders.models import Order
 from orders.services import checkout as checkout_service
 from tests.factories import assert_stock_consistent, channel_client, checkout, place_order

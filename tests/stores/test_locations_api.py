@@ -2,20 +2,17 @@ import pytest
 
 from stores.geo import haversine_km
 from stores.models import Location
+from tests.factories import BEIJING, KUNSHAN, PEOPLES_SQUARE, PUDONG, XUHUI, coordinates, near
 from tests.stores.factories import LocationFactory, WarehouseFactory
-
-XUHUI = (31.1951, 121.4365)
 
 
 @pytest.fixture
 def network(db):
     return {
-        "xuhui": LocationFactory(code="SH-XUHUI", latitude=31.1951, longitude=121.4365),
-        "pudong": LocationFactory(code="SH-PUDONG", latitude=31.2397, longitude=121.4998),
-        "beijing": LocationFactory(
-            code="BJ-CHAOYANG", city="Beijing", latitude=39.9334, longitude=116.4547
-        ),
-        "kunshan": WarehouseFactory(code="DC-KUNSHAN", latitude=31.3856, longitude=120.9808),
+        "xuhui": LocationFactory(code="SH-XUHUI", **coordinates(XUHUI)),
+        "pudong": LocationFactory(code="SH-PUDONG", **coordinates(PUDONG)),
+        "beijing": LocationFactory(code="BJ-CHAOYANG", city="Beijing", **coordinates(BEIJING)),
+        "kunshan": WarehouseFactory(code="DC-KUNSHAN", **coordinates(KUNSHAN)),
         "closed": LocationFactory(
             code="SH-CLOSED", latitude=31.2, longitude=121.44, is_active=False, can_ship=False
         ),
@@ -28,12 +25,12 @@ def _codes(response) -> list[str]:
 
 
 def test_near_orders_locations_by_distance_and_reports_it(user_client, network):
-    response = user_client().get("/api/v1/locations", {"near": "31.2304,121.4737"})
+    response = user_client().get("/api/v1/locations", {"near": near(PEOPLES_SQUARE)})
 
     assert _codes(response) == ["SH-PUDONG", "SH-CLOSED", "SH-XUHUI", "DC-KUNSHAN", "BJ-CHAOYANG"]
     first = response.json()["results"][0]
     assert first["distance_km"] == pytest.approx(
-        haversine_km(31.2304, 121.4737, 31.2397, 121.4998), abs=0.01
+        haversine_km(*PEOPLES_SQUARE, PUDONG["latitude"], PUDONG["longitude"]), abs=0.01
     )
 
 
@@ -53,9 +50,7 @@ def test_filters_by_kind_capability_and_activity(user_client, network):
 
 
 def test_radius_keeps_only_nearby_locations(user_client, network):
-    response = user_client().get(
-        "/api/v1/locations", {"near": f"{XUHUI[0]},{XUHUI[1]}", "radius_km": 20}
-    )
+    response = user_client().get("/api/v1/locations", {"near": near(XUHUI), "radius_km": 20})
 
     assert _codes(response) == ["SH-XUHUI", "SH-CLOSED", "SH-PUDONG"]
 

@@ -1,21 +1,14 @@
-import sys
-
-from django.core.management.base import BaseCommand
-
+from common.management.breaches import BreachCommand
 from inventory.selectors import stock_breaches
 
 
-class Command(BaseCommand):
+class Command(BreachCommand):
     help = (
         "Check the stock invariants: ledger sums equal stock levels, reserved equals active "
         "reservations, quantities within their constraints. Exits 1 on any breach."
     )
+    breach = "stock invariant"
+    holds = "Stock invariants hold."
 
-    def handle(self, *args, **options):
-        breaches = stock_breaches()
-        for breach in breaches:
-            self.stderr.write(breach)
-        if breaches:
-            self.stderr.write(self.style.ERROR(f"{len(breaches)} stock invariant breach(es)."))
-            sys.exit(1)
-        self.stdout.write(self.style.SUCCESS("Stock invariants hold."))
+    def breaches(self) -> list[str]:
+        return stock_breaches()

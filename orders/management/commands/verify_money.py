@@ -1,10 +1,9 @@
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
 from django.db.models import Sum
 
+from common.management.breaches import BreachCommand
 from orders.models import Order
 from orders.services.pricing import CENT, ZERO, order_totals
 from payments.models import Payment
@@ -74,18 +73,15 @@ def _batch_breaches(orders: list[Order]) -> list[str]:
     return breaches
 
 
-class Command(BaseCommand):
+class Command(BreachCommand):
     help = (
         "Check the orders' money: totals equal the sum of their lines after cancellations, "
         "every unit's paid price adds up to its line, captured <= authorized and refunded <= "
         "captured per order, and the payments ledger sums. Exits 1 on any breach."
     )
 
-    def handle(self, *args, **options):
-        breaches = money_breaches()
-        for breach in breaches:
-            self.stderr.write(breach)
-        if breaches:
-            self.stderr.write(self.style.ERROR(f"{len(breaches)} money breach(es)."))
-            sys.exit(1)
-        self.stdout.write(self.style.SUCCESS("The orders' money adds up."))
+    breach = "money"
+    holds = "The orders' money adds up."
+
+    def breaches(self) -> list[str]:
+        return money_breaches()

@@ -1,0 +1,314 @@
+"""The routing engine's snapshot: the candidate locations of a demand, as plain rows.
+
+`sourcing_candidates` reads them (one query on PostgreSQL, whatever the size of the chain;
+a few portable ones on the embedded SQLite) for `inventory.sourcing.route` to decide over.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from inventory import sourcing
+from inventory.models import DeliveryMethod, StockLevel, store_capability
+from inventory.selectors import native_sql, ship_orders_today
+from inventory.sourcing import Candidate, Demand, Snapshot, missing_at_store, transfer_demand
+from stores.geo import distance_km_sql
+from stores.models import Location
+
+# Every location of one demand's snapshot, as plain rows: the location, the ship orders it
+# can still take today, and its stock of the demand's SKUs as three parallel arrays.
+_LOCATION_COLUMNS = """
+    l.id, l.code, l.kind, l.latitude, l.longitude, l.is_active, l.can_ship, l.can_pickup,
+    l.can_curbside, {capacity_left}, l.recent_rejection_rate"""
+
+
+def _candidate(row: tuple, stock: dict[int, tuple[int, int]] | None = None) -> Candidate:
+    """A candidate from one row of `_LOCATION_COLUMNS`, followed (unless `stock` is given:
+    sku id -> (ATP, free)) by its stock as three parallel arrays of SKU ids, ATP and free."""
+    (pk, code, kind, lat, lng, active, ship, pickup, curbside, capacity, rate) = row[:11]
+    if stock is None:
+        skus, atp, free = row[11:14]
+        stock = dict(zip(skus, zip(atp, free, strict=True), strict=True)) if skus else {}
+    return Candidate(
+        location_id=pk,
+        code=code,
+        kind=kind,
+        latitude=lat,
+        longitude=lng,
+        is_active=active,
+        can_ship=ship,
+        can_pickup=pickup,
+        can_curbside=curbside,
+        capacity_left=capacity,
+        rejection_rate=rate,
+        stock=stock,
+    )
+
+
+def _holders(
+    *, sku_ids: list[int], with_capacity: bool, store: int | None = None, others: str = ""
+) -> list[Candidate]:
+    """The `store` (whether it holds any of the SKUs or not) and, with `others`, the other
+    locations holding any of them: `"all"` every one, `"pickup"` or `"curbside"` the active
+    ones that offer it or ship; with their stock and, when asked, the ship orders they can
+    still take today. One query."""
+    if not native_sql():
+        return _holders_portable(
+            sku_ids=sku_ids, with_capacity=with_capacity, store=store, others=others
+        )
+    if not others:
+        where = "l.id = %(always)s"
+    elif others == "all":
+        where = "s.sku_id IS NOT NULL"
+    else:
+        where = (
+            f"(s.sku_id IS NOT NULL AND l.is_active AND (l.{store_capability(others)}"
+            " OR l.can_ship)) OR l.id = %(always)s"
+        )
+    params = {"skus": sku_ids, "always": store, "today": timezone.localdate()}
+    held = "FILTER (WHERE s.sku_id IS NOT NULL)"
+    capacity = "l.daily_ship_capacity - COALESCE(d.orders, 0)" if with_capacity else "0"
+    shipday = (
+        "LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s"
+        if with_capacity
+        else ""
+    )
+    # Every fragment is written here; the caller's values are parameters.
+    sql = f"""
+        SELECT {_LOCATION_COLUMNS.format(capacity_left=capacity)},
+               array_agg(s.sku_id) {held},
+               array_agg(s.on_hand - s.reserved - s.safety_stock) {held},
+               array_agg(s.on_hand - s.reserved) {held}
+        FROM stores_location l
+        LEFT JOIN "inventory_stocklevel" s ON s.location_id = l.id AND s.sku_id = ANY(%(skus)s)
+        {shipday}
+        WHERE {where}
+        GROUP BY l.id{", d.orders" if with_capacity else ""}"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [_candidate(row) for row in cursor.fetchall()]
+
+
+def _holders_portable(
+    *, sku_ids: list[int], with_capacity: bool, store: int | None, others: str
+) -> list[Candidate]:
+    """`_holders` in three portable queries (stock rows, locations, ship orders today)."""
+    rows = StockLevel.objects.filter(sku_id__in=sku_ids)
+    if not others:
+        rows = rows.filter(location_id=store)
+    elif others != "all":
+        serves = Q(**{f"location__{store_capability(others)}": True}) | Q(location__can_ship=True)
+        rows = rows.filter(Q(location_id=store) | (Q(location__is_active=True) & serves))
+    stock: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    fields = ("location_id", "sku_id", "on_hand", "reserved", "safety_stock")
+    for location_id, sku_id, on_hand, reserved, safety in rows.values_list(*fields):
+        stock[location_id][sku_id] = (on_hand - reserved - safety, on_hand - reserved)
+    ids = set(stock) | ({store} if store is not None else set())
+    used = ship_orders_today(location_ids=ids) if with_capacity and ids else {}
+    locations = Location.objects.filter(pk__in=ids).values_list(
+        "id", "code", "kind", "latitude", "longitude", "is_active", "can_ship", "can_pickup",
+        "can_curbside", "daily_ship_capacity", "recent_rejection_rate",
+    )  # fmt: skip
+    rows = (
+        (*location, capacity - used.get(location[0], 0) if with_capacity else 0, rate)
+        for *location, capacity, rate in locations
+    )
+    return [_candidate(row, stock[row[0]]) for row in rows]
+
+
+# A margin over what the router looks at, so that a last-digit difference between the
+# database's floating point and Python's cannot push one of those few out of the snapshot.
+_RANK_MARGIN = 4
+
+_SHIP_SNAPSHOT = """
+WITH line AS (
+    SELECT * FROM unnest(%(skus)s::bigint[], %(qtys)s::int[], %(wanted)s::int[])
+        AS line (sku_id, qty, wanted)
+), stock AS NOT MATERIALIZED (
+    SELECT s.location_id, s.sku_id, line.qty, line.wanted, s.on_hand - s.reserved AS free,
+           GREATEST(0, CASE WHEN %(safety)s THEN s.on_hand - s.reserved
+                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS units,
+           GREATEST(0, CASE WHEN %(wanted_safety)s THEN s.on_hand - s.reserved
+                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS wanted_units
+    FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
+), held AS (
+    SELECT location_id,
+           COALESCE(sum(units) FILTER (WHERE qty IS NOT NULL), 0) AS depth,
+           COALESCE(bool_or(free > 0) FILTER (WHERE qty IS NOT NULL), false) AS any_free,
+           count(*) FILTER (WHERE units >= qty) = %(lines)s AS whole,
+           count(*) FILTER (WHERE wanted_units >= wanted) = %(wanted_lines)s AS has_all
+    FROM stock GROUP BY location_id
+), loc AS (
+    SELECT {columns}, h.depth, h.whole, h.has_all AND l.is_active AND {offers} AS alternative,
+           CASE WHEN l.id = ANY(%(exclude)s) THEN 'excluded_after_rejection'
+                WHEN NOT l.is_active THEN 'inactive'
+                WHEN NOT l.can_ship THEN 'no_capability'
+                WHEN l.daily_ship_capacity - COALESCE(d.orders, 0) <= 0 THEN 'capacity_used_up'
+                WHEN h.depth = 0 THEN CASE WHEN h.any_free THEN 'safety_stock' ELSE 'no_stock' END
+           END AS reason,
+           {distance} AS km
+    FROM held h JOIN stores_location l ON l.id = h.location_id
+    LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
+    WHERE {universe}
+), ranked AS (
+    SELECT id, reason, whole, alternative,
+           row_number() OVER by_score AS by_score,
+           count(*) FILTER (WHERE whole) OVER by_score AS wholes_so_far,
+           row_number() OVER (
+               PARTITION BY reason IS NULL ORDER BY round(km * 100), code COLLATE "C"
+           ) AS by_distance,
+           row_number() OVER (
+               PARTITION BY alternative ORDER BY round(km * 100), code COLLATE "C"
+           ) AS alternative_by_distance
+    FROM loc
+    WINDOW by_score AS (
+        PARTITION BY reason IS NULL
+        ORDER BY round((km * (1 + %(penalty)s * recent_rejection_rate)
+                        + %(penalty_km)s * recent_rejection_rate) * 1000),
+                 kind <> %(prefer)s, depth DESC, code COLLATE "C"
+        ROWS UNBOUNDED PRECEDING
+    )
+), deepest AS (
+    -- Only a demand that no one location can fill is split.
+    SELECT location_id FROM (
+        SELECT stock.location_id, stock.qty, COALESCE(sum(stock.units) OVER (
+                   PARTITION BY stock.sku_id ORDER BY stock.units DESC, stock.location_id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+        FROM stock JOIN loc ON loc.id = stock.location_id AND loc.reason IS NULL
+        WHERE stock.units > 0 AND stock.qty IS NOT NULL
+          AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
+    ) per_line WHERE before < qty
+), picked AS (
+    SELECT id, reason, COALESCE(
+               (reason IS NULL AND by_score <= %(best)s)
+               OR (reason IS NULL AND whole AND wholes_so_far <= %(wholes)s)
+               OR (reason IS NOT NULL AND by_distance <= %(dropped)s)
+               OR (alternative AND alternative_by_distance <= %(alternatives)s)
+               OR id IN (SELECT location_id FROM deepest), false) AS picked
+    FROM ranked
+)
+SELECT loc.id, code, kind, latitude, longitude, is_active, can_ship, can_pickup, can_curbside,
+       capacity_left, recent_rejection_rate, held.skus, held.atp, held.free,
+       (SELECT json_object_agg(reason, n) FROM (
+            SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
+            FROM picked WHERE NOT picked GROUP BY 1) left_out)
+FROM picked JOIN loc ON loc.id = picked.id
+CROSS JOIN LATERAL (
+    SELECT array_agg(s.sku_id) AS skus, array_agg(s.on_hand - s.reserved - s.safety_stock) AS atp,
+           array_agg(s.on_hand - s.reserved) AS free
+    FROM "inventory_stocklevel" s WHERE s.location_id = picked.id AND s.sku_id = ANY(%(skus)s)
+) held
+WHERE picked.picked
+"""
+
+
+def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapshot:
+    """The ship candidates of `demand` the router can choose or show, one query: the best
+    by its score (EXACT_SEARCH_CANDIDATES or CONSIDERED_SHOWN of them, whichever is more),
+    the best few holding every line, per line the deepest holders that together cover it,
+    and the nearest dropped ones; the rest only counted, by what the router would make of
+    them. The database ranks them with the router's own score; a small margin absorbs the
+    last digits of floating point, so the router decides as over the whole chain.
+
+    With `at_store` (a pickup or curbside its store cannot fill; `demand` is then what the
+    store lacks, shipped to it): among the other active locations that offer the method or
+    ship and hold any of its SKUs, also the nearest stores that have all of it.
+    """
+    skus = sorted({*demand.lines, *(at_store.lines if at_store else ())})
+    if not native_sql():  # every holder: the router decides the same over all of them
+        if at_store is None:
+            return Snapshot(_holders(sku_ids=skus, with_capacity=True, others="all"))
+        others = _holders(
+            sku_ids=skus, with_capacity=True, store=at_store.location_id, others=at_store.method
+        )
+        return Snapshot(c for c in others if c.location_id != at_store.location_id)
+    if demand.point is None:
+        distance = "0.0::float8"
+    else:
+        distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
+    offers, universe = "false", "true"
+    if at_store is not None:
+        offers = f"l.{store_capability(at_store.method)}"
+        universe = f"l.id <> %(store)s AND l.is_active AND ({offers} OR l.can_ship)"
+    # Every fragment is written here; the demand goes in as parameters.
+    sql = _SHIP_SNAPSHOT.format(
+        columns=_LOCATION_COLUMNS.format(
+            capacity_left="l.daily_ship_capacity - COALESCE(d.orders, 0) AS capacity_left"
+        ),
+        distance=distance,
+        offers=offers,
+        universe=universe,
+    )
+    lat, lng = demand.point or (None, None)
+    params = {
+        "skus": skus,
+        "qtys": [demand.lines.get(sku) for sku in skus],
+        "lines": len(demand.lines),
+        "safety": demand.allow_safety_stock,
+        "wanted": [at_store.lines.get(sku) if at_store else None for sku in skus],
+        "wanted_lines": len(at_store.lines) if at_store else -1,
+        "wanted_safety": at_store.allow_safety_stock if at_store else False,
+        "store": at_store.location_id if at_store else None,
+        "exclude": sorted(demand.exclude),
+        "today": timezone.localdate(),
+        "lat": lat,
+        "lng": lng,
+        "penalty": sourcing.REJECTION_PENALTY,
+        "penalty_km": sourcing.REJECTION_PENALTY_KM,
+        "prefer": demand.prefer,
+        "best": max(sourcing.EXACT_SEARCH_CANDIDATES, sourcing.CONSIDERED_SHOWN) + _RANK_MARGIN,
+        "wholes": 1 + _RANK_MARGIN,
+        "dropped": sourcing.CONSIDERED_SHOWN + _RANK_MARGIN,
+        "alternatives": sourcing.ALTERNATIVES + _RANK_MARGIN,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    left_out = (rows[0][14] or {}) if rows else {}
+    return Snapshot([_candidate(row) for row in rows], left_out=left_out)
+
+
+def sourcing_candidates(
+    *,
+    sku_ids: Iterable[int],
+    method: str,
+    location_id: int | None = None,
+    demand: Demand | Mapping[int, int] | None = None,
+) -> list[Candidate]:
+    """The routing engine's snapshot: plain rows, no model objects, one query (two for a
+    pickup the store cannot fill). Read without locks; the reservation that follows
+    re-checks every quantity.
+
+    Given the `Demand`, only the locations that can change its decision, whatever the size
+    of the chain (see `_ship_snapshot`): for a ship order a `Snapshot` that counts the
+    others; for a pickup or curbside the store, and when it lacks part of the demand the
+    nearest other stores that have all of it (alternatives) and the sources that could ship
+    the rest to it. Given only the lines (sku id -> units), or nothing: every location
+    holding any of the SKUs (a re-route plans several demands on one snapshot); for a ship
+    order whatever it can do, so the decision says why each was dropped; for a pickup the
+    store and, when it lacks part of the lines, the active stores offering the method and
+    the active locations that ship. Carry-out: the store.
+    """
+    sku_ids = sorted(set(sku_ids))
+    lines = demand.lines if isinstance(demand, Demand) else demand
+    if method == DeliveryMethod.SHIP:
+        if isinstance(demand, Demand):
+            return _ship_snapshot(demand=demand)
+        return _holders(sku_ids=sku_ids, with_capacity=True, others="all")
+    store = _holders(sku_ids=sku_ids, with_capacity=False, store=location_id)
+    if method not in (DeliveryMethod.PICKUP, DeliveryMethod.CURBSIDE):
+        return store
+    if (
+        lines
+        and store
+        and all(store[0].units(sku, allow_safety_stock=False) >= q for sku, q in lines.items())
+    ):
+        return store  # the common pickup: nobody else is needed, not even to explain
+    if isinstance(demand, Demand) and store:
+        missing = missing_at_store(demand, store[0])
+        to_store = transfer_demand(demand, store[0], missing)
+        return [*store, *_ship_snapshot(demand=to_store, at_store=demand)]
+    return _holders(sku_ids=sku_ids, with_capacity=True, store=location_id, others=method)

@@ -1,0 +1,177 @@
+"""What the orders API answers: an order with its lines, reservations, money and timeline."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from orders.models import Order, OrderEvent, OrderLine
+from orders.services.pricing import order_totals_display
+from payments.models import Payment
+from payments.selectors import payments_of_demand
+
+
+class ReservationOutputSerializer(serializers.Serializer):
+    location = serializers.CharField()
+    quantity = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class OrderLineOutputSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="sku_code")
+    reservations = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "quantity",
+            "unit_price",
+            "line_discount",
+            "order_discount",
+            "unit_paid",
+            "units_paid_extra",
+            "quantity_cancelled",
+            "quantity_fulfilled",
+            "quantity_returned",
+            "reservations",
+        ]
+
+    def get_reservations(self, line: OrderLine) -> list[dict]:
+        by_reference = self.context.get("reservations", {})
+        return by_reference.get(line.reservation_reference, [])
+
+
+class TotalsOutputSerializer(serializers.Serializer):
+    """The order's money now: what the lines still due come to (cancelled units left out),
+    what its tenders authorized, captured and refunded, and the balance the customer still
+    owes (negative: what is owed back to them)."""
+
+    subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    shipping = serializers.DecimalField(max_digits=12, decimal_places=2)
+    grand_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    authorized = serializers.DecimalField(max_digits=14, decimal_places=2)
+    captured = serializers.DecimalField(max_digits=14, decimal_places=2)
+    refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    method = serializers.CharField(help_text="Blank: nothing tendered yet (owed).")
+
+    class Meta:
+        model = Payment
+        fields = ["method", "amount", "authorized", "captured", "refunded", "status"]
+
+
+class DiscountOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+def order_payments(order: Order, context: dict) -> list[Payment]:
+    """The order's tenders: as the view read them (`context["payments"]`, by order number),
+    else read now."""
+    known = context.get("payments")
+    if known is not None and order.number in known:
+        return known[order.number]
+    return payments_of_demand(demand=order.number)
+
+
+class OrderMoneyMixin(serializers.Serializer):
+    totals = serializers.SerializerMethodField()
+
+    @extend_schema_field(TotalsOutputSerializer)
+    def get_totals(self, order: Order) -> dict[str, str]:
+        return order_totals_display(order=order, payments=order_payments(order, self.context))
+
+
+class CustomerOutputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    phone = serializers.CharField()
+    name = serializers.CharField()
+
+
+class OrderOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
+    customer = CustomerOutputSerializer()
+    delivery = serializers.SerializerMethodField()
+    total = serializers.DecimalField(
+        source="grand_total", max_digits=12, decimal_places=2, help_text="= totals.grand_total"
+    )
+    lines = serializers.SerializerMethodField()
+    discounts = DiscountOutputSerializer(many=True, read_only=True)
+    payments = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "number",
+            "status",
+            "return_status",
+            "channel",
+            "customer",
+            "delivery",
+            "currency",
+            "subtotal",
+            "shipping_total",
+            "discount_total",
+            "total",
+            "discounts",
+            "totals",
+            "payments",
+            "lines",
+            "created_at",
+        ]
+
+    @extend_schema_field(PaymentOutputSerializer(many=True))
+    def get_payments(self, order: Order) -> list[dict]:
+        return PaymentOutputSerializer(order_payments(order, self.context), many=True).data
+
+    def get_delivery(self, order: Order) -> dict:
+        delivery = {"method": order.delivery_method}
+        if order.pickup_location_id:
+            delivery["location"] = order.pickup_location.code
+        if order.shipping_address:
+            delivery["address"] = order.shipping_address
+        if order.ship_to_store:
+            delivery["ship_to_store"] = True
+        return delivery
+
+    @extend_schema_field(OrderLineOutputSerializer(many=True))
+    def get_lines(self, order: Order) -> list[dict]:
+        lines = self.context.get("lines")  # a new order's, still in memory
+        if lines is None:
+            lines = order.lines.all()
+        return OrderLineOutputSerializer(lines, many=True, context=self.context).data
+
+
+class OrderSummaryOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
+    customer = CustomerOutputSerializer()
+    total = serializers.DecimalField(source="grand_total", max_digits=12, decimal_places=2)
+    pickup_location = serializers.CharField(source="pickup_location.code", default=None)
+
+    class Meta:
+        model = Order
+        fields = [
+            "number",
+            "status",
+            "return_status",
+            "channel",
+            "delivery_method",
+            "pickup_location",
+            "customer",
+            "currency",
+            "total",
+            "totals",
+            "created_at",
+        ]
+
+
+class OrderEventOutputSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+    location = serializers.CharField(source="location.code", default=None)
+
+    class Meta:
+        model = OrderEvent
+        fields = ["kind", "message", "data", "actor", "location", "created_at"]
