@@ -1,22 +1,15 @@
-import sys
-
-from django.core.management.base import BaseCommand
-
+from common.management.breaches import BreachCommand
 from payments.selectors import payment_breaches
 
 
-class Command(BaseCommand):
+class Command(BreachCommand):
     help = (
         "Check the payments ledger: every payment's authorized, captured and refunded equal "
         "the sums of its succeeded transactions, within their bounds (pending captures and "
         "refunds included). Exits 1 on any breach."
     )
+    breach = "payment ledger"
+    holds = "Payment ledger holds."
 
-    def handle(self, *args, **options):
-        breaches = payment_breaches()
-        for breach in breaches:
-            self.stderr.write(breach)
-        if breaches:
-            self.stderr.write(self.style.ERROR(f"{len(breaches)} payment ledger breach(es)."))
-            sys.exit(1)
-        self.stdout.write(self.style.SUCCESS("Payment ledger holds."))
+    def breaches(self) -> list[str]:
+        return payment_breaches()
