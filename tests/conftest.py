@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
@@ -136,6 +136,30 @@ def celery_worker_kill(proc: subprocess.Popen) -> None:
         os.kill(pid, signal.SIGKILL)
     proc.kill()
     proc.wait()
+
+
+def celery_worker_restart(
+    proc: subprocess.Popen, *, env: dict[str, str], log_dir: Path
+) -> subprocess.Popen:
+    """A second worker on the queue of `proc` (killed), as a restarted machine starts it."""
+    return celery_worker_start(
+        queue=proc.queue,
+        log_path=log_dir / "worker-2.log",
+        env=env,
+        name=f"{proc.queue}-2@localhost",
+    )
+
+
+def outbox_row_unlocked(event_id: int) -> bool:
+    """True once no transaction holds the outbox event's row (a killed worker's has ended)."""
+    from common.models import OutboxEvent
+
+    try:
+        with transaction.atomic():
+            OutboxEvent.objects.select_for_update(nowait=True).get(pk=event_id)
+    except OperationalError:
+        return False
+    return True
 
 
 def _parent_of(proc_dir: Path) -> int | None:

@@ -12,10 +12,15 @@ from common.outbox import outbox_sweep
 from common.tasks import outbox_deliver
 from payments.models import DummyGatewayRule, Payment, PaymentTransaction
 from payments.services import TOPIC_EXECUTE
-from tests.conftest import celery_worker_start, celery_worker_stop, wait_until
+from tests.conftest import (
+    celery_worker_restart,
+    celery_worker_stop,
+    outbox_row_unlocked,
+    wait_until,
+)
 from tests.factories import CUSTOMER_NEAR_XUHUI
 from tests.fulfillment.test_capture import assert_money_clean
-from tests.fulfillment.test_worker import _row_unlocked, all_events_processed, pending_fo, steps
+from tests.fulfillment.test_worker import all_events_processed, pending_fo, steps
 from tests.inventory.factories import SkuFactory, stock_put
 from tests.payments.factories import gateway_calls
 
@@ -87,15 +92,10 @@ def test_split_shipment_captures_once_each_though_the_worker_dies_mid_capture(
     wait_until(lambda: gateway_calls(operation="capture", key=capture.gateway_key) == 1)
     celery_worker_process.kill()  # SIGKILL: no warm shutdown, no ack, no rollback by Python
     celery_worker_process.wait()
-    wait_until(lambda: _row_unlocked(event.pk))
+    wait_until(lambda: outbox_row_unlocked(event.pk))
     assert _status(capture) == PaymentTransaction.Status.PENDING
 
-    worker = celery_worker_start(
-        queue=celery_worker_process.queue,
-        log_path=tmp_path / "worker-2.log",
-        env=celery_worker_env,
-        name=f"{celery_worker_process.queue}-2@localhost",
-    )
+    worker = celery_worker_restart(celery_worker_process, env=celery_worker_env, log_dir=tmp_path)
     try:
         outbox_sweep(older_than=timedelta(0))
         wait_until(lambda: _status(capture) == PaymentTransaction.Status.SUCCEEDED)

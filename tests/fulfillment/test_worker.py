@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from common.models import OutboxEvent
@@ -22,9 +22,10 @@ from orders.models import Order
 from tests.common.worker_handlers import SLOW_TOPIC, marks_key
 from tests.conftest import (
     celery_worker_kill,
-    celery_worker_start,
+    celery_worker_restart,
     celery_worker_stop,
     database_url_for_processes,
+    outbox_row_unlocked,
     wait_until,
 )
 from tests.factories import api_checkout, assert_stock_consistent, staff_client, staff_member
@@ -195,16 +196,6 @@ def test_real_worker_runs_pickups_end_to_end(
     assert_stock_consistent()
 
 
-def _row_unlocked(event_id: int) -> bool:
-    """True once no transaction holds the event's row (the killed worker's has ended)."""
-    try:
-        with transaction.atomic():
-            OutboxEvent.objects.select_for_update(nowait=True).get(pk=event_id)
-    except OperationalError:
-        return False
-    return True
-
-
 def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
     celery_worker_process, celery_worker_env, redis_client, tmp_path
 ):
@@ -217,15 +208,10 @@ def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
     celery_worker_process.kill()  # SIGKILL: no warm shutdown, no ack, no rollback by Python
     celery_worker_process.wait()
 
-    wait_until(lambda: _row_unlocked(event.pk))
+    wait_until(lambda: outbox_row_unlocked(event.pk))
     event.refresh_from_db()
     assert (event.processed_at, event.attempts) == (None, 1)  # the killed attempt counts
-    second = celery_worker_start(
-        queue=celery_worker_process.queue,
-        log_path=tmp_path / "worker-2.log",
-        env=celery_worker_env,
-        name=f"{celery_worker_process.queue}-2@localhost",
-    )
+    second = celery_worker_restart(celery_worker_process, env=celery_worker_env, log_dir=tmp_path)
     try:
         outbox_sweep(older_than=timedelta(0))
         wait_until(lambda: OutboxEvent.objects.get(pk=event.pk).processed_at)
@@ -266,19 +252,14 @@ def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_rel
         blocker.rollback()  # the dead worker's session goes on, finds its client gone, aborts
         blocker.close()
     [placed] = OutboxEvent.objects.filter(topic="order.placed", payload__number=number)
-    wait_until(lambda: _row_unlocked(placed.pk))
+    wait_until(lambda: outbox_row_unlocked(placed.pk))
     placed.refresh_from_db()
 
     # The killed run left nothing but its count.
     assert (placed.processed_at, placed.attempts) == (None, 1)
     assert not FulfillmentOrder.objects.filter(order__number=number).exists()
     assert status_of(number) == "placed"
-    second = celery_worker_start(
-        queue=celery_worker_process.queue,
-        log_path=tmp_path / "worker-2.log",
-        env=celery_worker_env,
-        name=f"{celery_worker_process.queue}-2@localhost",
-    )
+    second = celery_worker_restart(celery_worker_process, env=celery_worker_env, log_dir=tmp_path)
     try:
         outbox_sweep(older_than=timedelta(0))
         wait_until(lambda: OutboxEvent.objects.get(pk=placed.pk).processed_at)

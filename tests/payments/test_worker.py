@@ -5,14 +5,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import OperationalError, transaction
 
 from common.models import OutboxEvent
 from common.outbox import outbox_requeue, outbox_sweep
 from common.tasks import outbox_deliver
 from payments.models import DummyGatewayRule, Payment, PaymentTransaction
 from payments.services import TOPIC_EXECUTE, payment_capture, payment_record, refund_issue
-from tests.conftest import celery_worker_start, celery_worker_stop, wait_until
+from tests.conftest import (
+    celery_worker_restart,
+    celery_worker_stop,
+    outbox_row_unlocked,
+    wait_until,
+)
 from tests.payments.factories import assert_payments_clean, gateway_calls
 
 pytestmark = pytest.mark.worker
@@ -38,15 +42,6 @@ def _status(tx: PaymentTransaction) -> str:
 
 def _event_of(tx: PaymentTransaction) -> OutboxEvent:
     return OutboxEvent.objects.get(topic=TOPIC_EXECUTE, payload__transaction_id=tx.pk)
-
-
-def _row_unlocked(event_id: int) -> bool:
-    try:
-        with transaction.atomic():
-            OutboxEvent.objects.select_for_update(nowait=True).get(pk=event_id)
-    except OperationalError:
-        return False
-    return True
 
 
 def test_refund_delivered_twice_to_a_real_worker_refunds_once(celery_worker_process):
@@ -79,15 +74,10 @@ def test_worker_killed_while_the_gateway_answers_refunds_once_after_a_sweep(
     wait_until(lambda: gateway_calls(operation="refund", key=str(tx.pk)) == 1)
     celery_worker_process.kill()  # SIGKILL: no warm shutdown, no ack, no rollback by Python
     celery_worker_process.wait()
-    wait_until(lambda: _row_unlocked(event.pk))
+    wait_until(lambda: outbox_row_unlocked(event.pk))
     assert _status(tx) == PaymentTransaction.Status.PENDING
 
-    second = celery_worker_start(
-        queue=celery_worker_process.queue,
-        log_path=tmp_path / "worker-2.log",
-        env=celery_worker_env,
-        name=f"{celery_worker_process.queue}-2@localhost",
-    )
+    second = celery_worker_restart(celery_worker_process, env=celery_worker_env, log_dir=tmp_path)
     try:
         outbox_sweep(older_than=timedelta(0))
         wait_until(lambda: _status(tx) == PaymentTransaction.Status.SUCCEEDED)
