@@ -29,11 +29,3 @@ def customer_lookup(*, identifier: str) -> Customer | None:
         if found:
             return found
     return Customer.objects.filter(loyalty_id=identifier).first() if identifier else None
-
-
-def loyalty_id_free(loyalty_id: str, *, customer: Customer | None = None) -> bool:
-    """Nobody (but `customer`) holds this loyalty id."""
-    others = Customer.objects.filter(loyalty_id=loyalty_id)
-    if customer is not None:
-        others = others.exclude(pk=customer.pk)
-    return not others.exists()

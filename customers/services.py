@@ -13,8 +13,9 @@ __all__ = ["customer_get_or_create", "customer_update", "normalise_email", "norm
 
 def customer_get_or_create(
     *, email: str | None = None, phone: str | None = None, name: str = "", loyalty_id: str = ""
-) -> Customer:
-    """The customer with this email (else phone); created when neither is known.
+) -> Customer | None:
+    """The customer with this email (else phone); created when neither is known; None when
+    neither is given.
 
     A new email, phone or loyalty id is added to the found customer when it has none and
     nobody else holds it; one it already has is never replaced. One statement creates the

@@ -9,12 +9,6 @@ from payments.models import Payment
 from payments.selectors import payments_of_demand
 
 
-class ReservationOutputSerializer(serializers.Serializer):
-    location = serializers.CharField()
-    quantity = serializers.IntegerField()
-    status = serializers.CharField()
-
-
 class OrderLineOutputSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="sku_code")
     reservations = serializers.SerializerMethodField()

@@ -203,21 +203,10 @@ def order_line_cancel(
     return order
 
 
-@transaction.atomic
-def order_start_processing(*, order: Order, actor=None) -> Order:
-    """Fulfillment orders went out to their locations."""
-    order = order_get_for_update(number=order.number)
-    if can_proceed(order.start_processing):
-        before = order.status
-        order.start_processing()
-        order.save(update_fields=["status", "updated_at"])
-        order_event_status_changed(order=order, before=before, actor=actor)
-    return order
-
-
 def orders_start_processing(*, orders: list[Order], actor=None) -> list[OrderEvent]:
-    """`order_start_processing` for many orders the caller has locked: one UPDATE. Returns
-    their status events unsaved, for the caller to write with its own rows."""
+    """Fulfillment orders went out to their locations: `orders` (the caller has locked them)
+    move to processing in one UPDATE. Returns their status events unsaved, for the caller
+    to write with its own rows."""
     now = timezone.now()  # bulk_update does not apply auto_now
     moved, events = [], []
     for order in orders:
