@@ -1,4 +1,8 @@
-"""Fulfillment orders out of reservations: release after checkout, re-route after a rejection."""
+"""Fulfillment orders out of reservations: release after checkout, re-route after a rejection.
+
+One module past ~400 lines on purpose: the release (one order or a batch) and the re-route
+make fulfillment orders the same way, and read best beside each other.
+"""
 
 import logging
 from collections import defaultdict
@@ -46,16 +50,30 @@ def _is_transfer(order: Order, location_id: int) -> bool:
     return order.pickup_location_id is not None and location_id != order.pickup_location_id
 
 
-def fulfillment_order_create(*, order: Order, location: Location, **fields) -> FulfillmentOrder:
-    """A new fulfillment order at `location`, to be accepted within its SLA (counted in its
-    opening hours, so work that arrives at night waits for the morning)."""
-    now = timezone.now()
+def _bound_for(order: Order, location_id: int) -> dict:
+    """The kind and destination of a fulfillment order of `order` at `location_id`: a
+    transfer to the pickup store, or the order's own delivery method."""
+    if _is_transfer(order, location_id):
+        return {"kind": DeliveryMethod.TRANSFER, "destination": order.pickup_location}
+    return {"kind": fulfillment_kind_for_method(order.delivery_method), "destination": None}
+
+
+def _fulfillment_order_new(
+    *, order: Order, location: Location, now=None, **fields
+) -> FulfillmentOrder:
+    """An unsaved fulfillment order at `location`, to be accepted within its SLA (counted in
+    its opening hours, so work that arrives at night waits for the morning)."""
     accept_by = location_open_deadline(
-        location=location, start=now, minutes=location.accept_sla_minutes
+        location=location, start=now or timezone.now(), minutes=location.accept_sla_minutes
     )
-    return FulfillmentOrder.objects.create(
-        order=order, location=location, accept_by=accept_by, **fields
-    )
+    return FulfillmentOrder(order=order, location=location, accept_by=accept_by, **fields)
+
+
+def fulfillment_order_create(*, order: Order, location: Location, **fields) -> FulfillmentOrder:
+    """A new fulfillment order at `location` (see `_fulfillment_order_new`)."""
+    fo = _fulfillment_order_new(order=order, location=location, **fields)
+    fo.save(force_insert=True)
+    return fo
 
 
 def _line_id(reservation: Reservation) -> int:
@@ -115,27 +133,25 @@ def _create_for(
     locations = Location.objects.in_bulk(list(by_location))
     created = []
     for location_id, held in sorted(by_location.items()):
-        transfer = _is_transfer(order, location_id)
-        kind = (
-            DeliveryMethod.TRANSFER
-            if transfer
-            else fulfillment_kind_for_method(order.delivery_method)
-        )
+        bound = _bound_for(order, location_id)
         waiting = None
         if rerouted_from is not None:
             waiting = (
                 order.fulfillment_orders.select_for_update()
-                .filter(location_id=location_id, kind=kind, status=FulfillmentOrder.Status.PENDING)
+                .filter(
+                    location_id=location_id,
+                    kind=bound["kind"],
+                    status=FulfillmentOrder.Status.PENDING,
+                )
                 .order_by("pk")
                 .first()
             )
         fo = waiting or fulfillment_order_create(
             order=order,
             location=locations[location_id],
-            kind=kind,
-            destination=order.pickup_location if transfer else None,
             routing=routing,
             rerouted_from=rerouted_from,
+            **bound,
         )
         fulfillment_lines_add(fulfillment_order=fo, reservations=held)
         _released_event(order=order, fo=fo, held=held, added=waiting is not None, save=True)
@@ -188,19 +204,12 @@ def fulfillment_release_orders(
         for reservation in held[order.number]:
             by_location[reservation.location_id].append(reservation)
         for location_id, reservations in sorted(by_location.items()):
-            location = locations[location_id]
-            transfer = _is_transfer(order, location_id)
-            fo = FulfillmentOrder(
+            fo = _fulfillment_order_new(
                 order=order,
-                location=location,
-                accept_by=location_open_deadline(
-                    location=location, start=now, minutes=location.accept_sla_minutes
-                ),
-                kind=DeliveryMethod.TRANSFER
-                if transfer
-                else fulfillment_kind_for_method(order.delivery_method),
-                destination=order.pickup_location if transfer else None,
+                location=locations[location_id],
+                now=now,
                 routing=order.routing,
+                **_bound_for(order, location_id),
             )
             made.append((order, fo, reservations))
     FulfillmentOrder.objects.bulk_create([fo for _, fo, _ in made])
