@@ -10,6 +10,7 @@ timeline's whole vocabulary (`OrderEvent.Kind`) reads in one place and every app
 its writers from the same module.
 """
 
+from decimal import Decimal
 from typing import Any, TypedDict, Unpack
 
 from django.utils.text import Truncator
@@ -422,3 +423,25 @@ def order_event_return_received(*, order: Order, message: str, **step: Unpack[St
 
 def order_event_refunded(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
     return _step(Kind.REFUNDED, order=order, message=message, **step)
+
+
+def order_event_payment_captured(
+    *, order: Order, amount: Decimal, fulfillment_order: int, actor=None
+) -> OrderEvent:
+    """What a fulfillment order sent is captured from the tenders (at the gateway after
+    commit)."""
+    return _event(
+        order=order, kind=Kind.PAYMENT_CAPTURED, actor=actor,
+        message=f"Capturing {amount} {order.currency} for fulfillment order {fulfillment_order}",
+        data={"amount": str(amount), "fulfillment_order": fulfillment_order},
+    )  # fmt: skip
+
+
+def order_event_payment_voided(*, order: Order, amount: Decimal, actor=None) -> OrderEvent:
+    """What the tenders no longer need (units cancelled) is released (at the gateway after
+    commit)."""
+    return _event(
+        order=order, kind=Kind.PAYMENT_VOIDED, actor=actor,
+        message=f"Releasing {amount} {order.currency} of the authorization",
+        data={"amount": str(amount)},
+    )  # fmt: skip

@@ -219,6 +219,8 @@ class OrderEvent(models.Model):
         RETURN_REQUESTED = "return_requested", "Return requested"
         RETURN_RECEIVED = "return_received", "Return received"
         REFUNDED = "refunded", "Refunded"
+        PAYMENT_CAPTURED = "payment_captured", "Payment captured"
+        PAYMENT_VOIDED = "payment_voided", "Authorization released"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

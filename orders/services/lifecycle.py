@@ -15,6 +15,9 @@ from orders.errors import LineNotCancellable, OrderNotCancellable, OrderNotClosa
 from orders.events import (
     order_event_cancelled,
     order_event_line_cancelled,
+    order_event_payment_captured,
+    order_event_payment_voided,
+    order_event_refunded,
     order_event_status_changed,
     order_events_write,
 )
@@ -98,12 +101,22 @@ def _totals_follow(*, order: Order, lines: list[OrderLine]) -> dict[str, str]:
     }
 
 
-def _payments_follow(*, order: Order, key: str, reason: str) -> None:
+def _payments_follow(*, order: Order, key: str, reason: str, actor=None) -> None:
     """The order owes its new grand total: what its tenders no longer need is voided, and
-    what was taken at the till for units now cancelled is refunded (after commit)."""
-    demand_settle(
+    what was taken at the till for units now cancelled is refunded (after commit); the
+    timeline says so."""
+    settled = demand_settle(
         demand=order.number, owed=order.grand_total, key=key, reason=reason or "cancelled"
     )
+    if settled.voided:
+        order_event_payment_voided(order=order, amount=settled.voided, actor=actor)
+    if settled.refunded:
+        order_event_refunded(
+            order=order,
+            message=f"Refunding {settled.refunded} {order.currency} for cancelled units",
+            data={"amount": str(settled.refunded)},
+            actor=actor,
+        )
 
 
 @transaction.atomic
@@ -146,7 +159,7 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
         sender=Order, order=order, actor=actor, line_ids=[line.pk for line in open_lines]
     )
     order_sync_status(order=order, actor=actor, lines=lines, also_save=MONEY_FIELDS, events=[event])
-    _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason)
+    _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason, actor=actor)
     outbox_publish("order.cancelled", number=order.number, reason=reason)
     return order
 
@@ -198,7 +211,7 @@ def order_line_cancel(
     )
     order_cancelled.send(sender=Order, order=order, actor=actor, line_ids=[line.pk])
     order_sync_status(order=order, actor=actor, lines=lines, also_save=MONEY_FIELDS)
-    _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason)
+    _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason, actor=actor)
     outbox_publish("order.line_cancelled", number=order.number, line=line.pk, quantity=quantity)
     return order
 
@@ -243,7 +256,12 @@ def order_lines_fulfilled(
         line.quantity_fulfilled += take
     OrderLine.objects.bulk_update(list(lines.values()), ["quantity_fulfilled"])
     if capture_key:
-        demand_capture(demand=order.number, amount=value, key=capture_key)
+        captured = demand_capture(demand=order.number, amount=value, key=capture_key)
+        amount = sum((tx.amount for tx in captured), ZERO)
+        if amount:
+            order_event_payment_captured(
+                order=order, amount=amount, fulfillment_order=int(capture_key), actor=actor
+            )
     return order_sync_status(order=order, actor=actor, lines=list(lines.values()))
 
 

@@ -255,3 +255,25 @@ def test_cancel_after_one_of_two_shipments_voids_the_rest_and_keeps_what_was_cap
     assert gateway_calls(operation="void", key=void.gateway_key, effective=True) == 1
     assert not PaymentTransaction.objects.filter(payment=payment, kind=Kind.REFUND).exists()
     assert_money_clean()
+
+
+def test_the_timeline_shows_each_capture_and_the_release_of_what_a_cancel_left(
+    split_order, web, at_xuhui
+):
+    order, from_xuhui, _from_pudong = split_order
+    ship_it(at_xuhui, from_xuhui)
+    response = web.post(f"/api/v1/orders/{order.number}/cancel", {}, format="json")
+    assert response.status_code == 200, response.content
+
+    money_events = [
+        (event.kind, event.data)
+        for event in order.events.filter(kind__in=["payment_captured", "payment_voided"])
+    ]
+    assert money_events == [
+        ("payment_captured", {"amount": "206.33", "fulfillment_order": from_xuhui.pk}),
+        ("payment_voided", {"amount": "95.67"}),
+    ]
+    shown = web.get(f"/api/v1/orders/{order.number}/timeline").json()["results"]
+    assert f"Capturing 206.33 CNY for fulfillment order {from_xuhui.pk}" in [
+        event["message"] for event in shown
+    ]

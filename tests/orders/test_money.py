@@ -396,6 +396,10 @@ def test_cancelling_a_pickup_paid_at_the_till_refunds_what_the_till_took(xuhui, 
         "198.00",
         "-99.00",
     )
+    shown = till.get(f"/api/v1/orders/{order['number']}/timeline").json()["results"]
+    assert [(e["kind"], e["message"]) for e in shown if e["kind"] == "refunded"] == [
+        ("refunded", "Refunding 99.00 CNY for cancelled units")
+    ]
     assert_money_clean()
 
 
