@@ -7,10 +7,6 @@ local token = os.getenv("BENCH_TOKEN")
 local skus = tonumber(os.getenv("BENCH_SKUS") or "1")
 local basket = tonumber(os.getenv("BENCH_BASKET") or "1")
 local radius = os.getenv("BENCH_RADIUS_KM") or ""
-local bbox = {}
-for v in string.gmatch(os.getenv("BENCH_BBOX") or "31,32,121,122", "[^,]+") do
-  table.insert(bbox, tonumber(v))
-end
 
 function init(args)
   bench_init()
@@ -26,8 +22,7 @@ function request()
       table.insert(parts, string.format("sku=SKU-%05d", n))
     end
   end
-  local lat = bbox[1] + (bbox[2] - bbox[1]) * math.random()
-  local lon = bbox[3] + (bbox[4] - bbox[3]) * math.random()
+  local lat, lon = random_point()
   local path = string.format("/api/v1/availability?%s&near=%.4f,%.4f", table.concat(parts, "&"), lat, lon)
   if radius ~= "" then
     path = path .. "&radius_km=" .. radius

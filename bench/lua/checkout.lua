@@ -12,17 +12,9 @@ local skus = tonumber(os.getenv("BENCH_SKUS") or "1")
 local lines = tonumber(os.getenv("BENCH_LINES") or "3")
 local hot_sku = os.getenv("BENCH_SKU") or "SKU-00001"
 local location = os.getenv("BENCH_LOCATION") or ""
-local bbox = {}
-for v in string.gmatch(os.getenv("BENCH_BBOX") or "31,32,121,122", "[^,]+") do
-  table.insert(bbox, tonumber(v))
-end
 
 function init(args)
   bench_init()
-end
-
-local function between(low, high)
-  return low + (high - low) * math.random()
 end
 
 local function body()
@@ -41,11 +33,12 @@ local function body()
       table.insert(parts, string.format('{"sku": "SKU-%05d", "quantity": 1}', n))
     end
   end
+  local lat, lon = random_point()
   return string.format(
     '{"customer": %s, "channel": "web", "lines": [%s], "delivery": {"method": "ship", ' ..
     '"address": {"line1": "1 Bench Road", "city": "Shanghai", "country": "CN", ' ..
     '"latitude": %.5f, "longitude": %.5f}}}',
-    customer, table.concat(parts, ", "), between(bbox[1], bbox[2]), between(bbox[3], bbox[4]))
+    customer, table.concat(parts, ", "), lat, lon)
 end
 
 function request()

@@ -7,6 +7,18 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- BENCH_BBOX (lat0,lat1,lon0,lon1): where the random points of a run fall.
+local bbox = {}
+for v in string.gmatch(os.getenv("BENCH_BBOX") or "31,32,121,122", "[^,]+") do
+  table.insert(bbox, tonumber(v))
+end
+
+-- A random point of BENCH_BBOX: latitude, longitude.
+function random_point()
+  return bbox[1] + (bbox[2] - bbox[1]) * math.random(),
+    bbox[3] + (bbox[4] - bbox[3]) * math.random()
+end
+
 function bench_init()
   math.randomseed(os.time() * 1000 + tid * 7919)
   ok, conflicts, others, sent = 0, 0, 0, 0
