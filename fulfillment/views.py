@@ -16,7 +16,7 @@ from fulfillment.serializers import (
 )
 from fulfillment.services import actions
 from fulfillment.staff_actions import STAFF_ACTIONS
-from orders.selectors import order_list, token_channel
+from orders.selectors import customer_channel, order_list
 from stores.permissions import IsLocationStaff
 
 
@@ -108,7 +108,7 @@ class PickupArrivedView(APIView):
         payload = ArrivedInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            if token_channel(request.auth) and not request.user.is_superuser:
+            if customer_channel(request.auth) and not request.user.is_superuser:
                 visible = order_list(user=request.user, auth=request.auth).values("number")
                 fo = selectors.pickup_for_customer(pk=pk, order_numbers=visible)
             else:

@@ -8,6 +8,7 @@ order by number (a store serves any customer). Superusers see everything.
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from common.models import Channel
 from customers.models import Customer
 from inventory.models import Reservation
 from orders.models import Order, OrderEvent
@@ -16,6 +17,16 @@ from stores.selectors import location_ids_for_user, location_list
 
 def token_channel(auth) -> str:
     return getattr(auth, "channel", "") or ""
+
+
+def customer_channel(auth) -> str:
+    """The web or app channel whose customers a token's client serves; "" otherwise.
+
+    A store token is bound to its store (its service user works there as an associate) and is
+    scoped like that store's staff, not like a storefront.
+    """
+    channel = token_channel(auth)
+    return "" if channel == Channel.STORE else channel
 
 
 def address_point(*, postcode: str, city: str) -> tuple[float, float] | None:
@@ -59,7 +70,7 @@ def order_list(*, user, auth=None, customer: Customer | None = None) -> QuerySet
         qs = qs.filter(customer=customer)
     if user.is_superuser:
         return qs
-    channel = token_channel(auth)
+    channel = customer_channel(auth)
     if channel:
         return qs.filter(_channel_visible(channel))
     allowed = location_ids_for_user(user=user)
@@ -76,7 +87,7 @@ def order_get(*, number: str, user, auth=None) -> Order:
     qs = Order.objects.select_related("customer", "pickup_location", "store")
     if user.is_superuser:
         return qs.get(number=number)
-    channel = token_channel(auth)
+    channel = customer_channel(auth)
     if channel:
         return qs.filter(_channel_visible(channel)).get(number=number)
     if not location_ids_for_user(user=user):
@@ -92,7 +103,7 @@ def order_can_change(*, order: Order, user, auth=None) -> bool:
     """Cancelling is for the order's own channel, or staff of a location it touches."""
     if user.is_superuser:
         return True
-    channel = token_channel(auth)
+    channel = customer_channel(auth)
     if channel:
         return order.channel == channel
     allowed = location_ids_for_user(user=user)

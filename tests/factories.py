@@ -17,12 +17,14 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from common.idempotency import IdempotencyKey, IdempotentResult, request_fingerprint
+from common.models import Channel
 from common.tokens import channel_user_get_or_create, token_issue
 from inventory.models import Sku
 from orders.models import Order
 from orders.services.checkout import CheckoutLine, CheckoutRequest
 from orders.views import checkout_idempotent
 from stores.models import Location, StaffMembership
+from stores.services import store_token_user_get_or_create
 
 # Real places in and around Shanghai, so routing and distances are what a customer there
 # would expect: the fields of a location at each.
@@ -58,8 +60,13 @@ def api_client_for(user, *, channel: str = "") -> APIClient:
     return client
 
 
-def channel_client(channel: str = "web") -> APIClient:
-    """The backend of a sales channel (web, app or the store app), with its channel token."""
+def channel_client(channel: str = "web", *, location: Location | None = None) -> APIClient:
+    """The backend of a sales channel with its channel token: web, app, or the store app of
+    `location` (a store token is bound to its store)."""
+    if channel == Channel.STORE:
+        if location is None:
+            raise ValueError("A store token acts for one store: give its location.")
+        return api_client_for(store_token_user_get_or_create(location=location), channel=channel)
     return api_client_for(channel_user_get_or_create(channel=channel), channel=channel)
 
 

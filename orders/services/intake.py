@@ -73,11 +73,15 @@ def checkout_store_for(
     if user.is_superuser:
         return None
     token = token_channel(auth)
-    if token:
-        if channel != token:
-            raise CheckoutNotAllowed(f"This client may only place {token} orders.")
+    if token and channel != token:
+        raise CheckoutNotAllowed(f"This client may only place {token} orders.")
+    if token and token != Channel.STORE:
         return None
     allowed = location_ids_for_user(user=user) or set()
+    if token and not allowed:
+        raise CheckoutNotAllowed(
+            "This store token acts for no store: issue one with --channel store --location CODE."
+        )
     if channel != Channel.STORE or not allowed:
         raise CheckoutNotAllowed("Staff place store orders at their own locations.")
     # A sale at the till is taken where the goods are; the input saw `store` agree.

@@ -79,7 +79,7 @@ def test_cancelling_twice_is_409_and_changes_nothing(web, xuhui, tee, pickup_ord
 
 def test_cancelling_an_in_store_sale_is_409_because_it_was_handed_over(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=5)
-    store_app_client = channel_client("store")
+    store_app_client = channel_client("store", location=xuhui)
     sale = post_checkout(
         store_app_client,
         body([(tee, 2)], channel="store", delivery={"method": "carry_out", "location": "SH-XUHUI"}),

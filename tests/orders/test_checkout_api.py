@@ -161,7 +161,7 @@ def test_in_store_sale_by_store_staff_is_fulfilled_at_once_and_leaves_the_shelf(
 
 def test_in_store_sale_with_a_store_channel_token_is_fulfilled(xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=1)
-    store_app = channel_client("store")
+    store_app = channel_client("store", location=xuhui)
     sale = body(
         [(tee, 1)], channel="store", delivery={"method": "carry_out", "location": "SH-XUHUI"}
     )

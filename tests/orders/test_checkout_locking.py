@@ -65,9 +65,9 @@ def order_for(xuhui, pudong, kunshan, tee, mug):
 
 
 @pytest.mark.parametrize("name", list(DELIVERIES))
-def test_nothing_but_stock_updates_runs_while_a_stock_row_is_locked(order_for, name):
+def test_nothing_but_stock_updates_runs_while_a_stock_row_is_locked(order_for, name, xuhui):
     channel, payload = order_for(name)
-    client = channel_client(channel)
+    client = channel_client(channel, location=xuhui)  # a store token is the till's
     client.get("/api/v1/orders")  # a token's last use is written at most once a minute
 
     with CaptureQueriesContext(connection) as captured:
@@ -85,9 +85,9 @@ def test_nothing_but_stock_updates_runs_while_a_stock_row_is_locked(order_for, n
 
 
 @pytest.mark.parametrize("name", list(DELIVERIES))
-def test_checkout_answer_and_its_replay_are_the_order_as_get_shows_it(order_for, name):
+def test_checkout_answer_and_its_replay_are_the_order_as_get_shows_it(order_for, name, xuhui):
     channel, payload = order_for(name)
-    client = channel_client(channel)
+    client = channel_client(channel, location=xuhui)  # a store token is the till's
     key = new_key()
 
     placed = post_checkout(client, payload, key=key)

@@ -36,7 +36,7 @@ def shelf(xuhui, tee):
 
 
 def test_a_fulfilled_order_closes_only_once_its_return_window_is_over(xuhui, tee, shelf):
-    store_app = channel_client("store")
+    store_app = channel_client("store", location=xuhui)
     order = sale(xuhui, tee)
     assert order.fulfilled_at is not None
 

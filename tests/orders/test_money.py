@@ -132,7 +132,7 @@ def test_split_tenders_add_up_to_the_total(web, xuhui, tee, stocked):
 
 
 def test_an_in_store_sale_is_paid_at_the_till_and_captured_at_once(xuhui, tee, stocked):
-    till = channel_client("store")
+    till = channel_client("store", location=xuhui)
     payload = body([(tee, 1)], delivery=pickup_at(xuhui, "carry_out"), channel="store")
     payload["payments"] = [
         {"method": "cash", "amount": "50.00"},
@@ -221,7 +221,7 @@ def test_an_in_store_sale_is_not_paid_through_a_gateway(xuhui, tee, stocked):
     payload = body([(tee, 1)], delivery=pickup_at(xuhui, "carry_out"), channel="store")
     payload["payments"] = [card("99.00")]
 
-    response = post_checkout(channel_client("store"), payload)
+    response = post_checkout(channel_client("store", location=xuhui), payload)
 
     assert response.status_code == 400
     assert "method" in response.json()["errors"]["payments"][0]
@@ -376,7 +376,7 @@ def test_shipping_stays_while_anything_is_left_and_goes_with_the_last_unit(web, 
 
 
 def test_cancelling_a_pickup_paid_at_the_till_refunds_what_the_till_took(xuhui, tee, stocked):
-    till = channel_client("store")
+    till = channel_client("store", location=xuhui)
     payload = body([(tee, 2)], delivery=pickup_at(xuhui), channel="store")
     payload["payments"] = [{"method": "cash", "amount": "198.00"}]
     order = checkout(till, payload)

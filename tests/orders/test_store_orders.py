@@ -95,16 +95,18 @@ def test_staff_of_a_warehouse_only_cannot_take_store_orders(kunshan, stocked):
     assert not Order.objects.exists()
 
 
-def test_store_app_token_records_the_named_store_or_else_the_pickup_store(xuhui, pudong, stocked):
-    store_app = channel_client("store")
+def test_a_store_app_token_records_its_own_store_and_cannot_order_for_another(
+    xuhui, pudong, stocked
+):
+    store_app = channel_client("store", location=xuhui)
 
     named = post_checkout(store_app, store_order(pickup_at(pudong), store="SH-XUHUI"))
     unnamed = post_checkout(store_app, store_order(pickup_at(pudong)))
+    other = post_checkout(store_app, store_order(pickup_at(pudong), store="SH-PUDONG"))
 
-    assert (named.status_code, unnamed.status_code) == (201, 201)
+    assert (named.status_code, unnamed.status_code, other.status_code) == (201, 201, 403)
     placed = dict(Order.objects.values_list("number", "store__code"))
-    assert placed[named.json()["number"]] == "SH-XUHUI"
-    assert placed[unnamed.json()["number"]] == "SH-PUDONG"
+    assert placed == {named.json()["number"]: "SH-XUHUI", unnamed.json()["number"]: "SH-XUHUI"}
 
 
 @pytest.mark.parametrize(
@@ -119,7 +121,7 @@ def test_store_app_token_records_the_named_store_or_else_the_pickup_store(xuhui,
 )
 def test_a_store_that_cannot_have_taken_the_order_is_400(xuhui, stocked, store, channel, delivery):
     LocationFactory(code="SH-CLOSED", is_active=False)
-    client = channel_client(channel)
+    client = channel_client(channel, location=xuhui if channel == "store" else None)
     where = {"method": delivery, "location": "SH-XUHUI"}
     payload = body([("TEE-WHITE-M", 1)], channel=channel, delivery=where) | {"store": store}
 
@@ -131,8 +133,11 @@ def test_a_store_that_cannot_have_taken_the_order_is_400(xuhui, stocked, store, 
 
 
 @pytest.mark.parametrize("client_kind", ["staff", "store_app"])
-def test_an_in_store_sale_at_a_warehouse_is_400(kunshan, tee, stocked, client_kind):
-    client = staff_client(kunshan) if client_kind == "staff" else channel_client("store")
+def test_an_in_store_sale_at_a_warehouse_is_400(kunshan, xuhui, tee, stocked, client_kind):
+    if client_kind == "staff":
+        client = staff_client(kunshan)
+    else:
+        client = channel_client("store", location=xuhui)
 
     response = post_checkout(client, store_order({"method": "carry_out", "location": "DC-KUNSHAN"}))
 
