@@ -32,8 +32,14 @@ def _is_api(request: HttpRequest) -> bool:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """An unknown API path answers in the API's error shape; other pages as Django does."""
     if _is_api(request):
-        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+        return api_not_found(request)
     return defaults.page_not_found(request, exception)
+
+
+def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
+    """The last API route: an unknown path under /api/ is the API's 404 with DEBUG on as well
+    (where Django would otherwise answer its HTML debug page)."""
+    return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -9,6 +9,6 @@ def broken(request):
     raise RuntimeError("a bug")
 
 
-urlpatterns = [*urlpatterns, path("api/v1/broken", broken)]
+urlpatterns = [path("api/v1/broken", broken), *urlpatterns]
 
 __all__ = ["handler404", "handler500", "urlpatterns"]

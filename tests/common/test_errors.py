@@ -13,6 +13,17 @@ def test_unknown_api_path_is_a_json_404(client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v2/orders", "/api/"])
+def test_unknown_api_path_is_json_404_with_debug_on_too(client, settings, path):
+    settings.DEBUG = True
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
+
+
+@pytest.mark.django_db
 def test_unknown_page_outside_the_api_is_django_404_page(client):
     response = client.get("/no-such-page")
 
