@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema
@@ -40,6 +42,20 @@ def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
     """The last API route: an unknown path under /api/ is the API's 404 with DEBUG on as well
     (where Django would otherwise answer its HTML debug page)."""
     return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refuses before any view (a body above DATA_UPLOAD_MAX_MEMORY_SIZE,
+    too many fields, a bad Host) answers in the API's error shape under /api/."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse(
+            {"code": "request_too_large", "detail": f"The body is over {limit} bytes."},
+            status=413,
+        )
+    return JsonResponse({"code": "bad_request", "detail": "Bad request."}, status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -78,6 +78,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The largest request body accepted (an API answers 413 above it): a checkout of hundreds of
+# lines or a batch of a thousand stock movements is well under 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DJANGO_MAX_REQUEST_BYTES", 1024 * 1024))
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

@@ -20,6 +20,7 @@ urlpatterns = [
     re_path(r"^api/(?P<unmatched>.*)$", api_not_found),
 ]
 
+handler400 = "common.views.bad_request"
 handler404 = "common.views.not_found"
 handler500 = "common.views.server_error"
 

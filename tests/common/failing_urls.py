@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from config.urls import handler404, handler500, urlpatterns
+from config.urls import handler400, handler404, handler500, urlpatterns
 
 
 def broken(request):
@@ -11,4 +11,4 @@ def broken(request):
 
 urlpatterns = [path("api/v1/broken", broken), *urlpatterns]
 
-__all__ = ["handler404", "handler500", "urlpatterns"]
+__all__ = ["handler400", "handler404", "handler500", "urlpatterns"]

@@ -3,6 +3,9 @@
 import pytest
 from django.test import Client
 
+from orders.models import Order
+from tests.factories import channel_client
+
 
 @pytest.mark.django_db
 def test_unknown_api_path_is_a_json_404(client):
@@ -38,3 +41,18 @@ def test_a_bug_behind_the_api_is_a_json_500():
 
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_size_limit_is_a_json_413_and_writes_nothing(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    lines = [{"sku": "TEE-WHITE-M", "quantity": 1}] * 1_000
+    payload = {"channel": "web", "lines": lines, "delivery": {"method": "pickup"}}
+
+    response = channel_client("web").post(
+        "/api/v1/checkout", payload, format="json", HTTP_IDEMPOTENCY_KEY="big-1"
+    )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert not Order.objects.exists()
