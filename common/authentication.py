@@ -3,6 +3,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from common.models import ApiToken
+from common.throttling import TokenFailureThrottle
 from common.tokens import token_digest
 
 
@@ -10,6 +11,18 @@ class HashedTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`, checked against the stored SHA-256 digest."""
 
     model = ApiToken
+
+    def authenticate(self, request):
+        failures = TokenFailureThrottle()
+        if failures.blocked(request):
+            raise exceptions.Throttled(
+                wait=failures.wait(), detail="Too many wrong tokens from this address."
+            )
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            failures.record_failure(request)
+            raise
 
     def authenticate_credentials(self, key: str):
         token = (

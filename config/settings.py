@@ -157,6 +157,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@omnistock.loca
 # A hanging mail server must not hold a worker for minutes: the outbox retries later.
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 
+CACHES = {
+    # What is counted per process (API throttles); nothing that must be shared lives here.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
+
 # --- Orders ---------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "CN")
 OMS_SHIPPING_FEE = os.environ.get("OMS_SHIPPING_FEE", "15.00")
@@ -185,6 +190,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
+    # Rates per API client (per client address for failed token logins). Counted in each
+    # server process's memory, so no outside service can take checkout down with it; with
+    # several processes a client gets up to that many times the rate.
+    "DEFAULT_THROTTLE_RATES": {
+        "checkout": os.environ.get("DJANGO_THROTTLE_CHECKOUT", "6000/min"),
+        "returns": os.environ.get("DJANGO_THROTTLE_RETURNS", "600/min"),
+        "customer_lookup": os.environ.get("DJANGO_THROTTLE_CUSTOMER_LOOKUP", "600/min"),
+        "token_failure": os.environ.get("DJANGO_THROTTLE_TOKEN_FAILURE", "30/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }

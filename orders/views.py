@@ -7,6 +7,7 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import DomainError
@@ -86,6 +87,8 @@ class CheckoutView(APIView):
     """Place an order: routes, reserves every line and records the order in one transaction."""
 
     permission_classes = [permissions.IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "checkout"
 
     @extend_schema(
         request=CheckoutInputSerializer,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from rest_framework.test import APIClient
 
@@ -23,6 +24,12 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 # --- the places and goods most tests use --------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with no requests counted against any API rate limit."""
+    cache.clear()
 
 
 @pytest.fixture

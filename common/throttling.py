@@ -1,0 +1,27 @@
+"""Failed token logins counted per client address (views limit themselves with DRF's
+`ScopedRateThrottle` and a `throttle_scope`)."""
+
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class TokenFailureThrottle(SimpleRateThrottle):
+    """Wrong or revoked tokens from one client address: past the rate, every request from it
+    is refused for a while (429), so keys cannot be guessed by trying them."""
+
+    scope = "token_failure"
+
+    def get_cache_key(self, request, view=None) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def blocked(self, request) -> bool:
+        """True while this address is over its rate of failures (counts nothing)."""
+        self.key = self.get_cache_key(request)
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return len(self.history) >= self.num_requests
+
+    def record_failure(self, request) -> None:
+        if not self.blocked(request):
+            self.throttle_success()
