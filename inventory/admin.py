@@ -3,10 +3,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from common.errors import DomainError
 from inventory import services
-from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
+from inventory.models import CountRequest, Reservation, Sku, StockLevel, StockMovement, Transfer
 from stores.admin import LocationScopedAdminMixin
 
 Reason = StockMovement.Reason
@@ -36,12 +39,30 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class HeldFilter(admin.SimpleListFilter):
+    title = "held units"
+    parameter_name = "held"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Some held"), ("no", "None held")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(held__gt=0)
+        if self.value() == "no":
+            return queryset.filter(held=0)
+        return queryset
+
+
 @admin.register(StockLevel)
 class StockLevelAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: stock changes only as movements with a reason."""
+    """Read-only: stock changes only as movements with a reason. Held units (returns
+    awaiting inspection, damaged, not found until counted) are on hand, never available."""
 
-    list_display = ["location", "sku", "on_hand", "reserved", "safety_stock", "available"]
-    list_filter = ["location__kind", "location"]
+    list_display = [
+        "location", "sku", "on_hand", "reserved", "held", "safety_stock", "available",
+    ]  # fmt: skip
+    list_filter = [HeldFilter, "location__kind", "location"]
     search_fields = ["sku__code", "sku__name", "location__code"]
     list_select_related = ["location", "sku"]
 
@@ -65,7 +86,7 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
 
     list_display = [
         "created_at", "location", "sku", "reason", "delta_on_hand", "delta_reserved",
-        "reference", "actor",
+        "delta_held", "reference", "actor",
     ]  # fmt: skip
     list_filter = ["reason", "location__kind", "location"]
     search_fields = ["sku__code", "reference", "external_id", "location__code"]
@@ -113,6 +134,29 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Not recorded: {error.detail}", messages.ERROR)
             return redirect(request.path)
         return super().response_add(request, obj, post_url_continue)
+
+
+@admin.register(CountRequest)
+class CountRequestAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Shelves to count: units reported not found there are held until the count is
+    recorded (a cycle count movement), which settles every request opened before it."""
+
+    list_display = [
+        "created_at", "location", "sku", "quantity", "status", "reference", "record_count",
+    ]  # fmt: skip
+    list_filter = ["status", "location"]
+    search_fields = ["sku__code", "reference", "location__code"]
+    list_select_related = ["location", "sku"]
+
+    @admin.display(description="count")
+    def record_count(self, obj: CountRequest) -> str:
+        if obj.status != CountRequest.Status.OPEN:
+            return f"counted {obj.counted_at:%Y-%m-%d %H:%M}" if obj.counted_at else "counted"
+        query = urlencode(
+            {"location": obj.location_id, "sku": obj.sku_id, "reason": Reason.CYCLE_COUNT}
+        )
+        url = f"{reverse('admin:inventory_stockmovement_add')}?{query}"
+        return format_html('<a href="{}">Record the count</a>', url)
 
 
 @admin.register(Reservation)
