@@ -1,11 +1,13 @@
 """The hold: units on hand that nothing promises until someone decides what becomes of them."""
 
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
+from common.errors import DomainError
 from inventory.errors import InsufficientHeld, InsufficientStock, InvalidMovement
 from inventory.models import CountRequest, StockLevel, StockMovement, Transfer
 from inventory.services import (
@@ -448,3 +450,88 @@ def test_verify_stock_finds_a_count_request_the_hold_does_not_cover(store, sku):
     assert (
         f"count requests: location {store.pk} sku {sku.pk}: 3 not found awaiting a count, 1 held"
     ) in err
+
+
+# --- concurrency: real connections racing for the same held units ---------------------------
+
+
+def _race(*workers):
+    """Run each worker on its own thread and connection, released together; their results
+    (a DomainError is a result: the answer a losing caller expects)."""
+    barrier = threading.Barrier(len(workers), timeout=60)
+    results: list[object] = [None] * len(workers)
+    errors: list[BaseException] = []
+
+    def run(index, work):
+        try:
+            connection.ensure_connection()
+            barrier.wait()
+            try:
+                results[index] = work()
+            except DomainError as exc:
+                results[index] = exc
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("first", "second"), [("restock", "restock"), ("restock", "write_off"), ("write_off", "")]
+)
+def test_two_concurrent_dispositions_of_the_same_held_units_only_one_succeeds(first, second):
+    store, warehouse, sku = LocationFactory(), WarehouseFactory(), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=1)
+    stock_hold_receive(location=store, sku=sku, quantity=2, reference=RMA)
+
+    def release(disposition):
+        if not disposition:  # the other counter sends the units to the warehouse
+            return lambda: stock_hold_transfer(
+                from_location=store, to_location=warehouse, sku=sku, quantity=2, reference=RMA
+            )
+        return lambda: stock_hold_release(
+            location=store, sku=sku, quantity=2, disposition=disposition, reference=RMA
+        )
+
+    results = _race(release(first), release(second))
+
+    refused = [r for r in results if isinstance(r, DomainError)]
+    done = [r for r in results if not isinstance(r, DomainError)]
+    assert len(done) == 1, results
+    assert [r.code for r in refused] == ["insufficient_held"]
+    on_hand, reserved, held, _ = buckets(store, sku)
+    assert (reserved, held) == (0, 0)
+    restocked = getattr(done[0], "reason", "") == Reason.RETURN_RESTOCK
+    assert on_hand == (3 if restocked else 1)  # restocked stays on hand; the others left
+    assert Transfer.objects.count() == (1 if isinstance(done[0], Transfer) else 0)
+    assert_stock_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_racing_a_not_found_report_settles_exactly_what_it_saw():
+    store, sku = LocationFactory(), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    results = _race(
+        lambda: stock_hold_not_found(location=store, sku=sku, quantity=2, reference="FO-1"),
+        lambda: stock_cycle_count(location=store, sku=sku, counted=4),
+    )
+
+    assert not [r for r in results if isinstance(r, DomainError)], results
+    [request] = CountRequest.objects.all()
+    on_hand, _, held, _ = buckets(store, sku)
+    if request.status == "counted":  # the report came first: the count settled it
+        assert (on_hand, held) == (4, 0)
+    else:  # the count came first: the report waits for the next one
+        assert (on_hand, held) == (4, 2)
+    assert_stock_consistent()
