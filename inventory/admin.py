@@ -18,6 +18,8 @@ STAFF_REASONS = [
     (Reason.ADJUSTMENT, "Adjustment (signed)"),
     (Reason.CYCLE_COUNT, "Cycle count (counted quantity)"),
     (Reason.WRITE_OFF, "Write-off (-)"),
+    (Reason.DAMAGED, "Damaged: into the hold, no longer promised (held +)"),
+    (Reason.RETURN_RESTOCK, "Held units inspected: back on the shelf (held -)"),
 ]
 
 
@@ -74,10 +76,15 @@ class StockLevelAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 class MovementForm(forms.ModelForm):
     reason = forms.ChoiceField(choices=STAFF_REASONS)
     quantity = forms.IntegerField(help_text="Units received, the signed change, or the count.")
+    from_hold = forms.BooleanField(
+        required=False,
+        label="Write off held units",
+        help_text="With a write-off: the units come out of the hold (inspected, not sellable).",
+    )
 
     class Meta:
         model = StockMovement
-        fields = ["location", "sku", "reason", "quantity", "note"]
+        fields = ["location", "sku", "reason", "quantity", "from_hold", "note"]
 
 
 @admin.register(StockMovement)
@@ -111,17 +118,33 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
         if not self.allowed_locations(request).filter(pk=data["location"].pk).exists():
             raise PermissionDenied
         try:
-            movement = services.stock_movement_record(
-                location=data["location"],
-                sku=data["sku"],
-                reason=data["reason"],
-                quantity=data["quantity"],
-                origin=services.MovementOrigin(actor=request.user, note=data["note"]),
-            )
+            movement = self._record(request, data)
         except DomainError as exc:
             request.movement_error = exc  # per request: admin instances are shared
             return
         obj.pk = movement.pk
+
+    @staticmethod
+    def _record(request, data: dict) -> StockMovement:
+        """Through the service for what staff recorded: the hold's, or a plain movement's."""
+        at = {"location": data["location"], "sku": data["sku"], "quantity": data["quantity"]}
+        who = {"actor": request.user, "note": data["note"], "reference": ""}
+        reason = data["reason"]
+        if reason == Reason.DAMAGED:
+            return services.stock_hold_damaged(**at, **who)
+        if reason == Reason.RETURN_RESTOCK:
+            return services.stock_hold_release(
+                **at, disposition=services.HoldDisposition.RESTOCK, **who
+            )
+        if reason == Reason.WRITE_OFF and data.get("from_hold"):
+            return services.stock_hold_release(
+                **at, disposition=services.HoldDisposition.WRITE_OFF, **who
+            )
+        return services.stock_movement_record(
+            **at,
+            reason=reason,
+            origin=services.MovementOrigin(actor=request.user, note=data["note"]),
+        )
 
     def log_addition(self, request, obj, message):
         if getattr(request, "movement_error", None) is not None:

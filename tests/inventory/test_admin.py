@@ -188,3 +188,33 @@ def test_staff_see_their_count_requests_and_record_the_count_from_one(hold_staff
     shown = client.get("/admin/inventory/countrequest/").content.decode()
     assert "Record the count" not in shown
     assert "counted " in shown
+
+
+def test_staff_put_damaged_units_into_the_hold_and_inspect_them_in_the_admin(hold_staff):
+    client, store = hold_staff
+    sku = SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    _record(client, store, sku, reason="damaged", quantity=3, note="water damage")
+    assert _buckets(store, sku) == (5, 3)
+    _record(client, store, sku, reason="return_restock", quantity=1)
+    assert _buckets(store, sku) == (5, 2)
+    _record(client, store, sku, reason="write_off", quantity=2, from_hold="on")
+    assert _buckets(store, sku) == (3, 0)
+
+    response = _record(client, store, sku, reason="return_restock", quantity=1)
+
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(m.startswith("Not recorded: Fewer units are held") for m in shown)
+    reasons = StockMovement.objects.filter(location=store, sku=sku).order_by("pk")
+    assert list(reasons.values_list("reason", "delta_on_hand", "delta_held")) == [
+        ("receipt", 5, 0),
+        ("damaged", 0, 3),
+        ("return_restock", 0, -1),
+        ("write_off", -2, -2),
+    ]
+
+
+def _buckets(location, sku) -> tuple[int, int]:
+    level = StockLevel.objects.get(location=location, sku=sku)
+    return level.on_hand, level.held
