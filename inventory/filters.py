@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import F
 from rest_framework.exceptions import PermissionDenied
 
-from inventory.models import StockLevel
+from inventory.models import CountRequest, StockLevel
 from stores.selectors import location_ids_for_user, locations_by_code
 
 
@@ -39,3 +39,15 @@ class StockLevelFilter(django_filters.FilterSet):
             if value
             else queryset.filter(on_hand__lte=unavailable)
         )
+
+
+class CountRequestFilter(django_filters.FilterSet):
+    location = django_filters.CharFilter(method="filter_location", max_length=32)
+    sku = django_filters.CharFilter(field_name="sku__code")
+    status = django_filters.ChoiceFilter(choices=CountRequest.Status.choices)
+
+    class Meta:
+        model = CountRequest
+        fields = ["location", "sku", "status"]
+
+    filter_location = StockLevelFilter.filter_location

@@ -37,6 +37,15 @@ def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     return qs.order_by("location__code", "sku__code")
 
 
+def count_request_list(*, location_ids: set[int] | None) -> QuerySet[CountRequest]:
+    """Count requests at `location_ids` (every location when None), open ones first, then
+    newest first."""
+    qs = CountRequest.objects.select_related("location", "sku")
+    if location_ids is not None:
+        qs = qs.filter(location_id__in=location_ids)
+    return qs.order_by("-status", "-created_at", "-pk")  # descending: "open", then "counted"
+
+
 def open_count_requests(*, ids: Iterable[int]) -> list[CountRequest]:
     """Those of the count requests `ids` still waiting for their count, with their SKU."""
     return list(

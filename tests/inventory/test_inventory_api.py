@@ -9,7 +9,12 @@ from django.utils import timezone
 from inventory import selectors, views
 from inventory.models import ShipDay, Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
-from inventory.services import stock_hold_damaged, stock_hold_receive
+from inventory.services import (
+    stock_cycle_count,
+    stock_hold_damaged,
+    stock_hold_not_found,
+    stock_hold_receive,
+)
 from stores.geo import haversine_km
 from tests.factories import (
     BEIJING,
@@ -939,3 +944,35 @@ def test_an_empty_movement_batch_is_400(pos):
 
     assert response.status_code == 400
     assert "movements" in response.json()["errors"]
+
+
+# --- count requests -------------------------------------------------------------------------
+
+
+def test_staff_list_the_count_requests_of_their_stores_open_first(user_client, two_stores, tee):
+    store_a, store_b = two_stores
+    counted = stock_hold_not_found(location=store_a, sku=tee, quantity=1, reference="O-1")
+    stock_cycle_count(location=store_a, sku=tee, counted=4)
+    waiting = stock_hold_not_found(location=store_a, sku=tee, quantity=2, reference="O-2")
+    stock_hold_not_found(location=store_b, sku=tee, quantity=1, reference="O-3")
+    client = staff_client(store_a)
+
+    listed = client.get("/api/v1/inventory/count-requests")
+    open_only = client.get("/api/v1/inventory/count-requests", {"status": "open"})
+    elsewhere = client.get("/api/v1/inventory/count-requests", {"location": "STORE-B"})
+
+    assert listed.status_code == 200
+    rows = listed.json()["results"]
+    assert [(row["id"], row["status"]) for row in rows] == [
+        (waiting.pk, "open"),
+        (counted.pk, "counted"),
+    ]
+    assert {k: rows[0][k] for k in ("location", "sku", "quantity", "reference")} == {
+        "location": "STORE-A",
+        "sku": "SKU-TEE",
+        "quantity": 2,
+        "reference": "O-2",
+    }
+    assert [row["id"] for row in open_only.json()["results"]] == [waiting.pk]
+    assert elsewhere.status_code == 403
+    assert user_client().get("/api/v1/inventory/count-requests").status_code == 403
