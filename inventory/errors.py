@@ -22,9 +22,15 @@ class ShipCapacityExhausted(InsufficientStock):
 
 
 class CountBelowReserved(DomainError):
+    """Raised with `counted`, `on_hand_now`, `reserved` and, when units stay held (returns
+    awaiting inspection, damaged), `held`."""
+
     code = "count_below_reserved"
     status = 409
-    default_detail = "The counted quantity is below what is reserved; release or re-route first."
+    default_detail = (
+        "The counted quantity is below what is reserved or held; release, re-route or "
+        "inspect first."
+    )
 
 
 class StaleCount(DomainError):
@@ -46,3 +52,15 @@ class StockInvariantBroken(DomainError):
 
     code = "stock_invariant_broken"
     status = 500
+
+
+class InsufficientHeld(DomainError):
+    """A disposition (restock, write-off, transfer) for more units than the hold has there.
+
+    Raised with `sku`, `location`, `requested` and `held` (what a disposition may take now:
+    units held as not found wait for their count and are not among them).
+    """
+
+    code = "insufficient_held"
+    status = 409
+    default_detail = "Fewer units are held there than the disposition asks for."

@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import F
 from rest_framework.exceptions import PermissionDenied
 
-from inventory.models import StockLevel
+from inventory.models import CountRequest, StockLevel
 from stores.selectors import location_ids_for_user, locations_by_code
 
 
@@ -27,13 +27,27 @@ class StockLevelFilter(django_filters.FilterSet):
                 raise PermissionDenied(f"Location {value} is not one of yours.")
         return queryset.filter(location__code=value)
 
+    # Held units are on hand but never available: neither filter counts them.
     def filter_low(self, queryset, name, value):
-        low = queryset.filter(on_hand__lte=F("reserved") + F("safety_stock"))
+        low = queryset.filter(on_hand__lte=F("reserved") + F("held") + F("safety_stock"))
         return low if value else queryset.exclude(pk__in=low.values("pk"))
 
     def filter_in_stock(self, queryset, name, value):
+        unavailable = F("reserved") + F("held")
         return (
-            queryset.filter(on_hand__gt=F("reserved"))
+            queryset.filter(on_hand__gt=unavailable)
             if value
-            else queryset.filter(on_hand__lte=F("reserved"))
+            else queryset.filter(on_hand__lte=unavailable)
         )
+
+
+class CountRequestFilter(django_filters.FilterSet):
+    location = django_filters.CharFilter(method="filter_location", max_length=32)
+    sku = django_filters.CharFilter(field_name="sku__code")
+    status = django_filters.ChoiceFilter(choices=CountRequest.Status.choices)
+
+    class Meta:
+        model = CountRequest
+        fields = ["location", "sku", "status"]
+
+    filter_location = StockLevelFilter.filter_location

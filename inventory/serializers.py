@@ -1,6 +1,13 @@
 from rest_framework import serializers
 
-from inventory.models import MAX_SKU_PRICE, SKU_CODE_PATTERN, Sku, StockLevel, StockMovement
+from inventory.models import (
+    MAX_SKU_PRICE,
+    SKU_CODE_PATTERN,
+    CountRequest,
+    Sku,
+    StockLevel,
+    StockMovement,
+)
 from inventory.services import MAX_MOVEMENT_QUANTITY
 from inventory.services.imports import IMPORTABLE_REASONS
 from stores.geo import parse_point
@@ -100,6 +107,9 @@ class AvailabilityRowSerializer(serializers.Serializer):
     sku = serializers.CharField()
     on_hand = serializers.IntegerField()
     reserved = serializers.IntegerField()
+    held = serializers.IntegerField(
+        help_text="On hand but never promised: returns awaiting inspection, damaged or not found."
+    )
     available = serializers.IntegerField(help_text="Available to promise online.")
     distance_km = serializers.FloatField(allow_null=True)
     can_ship = serializers.BooleanField()
@@ -123,6 +133,19 @@ class StockLevelOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = StockLevel
         fields = [
-            "location", "sku", "sku_name", "on_hand", "reserved", "safety_stock",
+            "location", "sku", "sku_name", "on_hand", "reserved", "held", "safety_stock",
             "available", "available_to_promise", "updated_at",
+        ]  # fmt: skip
+
+
+class CountRequestOutputSerializer(serializers.ModelSerializer):
+    location = serializers.CharField(source="location.code")
+    sku = serializers.CharField(source="sku.code")
+    sku_name = serializers.CharField(source="sku.name")
+
+    class Meta:
+        model = CountRequest
+        fields = [
+            "id", "location", "sku", "sku_name", "quantity", "status", "reference", "note",
+            "created_at", "counted_at",
         ]  # fmt: skip

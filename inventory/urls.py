@@ -14,4 +14,5 @@ urlpatterns = [
     path("skus/<sku_code:code>", views.SkuDetailView.as_view(), name="sku-detail"),
     path("stock", views.StockListView.as_view(), name="stock-list"),
     path("inventory/movements", views.MovementBatchView.as_view(), name="movement-batch"),
+    path("inventory/count-requests", views.CountRequestListView.as_view(), name="count-requests"),
 ]

@@ -9,11 +9,12 @@ from rest_framework.views import APIView
 
 from common.permissions import has_django_permission
 from inventory import selectors
-from inventory.filters import StockLevelFilter
+from inventory.filters import CountRequestFilter, StockLevelFilter
 from inventory.serializers import (
     AvailabilityOutputSerializer,
     AvailabilityQuerySerializer,
     BatchOutputSerializer,
+    CountRequestOutputSerializer,
     MovementBatchInputSerializer,
     MovementInputSerializer,
     SkuBatchInputSerializer,
@@ -149,6 +150,23 @@ class StockListView(generics.ListAPIView):
             return selectors.StockLevel.objects.none()
         # `location` is checked against the caller's locations by the filter, once valid.
         return selectors.stock_level_list(
+            location_ids=location_ids_for_user(user=self.request.user)
+        )
+
+
+class CountRequestListView(generics.ListAPIView):
+    """Shelves the caller's stores are asked to count (units of them were not found when
+    picked, and are held until then), open ones first. The count is recorded as a
+    `cycle_count` movement, which settles them."""
+
+    permission_classes = [IsLocationStaff]
+    serializer_class = CountRequestOutputSerializer
+    filterset_class = CountRequestFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
+            return selectors.CountRequest.objects.none()
+        return selectors.count_request_list(
             location_ids=location_ids_for_user(user=self.request.user)
         )
 

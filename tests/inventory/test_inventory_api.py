@@ -9,6 +9,12 @@ from django.utils import timezone
 from inventory import selectors, views
 from inventory.models import ShipDay, Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
+from inventory.services import (
+    stock_cycle_count,
+    stock_hold_damaged,
+    stock_hold_not_found,
+    stock_hold_receive,
+)
 from stores.geo import haversine_km
 from tests.factories import (
     BEIJING,
@@ -29,10 +35,11 @@ from tests.stores.factories import (
 )
 
 AVAILABILITY_FIELDS = {
-    "location", "sku", "on_hand", "reserved", "available", "distance_km", "can_ship", "can_pickup",
+    "location", "sku", "on_hand", "reserved", "held", "available", "distance_km", "can_ship",
+    "can_pickup",
 }  # fmt: skip
 STOCK_FIELDS = {
-    "location", "sku", "sku_name", "on_hand", "reserved", "safety_stock", "available",
+    "location", "sku", "sku_name", "on_hand", "reserved", "held", "safety_stock", "available",
     "available_to_promise", "updated_at",
 }  # fmt: skip
 
@@ -94,6 +101,7 @@ def test_availability_lists_every_location_holding_the_sku_with_its_numbers(
         "sku": "SKU-TEE",
         "on_hand": 5,
         "reserved": 0,
+        "held": 0,
         "available": 4,  # online never promises the safety stock
         "distance_km": None,
         "can_ship": True,
@@ -579,6 +587,34 @@ def test_stock_counts_reserved_units_as_unavailable(user_client, two_stores, tee
     )
 
 
+def test_stock_counts_held_units_as_unavailable(user_client, two_stores, tee):
+    store_a, _ = two_stores
+    stock_hold_damaged(location=store_a, sku=tee, quantity=5, reference="shelf check")
+
+    response = staff_client(store_a).get("/api/v1/stock", {"sku": "SKU-TEE"})
+    out_of_stock = staff_client(store_a).get("/api/v1/stock", {"in_stock": "false"})
+    low = staff_client(store_a).get("/api/v1/stock", {"low": "true"})
+
+    [row] = response.json()["results"]
+    assert (row["on_hand"], row["held"], row["available"], row["available_to_promise"]) == (
+        5,
+        5,
+        0,
+        0,
+    )
+    assert ("STORE-A", "SKU-TEE") in _stock_rows(out_of_stock)
+    assert ("STORE-A", "SKU-TEE") in _stock_rows(low)
+
+
+def test_availability_never_shows_held_units_as_available(user_client, stocked, tee):
+    stock_hold_receive(location=stocked["xuhui"], sku=tee, quantity=3, reference="return:1")
+
+    response = _availability(user_client(), sku="SKU-TEE", location="SH-XUHUI")
+
+    [row] = response.json()["results"]
+    assert (row["on_hand"], row["reserved"], row["held"], row["available"]) == (8, 0, 3, 4)
+
+
 # --- movements from a POS or WMS -----------------------------------------------------------
 
 
@@ -908,3 +944,35 @@ def test_an_empty_movement_batch_is_400(pos):
 
     assert response.status_code == 400
     assert "movements" in response.json()["errors"]
+
+
+# --- count requests -------------------------------------------------------------------------
+
+
+def test_staff_list_the_count_requests_of_their_stores_open_first(user_client, two_stores, tee):
+    store_a, store_b = two_stores
+    counted = stock_hold_not_found(location=store_a, sku=tee, quantity=1, reference="O-1")
+    stock_cycle_count(location=store_a, sku=tee, counted=4)
+    waiting = stock_hold_not_found(location=store_a, sku=tee, quantity=2, reference="O-2")
+    stock_hold_not_found(location=store_b, sku=tee, quantity=1, reference="O-3")
+    client = staff_client(store_a)
+
+    listed = client.get("/api/v1/inventory/count-requests")
+    open_only = client.get("/api/v1/inventory/count-requests", {"status": "open"})
+    elsewhere = client.get("/api/v1/inventory/count-requests", {"location": "STORE-B"})
+
+    assert listed.status_code == 200
+    rows = listed.json()["results"]
+    assert [(row["id"], row["status"]) for row in rows] == [
+        (waiting.pk, "open"),
+        (counted.pk, "counted"),
+    ]
+    assert {k: rows[0][k] for k in ("location", "sku", "quantity", "reference")} == {
+        "location": "STORE-A",
+        "sku": "SKU-TEE",
+        "quantity": 2,
+        "reference": "O-2",
+    }
+    assert [row["id"] for row in open_only.json()["results"]] == [waiting.pk]
+    assert elsewhere.status_code == 403
+    assert user_client().get("/api/v1/inventory/count-requests").status_code == 403
