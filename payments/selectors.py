@@ -177,3 +177,18 @@ def _dummy_refund_breaches() -> list[str]:
         for p in Payment.objects.filter(pk__in=list(by_payment)).order_by("pk")
         if by_payment[p.pk] > p.refunded + held[p.pk][Kind.REFUND]
     ]
+
+
+def refunds_by_keys(*, demand: str, keys: list[str]) -> list[tuple[PaymentTransaction, Payment]]:
+    """The refunds of a demand's tenders asked under `keys` (a return's rounds), oldest
+    first, each with its tender."""
+    if not keys:
+        return []
+    rows = (
+        PaymentTransaction.objects.filter(
+            payment__demand=demand, kind=Kind.REFUND, idempotency_key__in=keys
+        )
+        .select_related("payment")
+        .order_by("pk")
+    )
+    return [(tx, tx.payment) for tx in rows]
