@@ -2,7 +2,7 @@
 
 A channel's client sees the returns of the orders it sees (its channel's, and its
 customers' whole history). Staff see the returns received or opened at their locations,
-and every return still waiting to be dropped off (any store that accepts returns may
+and every return not received anywhere (any store that accepts returns may
 receive it, found by its code, order number, email or phone). Superusers see everything.
 """
 
