@@ -20,13 +20,14 @@ CEILING_DEMAND = "bench-ceiling"
 RESERVE_CTE = """
 WITH up AS (
     UPDATE inventory_stocklevel SET reserved = reserved + 1, updated_at = now()
-    WHERE location_id = {loc} AND sku_id = {sku} AND on_hand - reserved - safety_stock >= 1
+    WHERE location_id = {loc} AND sku_id = {sku}
+      AND on_hand - reserved - held - safety_stock >= 1
     RETURNING location_id, sku_id
 ), m AS (
     INSERT INTO inventory_stockmovement
-        (delta_on_hand, delta_reserved, reason, reference, note, source, external_id,
-         created_at, location_id, sku_id)
-    SELECT 0, 1, 'reserve', '{demand}', '', '', '', now(), location_id, sku_id FROM up
+        (delta_on_hand, delta_reserved, delta_held, reason, reference, note, source,
+         external_id, created_at, location_id, sku_id)
+    SELECT 0, 1, 0, 'reserve', '{demand}', '', '', '', now(), location_id, sku_id FROM up
 )
 INSERT INTO inventory_reservation
     (reference, demand, delivery_method, quantity, status, created_at, updated_at,

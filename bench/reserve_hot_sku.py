@@ -32,7 +32,7 @@ import harness
 
 RAW_RESERVE = (
     "UPDATE inventory_stocklevel SET reserved = reserved + 1"
-    " WHERE location_id = %s AND sku_id = %s AND on_hand - reserved - safety_stock >= 1"
+    " WHERE location_id = %s AND sku_id = %s AND on_hand - reserved - held - safety_stock >= 1"
 )
 RAW_UNDO = (
     "UPDATE inventory_stocklevel SET reserved = reserved - %s"

@@ -117,9 +117,9 @@ def receive_stock(conn, *, quantity: int, locations: tuple[int, int], sku: int |
             RETURNING s.location_id, s.sku_id
         )
         INSERT INTO inventory_stockmovement
-            (delta_on_hand, delta_reserved, reason, reference, note, source, external_id,
-             created_at, location_id, sku_id)
-        SELECT %(q)s, 0, 'receipt', 'bench top-up', '', '', '', now(), location_id, sku_id
+            (delta_on_hand, delta_reserved, delta_held, reason, reference, note, source,
+             external_id, created_at, location_id, sku_id)
+        SELECT %(q)s, 0, 0, 'receipt', 'bench top-up', '', '', '', now(), location_id, sku_id
         FROM up
         """,  # noqa: S608 - the WHERE clause is one of two fixed texts
         {"q": quantity, "a": locations[0], "b": locations[1], "sku": sku},

@@ -73,12 +73,13 @@ WITH pairs AS (
     WHERE l.id = ANY(%(location_ids)s) AND s.id = ANY(%(sku_ids)s)
 ), levels AS (
     INSERT INTO inventory_stocklevel
-        (location_id, sku_id, on_hand, reserved, safety_stock, updated_at)
+        (location_id, sku_id, on_hand, reserved, held, safety_stock, updated_at)
     SELECT location_id, sku_id,
            CASE WHEN kind = %(warehouse)s THEN CASE WHEN roll < 50 THEN 0 ELSE 40 + roll %% 460 END
                 WHEN roll %% 100 < 15 THEN 0
                 WHEN roll %% 100 < 40 THEN 1 + (roll %% 100) %% 3
                 ELSE 4 + (roll %% 100) %% 37 END,
+           0,
            0,
            CASE WHEN kind = %(warehouse)s THEN 0 ELSE 1 + roll %% 2 END,
            now()
@@ -87,9 +88,9 @@ WITH pairs AS (
     RETURNING location_id, sku_id, on_hand
 )
 INSERT INTO inventory_stockmovement
-    (location_id, sku_id, delta_on_hand, delta_reserved, reason, reference, note, source,
-     external_id, created_at)
-SELECT location_id, sku_id, on_hand, 0, %(receipt)s, 'seed', 'opening stock', '', '', now()
+    (location_id, sku_id, delta_on_hand, delta_reserved, delta_held, reason, reference, note,
+     source, external_id, created_at)
+SELECT location_id, sku_id, on_hand, 0, 0, %(receipt)s, 'seed', 'opening stock', '', '', now()
 FROM levels WHERE on_hand > 0
 """
 _PG_STOCK_SQL = _PG_STOCK_SQL_TEMPLATE.format(

@@ -46,3 +46,15 @@ class StockInvariantBroken(DomainError):
 
     code = "stock_invariant_broken"
     status = 500
+
+
+class InsufficientHeld(DomainError):
+    """A disposition (restock, write-off, transfer) for more units than the hold has there.
+
+    Raised with `sku`, `location`, `requested` and `held` (what a disposition may take now:
+    units held as not found wait for their count and are not among them).
+    """
+
+    code = "insufficient_held"
+    status = 409
+    default_detail = "Fewer units are held there than the disposition asks for."

@@ -87,6 +87,9 @@ class StockLevel(models.Model):
     )
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
+    # On hand but never promised: returned goods awaiting inspection, damaged picks, units
+    # reported not found until the shelf is counted (`inventory.services.holds`).
+    held = models.IntegerField(default=0, db_default=0)
     safety_stock = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,9 +99,10 @@ class StockLevel(models.Model):
                 fields=["location", "sku"], name="stocklevel_location_sku_uniq"
             ),
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="stocklevel_on_hand_gte_0"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="stocklevel_held_gte_0"),
             models.CheckConstraint(
-                condition=Q(reserved__gte=0, reserved__lte=F("on_hand")),
-                name="stocklevel_reserved_within_on_hand",
+                condition=Q(reserved__gte=0, on_hand__gte=F("reserved") + F("held")),
+                name="stocklevel_reserved_held_within_on_hand",
             ),
             models.CheckConstraint(
                 condition=Q(safety_stock__gte=0), name="stocklevel_safety_stock_gte_0"
@@ -108,21 +112,23 @@ class StockLevel(models.Model):
             # Covering (PostgreSQL), so availability of a SKU across locations is index-only.
             models.Index(
                 fields=["sku", "location"],
-                include=["on_hand", "reserved", "safety_stock"],
+                include=["on_hand", "reserved", "held", "safety_stock"],
                 name="stocklevel_sku_covering_idx",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.sku_id}@{self.location_id}: {self.on_hand} on hand, {self.reserved} reserved"
+        where = f"{self.sku_id}@{self.location_id}"
+        return f"{where}: {self.on_hand} on hand, {self.reserved} reserved, {self.held} held"
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.reserved
+        """What a sale at the till may take: neither reserved nor held."""
+        return self.on_hand - self.reserved - self.held
 
     @property
     def available_to_promise(self) -> int:
-        return max(0, self.on_hand - self.reserved - self.safety_stock)
+        return max(0, self.available - self.safety_stock)
 
 
 class StockMovement(models.Model):
@@ -140,6 +146,11 @@ class StockMovement(models.Model):
         TRANSFER_OUT = "transfer_out", "Transfer out"
         TRANSFER_IN = "transfer_in", "Transfer in"
         WRITE_OFF = "write_off", "Write-off"
+        # Into the hold (on hand, never promised) and back out of it: see services.holds.
+        RETURN_RECEIVE = "return_receive", "Return received (held for inspection)"
+        DAMAGED = "damaged", "Damaged (held)"
+        NOT_FOUND = "not_found", "Not found (held until counted)"
+        HOLD_REVERSAL = "hold_reversal", "Disposition reversed (held again)"
 
     # movement_pair_idx (location, sku, created_at) serves every lookup by location.
     location = models.ForeignKey(
@@ -149,6 +160,7 @@ class StockMovement(models.Model):
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
     delta_on_hand = models.IntegerField(default=0)
     delta_reserved = models.IntegerField(default=0)
+    delta_held = models.IntegerField(default=0, db_default=0)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     # Not indexed: nothing looks a movement up by reference; the admin's search is a
     # case-insensitive contains, which no B-tree (nor the _like twin) can serve.
@@ -176,8 +188,62 @@ class StockMovement(models.Model):
         indexes = [models.Index(fields=["location", "sku", "created_at"], name="movement_pair_idx")]
 
     def __str__(self) -> str:
-        deltas = f"{self.delta_on_hand:+d}/{self.delta_reserved:+d}"
+        deltas = f"{self.delta_on_hand:+d}/{self.delta_reserved:+d}/{self.delta_held:+d}"
         return f"{self.reason} {deltas} {self.sku_id}@{self.location_id}"
+
+
+class HoldDisposition(models.TextChoices):
+    """What becomes of held units once inspected (`stock_hold_release`)."""
+
+    RESTOCK = "restock", "Restock (available here)"
+    WRITE_OFF = "write_off", "Write off"
+
+
+class CountRequestStatus(models.TextChoices):
+    OPEN = "open", "Count requested"
+    COUNTED = "counted", "Counted"
+
+
+class CountRequest(FSMModelMixin, TimeStampedModel):
+    """A location is asked to count one SKU's shelf: units reported not found there are
+    held (on hand, never promised) until the count is recorded, which settles them.
+
+    Changed only by `inventory.services`: opened by `stock_hold_not_found` (or a rejected
+    pick), settled by `stock_cycle_count`.
+    """
+
+    Status = CountRequestStatus
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(help_text="Units held as not found until counted.")
+    reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+    status = FSMField(max_length=10, choices=Status.choices, default=Status.OPEN, protected=True)
+    counted_at = models.DateTimeField(null=True, blank=True)
+    count = models.ForeignKey(
+        "StockMovement", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The cycle count that settled it.",
+    )  # fmt: skip
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="countrequest_quantity_gt_0")
+        ]
+        indexes = [
+            models.Index(
+                fields=["location", "sku"],
+                name="countrequest_open_idx",
+                condition=Q(status=CountRequestStatus.OPEN),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Count {self.sku_id}@{self.location_id}: {self.quantity} not found ({self.status})"
+
+    @transition(field=status, source=Status.OPEN, target=Status.COUNTED)
+    def settle(self) -> None:
+        """The shelf was counted: the count replaced what was held as not found."""
 
 
 class ReservationStatus(models.TextChoices):

@@ -7,7 +7,7 @@ from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
-from inventory.models import Reservation, ShipDay, Sku, StockLevel
+from inventory.models import CountRequest, Reservation, ShipDay, Sku, StockLevel
 from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.geo import distance_km_expression, distance_km_sql
 
@@ -27,7 +27,9 @@ def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     """
     qs = StockLevel.objects.select_related("location", "sku").annotate(
         atp=Greatest(
-            F("on_hand") - F("reserved") - F("safety_stock"), 0, output_field=IntegerField()
+            F("on_hand") - F("reserved") - F("held") - F("safety_stock"),
+            0,
+            output_field=IntegerField(),
         ),
     )
     if location_ids is not None:
@@ -80,7 +82,8 @@ def availability(
     location_id: int | None = None,
     limit: int | None = None,
 ) -> list[dict]:
-    """Per location and SKU: on hand, reserved, available to promise, distance, capabilities;
+    """Per location and SKU: on hand, reserved, held (never promised), available to promise,
+    distance, capabilities;
     the first `limit` rows (nearest first with `near`), cut in SQL.
 
     One query: the stock rows index-only from the covering (sku, location) index, with the
@@ -110,8 +113,9 @@ def availability(
     # sorted. Every fragment is written here; the caller's values are parameters.
     sql = f"""
         WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
-        SELECT l.code, x.sku, x.on_hand, x.reserved,
-               GREATEST(0, x.on_hand - x.reserved - x.safety_stock), l.km, l.can_ship, l.can_pickup
+        SELECT l.code, x.sku, x.on_hand, x.reserved, x.held,
+               GREATEST(0, x.on_hand - x.reserved - x.held - x.safety_stock),
+               l.km, l.can_ship, l.can_pickup
         FROM (
             SELECT l.id, l.code, {distance} AS km,
                    l.can_ship AND COALESCE(d.orders, 0) < l.daily_ship_capacity AS can_ship,
@@ -122,7 +126,7 @@ def availability(
             ORDER BY {order.replace(", k.code", "")}
         ) l
         CROSS JOIN LATERAL (
-            SELECT k.code AS sku, s.on_hand, s.reserved, s.safety_stock
+            SELECT k.code AS sku, s.on_hand, s.reserved, s.held, s.safety_stock
             FROM "inventory_stocklevel" s JOIN k ON k.id = s.sku_id
             WHERE s.sku_id = ANY(%(skus)s) AND s.location_id = l.id
             OFFSET 0
@@ -139,12 +143,13 @@ def availability(
             "sku": sku,
             "on_hand": on_hand,
             "reserved": reserved,
+            "held": held,
             "available": available,
             "distance_km": None if km is None else round(km, 2),
             "can_ship": can_ship,
             "can_pickup": can_pickup,
         }
-        for location, sku, on_hand, reserved, available, km, can_ship, can_pickup in rows
+        for location, sku, on_hand, reserved, held, available, km, can_ship, can_pickup in rows
     ]
 
 
@@ -161,7 +166,7 @@ def _availability_portable(
     if location_id is not None:
         qs = qs.filter(location_id=location_id)
     qs = qs.values(
-        "on_hand", "reserved", "safety_stock", "location_id",
+        "on_hand", "reserved", "held", "safety_stock", "location_id",
         code=F("location__code"), sku_code=F("sku__code"),
         location_can_ship=F("location__can_ship"), location_can_pickup=F("location__can_pickup"),
         capacity=F("location__daily_ship_capacity"),
@@ -181,7 +186,10 @@ def _availability_portable(
             "sku": row["sku_code"],
             "on_hand": row["on_hand"],
             "reserved": row["reserved"],
-            "available": max(0, row["on_hand"] - row["reserved"] - row["safety_stock"]),
+            "held": row["held"],
+            "available": max(
+                0, row["on_hand"] - row["reserved"] - row["held"] - row["safety_stock"]
+            ),
             "distance_km": round(row["distance_km"], 2) if near is not None else None,
             "can_ship": row["location_can_ship"]
             and used.get(row["location_id"], 0) < row["capacity"],
@@ -197,20 +205,22 @@ def stock_breaches() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT l.location_id, l.sku_id, l.on_hand, l.reserved,
-                   COALESCE(m.on_hand, 0), COALESCE(m.reserved, 0)
+            SELECT l.location_id, l.sku_id, l.on_hand, l.reserved, l.held,
+                   COALESCE(m.on_hand, 0), COALESCE(m.reserved, 0), COALESCE(m.held, 0)
             FROM inventory_stocklevel l
             LEFT JOIN (
                 SELECT location_id, sku_id, SUM(delta_on_hand) AS on_hand,
-                       SUM(delta_reserved) AS reserved
+                       SUM(delta_reserved) AS reserved, SUM(delta_held) AS held
                 FROM inventory_stockmovement GROUP BY location_id, sku_id
             ) m ON m.location_id = l.location_id AND m.sku_id = l.sku_id
             WHERE l.on_hand <> COALESCE(m.on_hand, 0) OR l.reserved <> COALESCE(m.reserved, 0)
+               OR l.held <> COALESCE(m.held, 0)
             """
         )
         breaches += [
-            f"ledger: location {loc} sku {sku}: level {oh}/{rs}, ledger sums {moh}/{mrs}"
-            for loc, sku, oh, rs, moh, mrs in cursor.fetchall()
+            f"ledger: location {loc} sku {sku}: level {oh}/{rs}{_held(hd)}, "
+            f"ledger sums {moh}/{mrs}{_held(mhd)}"
+            for loc, sku, oh, rs, hd, moh, mrs, mhd in cursor.fetchall()
         ]
         cursor.execute(
             """
@@ -242,15 +252,45 @@ def stock_breaches() -> list[str]:
         ]
         cursor.execute(
             """
-            SELECT location_id, sku_id, on_hand, reserved, safety_stock FROM inventory_stocklevel
-            WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand OR safety_stock < 0
+            SELECT location_id, sku_id, on_hand, reserved, held, safety_stock
+            FROM inventory_stocklevel
+            WHERE on_hand < 0 OR reserved < 0 OR held < 0 OR reserved + held > on_hand
+               OR safety_stock < 0
             """
         )
         breaches += [
-            f"constraint: location {loc} sku {sku}: on hand {oh}, reserved {rs}, safety {ss}"
-            for loc, sku, oh, rs, ss in cursor.fetchall()
+            f"constraint: location {loc} sku {sku}: on hand {oh}, reserved {rs}, held {hd}, "
+            f"safety {ss}"
+            for loc, sku, oh, rs, hd, ss in cursor.fetchall()
         ]
-    return breaches + ship_day_breaches()
+    return breaches + count_request_breaches() + ship_day_breaches()
+
+
+def _held(held: int) -> str:
+    """The held part of a ledger breach line, shown only when there is one."""
+    return f"/{held} held" if held else ""
+
+
+def count_request_breaches() -> list[str]:
+    """Each (location, sku) whose open count requests hold more than its level holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.location_id, c.sku_id, SUM(c.quantity), COALESCE(MAX(l.held), 0)
+            FROM inventory_countrequest c
+            LEFT JOIN inventory_stocklevel l
+              ON l.location_id = c.location_id AND l.sku_id = c.sku_id
+            WHERE c.status = %s
+            GROUP BY c.location_id, c.sku_id
+            HAVING SUM(c.quantity) > COALESCE(MAX(l.held), 0)
+            """,
+            [CountRequest.Status.OPEN.value],
+        )
+        return [
+            f"count requests: location {loc} sku {sku}: {units} not found awaiting a count, "
+            f"{held} held"
+            for loc, sku, units, held in cursor.fetchall()
+        ]
 
 
 def native_sql() -> bool:

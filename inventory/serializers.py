@@ -100,6 +100,9 @@ class AvailabilityRowSerializer(serializers.Serializer):
     sku = serializers.CharField()
     on_hand = serializers.IntegerField()
     reserved = serializers.IntegerField()
+    held = serializers.IntegerField(
+        help_text="On hand but never promised: returns awaiting inspection, damaged or not found."
+    )
     available = serializers.IntegerField(help_text="Available to promise online.")
     distance_km = serializers.FloatField(allow_null=True)
     can_ship = serializers.BooleanField()
@@ -123,6 +126,6 @@ class StockLevelOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = StockLevel
         fields = [
-            "location", "sku", "sku_name", "on_hand", "reserved", "safety_stock",
+            "location", "sku", "sku_name", "on_hand", "reserved", "held", "safety_stock",
             "available", "available_to_promise", "updated_at",
         ]  # fmt: skip

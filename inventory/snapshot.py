@@ -80,8 +80,8 @@ def _holders(
     sql = f"""
         SELECT {_LOCATION_COLUMNS.format(capacity_left=capacity)},
                array_agg(s.sku_id) {held},
-               array_agg(s.on_hand - s.reserved - s.safety_stock) {held},
-               array_agg(s.on_hand - s.reserved) {held}
+               array_agg(s.on_hand - s.reserved - s.held - s.safety_stock) {held},
+               array_agg(s.on_hand - s.reserved - s.held) {held}
         FROM stores_location l
         LEFT JOIN "inventory_stocklevel" s ON s.location_id = l.id AND s.sku_id = ANY(%(skus)s)
         {shipday}
@@ -103,9 +103,10 @@ def _holders_portable(
         serves = Q(**{f"location__{store_capability(others)}": True}) | Q(location__can_ship=True)
         rows = rows.filter(Q(location_id=store) | (Q(location__is_active=True) & serves))
     stock: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
-    fields = ("location_id", "sku_id", "on_hand", "reserved", "safety_stock")
-    for location_id, sku_id, on_hand, reserved, safety in rows.values_list(*fields):
-        stock[location_id][sku_id] = (on_hand - reserved - safety, on_hand - reserved)
+    fields = ("location_id", "sku_id", "on_hand", "reserved", "held", "safety_stock")
+    for location_id, sku_id, on_hand, reserved, held, safety in rows.values_list(*fields):
+        free = on_hand - reserved - held  # held units are never promised
+        stock[location_id][sku_id] = (free - safety, free)
     ids = set(stock) | ({store} if store is not None else set())
     used = ship_orders_today(location_ids=ids) if with_capacity and ids else {}
     locations = Location.objects.filter(pk__in=ids).values_list(
@@ -128,11 +129,13 @@ WITH line AS (
     SELECT * FROM unnest(%(skus)s::bigint[], %(qtys)s::int[], %(wanted)s::int[])
         AS line (sku_id, qty, wanted)
 ), stock AS NOT MATERIALIZED (
-    SELECT s.location_id, s.sku_id, line.qty, line.wanted, s.on_hand - s.reserved AS free,
-           GREATEST(0, CASE WHEN %(safety)s THEN s.on_hand - s.reserved
-                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS units,
-           GREATEST(0, CASE WHEN %(wanted_safety)s THEN s.on_hand - s.reserved
-                            ELSE s.on_hand - s.reserved - s.safety_stock END) AS wanted_units
+    SELECT s.location_id, s.sku_id, line.qty, line.wanted,
+           s.on_hand - s.reserved - s.held AS free,
+           GREATEST(0, CASE WHEN %(safety)s THEN s.on_hand - s.reserved - s.held
+                            ELSE s.on_hand - s.reserved - s.held - s.safety_stock END) AS units,
+           GREATEST(0, CASE WHEN %(wanted_safety)s THEN s.on_hand - s.reserved - s.held
+                            ELSE s.on_hand - s.reserved - s.held - s.safety_stock END)
+               AS wanted_units
     FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
 ), held AS (
     SELECT location_id,
@@ -197,8 +200,9 @@ SELECT loc.id, code, kind, latitude, longitude, is_active, can_ship, can_pickup,
             FROM picked WHERE NOT picked GROUP BY 1) left_out)
 FROM picked JOIN loc ON loc.id = picked.id
 CROSS JOIN LATERAL (
-    SELECT array_agg(s.sku_id) AS skus, array_agg(s.on_hand - s.reserved - s.safety_stock) AS atp,
-           array_agg(s.on_hand - s.reserved) AS free
+    SELECT array_agg(s.sku_id) AS skus,
+           array_agg(s.on_hand - s.reserved - s.held - s.safety_stock) AS atp,
+           array_agg(s.on_hand - s.reserved - s.held) AS free
     FROM "inventory_stocklevel" s WHERE s.location_id = picked.id AND s.sku_id = ANY(%(skus)s)
 ) held
 WHERE picked.picked

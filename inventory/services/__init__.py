@@ -3,9 +3,21 @@
 The only writers of StockLevel, StockMovement, Reservation, ShipDay and Transfer:
 `reservations` (reserve, release, consume), `ship_capacity` (the daily ship slots a
 reserve claims), `movements` (stock in and out at one location), `transfers` (between
-locations), over the shared stock and ledger primitives of `levels`.
+locations), `holds` (units on hand that nothing promises: returns awaiting inspection,
+damaged and not-found units, and what becomes of them), `count_requests` (shelves to count),
+over the shared stock and ledger primitives of `levels`.
 """
 
+from inventory.models import HoldDisposition
+from inventory.services.holds import (
+    stock_hold_damaged,
+    stock_hold_not_found,
+    stock_hold_receive,
+    stock_hold_release,
+    stock_hold_reserved,
+    stock_hold_reverse,
+    stock_hold_transfer,
+)
 from inventory.services.levels import MAX_MOVEMENT_QUANTITY, MovementOrigin
 from inventory.services.movements import (
     RECORDABLE_REASONS,
@@ -33,11 +45,19 @@ from inventory.services.transfers import (
 __all__ = [
     "MAX_MOVEMENT_QUANTITY",
     "RECORDABLE_REASONS",
+    "HoldDisposition",
     "MovementOrigin",
     "StockRequest",
     "stock_adjust",
     "stock_consume",
     "stock_cycle_count",
+    "stock_hold_damaged",
+    "stock_hold_not_found",
+    "stock_hold_receive",
+    "stock_hold_release",
+    "stock_hold_reserved",
+    "stock_hold_reverse",
+    "stock_hold_transfer",
     "stock_movement_record",
     "stock_pos_sale",
     "stock_receive",

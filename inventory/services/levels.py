@@ -54,29 +54,30 @@ def ensure_levels(pairs: Iterable[Pair]) -> None:
 
 
 def change_level(
-    pair: Pair, *, on_hand: int = 0, reserved: int = 0, guard: Q | None = None
+    pair: Pair, *, on_hand: int = 0, reserved: int = 0, held: int = 0, guard: Q | None = None
 ) -> bool:
     """One conditional UPDATE; False when the guard did not hold (or no row exists)."""
     location_id, sku_id = pair
     rows = StockLevel.objects.filter(location_id=location_id, sku_id=sku_id)
     if guard is not None:
         rows = rows.filter(guard)
-    updated = rows.update(
-        on_hand=F("on_hand") + on_hand, reserved=F("reserved") + reserved, updated_at=timezone.now()
-    )
+    changes = {"on_hand": F("on_hand") + on_hand, "reserved": F("reserved") + reserved}
+    if held:  # the hot reserve UPDATE stays as it was
+        changes["held"] = F("held") + held
+    updated = rows.update(**changes, updated_at=timezone.now())
     return updated == 1
 
 
 def free_guard(quantity: int, *, allow_safety_stock: bool) -> Q:
-    """on_hand - reserved [- safety_stock] >= quantity."""
-    floor = F("reserved") + quantity
+    """on_hand - reserved - held [- safety_stock] >= quantity: held units are never free."""
+    floor = F("reserved") + F("held") + quantity
     if not allow_safety_stock:
         floor = floor + F("safety_stock")
     return Q(on_hand__gte=floor)
 
 
 def ledger_row(
-    pair: Pair, reason: str, *, on_hand: int = 0, reserved: int = 0, **fields
+    pair: Pair, reason: str, *, on_hand: int = 0, reserved: int = 0, held: int = 0, **fields
 ) -> StockMovement:
     """An unsaved StockMovement of `pair`."""
     location_id, sku_id = pair
@@ -86,6 +87,7 @@ def ledger_row(
         reason=reason,
         delta_on_hand=on_hand,
         delta_reserved=reserved,
+        delta_held=held,
         **fields,
     )
 
@@ -123,10 +125,10 @@ def take_on_hand(
 def _available(pairs: Iterable[Pair], *, allow_safety_stock: bool) -> dict[Pair, int]:
     levels = StockLevel.objects.filter(
         Q(*[Q(location_id=loc, sku_id=sku) for loc, sku in pairs], _connector=Q.OR)
-    ).values_list("location_id", "sku_id", "on_hand", "reserved", "safety_stock")
+    ).values_list("location_id", "sku_id", "on_hand", "reserved", "held", "safety_stock")
     result = {}
-    for loc, sku, on_hand, reserved, safety in levels:
-        free = on_hand - reserved - (0 if allow_safety_stock else safety)
+    for loc, sku, on_hand, reserved, held, safety in levels:
+        free = on_hand - reserved - held - (0 if allow_safety_stock else safety)
         result[(loc, sku)] = max(0, free)
     return result
 

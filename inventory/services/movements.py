@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from inventory.errors import CountBelowReserved, InvalidMovement, StaleCount
 from inventory.models import Sku, StockLevel, StockMovement
+from inventory.services.count_requests import count_requests_settle, count_requests_to_settle
 from inventory.services.levels import (
     MAX_ON_HAND,
     NO_ORIGIN,
@@ -97,6 +98,8 @@ def stock_cycle_count(
 
     A count taken while orders kept flowing therefore never wipes out their effect. A count
     older than one already recorded for this stock is refused (StaleCount): the newer stands.
+    The count is of every unit there, held ones included; it settles the count requests
+    opened before it: the units they held as not found leave the hold, as the count says.
     """
     if not isinstance(counted, int) or counted < 0:
         raise InvalidMovement("A counted quantity must be zero or more.", field="quantity")
@@ -132,12 +135,16 @@ def stock_cycle_count(
     target = counted + since
     if target > MAX_ON_HAND:
         raise too_much_on_hand()
-    if target < level.reserved:
+    requests = count_requests_to_settle(pair=pair, counted_at=counted_at)
+    not_found = sum(request.quantity for request in requests)
+    still_held = level.held - not_found
+    if target < level.reserved + still_held:
+        extra = {"held": still_held} if still_held else {}
         raise CountBelowReserved(
-            counted=counted, on_hand_now=max(target, 0), reserved=level.reserved
+            counted=counted, on_hand_now=max(target, 0), reserved=level.reserved, **extra
         )
     delta = target - level.on_hand
-    change_level(pair, on_hand=delta)
+    change_level(pair, on_hand=delta, held=-not_found)
     # The note says what was counted when; one given with the count follows it.
     note = f"counted {counted} at {counted_at.isoformat()}"
     if origin.note:
@@ -146,8 +153,11 @@ def stock_cycle_count(
         **origin.ledger_fields(),
         "note": note[: StockMovement._meta.get_field("note").max_length],
     }
-    movement = ledger_row(pair, Reason.CYCLE_COUNT, on_hand=delta, counted_at=counted_at, **fields)
+    movement = ledger_row(
+        pair, Reason.CYCLE_COUNT, on_hand=delta, held=-not_found, counted_at=counted_at, **fields
+    )
     movement.save()
+    count_requests_settle(requests=requests, count=movement)
     return movement
 
 

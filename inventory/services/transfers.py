@@ -18,7 +18,8 @@ from stores.models import Location
 Reason = StockMovement.Reason
 
 
-def _ledger_reference(transfer: Transfer) -> str:
+def transfer_ledger_reference(transfer: Transfer) -> str:
+    """How the ledger rows of both ends name a transfer."""
     return f"transfer:{transfer.pk}"
 
 
@@ -47,7 +48,9 @@ def stock_transfer(
         pair_of(from_location, sku),
         quantity,
         Reason.TRANSFER_OUT,
-        origin=MovementOrigin(actor=actor, reference=_ledger_reference(transfer), note=reference),
+        origin=MovementOrigin(
+            actor=actor, reference=transfer_ledger_reference(transfer), note=reference
+        ),
     )
     return transfer
 
@@ -78,7 +81,7 @@ def stock_transfer_reserved(
         locked,
         reason=Reason.TRANSFER_OUT,
         actor=actor,
-        reference=_ledger_reference(transfer),
+        reference=transfer_ledger_reference(transfer),
         note=held.reference,
     )
     return transfer
@@ -95,7 +98,7 @@ def stock_transfer_receive(*, transfer: Transfer, actor=None) -> Transfer:
         transfer.quantity,
         Reason.TRANSFER_IN,
         origin=MovementOrigin(
-            actor=actor, reference=_ledger_reference(transfer), note=transfer.reference
+            actor=actor, reference=transfer_ledger_reference(transfer), note=transfer.reference
         ),
     )
     transfer.receive()

@@ -29,10 +29,11 @@ from tests.stores.factories import (
 )
 
 AVAILABILITY_FIELDS = {
-    "location", "sku", "on_hand", "reserved", "available", "distance_km", "can_ship", "can_pickup",
+    "location", "sku", "on_hand", "reserved", "held", "available", "distance_km", "can_ship",
+    "can_pickup",
 }  # fmt: skip
 STOCK_FIELDS = {
-    "location", "sku", "sku_name", "on_hand", "reserved", "safety_stock", "available",
+    "location", "sku", "sku_name", "on_hand", "reserved", "held", "safety_stock", "available",
     "available_to_promise", "updated_at",
 }  # fmt: skip
 
@@ -94,6 +95,7 @@ def test_availability_lists_every_location_holding_the_sku_with_its_numbers(
         "sku": "SKU-TEE",
         "on_hand": 5,
         "reserved": 0,
+        "held": 0,
         "available": 4,  # online never promises the safety stock
         "distance_km": None,
         "can_ship": True,
