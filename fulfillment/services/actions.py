@@ -29,6 +29,7 @@ from fulfillment.services.pickup_codes import (
 from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
 from inventory.models import DeliveryMethod, Reservation
 from inventory.services import stock_consume, stock_release, stock_transfer_reserved
+from inventory.services.holds import stock_hold_reserved
 from orders.events import (
     order_event_accepted,
     order_event_customer_arrived,
@@ -80,6 +81,13 @@ def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fu
     return fo
 
 
+# What a rejected pick found that puts its units into the hold instead of back on the shelf.
+HELD_WHEN_REJECTED = (
+    FulfillmentOrder.RejectReason.DAMAGED,
+    FulfillmentOrder.RejectReason.NOT_FOUND,
+)
+
+
 @transaction.atomic
 def fulfillment_reject(
     *, fulfillment_order: FulfillmentOrder, reason: str, note: str = "", actor=None
@@ -89,12 +97,16 @@ def fulfillment_reject(
     fo.reject()
     fo.rejection_reason, fo.rejection_note = reason, note
     fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
-    stock_release(
-        reservations=[line.reservation for line in fulfillment_open_lines(fo)],
-        actor=actor,
-        reference=fo.order.number,
-        note=f"rejected at {fo.location.code}: {reason}",
-    )
+    reservations = [line.reservation for line in fulfillment_open_lines(fo)]
+    why = f"rejected at {fo.location.code}: {reason}"
+    if reason in HELD_WHEN_REJECTED:
+        # Damaged or not on the shelf: never promised again until inspected or counted.
+        stock_hold_reserved(
+            reservations=reservations, reason=reason, actor=actor,
+            reference=fo.order.number, note=why,
+        )  # fmt: skip
+    else:
+        stock_release(reservations=reservations, actor=actor, reference=fo.order.number, note=why)
     order_event_rejected(
         **_where(fo),
         reason=reason,

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0001_initial'),
-        ('inventory', '0009_sku_final_sale_and_return_window'),
+        ('inventory', '0010_sku_final_sale_and_return_window'),
         ('orders', '0009_return_event_kinds'),
         ('stores', '0003_daily_ship_capacity_default'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -103,9 +103,10 @@ def inspect(client: APIClient, rma: str, lines: list[tuple[OrderLine, str, str]]
 
 
 def stock(location: Location, sku: Sku) -> tuple[int, int]:
-    """(on hand, available) of `sku` at `location`; (0, 0) where it never was."""
+    """(on hand, available) of `sku` at `location`: held units are on hand, not available;
+    (0, 0) where it never was."""
     row = StockLevel.objects.filter(location=location, sku=sku).first()
-    return (row.on_hand, row.on_hand - row.reserved) if row else (0, 0)
+    return (row.on_hand, row.on_hand - row.reserved - row.held) if row else (0, 0)
 
 
 def refunded(order: Order) -> Decimal:

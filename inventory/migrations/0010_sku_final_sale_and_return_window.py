@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0008_reservation_transfer_fsm'),
+        ('inventory', '0009_stock_hold'),
     ]
 
     operations = [
