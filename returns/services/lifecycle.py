@@ -319,8 +319,11 @@ def _receive(
     for rl in rlines:
         line_price(line=rl, order_line=lines[rl.order_line_id],
                    start=lines[rl.order_line_id].quantity_returned)  # fmt: skip
-    if refunds_shipping(order=order, lines=lines, returning=returning) and not _shipping_refunded(
-        order
+    exchanging = ret.exchanges.exists()  # an exchange keeps the order going: no shipping back
+    if (
+        not exchanging
+        and refunds_shipping(order=order, lines=lines, returning=returning)
+        and not _shipping_refunded(order)
     ):
         ret.shipping_refunded = order.shipping_total
     ReturnLine.objects.bulk_update(rlines, ["unit_paid", "fee", "refund_amount"])
