@@ -81,7 +81,7 @@ def test_an_exchange_for_a_cheaper_item_refunds_the_difference(shipped, pudong, 
     cheaper = SkuFactory(code="TEE-BASIC-M", name="Basic tee, M", price=Decimal("79.00"))
     stock_put(location=pudong, sku=cheaper, on_hand=1)
 
-    body, new = exchange_at(at_pudong, shipped, tee, cheaper, pudong)
+    _, new = exchange_at(at_pudong, shipped, tee, cheaper, pudong)
 
     assert new.grand_total == 0
     assert refunded(shipped) == Decimal("20.00")
