@@ -22,3 +22,9 @@ def at_pudong(pudong):
 @pytest.fixture
 def at_jingan(jingan):
     return staff_client(jingan)
+
+
+@pytest.fixture
+def celery_worker_env() -> dict[str, str]:
+    """The real worker keeps its emails in memory (no mail server in tests)."""
+    return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
