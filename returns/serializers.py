@@ -19,13 +19,14 @@ def _location(code: str) -> object:
 
 
 @extend_schema_field(OpenApiTypes.STR)
-class LocationCodeField(serializers.Field):
-    """A location by its code (unknown: a field error)."""
+class LocationCodeField(serializers.CharField):
+    """A location by its code (unknown: a field error). A text field in an admin form."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not 0 < len(data) <= 32:
+        code = super().to_internal_value(data)
+        if len(code) > 32:
             raise serializers.ValidationError("A location code.")
-        return _location(data)
+        return _location(code)
 
     def to_representation(self, value):
         return value.code
