@@ -60,15 +60,27 @@ def returns_filter(qs: QuerySet[Return], *, order: str = "", customer: str = "",
     return qs
 
 
+def returns_refunds(*, returns: list[Return]) -> dict[str, list[dict]]:
+    """Per RMA, the refunds it asked payments for (amount, currency, tender, status): one
+    query however many returns."""
+    owner = {
+        key: ret.rma
+        for ret in returns
+        for key in refund_keys(rma=ret.rma, rounds=ret.refund_rounds)
+    }
+    found: dict[str, list[dict]] = {ret.rma: [] for ret in returns}
+    demands = sorted({ret.order.number for ret in returns})
+    for tx in refunds_by_keys(demands=demands, keys=list(owner)):
+        found[owner[tx.idempotency_key]].append(
+            {
+                "amount": str(tx.amount),
+                "currency": tx.payment.currency,
+                "tender": tx.payment.method,
+                "status": tx.status,
+            }
+        )
+    return found
+
+
 def return_refunds(*, ret: Return) -> list[dict]:
-    """The refunds the return asked payments for: amount, currency, tender and status."""
-    keys = refund_keys(rma=ret.rma, rounds=ret.refund_rounds)
-    return [
-        {
-            "amount": str(tx.amount),
-            "currency": payment.currency,
-            "tender": payment.method,
-            "status": tx.status,
-        }
-        for tx, payment in refunds_by_keys(demand=ret.order.number, keys=keys)
-    ]
+    return returns_refunds(returns=[ret])[ret.rma]

@@ -140,4 +140,6 @@ class ReturnOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(RefundOutputSerializer(many=True))
     def get_refunds(self, ret: Return) -> list[dict]:
-        return RefundOutputSerializer(return_refunds(ret=ret), many=True).data
+        known = self.context.get("refunds")  # a list's page: read in one query
+        rows = known[ret.rma] if known is not None else return_refunds(ret=ret)
+        return RefundOutputSerializer(rows, many=True).data

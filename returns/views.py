@@ -83,6 +83,15 @@ class ReturnListCreateView(generics.ListAPIView):
             code=params.get("code", ""),
         )
 
+    def get_serializer(self, *args, **kwargs):
+        page = args[0] if args else None
+        if page is not None:  # the page's refunds in one query
+            kwargs["context"] = {
+                **self.get_serializer_context(),
+                "refunds": selectors.returns_refunds(returns=list(page)),
+            }
+        return super().get_serializer(*args, **kwargs)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("order", OpenApiTypes.STR),

@@ -175,3 +175,17 @@ def test_a_restocking_fee_applies_per_reason(shipped, pudong, tee, at_pudong):
     assert body["refund_total"] == "89.10"
     assert refunded(shipped) == Decimal("89.10")
     assert_money_clean()
+
+
+def test_listing_a_customers_returns_takes_a_bounded_number_of_queries(
+    shipped, web, tee, django_assert_max_num_queries
+):
+    for _ in range(2):
+        rma = open_return(web, shipped, [(line_of(shipped, tee), 1)]).json()["rma"]
+        web.post(f"/api/v1/returns/{rma}/cancel")
+    open_return(web, shipped, [(line_of(shipped, tee), 1)])
+
+    with django_assert_max_num_queries(14):
+        response = web.get("/api/v1/returns", {"customer": "ada@example.com"})
+
+    assert response.json()["count"] == 3
