@@ -126,7 +126,8 @@ class Return(FSMModelMixin, TimeStampedModel):
         field=status,
         source=[ReturnStatus.REQUESTED, ReturnStatus.RECEIVED],
         target=ReturnStatus.REJECTED,
-        conditions=[lambda r: r.refund_total == 0],
+        # Nothing refunded, nothing exchanged: the goods can simply be handed back.
+        conditions=[lambda r: r.refund_total == 0 and r.exchange_order_id is None],
     )
     def reject(self) -> None:
         pass

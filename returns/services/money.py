@@ -33,9 +33,17 @@ def exchange_credit(line: ReturnLine) -> Decimal:
 
 def refund_due(*, ret: Return, lines: list[ReturnLine], surplus: Decimal = ZERO) -> Decimal:
     """What the return owes back in all: the lines' refunds (nothing for units that were
-    not in the parcel), its shipping and what an exchange did not take."""
-    goods = sum((line.refund_amount for line in lines if line.condition != Condition.MISSING), ZERO)
-    return goods + ret.shipping_refunded + surplus
+    not in the parcel), its shipping (unless some were not) and what an exchange did not
+    take."""
+    missing = any(line.condition == Condition.MISSING for line in lines)
+    goods = sum((line.refund_amount for line in lines if not missing_units(line)), ZERO)
+    # Shipping comes back with the whole order, not when part of it never did.
+    shipping = ZERO if missing else ret.shipping_refunded
+    return goods + shipping + surplus
+
+
+def missing_units(line: ReturnLine) -> bool:
+    return line.condition == Condition.MISSING
 
 
 def _tendered(order: Order) -> list[Payment]:

@@ -189,3 +189,33 @@ def test_listing_a_customers_returns_takes_a_bounded_number_of_queries(
         response = web.get("/api/v1/returns", {"customer": "ada@example.com"})
 
     assert response.json()["count"] == 3
+
+
+@override_settings(OMS_RETURN_REFUND_ON="receipt")
+def test_policy_may_refund_at_receipt(shipped, pudong, tee, at_pudong):
+    response = open_return(at_pudong, shipped, [(line_of(shipped, tee), 1)], location=pudong)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["refund_total"] == "99.00"
+    body = inspect(at_pudong, response.json()["rma"],
+                   [(line_of(shipped, tee), "resalable", "restock")]).json()  # fmt: skip
+    assert body["refund_total"] == "99.00"
+    assert refunded(shipped) == Decimal("99.00")
+    assert_money_clean()
+
+
+def test_a_return_with_units_not_in_the_parcel_refunds_only_what_came_back(
+    shipped, pudong, tee, at_pudong
+):
+    rma = open_return(at_pudong, shipped, [(line_of(shipped, tee), 2)], location=pudong).json()[
+        "rma"
+    ]
+
+    response = inspect(at_pudong, rma, [(line_of(shipped, tee), "missing", "write_off")])
+
+    assert response.status_code == 200, response.content
+    # Nothing came back: nothing to refund, not even the shipping.
+    assert response.json()["refund_total"] == "0.00"
+    assert refunded(shipped) == 0
+    assert stock(pudong, tee) == (0, 0)
+    assert_money_clean()
