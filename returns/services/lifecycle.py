@@ -7,7 +7,7 @@ order learns of returned units only through `orders.services.returns`.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -403,6 +403,8 @@ def return_inspect(*, ret: Return, inspections: list[Inspection], actor) -> Retu
     changed = []
     for item in inspections:
         rl = rlines[item.line_id]
+        if item.disposition != Disposition.TRANSFER:
+            item = replace(item, target=None)  # a target only means something to a transfer
         if (rl.condition, rl.disposition, rl.target_location) == (
             item.condition, item.disposition, item.target
         ):  # fmt: skip

@@ -103,3 +103,21 @@ def test_staff_of_another_store_do_not_see_a_return_received_elsewhere(
     assert rma not in listing.content.decode()
     pk = Return.objects.get(rma=rma).pk
     assert client.get(f"/admin/returns/return/{pk}/change/").status_code in (302, 404)
+
+
+def test_the_admin_reject_button_asks_for_a_reason_and_calls_the_service(
+    client, shipped, web, pudong, tee
+):
+    from tests.returns.factories import open_return
+
+    rma = open_return(web, shipped, [(line_of(shipped, tee), 1)]).json()["rma"]
+    ret = Return.objects.get(rma=rma)
+    _staff(client, pudong, "pudong-clerk-2")
+    url = f"/admin/returns/return/{ret.pk}/transition/reject/"
+
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"reason": "bought elsewhere"})
+
+    assert response.status_code == 302
+    ret.refresh_from_db()
+    assert (ret.status, ret.reject_reason) == ("rejected", "bought elsewhere")

@@ -142,3 +142,24 @@ def test_a_pick_rejected_as_damaged_is_not_promised_again(web, xuhui, tee):
     assert again.status_code == 409
     assert again.json()["code"] == "insufficient_stock"
     assert_money_clean()
+
+
+def test_a_corrected_inspection_refunds_what_it_adds_and_never_takes_back(
+    received, pudong, tee, at_pudong
+):
+    order, rma = received
+    line = line_of(order, tee)
+    first = inspect(at_pudong, rma, [(line, "missing", "write_off")]).json()
+    assert first["refund_total"] == "0.00"
+
+    found = inspect(at_pudong, rma, [(line, "resalable", "restock")])
+    assert found.status_code == 200, found.content
+    assert found.json()["refund_total"] == "213.00"
+    assert stock(pudong, tee) == (2, 2)
+
+    lost_again = inspect(at_pudong, rma, [(line, "missing", "write_off")])
+    assert lost_again.status_code == 409
+    assert lost_again.json()["code"] == "refund_already_issued"
+    assert stock(pudong, tee) == (2, 2)  # nothing half-done
+    assert refunded(order) == Decimal("213.00")
+    assert_money_clean()
