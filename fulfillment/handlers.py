@@ -12,6 +12,7 @@ from fulfillment.services.routing import (
     fulfillment_reroute,
 )
 from inventory.models import DeliveryMethod
+from inventory.selectors import open_count_requests
 from orders.models import Order
 from stores.models import StaffMembership
 
@@ -60,6 +61,22 @@ def tell_store_incoming(event: OutboxEvent) -> None:
         location=fo.destination,
         template="store_incoming",
         context={"fulfillment_order": fo, "lines": list(fo.lines.select_related("order_line"))},
+    )
+
+
+@outbox_handler("fulfillment.count_requested")
+def tell_store_to_count(event: OutboxEvent) -> None:
+    """Units of a pick were not found: the store is asked to count those shelves (the
+    requests wait in the admin's count requests until the count is recorded)."""
+    fo = _fo(event)
+    requests = open_count_requests(ids=event.payload["count_requests"])
+    if not requests:
+        return  # counted already
+    notify_store(
+        order=fo.order,
+        location=fo.location,
+        template="store_count_requested",
+        context={"fulfillment_order": fo, "requests": requests},
     )
 
 

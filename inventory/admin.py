@@ -3,10 +3,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from common.errors import DomainError
 from inventory import services
-from inventory.models import Reservation, Sku, StockLevel, StockMovement, Transfer
+from inventory.models import CountRequest, Reservation, Sku, StockLevel, StockMovement, Transfer
 from stores.admin import LocationScopedAdminMixin
 
 Reason = StockMovement.Reason
@@ -15,6 +18,8 @@ STAFF_REASONS = [
     (Reason.ADJUSTMENT, "Adjustment (signed)"),
     (Reason.CYCLE_COUNT, "Cycle count (counted quantity)"),
     (Reason.WRITE_OFF, "Write-off (-)"),
+    (Reason.DAMAGED, "Damaged: into the hold, no longer promised (held +)"),
+    (Reason.RETURN_RESTOCK, "Held units inspected: back on the shelf (held -)"),
 ]
 
 
@@ -36,12 +41,30 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class HeldFilter(admin.SimpleListFilter):
+    title = "held units"
+    parameter_name = "held"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Some held"), ("no", "None held")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(held__gt=0)
+        if self.value() == "no":
+            return queryset.filter(held=0)
+        return queryset
+
+
 @admin.register(StockLevel)
 class StockLevelAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: stock changes only as movements with a reason."""
+    """Read-only: stock changes only as movements with a reason. Held units (returns
+    awaiting inspection, damaged, not found until counted) are on hand, never available."""
 
-    list_display = ["location", "sku", "on_hand", "reserved", "safety_stock", "available"]
-    list_filter = ["location__kind", "location"]
+    list_display = [
+        "location", "sku", "on_hand", "reserved", "held", "safety_stock", "available",
+    ]  # fmt: skip
+    list_filter = [HeldFilter, "location__kind", "location"]
     search_fields = ["sku__code", "sku__name", "location__code"]
     list_select_related = ["location", "sku"]
 
@@ -53,10 +76,15 @@ class StockLevelAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 class MovementForm(forms.ModelForm):
     reason = forms.ChoiceField(choices=STAFF_REASONS)
     quantity = forms.IntegerField(help_text="Units received, the signed change, or the count.")
+    from_hold = forms.BooleanField(
+        required=False,
+        label="Write off held units",
+        help_text="With a write-off: the units come out of the hold (inspected, not sellable).",
+    )
 
     class Meta:
         model = StockMovement
-        fields = ["location", "sku", "reason", "quantity", "note"]
+        fields = ["location", "sku", "reason", "quantity", "from_hold", "note"]
 
 
 @admin.register(StockMovement)
@@ -65,7 +93,7 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
 
     list_display = [
         "created_at", "location", "sku", "reason", "delta_on_hand", "delta_reserved",
-        "reference", "actor",
+        "delta_held", "reference", "actor",
     ]  # fmt: skip
     list_filter = ["reason", "location__kind", "location"]
     search_fields = ["sku__code", "reference", "external_id", "location__code"]
@@ -90,17 +118,33 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
         if not self.allowed_locations(request).filter(pk=data["location"].pk).exists():
             raise PermissionDenied
         try:
-            movement = services.stock_movement_record(
-                location=data["location"],
-                sku=data["sku"],
-                reason=data["reason"],
-                quantity=data["quantity"],
-                origin=services.MovementOrigin(actor=request.user, note=data["note"]),
-            )
+            movement = self._record(request, data)
         except DomainError as exc:
             request.movement_error = exc  # per request: admin instances are shared
             return
         obj.pk = movement.pk
+
+    @staticmethod
+    def _record(request, data: dict) -> StockMovement:
+        """Through the service for what staff recorded: the hold's, or a plain movement's."""
+        at = {"location": data["location"], "sku": data["sku"], "quantity": data["quantity"]}
+        who = {"actor": request.user, "note": data["note"], "reference": ""}
+        reason = data["reason"]
+        if reason == Reason.DAMAGED:
+            return services.stock_hold_damaged(**at, **who)
+        if reason == Reason.RETURN_RESTOCK:
+            return services.stock_hold_release(
+                **at, disposition=services.HoldDisposition.RESTOCK, **who
+            )
+        if reason == Reason.WRITE_OFF and data.get("from_hold"):
+            return services.stock_hold_release(
+                **at, disposition=services.HoldDisposition.WRITE_OFF, **who
+            )
+        return services.stock_movement_record(
+            **at,
+            reason=reason,
+            origin=services.MovementOrigin(actor=request.user, note=data["note"]),
+        )
 
     def log_addition(self, request, obj, message):
         if getattr(request, "movement_error", None) is not None:
@@ -113,6 +157,29 @@ class StockMovementAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Not recorded: {error.detail}", messages.ERROR)
             return redirect(request.path)
         return super().response_add(request, obj, post_url_continue)
+
+
+@admin.register(CountRequest)
+class CountRequestAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Shelves to count: units reported not found there are held until the count is
+    recorded (a cycle count movement), which settles every request opened before it."""
+
+    list_display = [
+        "created_at", "location", "sku", "quantity", "status", "reference", "record_count",
+    ]  # fmt: skip
+    list_filter = ["status", "location"]
+    search_fields = ["sku__code", "reference", "location__code"]
+    list_select_related = ["location", "sku"]
+
+    @admin.display(description="count")
+    def record_count(self, obj: CountRequest) -> str:
+        if obj.status != CountRequest.Status.OPEN:
+            return f"counted {obj.counted_at:%Y-%m-%d %H:%M}" if obj.counted_at else "counted"
+        query = urlencode(
+            {"location": obj.location_id, "sku": obj.sku_id, "reason": Reason.CYCLE_COUNT}
+        )
+        url = f"{reverse('admin:inventory_stockmovement_add')}?{query}"
+        return format_html('<a href="{}">Record the count</a>', url)
 
 
 @admin.register(Reservation)

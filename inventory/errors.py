@@ -22,9 +22,15 @@ class ShipCapacityExhausted(InsufficientStock):
 
 
 class CountBelowReserved(DomainError):
+    """Raised with `counted`, `on_hand_now`, `reserved` and, when units stay held (returns
+    awaiting inspection, damaged), `held`."""
+
     code = "count_below_reserved"
     status = 409
-    default_detail = "The counted quantity is below what is reserved; release or re-route first."
+    default_detail = (
+        "The counted quantity is below what is reserved or held; release, re-route or "
+        "inspect first."
+    )
 
 
 class StaleCount(DomainError):

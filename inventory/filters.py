@@ -27,13 +27,15 @@ class StockLevelFilter(django_filters.FilterSet):
                 raise PermissionDenied(f"Location {value} is not one of yours.")
         return queryset.filter(location__code=value)
 
+    # Held units are on hand but never available: neither filter counts them.
     def filter_low(self, queryset, name, value):
-        low = queryset.filter(on_hand__lte=F("reserved") + F("safety_stock"))
+        low = queryset.filter(on_hand__lte=F("reserved") + F("held") + F("safety_stock"))
         return low if value else queryset.exclude(pk__in=low.values("pk"))
 
     def filter_in_stock(self, queryset, name, value):
+        unavailable = F("reserved") + F("held")
         return (
-            queryset.filter(on_hand__gt=F("reserved"))
+            queryset.filter(on_hand__gt=unavailable)
             if value
-            else queryset.filter(on_hand__lte=F("reserved"))
+            else queryset.filter(on_hand__lte=unavailable)
         )

@@ -37,6 +37,15 @@ def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     return qs.order_by("location__code", "sku__code")
 
 
+def open_count_requests(*, ids: Iterable[int]) -> list[CountRequest]:
+    """Those of the count requests `ids` still waiting for their count, with their SKU."""
+    return list(
+        CountRequest.objects.filter(pk__in=list(ids), status=CountRequest.Status.OPEN)
+        .select_related("sku")
+        .order_by("sku__code", "pk")
+    )
+
+
 def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int, int]:
     """Ship orders (transfers to a pickup store included) each location took on today:
     its ship capacity used, kept by `stock_reserve` and `stock_release`."""

@@ -246,13 +246,21 @@ def order_event_rejected(
     reason: str,
     reason_label: str,
     note: str = "",
+    held: list[dict] | None = None,
+    count_requested: bool = False,
     actor=None,
 ) -> OrderEvent:
-    """`reason` is the rejection's choice, `reason_label` how it reads."""
+    """`reason` is the rejection's choice, `reason_label` how it reads. `held`: per SKU
+    (`{"sku", "quantity"}`) the units put into the location's hold instead of back on the
+    shelf (damaged, not found); `count_requested`: the store was asked to count them."""
+    data = {"reason": reason, "note": note}
+    if held is not None:
+        data["held"] = held
+    if count_requested:
+        data["count_requested"] = True
     return _at(
         Kind.REJECTED, order=order, fulfillment_order=fulfillment_order, location=location,
-        actor=actor, message=f"Rejected at {location.code}: {reason_label}",
-        data={"reason": reason, "note": note},
+        actor=actor, message=f"Rejected at {location.code}: {reason_label}", data=data,
     )  # fmt: skip
 
 

@@ -27,9 +27,13 @@ from fulfillment.services.pickup_codes import (
     pickup_code_verify,
 )
 from fulfillment.services.rejection_rates import rejection_rate_refresh_on_commit
-from inventory.models import DeliveryMethod, Reservation
-from inventory.services import stock_consume, stock_release, stock_transfer_reserved
-from inventory.services.holds import stock_hold_reserved
+from inventory.models import DeliveryMethod, Reservation, StockMovement
+from inventory.services import (
+    stock_consume,
+    stock_hold_reserved,
+    stock_release,
+    stock_transfer_reserved,
+)
 from orders.events import (
     order_event_accepted,
     order_event_customer_arrived,
@@ -67,7 +71,8 @@ def _where(fo: FulfillmentOrder) -> dict:
 
 def fulfillment_open_lines(fo: FulfillmentOrder) -> list[FulfillmentOrderLine]:
     """The lines that still hold units, with their reservations."""
-    return [line for line in fo.lines.select_related("reservation") if line.quantity > 0]
+    lines = fo.lines.select_related("reservation", "order_line")
+    return [line for line in lines if line.quantity > 0]
 
 
 @transaction.atomic
@@ -81,42 +86,67 @@ def fulfillment_accept(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fu
     return fo
 
 
-# What a rejected pick found that puts its units into the hold instead of back on the shelf.
-HELD_WHEN_REJECTED = (
-    FulfillmentOrder.RejectReason.DAMAGED,
-    FulfillmentOrder.RejectReason.NOT_FOUND,
-)
-
-
 @transaction.atomic
 def fulfillment_reject(
     *, fulfillment_order: FulfillmentOrder, reason: str, note: str = "", actor=None
 ) -> FulfillmentOrder:
-    """The location cannot do it: its reservations go back and the lines are re-routed."""
+    """The location cannot do it: its reservations end and the lines are re-routed.
+
+    Units rejected as damaged or not found go into the hold there (on hand, never promised
+    again) instead of back on the shelf; for not found the store is asked for a count,
+    which settles them. Any other reason gives them back to the shelf.
+    """
     fo = fulfillment_order_lock(fulfillment_order)
     fo.reject()
     fo.rejection_reason, fo.rejection_note = reason, note
     fo.save(update_fields=["status", "rejection_reason", "rejection_note", "updated_at"])
-    reservations = [line.reservation for line in fulfillment_open_lines(fo)]
-    why = f"rejected at {fo.location.code}: {reason}"
-    if reason in HELD_WHEN_REJECTED:
-        # Damaged or not on the shelf: never promised again until inspected or counted.
-        stock_hold_reserved(
-            reservations=reservations, reason=reason, actor=actor,
-            reference=fo.order.number, note=why,
-        )  # fmt: skip
+    lines = fulfillment_open_lines(fo)
+    ending = {
+        "reservations": [line.reservation for line in lines],
+        "actor": actor,
+        "reference": fo.order.number,
+        "note": f"rejected at {fo.location.code}: {reason}",
+    }
+    hold_reason = _HOLD_REASONS.get(reason)
+    count_requests = []
+    if hold_reason is None:
+        stock_release(**ending)
     else:
-        stock_release(reservations=reservations, actor=actor, reference=fo.order.number, note=why)
+        count_requests = stock_hold_reserved(reason=hold_reason, **ending)
     order_event_rejected(
         **_where(fo),
         reason=reason,
         reason_label=fo.get_rejection_reason_display(),
         note=note,
+        held=_held_units(lines) if hold_reason else None,
+        count_requested=bool(count_requests),
         actor=actor,
     )
     rejection_rate_refresh_on_commit(location_id=fo.location_id)
     outbox_publish("fulfillment.rejected", fulfillment_order=fo.pk)
+    if count_requests:
+        outbox_publish(
+            "fulfillment.count_requested",
+            fulfillment_order=fo.pk,
+            count_requests=[request.pk for request in count_requests],
+        )
     return fo
+
+
+# What a rejection puts into the hold at its location, by its reason.
+_HOLD_REASONS = {
+    FulfillmentOrder.RejectReason.DAMAGED: StockMovement.Reason.DAMAGED,
+    FulfillmentOrder.RejectReason.NOT_FOUND: StockMovement.Reason.NOT_FOUND,
+}
+
+
+def _held_units(lines: list[FulfillmentOrderLine]) -> list[dict]:
+    """Per SKU, the units a rejection put into the hold (for the timeline)."""
+    units: dict[str, int] = {}
+    for line in lines:
+        sku = line.order_line.sku_code
+        units[sku] = units.get(sku, 0) + line.quantity
+    return [{"sku": sku, "quantity": qty} for sku, qty in sorted(units.items())]
 
 
 @transaction.atomic

@@ -3,15 +3,20 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.utils import timezone
 
 from fulfillment.models import FulfillmentOrder
 from fulfillment.tasks import refresh_rejection_rates
+from inventory.errors import InsufficientStock
+from inventory.models import CountRequest, StockLevel
+from inventory.services import stock_cycle_count
 from orders.models import OrderEvent
 from stores.models import Location
 from tests.factories import (
     assert_stock_consistent,
+    checkout,
     place_order,
     staff_client,
     staff_member,
@@ -305,3 +310,164 @@ def test_rejections_older_than_a_week_stop_ranking_a_store_down(xuhui, pudong, t
 
     assert rejection_rate(xuhui) == 0.0
     assert rejection_rate(pudong) == 0.0
+
+
+# --- damaged and not found: the units go into the hold ---------------------------------------
+
+
+def held_at(location: Location, sku) -> tuple[int, int, int]:
+    """(on hand, reserved, held) of `sku` at `location`, read now."""
+    row = StockLevel.objects.get(location=location, sku=sku)
+    return row.on_hand, row.reserved, row.held
+
+
+def availability_at(client, location: Location, sku) -> dict:
+    response = client.get(f"/api/v1/availability?sku={sku.code}&location={location.code}")
+    assert response.status_code == 200, response.content
+    [row] = response.json()["results"]
+    return row
+
+
+def test_a_damaged_pick_is_held_there_and_never_promised_again(
+    web, xuhui, pudong, tee, at_xuhui, pudong_associate
+):
+    stock_put(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=pudong, sku=tee, on_hand=5)
+    order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    assert fo.location == xuhui
+    act(at_xuhui, fo, "accept")
+
+    response = act(at_xuhui, fo, "reject", reason="damaged", note="box crushed")
+
+    assert response.status_code == 200, response.content
+    assert held_at(xuhui, tee) == (3, 0, 2)  # released from the order, held, not on the shelf
+    _, elsewhere = fulfillment_orders(order)
+    assert (elsewhere.location, elsewhere.status) == (pudong, "pending")
+    assert held_at(pudong, tee) == (5, 2, 0)
+    rejected = order.events.get(kind=OrderEvent.Kind.REJECTED)
+    assert rejected.data == {
+        "fulfillment_order": fo.pk,
+        "reason": "damaged",
+        "note": "box crushed",
+        "held": [{"sku": "TEE-WHITE-M", "quantity": 2}],
+    }
+    assert rejection_rate(xuhui) > 0.0
+    row = availability_at(web, xuhui, tee)
+    assert (row["on_hand"], row["reserved"], row["held"], row["available"]) == (3, 0, 2, 1)
+    # The next order for two ships from Pudong: Xuhui has only one unit it may promise.
+    second = place_order([(tee, 2)], method="ship", email="bob@example.com")
+    [second_fo] = fulfillment_orders(second)
+    assert second_fo.location == pudong
+    assert held_at(xuhui, tee) == (3, 0, 2)
+    assert_stock_consistent()
+
+
+def test_a_pickup_rejected_as_damaged_holds_the_units_and_refuses_the_same_pickup_again(
+    web, xuhui, tee, at_xuhui
+):
+    stock_put(location=xuhui, sku=tee, on_hand=2)
+    order = place_order([(tee, 2)], method="pickup", location=xuhui, email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+
+    act(at_xuhui, fo, "reject", reason="damaged")
+
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert held_at(xuhui, tee) == (2, 0, 2)
+    with pytest.raises(InsufficientStock) as refused:
+        checkout([(tee, 1)], method="pickup", location=xuhui, email="bob@example.com")
+    assert refused.value.extra["lines"] == [{"sku": "TEE-WHITE-M", "requested": 1, "available": 0}]
+    assert_stock_consistent()
+
+
+def test_units_not_found_are_held_a_count_is_requested_and_the_count_settles_them(
+    web, xuhui, pudong, tee, at_xuhui, xuhui_associate
+):
+    stock_put(location=xuhui, sku=tee, on_hand=2)
+    stock_put(location=pudong, sku=tee, on_hand=5)
+    order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    assert fo.location == xuhui
+    mail.outbox.clear()
+
+    act(at_xuhui, fo, "reject", reason="not_found", note="shelf empty")
+
+    assert held_at(xuhui, tee) == (2, 0, 2)
+    [request] = CountRequest.objects.filter(location=xuhui, sku=tee)
+    assert (request.status, request.quantity, request.reference) == ("open", 2, order.number)
+    [told] = sent_to(xuhui_associate.email)
+    assert told.subject == (f"Count requested at SH-XUHUI: items of order {order.number} not found")
+    assert "- TEE-WHITE-M White tee, M: 2 not found" in told.body
+    rejected = order.events.get(kind=OrderEvent.Kind.REJECTED)
+    assert rejected.data["count_requested"] is True
+    assert "notified" in timeline(order)
+    assert availability_at(web, xuhui, tee)["available"] == 0
+    # The next order is not sent to the empty shelf.
+    second = place_order([(tee, 1)], method="ship", email="bob@example.com")
+    [second_fo] = fulfillment_orders(second)
+    assert second_fo.location == pudong
+    assert_stock_consistent()
+
+    # The store counts the shelf: one unit was there after all.
+    counter = staff_client(user=_with_permission(xuhui_associate, "add_stockmovement"))
+    counted = counter.post(
+        "/api/v1/inventory/movements",
+        {
+            "movements": [
+                {
+                    "source": "store-app",
+                    "external_id": f"count-{request.pk}",
+                    "location": "SH-XUHUI",
+                    "sku": "TEE-WHITE-M",
+                    "reason": "cycle_count",
+                    "quantity": 1,
+                }
+            ]
+        },
+        format="json",
+    )
+
+    assert counted.status_code == 200, counted.content
+    assert counted.json()["results"][0]["status"] == "applied"
+    assert held_at(xuhui, tee) == (1, 0, 0)
+    request.refresh_from_db()
+    assert request.status == "counted"
+    assert availability_at(web, xuhui, tee)["available"] == 1
+    assert_stock_consistent()
+
+
+def test_a_count_of_an_empty_shelf_writes_the_missing_units_off_the_books(
+    xuhui, pudong, tee, at_xuhui
+):
+    stock_put(location=xuhui, sku=tee, on_hand=3)
+    stock_put(location=pudong, sku=tee, on_hand=5)
+    order = place_order([(tee, 3)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+    act(at_xuhui, fo, "reject", reason="not_found")
+
+    count = stock_cycle_count(location=xuhui, sku=tee, counted=0)
+
+    assert (count.delta_on_hand, count.delta_held) == (-3, -3)
+    assert held_at(xuhui, tee) == (0, 0, 0)
+    assert not CountRequest.objects.filter(status="open").exists()
+    assert_stock_consistent()
+
+
+@pytest.mark.parametrize("reason", ["no_capacity", "other"])
+def test_other_rejections_give_the_units_back_to_the_shelf(xuhui, pudong, tee, at_xuhui, reason):
+    stock_put(location=xuhui, sku=tee, on_hand=3)
+    order = place_order([(tee, 2)], method="ship", email=CUSTOMER)
+    [fo] = fulfillment_orders(order)
+
+    act(at_xuhui, fo, "reject", reason=reason)
+
+    assert held_at(xuhui, tee) == (3, 0, 0)
+    assert not CountRequest.objects.exists()
+    assert "held" not in order.events.get(kind=OrderEvent.Kind.REJECTED).data
+    assert_stock_consistent()
+
+
+def _with_permission(user, codename: str):
+    user.user_permissions.add(Permission.objects.get(codename=codename))
+    return type(user).objects.get(pk=user.pk)  # a fresh user: permissions are cached

@@ -5,8 +5,8 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 
-from inventory.models import StockMovement, Transfer
-from inventory.services import stock_transfer
+from inventory.models import StockLevel, StockMovement, Transfer
+from inventory.services import stock_hold_not_found, stock_hold_receive, stock_transfer
 from tests.inventory.factories import SkuFactory, stock_put
 from tests.stores.factories import LocationFactory, StaffMembershipFactory, UserFactory
 
@@ -110,3 +110,111 @@ def test_a_recorded_movement_in_the_admin_is_logged_against_its_ledger_row(store
     assert (movement.reason, movement.delta_on_hand) == ("write_off", -1)
     [entry] = LogEntry.objects.filter(action_flag=ADDITION)
     assert entry.object_id == str(movement.pk)
+
+
+# --- the hold: held units shown, never available; count requests to act on ------------------
+
+
+@pytest.fixture
+def hold_staff(client):
+    """Staff of one store who may see its stock and count requests and record counts."""
+    membership = StaffMembershipFactory()
+    membership.user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="inventory",
+            codename__in=[
+                "view_stocklevel",
+                "add_stockmovement",
+                "view_stockmovement",
+                "view_countrequest",
+            ],
+        )
+    )
+    client.force_login(membership.user)
+    return client, membership.location
+
+
+def test_the_stock_level_page_shows_held_units_apart_from_available(hold_staff):
+    client, store = hold_staff
+    sku = SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=3)
+    stock_hold_receive(location=store, sku=sku, quantity=2, reference="return:1")
+
+    response = client.get("/admin/inventory/stocklevel/?held=yes")
+
+    assert response.status_code == 200
+    [row] = response.context["cl"].result_list
+    assert (row.on_hand, row.reserved, row.held, row.available) == (5, 0, 2, 3)
+    page = response.content.decode()
+    assert "column-held" in page
+    assert '<td class="field-held">2</td>' in page
+    assert '<td class="field-available">3</td>' in page
+    assert client.get("/admin/inventory/stocklevel/?held=no").context["cl"].result_count == 0
+
+
+def test_staff_see_their_count_requests_and_record_the_count_from_one(hold_staff):
+    client, store = hold_staff
+    sku = SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=4)
+    request = stock_hold_not_found(location=store, sku=sku, quantity=2, reference="ORDER-9")
+    elsewhere = LocationFactory()
+    stock_put(location=elsewhere, sku=sku, on_hand=1)
+    stock_hold_not_found(location=elsewhere, sku=sku, quantity=1, reference="ORDER-8")
+
+    listing = client.get("/admin/inventory/countrequest/")
+
+    assert [r.pk for r in listing.context["cl"].result_list] == [request.pk]
+    link = f"/admin/inventory/stockmovement/add/?location={store.pk}&amp;sku={sku.pk}"
+    assert link in listing.content.decode()
+    form = (
+        client.get(
+            f"/admin/inventory/stockmovement/add/?location={store.pk}&sku={sku.pk}&reason=cycle_count"
+        )
+        .context["adminform"]
+        .form
+    )
+    assert (form.initial["location"], form.initial["sku"], form.initial["reason"]) == (
+        str(store.pk),
+        str(sku.pk),
+        "cycle_count",
+    )
+
+    _record(client, store, sku, reason="cycle_count", quantity=3)
+
+    request.refresh_from_db()
+    assert request.status == "counted"
+    level = StockLevel.objects.get(location=store, sku=sku)
+    assert (level.on_hand, level.held) == (3, 0)
+    shown = client.get("/admin/inventory/countrequest/").content.decode()
+    assert "Record the count" not in shown
+    assert "counted " in shown
+
+
+def test_staff_put_damaged_units_into_the_hold_and_inspect_them_in_the_admin(hold_staff):
+    client, store = hold_staff
+    sku = SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    _record(client, store, sku, reason="damaged", quantity=3, note="water damage")
+    assert _buckets(store, sku) == (5, 3)
+    _record(client, store, sku, reason="return_restock", quantity=1)
+    assert _buckets(store, sku) == (5, 2)
+    _record(client, store, sku, reason="write_off", quantity=2, from_hold="on")
+    assert _buckets(store, sku) == (3, 0)
+
+    response = _record(client, store, sku, reason="return_restock", quantity=1)
+
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(m.startswith("Not recorded: Fewer units are held") for m in shown)
+    reasons = StockMovement.objects.filter(location=store, sku=sku).order_by("pk")
+    assert list(reasons.values_list("reason", "delta_on_hand", "delta_held")) == [
+        ("receipt", 5, 0),
+        ("damaged", 0, 3),
+        ("return_restock", 0, -1),
+        ("write_off", -2, -2),
+    ]
+
+
+def _buckets(location, sku) -> tuple[int, int]:
+    level = StockLevel.objects.get(location=location, sku=sku)
+    return level.on_hand, level.held

@@ -1,12 +1,22 @@
 """The hold: units on hand that nothing promises until someone decides what becomes of them."""
 
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
-from inventory.errors import InsufficientHeld, InsufficientStock, InvalidMovement
+from common import outbox
+from common.errors import DomainError
+from inventory import snapshot
+from inventory.errors import (
+    CountBelowReserved,
+    InsufficientHeld,
+    InsufficientStock,
+    InvalidMovement,
+)
 from inventory.models import CountRequest, StockLevel, StockMovement, Transfer
 from inventory.services import (
     HoldDisposition,
@@ -23,8 +33,12 @@ from inventory.services import (
     stock_transfer_receive,
     stock_write_off,
 )
-from tests.factories import assert_stock_consistent
+from inventory.snapshot import sourcing_candidates
+from inventory.sourcing import Demand, route
+from tests.factories import XUHUI, assert_stock_consistent, channel_client
 from tests.inventory.factories import SkuFactory, level_of, reserve_one, stock_put
+from tests.orders.factories import body, post_checkout, ship_to
+from tests.orders.test_query_count import CHECKOUT_3_LINES
 from tests.stores.factories import LocationFactory, WarehouseFactory
 
 Reason = StockMovement.Reason
@@ -282,8 +296,6 @@ def test_a_count_keeps_returns_awaiting_inspection_held(store, sku):
 
 
 def test_a_count_below_what_is_reserved_and_held_is_refused(store, sku):
-    from inventory.errors import CountBelowReserved
-
     stock_put(location=store, sku=sku, on_hand=5)
     reserve_one(location=store, sku=sku, quantity=1)
     stock_hold_receive(location=store, sku=sku, quantity=2, reference=RMA)
@@ -296,8 +308,6 @@ def test_a_count_below_what_is_reserved_and_held_is_refused(store, sku):
 
 
 def test_a_count_taken_before_the_report_leaves_the_request_open(store, sku):
-    from django.utils import timezone
-
     stock_put(location=store, sku=sku, on_hand=5)
     taken = timezone.now()
     request = stock_hold_not_found(location=store, sku=sku, quantity=2, reference="FO-1")
@@ -448,3 +458,151 @@ def test_verify_stock_finds_a_count_request_the_hold_does_not_cover(store, sku):
     assert (
         f"count requests: location {store.pk} sku {sku.pk}: 3 not found awaiting a count, 1 held"
     ) in err
+
+
+# --- concurrency: real connections racing for the same held units ---------------------------
+
+
+def _race(*workers):
+    """Run each worker on its own thread and connection, released together; their results
+    (a DomainError is a result: the answer a losing caller expects)."""
+    barrier = threading.Barrier(len(workers), timeout=60)
+    results: list[object] = [None] * len(workers)
+    errors: list[BaseException] = []
+
+    def run(index, work):
+        try:
+            connection.ensure_connection()
+            barrier.wait()
+            try:
+                results[index] = work()
+            except DomainError as exc:
+                results[index] = exc
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("first", "second"), [("restock", "restock"), ("restock", "write_off"), ("write_off", "")]
+)
+def test_two_concurrent_dispositions_of_the_same_held_units_only_one_succeeds(first, second):
+    store, warehouse, sku = LocationFactory(), WarehouseFactory(), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=1)
+    stock_hold_receive(location=store, sku=sku, quantity=2, reference=RMA)
+
+    def release(disposition):
+        if not disposition:  # the other counter sends the units to the warehouse
+            return lambda: stock_hold_transfer(
+                from_location=store, to_location=warehouse, sku=sku, quantity=2, reference=RMA
+            )
+        return lambda: stock_hold_release(
+            location=store, sku=sku, quantity=2, disposition=disposition, reference=RMA
+        )
+
+    results = _race(release(first), release(second))
+
+    refused = [r for r in results if isinstance(r, DomainError)]
+    done = [r for r in results if not isinstance(r, DomainError)]
+    assert len(done) == 1, results
+    assert [r.code for r in refused] == ["insufficient_held"]
+    on_hand, reserved, held, _ = buckets(store, sku)
+    assert (reserved, held) == (0, 0)
+    restocked = getattr(done[0], "reason", "") == Reason.RETURN_RESTOCK
+    assert on_hand == (3 if restocked else 1)  # restocked stays on hand; the others left
+    assert Transfer.objects.count() == (1 if isinstance(done[0], Transfer) else 0)
+    assert_stock_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_racing_a_not_found_report_settles_exactly_what_it_saw():
+    store, sku = LocationFactory(), SkuFactory()
+    stock_put(location=store, sku=sku, on_hand=5)
+
+    results = _race(
+        lambda: stock_hold_not_found(location=store, sku=sku, quantity=2, reference="FO-1"),
+        lambda: stock_cycle_count(location=store, sku=sku, counted=4),
+    )
+
+    assert not [r for r in results if isinstance(r, DomainError)], results
+    [request] = CountRequest.objects.all()
+    on_hand, _, held, _ = buckets(store, sku)
+    if request.status == "counted":  # the report came first: the count settled it
+        assert (on_hand, held) == (4, 0)
+    else:  # the count came first: the report waits for the next one
+        assert (on_hand, held) == (4, 2)
+    assert_stock_consistent()
+
+
+# --- routing and checkout never promise held units --------------------------------------
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["postgresql", "portable"])
+def test_the_routing_snapshot_leaves_held_units_out(store, sku, monkeypatch, native):
+    if not native:
+        monkeypatch.setattr(snapshot, "native_sql", lambda: False)
+    warehouse = WarehouseFactory()
+    stock_put(location=store, sku=sku, on_hand=4, safety_stock=1)
+    stock_hold_damaged(location=store, sku=sku, quantity=2, reference="shelf check")
+    stock_put(location=warehouse, sku=sku, on_hand=3)
+
+    [at_store] = sourcing_candidates(sku_ids=[sku.pk], method="carry_out", location_id=store.pk)
+    assert at_store.stock[sku.pk] == (1, 2)  # (ATP, free): 4 on hand - 2 held [- 1 safety]
+    pickup = Demand(method="pickup", lines={sku.pk: 2}, location_id=store.pk)
+    assert not route(
+        pickup,
+        sourcing_candidates(sku_ids=[sku.pk], method="pickup", location_id=store.pk, demand=pickup),
+    ).ok
+    ship = Demand(
+        method="ship", lines={sku.pk: 2}, point=(store.latitude, store.longitude), prefer="store"
+    )
+    decision = route(ship, sourcing_candidates(sku_ids=[sku.pk], method="ship", demand=ship))
+    assert [a.location_id for a in decision.allocations] == [warehouse.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("method", ["ship", "pickup", "carry_out"])
+def test_checkout_takes_no_more_statements_with_held_units_on_the_shelf(
+    method, django_assert_max_num_queries, monkeypatch
+):
+    xuhui = LocationFactory(code="SH-XUHUI", **XUHUI)
+    items = [SkuFactory(code=f"QH-{n}") for n in range(3)]
+    for sku in items:
+        stock_put(location=xuhui, sku=sku, on_hand=5)
+        stock_hold_receive(location=xuhui, sku=sku, quantity=3, reference=RMA)
+    channel = "store" if method == "carry_out" else "web"
+    delivery = (
+        ship_to(XUHUI["latitude"], XUHUI["longitude"])
+        if method == "ship"
+        else {"method": method, "location": "SH-XUHUI"}
+    )
+    client = channel_client(channel)
+    client.get("/api/v1/orders")  # a token's last use is written at most once a minute
+    monkeypatch.setattr(outbox, "_enqueue", lambda *event: None)
+
+    with django_assert_max_num_queries(CHECKOUT_3_LINES):
+        response = post_checkout(
+            client, body([(sku, 6) for sku in items], channel=channel, delivery=delivery)
+        )
+        assert response.status_code == 409  # the 3 held units of each are not for sale
+    with django_assert_max_num_queries(CHECKOUT_3_LINES):
+        response = post_checkout(
+            client, body([(sku, 2) for sku in items], channel=channel, delivery=delivery)
+        )
+
+    assert response.status_code == 201, response.content
+    assert [buckets(xuhui, sku)[1:3] for sku in items] == (
+        [(0, 3)] * 3 if method == "carry_out" else [(2, 3)] * 3
+    )
+    assert_stock_consistent()

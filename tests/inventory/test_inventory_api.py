@@ -9,6 +9,7 @@ from django.utils import timezone
 from inventory import selectors, views
 from inventory.models import ShipDay, Sku, StockLevel, StockMovement
 from inventory.selectors import availability, stock_breaches
+from inventory.services import stock_hold_damaged, stock_hold_receive
 from stores.geo import haversine_km
 from tests.factories import (
     BEIJING,
@@ -579,6 +580,34 @@ def test_stock_counts_reserved_units_as_unavailable(user_client, two_stores, tee
         1,
         0,
     )
+
+
+def test_stock_counts_held_units_as_unavailable(user_client, two_stores, tee):
+    store_a, _ = two_stores
+    stock_hold_damaged(location=store_a, sku=tee, quantity=5, reference="shelf check")
+
+    response = staff_client(store_a).get("/api/v1/stock", {"sku": "SKU-TEE"})
+    out_of_stock = staff_client(store_a).get("/api/v1/stock", {"in_stock": "false"})
+    low = staff_client(store_a).get("/api/v1/stock", {"low": "true"})
+
+    [row] = response.json()["results"]
+    assert (row["on_hand"], row["held"], row["available"], row["available_to_promise"]) == (
+        5,
+        5,
+        0,
+        0,
+    )
+    assert ("STORE-A", "SKU-TEE") in _stock_rows(out_of_stock)
+    assert ("STORE-A", "SKU-TEE") in _stock_rows(low)
+
+
+def test_availability_never_shows_held_units_as_available(user_client, stocked, tee):
+    stock_hold_receive(location=stocked["xuhui"], sku=tee, quantity=3, reference="return:1")
+
+    response = _availability(user_client(), sku="SKU-TEE", location="SH-XUHUI")
+
+    [row] = response.json()["results"]
+    assert (row["on_hand"], row["reserved"], row["held"], row["available"]) == (8, 0, 3, 4)
 
 
 # --- movements from a POS or WMS -----------------------------------------------------------

@@ -27,6 +27,7 @@ STAFF_PERMISSIONS = [
     "inventory.add_stockmovement",
     "inventory.view_reservation",
     "inventory.view_transfer",
+    "inventory.view_countrequest",
     "customers.view_customer",
     "orders.view_order",
     "fulfillment.view_fulfillmentorder",
