@@ -5,6 +5,7 @@ executed in process, email printed to the console. DATABASE_URL, REDIS_URL,
 DJANGO_SECRET_KEY, DJANGO_DEBUG and ALLOWED_HOSTS switch it to production.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -174,6 +175,21 @@ OMS_SHIP_PREFERENCE = os.environ.get("OMS_SHIP_PREFERENCE", "warehouse")
 OMS_CYCLE_COUNT_MAX_AGE_DAYS = int(os.environ.get("OMS_CYCLE_COUNT_MAX_AGE_DAYS", "7"))
 # A fulfilled order takes returns this long, then it is closed.
 OMS_RETURN_WINDOW_DAYS = int(os.environ.get("OMS_RETURN_WINDOW_DAYS", "30"))
+
+# --- Returns --------------------------------------------------------------------------
+# Why a customer returns something: codes a till offers (free text goes with them).
+OMS_RETURN_REASONS = env_list(
+    "OMS_RETURN_REASONS",
+    "too_small,too_large,not_as_described,damaged,defective,changed_mind,other",
+)
+# A restocking fee per reason, as a percentage of what the unit paid ({"changed_mind": "10"}).
+OMS_RETURN_RESTOCKING_FEE_PERCENT = json.loads(
+    os.environ.get("OMS_RETURN_RESTOCKING_FEE_PERCENT", "{}")
+)
+# A whole-order return of a shipped order refunds its shipping too.
+OMS_RETURN_REFUNDS_SHIPPING = os.environ.get("OMS_RETURN_REFUNDS_SHIPPING", "1") == "1"
+# When the money goes back: at "inspection" (the default) or at "receipt".
+OMS_RETURN_REFUND_ON = os.environ.get("OMS_RETURN_REFUND_ON", "inspection")
 # How long an Idempotency-Key is remembered (at least 24 hours).
 OMS_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("OMS_IDEMPOTENCY_TTL_HOURS", "48"))
 

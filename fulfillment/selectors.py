@@ -112,3 +112,21 @@ def fulfillment_queue(
     if queue == Queue.LATE:
         return late_queue(queryset)
     return queryset.filter(status__in=_QUEUE_STATUSES[queue])
+
+
+def lines_handed_over_at(*, order_id: int) -> dict[int, object]:
+    """When each order line of the order last left a location for its customer (shipped,
+    or picked up): where a return window counts from. Lines of an in-store sale have none
+    (the order's own `fulfilled_at` is the hand-over)."""
+    rows = (
+        FulfillmentOrder.objects.filter(
+            order_id=order_id,
+            status__in=[FulfillmentOrder.Status.SHIPPED, FulfillmentOrder.Status.PICKED_UP],
+            completed_at__isnull=False,
+        )
+        .exclude(kind=DeliveryMethod.TRANSFER)
+        .values_list("lines__order_line_id")
+        .annotate(last=models.Max("completed_at"))
+        .order_by()
+    )
+    return {line_id: last for line_id, last in rows if line_id is not None}

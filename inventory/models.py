@@ -57,6 +57,13 @@ class Sku(TimeStampedModel):
     )
     currency = models.CharField(max_length=3, default="CNY")
     is_active = models.BooleanField(default=True)
+    final_sale = models.BooleanField(
+        default=False, help_text="Sold as final: returns of it are refused."
+    )
+    return_window_days = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Days after hand-over or shipment it may be returned; blank: the default.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["code"]

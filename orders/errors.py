@@ -58,3 +58,9 @@ class OrderNotClosable(DomainError):
     code = "order_not_closable"
     status = 409
     default_detail = "Only a fulfilled order whose return window is over can be closed."
+
+
+class ReturnExceedsFulfilled(DomainError):
+    code = "return_exceeds_fulfilled"
+    status = 409
+    default_detail = "That is more units than were fulfilled and not yet returned."

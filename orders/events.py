@@ -429,6 +429,27 @@ def order_event_return_received(*, order: Order, message: str, **step: Unpack[St
     return _step(Kind.RETURN_RECEIVED, order=order, message=message, **step)
 
 
+def order_event_return_inspected(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
+    return _step(Kind.RETURN_INSPECTED, order=order, message=message, **step)
+
+
+def order_event_return_rejected(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
+    return _step(Kind.RETURN_REJECTED, order=order, message=message, **step)
+
+
+def order_event_return_cancelled(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
+    return _step(Kind.RETURN_CANCELLED, order=order, message=message, **step)
+
+
+def order_event_return_completed(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
+    return _step(Kind.RETURN_COMPLETED, order=order, message=message, **step)
+
+
+def order_event_return_exchanged(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
+    """Returned units swapped for others: `data` names the new order."""
+    return _step(Kind.RETURN_EXCHANGED, order=order, message=message, **step)
+
+
 def order_event_refunded(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
     return _step(Kind.REFUNDED, order=order, message=message, **step)
 

@@ -115,11 +115,7 @@ class Order(FSMModelMixin, TimeStampedModel):
         pass
 
     # Returns never rewind the fulfilment history above: they have their own status.
-    @transition(
-        field=return_status,
-        source=[ReturnStatus.NONE, ReturnStatus.PARTIALLY_RETURNED],
-        target=ReturnStatus.PARTIALLY_RETURNED,
-    )
+    @transition(field=return_status, source="*", target=ReturnStatus.PARTIALLY_RETURNED)
     def return_partially(self) -> None:
         pass
 
@@ -130,6 +126,14 @@ class Order(FSMModelMixin, TimeStampedModel):
     )
     def return_fully(self) -> None:
         pass
+
+    @transition(
+        field=return_status,
+        source=[ReturnStatus.PARTIALLY_RETURNED, ReturnStatus.RETURNED],
+        target=ReturnStatus.NONE,
+    )
+    def return_undone(self) -> None:
+        """Units received back were handed back to the customer (a rejected return)."""
 
 
 class OrderLine(models.Model):
@@ -218,6 +222,11 @@ class OrderEvent(models.Model):
         NOTIFIED = "notified", "Customer notified"
         RETURN_REQUESTED = "return_requested", "Return requested"
         RETURN_RECEIVED = "return_received", "Return received"
+        RETURN_INSPECTED = "return_inspected", "Return inspected"
+        RETURN_REJECTED = "return_rejected", "Return rejected"
+        RETURN_CANCELLED = "return_cancelled", "Return cancelled"
+        RETURN_COMPLETED = "return_completed", "Return completed"
+        RETURN_EXCHANGED = "return_exchanged", "Exchanged"
         REFUNDED = "refunded", "Refunded"
         PAYMENT_CAPTURED = "payment_captured", "Payment captured"
         PAYMENT_VOIDED = "payment_voided", "Authorization released"

@@ -177,3 +177,17 @@ def _dummy_refund_breaches() -> list[str]:
         for p in Payment.objects.filter(pk__in=list(by_payment)).order_by("pk")
         if by_payment[p.pk] > p.refunded + held[p.pk][Kind.REFUND]
     ]
+
+
+def refunds_by_keys(*, demands: list[str], keys: list[str]) -> list[PaymentTransaction]:
+    """The refunds of these demands' tenders asked under `keys` (returns' rounds), oldest
+    first, each with its tender read with it: one query."""
+    if not keys:
+        return []
+    return list(
+        PaymentTransaction.objects.filter(
+            payment__demand__in=demands, kind=Kind.REFUND, idempotency_key__in=keys
+        )
+        .select_related("payment")
+        .order_by("pk")
+    )

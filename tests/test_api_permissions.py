@@ -1,3 +1,4 @@
+import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
@@ -30,3 +31,43 @@ def test_schema_and_docs_are_served(client):
     assert schema.status_code == 200
     assert b"/api/v1/locations" in schema.content
     assert client.get("/api/docs/").status_code == 200
+
+
+RETURN_ENDPOINTS = [
+    ("get", "/api/v1/returns"),
+    ("post", "/api/v1/returns"),
+    ("get", "/api/v1/returns/RMA23456789"),
+    ("post", "/api/v1/returns/RMA23456789/receive"),
+    ("post", "/api/v1/returns/RMA23456789/inspect"),
+    ("post", "/api/v1/returns/RMA23456789/reject"),
+    ("post", "/api/v1/returns/RMA23456789/complete"),
+    ("post", "/api/v1/returns/RMA23456789/cancel"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "url"), RETURN_ENDPOINTS)
+def test_returns_endpoints_refuse_anonymous_callers(client, method, url):
+    response = getattr(client, method)(url, content_type="application/json")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["receive", "inspect", "reject", "complete"])
+def test_only_store_staff_handle_returns_at_a_counter(action):
+    from tests.factories import channel_client
+
+    response = channel_client("web").post(f"/api/v1/returns/RMA23456789/{action}", {},
+                                          format="json")  # fmt: skip
+
+    assert response.status_code == 403
+
+
+def test_schema_documents_the_returns_api(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+
+    for path in ("/api/v1/returns", "/api/v1/returns/{rma}/inspect"):
+        assert path in schema
+    assert "ReturnOpenInput" in schema

@@ -32,6 +32,9 @@ STAFF_PERMISSIONS = [
     "orders.view_order",
     "fulfillment.view_fulfillmentorder",
     "fulfillment.change_fulfillmentorder",
+    "returns.view_return",
+    "returns.add_return",
+    "returns.change_return",
 ]
 
 

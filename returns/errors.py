@@ -1,0 +1,59 @@
+from common.errors import DomainError
+
+
+class ReturnInvalid(DomainError):
+    """A field error found by a rule, not by the input's shape: `errors` as a 400 has them."""
+
+    code = "invalid"
+    status = 400
+    default_detail = "The request has invalid fields."
+
+
+class ReturnQuantityExceeded(DomainError):
+    code = "return_quantity_exceeded"
+    status = 409
+    default_detail = (
+        "More units than can still be returned: fulfilled, less returned and in open returns."
+    )
+
+
+class UnitsNotFulfilled(DomainError):
+    code = "units_not_fulfilled"
+    status = 409
+    default_detail = "Those units were never shipped or handed over: cancel them instead."
+
+
+class ReturnWindowClosed(DomainError):
+    code = "return_window_closed"
+    status = 409
+    default_detail = "The return window of that line is over."
+
+
+class FinalSale(DomainError):
+    code = "final_sale"
+    status = 409
+    default_detail = "That item was sold as final sale: it cannot be returned."
+
+
+class ReturnNotAllowedHere(DomainError):
+    code = "location_does_not_accept_returns"
+    status = 400
+    default_detail = "That location does not accept returns."
+
+
+class ReturnStatusConflict(DomainError):
+    code = "return_status_conflict"
+    status = 409
+    default_detail = "The return's status does not allow that."
+
+
+class RefundCannotShrink(DomainError):
+    code = "refund_already_issued"
+    status = 409
+    default_detail = "The refund was issued: a corrected inspection cannot refund less."
+
+
+class ReturnForbidden(DomainError):
+    code = "permission_denied"
+    status = 403
+    default_detail = "You do not have permission to perform this action."
