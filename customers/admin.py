@@ -6,9 +6,8 @@ from django.template.response import TemplateResponse
 from common.errors import DomainError
 from customers.models import Customer, CustomerEvent
 from customers.normalise import normalise_email, normalise_member_id, normalise_phone
-from customers.selectors import customer_search
+from customers.selectors import customer_search, customers_served
 from customers.services import customer_enrol, customer_merge, customer_update
-from customers.signals import customer_scope
 from stores.models import StaffMembership
 from stores.selectors import location_ids_for_user
 
@@ -116,13 +115,8 @@ class CustomerAdmin(admin.ModelAdmin):
         allowed = location_ids_for_user(user=request.user)
         if allowed is None:
             return qs
-        visible = Q(pk__in=request.session.get(LOOKED_UP_SESSION_KEY, []))
-        for _receiver, q in customer_scope.send(
-            sender=Customer, user=request.user, auth=None, location_ids=allowed, channel=""
-        ):
-            if q is not None:
-                visible |= q
-        return qs.filter(visible)
+        looked_up = Q(pk__in=request.session.get(LOOKED_UP_SESSION_KEY, []))
+        return qs.filter(looked_up | customers_served(user=request.user))
 
     def get_search_results(self, request, queryset, search_term):
         """A phone, email or member id, however typed, finds that customer (its survivor)

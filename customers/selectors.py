@@ -66,7 +66,7 @@ def customer_search(
     return Customer.objects.filter(pk__in=holders.values("survivor")).order_by("pk")
 
 
-def customer_get(*, pk: int, user, auth=None, location_ids: set[int] | None) -> Customer:
+def customer_get(*, pk: int, user, auth=None) -> Customer:
     """The customer if the caller may open it by id; Customer.DoesNotExist otherwise (a 404).
 
     Superusers open any. Others open the customers the apps above say they serve (orders:
@@ -76,14 +76,16 @@ def customer_get(*, pk: int, user, auth=None, location_ids: set[int] | None) -> 
     qs = Customer.objects.select_related("merged_into")
     if user.is_superuser:
         return qs.get(pk=pk)
-    channel = getattr(auth, "channel", "") or ""
+    return qs.filter(customers_served(user=user, auth=auth)).get(pk=pk)
+
+
+def customers_served(*, user, auth=None) -> Q:
+    """The customers the apps above say `user` serves (see `customer_scope`)."""
     visible = Q(pk__in=[])
-    for _receiver, q in customer_scope.send(
-        sender=Customer, user=user, auth=auth, location_ids=location_ids, channel=channel
-    ):
+    for _receiver, q in customer_scope.send(sender=Customer, user=user, auth=auth):
         if q is not None:
             visible |= q
-    return qs.filter(visible).get(pk=pk)
+    return visible
 
 
 def customer_points_summary(customer: Customer) -> dict:

@@ -23,7 +23,7 @@ class PointsSummaryOutputSerializer(serializers.Serializer):
     expiring = PointsExpiringOutputSerializer(many=True)
 
 
-class CustomerOutputSerializer(serializers.ModelSerializer):
+class CustomerDetailOutputSerializer(serializers.ModelSerializer):
     """One customer (a merged record is always answered by its survivor)."""
 
     tier = serializers.SerializerMethodField()

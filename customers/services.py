@@ -1,7 +1,7 @@
 """Writers of customers: one customer identity across channels, enrolment and merges."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
 from common.bulk import insert_or_read
@@ -76,11 +76,18 @@ def customer_get_or_create(
         if name and not customer.name:
             customer.name = name
             changed.append("name")
-        if enrol and not customer.member_id:
+        enrolling = enrol and not customer.member_id
+        if enrolling:
             customer.member_id, customer.enrolled_at = member_id_new(), timezone.now()
             changed += ["member_id", "enrolled_at"]
         if not changed:
             return customer
+        if not {"email", "phone"} & set(changed):
+            # Only what nobody else can hold is written: one conditional UPDATE, no
+            # savepoint; a member id someone drew before is drawn again.
+            if _save_unless_member_id_taken(customer, changed):
+                return customer
+            continue
         try:
             with transaction.atomic():
                 customer.save(update_fields=[*changed, "updated_at"])
@@ -91,6 +98,18 @@ def customer_get_or_create(
     if found is None and member_id:
         raise UnknownMember(errors={"customer": {"member_id": ["No member has this id."]}})
     return found
+
+
+def _save_unless_member_id_taken(customer: Customer, fields: list[str]) -> bool:
+    now = timezone.now()
+    rows = Customer.objects.filter(pk=customer.pk)
+    if "member_id" in fields:
+        rows = rows.exclude(Exists(Customer.objects.filter(member_id=customer.member_id)))
+    values = {field: getattr(customer, field) for field in fields}
+    if rows.update(**values, updated_at=now) != 1:
+        return False
+    customer.updated_at = now
+    return True
 
 
 def _holders(*, email: str | None, phone: str | None, member_id: str | None) -> QuerySet[Customer]:

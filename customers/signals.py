@@ -8,8 +8,8 @@ writes a `customer_merged` event on each; returns and points move their own the 
 A receiver that raises rolls the whole merge back.
 
 `customer_scope` is sent by `customer_get` to learn which customers a caller may open by id;
-kwargs: `user`, `auth`, `location_ids` (the staff's locations, None for a superuser), `channel`
-(the token's channel, or ""). Each receiver returns a `Q` over Customer (the customers it
+kwargs: `user`, `auth` (the API token, whose `channel` names a sales channel; None in the
+admin). Each receiver returns a `Q` over Customer (the customers it
 knows the caller serves, e.g. orders: those with an order the caller may see) or None.
 """
 

@@ -18,9 +18,8 @@ from customers.filters import CustomerFilter
 from customers.models import Customer
 from customers.permissions import IsStaffOrChannelClient
 from customers.selectors import customer_get
-from customers.serializers import CustomerEnrolInputSerializer, CustomerOutputSerializer
+from customers.serializers import CustomerDetailOutputSerializer, CustomerEnrolInputSerializer
 from customers.services import customer_get_or_create
-from stores.selectors import location_ids_for_user
 
 
 class CustomerListView(generics.ListAPIView):
@@ -28,7 +27,7 @@ class CustomerListView(generics.ListAPIView):
     least one is required (400 otherwise). A merged record answers with its survivor."""
 
     permission_classes = [IsStaffOrChannelClient]
-    serializer_class = CustomerOutputSerializer
+    serializer_class = CustomerDetailOutputSerializer
     filterset_class = CustomerFilter
     queryset = Customer.objects.all()
 
@@ -38,18 +37,13 @@ class CustomerDetailView(APIView):
 
     permission_classes = [IsStaffOrChannelClient]
 
-    @extend_schema(responses={200: CustomerOutputSerializer})
+    @extend_schema(responses={200: CustomerDetailOutputSerializer})
     def get(self, request: Request, pk: int) -> Response:
         try:
-            customer = customer_get(
-                pk=pk,
-                user=request.user,
-                auth=request.auth,
-                location_ids=location_ids_for_user(user=request.user),
-            )
+            customer = customer_get(pk=pk, user=request.user, auth=request.auth)
         except Customer.DoesNotExist:
             raise NotFound("No such customer.") from None
-        return Response(CustomerOutputSerializer(customer).data)
+        return Response(CustomerDetailOutputSerializer(customer).data)
 
 
 class CustomerEnrolView(APIView):
@@ -58,7 +52,9 @@ class CustomerEnrolView(APIView):
 
     permission_classes = [IsStaffOrChannelClient]
 
-    @extend_schema(request=CustomerEnrolInputSerializer, responses={200: CustomerOutputSerializer})
+    @extend_schema(
+        request=CustomerEnrolInputSerializer, responses={200: CustomerDetailOutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         payload = CustomerEnrolInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -69,4 +65,4 @@ class CustomerEnrolView(APIView):
             name=data.get("name", ""),
             enrol=True,
         )
-        return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_200_OK)
+        return Response(CustomerDetailOutputSerializer(customer).data, status=status.HTTP_200_OK)
