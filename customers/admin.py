@@ -105,10 +105,18 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["email", "phone", "name", "member_id"]
     search_help_text = "Phone (any format), email or member id finds any customer; or a name."
     readonly_fields = [
-        "member_id", "enrolled_at", "merged_into", "merged_at", "created_at", "updated_at",
+        "member_id", "enrolled_at", "merged_into", "merged_at", "merged_records_list",
+        "created_at", "updated_at",
     ]  # fmt: skip
     inlines = [CustomerEventInline]
     actions = ["enrol", "merge"]
+
+    @admin.display(description="Records merged into this one")
+    def merged_records_list(self, customer: Customer) -> str:
+        merged = customer.merged_records.order_by("merged_at")
+        shown = [f"{c.pk} ({c.email or c.phone or c.member_id or c}, {c.merged_at:%Y-%m-%d})"
+                 for c in merged]  # fmt: skip
+        return ", ".join(shown) or "-"
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("merged_into")
