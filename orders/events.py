@@ -5,9 +5,9 @@ Each writer saves its event; with `save=False` it returns it unsaved, for caller
 several at once with `order_events_write` (checkout's events are one INSERT).
 
 One module though it passes the house's ~400 lines: one writer per kind, each a few lines,
-grouped below by who writes it (checkout, status and cancel, fulfillment, returns), so the
-timeline's whole vocabulary (`OrderEvent.Kind`) reads in one place and every app imports
-its writers from the same module.
+grouped below by who writes it (checkout, status and cancel, fulfillment, customers,
+returns), so the timeline's whole vocabulary (`OrderEvent.Kind`) reads in one place and
+every app imports its writers from the same module.
 """
 
 from decimal import Decimal
@@ -411,6 +411,21 @@ def order_event_customer_notified(
     )
 
 
+def order_event_store_alerted(
+    *, order: Order, subject: str, template: str, recipients: int, location
+) -> OrderEvent:
+    return _event(
+        order=order,
+        kind=Kind.NOTIFIED,
+        location=location,
+        message=f"Store {location.code} alerted: {subject}",
+        data={"to": "store", "template": template, "recipients": recipients},
+    )
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
 def order_events_customer_merged(
     *, orders: list[Order], survivor, merged, actor=None
 ) -> list[OrderEvent]:
@@ -428,18 +443,6 @@ def order_events_customer_merged(
             )
             for order in orders
         ]
-    )
-
-
-def order_event_store_alerted(
-    *, order: Order, subject: str, template: str, recipients: int, location
-) -> OrderEvent:
-    return _event(
-        order=order,
-        kind=Kind.NOTIFIED,
-        location=location,
-        message=f"Store {location.code} alerted: {subject}",
-        data={"to": "store", "template": template, "recipients": recipients},
     )
 
 
