@@ -7,6 +7,7 @@ from common.views import HealthView, api_not_found
 api_v1 = [
     path("", include("stores.urls")),
     path("", include("inventory.urls")),
+    path("", include("customers.urls")),
     path("", include("orders.urls")),
     path("", include("fulfillment.urls")),
     path("", include("returns.urls")),

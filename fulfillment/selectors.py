@@ -130,3 +130,15 @@ def lines_handed_over_at(*, order_id: int) -> dict[int, object]:
         .order_by()
     )
     return {line_id: last for line_id, last in rows if line_id is not None}
+
+
+def pickups_of_customer(*, customer_id: int) -> QuerySet[FulfillmentOrder]:
+    """A customer's pickups and curbside collections at every store, newest first."""
+    return (
+        FulfillmentOrder.objects.filter(
+            order__customer_id=customer_id,
+            kind__in=COLLECTED_AT_STORE,
+        )
+        .select_related("order", "location")
+        .order_by("-created_at", "-pk")
+    )

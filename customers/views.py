@@ -1,0 +1,68 @@
+"""The customers API: exact lookups, one customer, enrolment.
+
+Who: sales channels' clients and staff of any location (`IsStaffOrChannelClient`). Anyone
+of them finds a customer by an exact phone, email or member id, as a store serves any
+customer at the counter; nobody lists everyone. By id, a caller opens only the customers
+it serves (a channel: who ordered through it; staff: who has orders at their locations;
+see `customer_get`), so ids cannot be walked.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from customers.filters import CustomerFilter
+from customers.models import Customer
+from customers.permissions import IsStaffOrChannelClient
+from customers.selectors import customer_get
+from customers.serializers import CustomerDetailOutputSerializer, CustomerEnrolInputSerializer
+from customers.services import customer_get_or_create
+
+
+class CustomerListView(generics.ListAPIView):
+    """Customers by exact phone, email or member id (normalised: any format or case); at
+    least one is required (400 otherwise). A merged record answers with its survivor."""
+
+    permission_classes = [IsStaffOrChannelClient]
+    serializer_class = CustomerDetailOutputSerializer
+    filterset_class = CustomerFilter
+    queryset = Customer.objects.all()
+
+
+class CustomerDetailView(APIView):
+    """One customer the caller serves, with member id, tier and points."""
+
+    permission_classes = [IsStaffOrChannelClient]
+
+    @extend_schema(responses={200: CustomerDetailOutputSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        try:
+            customer = customer_get(pk=pk, user=request.user, auth=request.auth)
+        except Customer.DoesNotExist:
+            raise NotFound("No such customer.") from None
+        return Response(CustomerDetailOutputSerializer(customer).data)
+
+
+class CustomerEnrolView(APIView):
+    """Enrol a customer as a member (at a till, or a storefront's sign-up): found by email
+    or phone, created when new; a member id is issued, or the one it has is kept."""
+
+    permission_classes = [IsStaffOrChannelClient]
+
+    @extend_schema(
+        request=CustomerEnrolInputSerializer, responses={200: CustomerDetailOutputSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        payload = CustomerEnrolInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        customer = customer_get_or_create(
+            email=data.get("email") or None,
+            phone=data.get("phone") or None,
+            name=data.get("name", ""),
+            enrol=True,
+        )
+        return Response(CustomerDetailOutputSerializer(customer).data, status=status.HTTP_200_OK)
