@@ -12,6 +12,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from customers.filters import CustomerFilter
@@ -27,6 +28,8 @@ class CustomerListView(generics.ListAPIView):
     least one is required (400 otherwise). A merged record answers with its survivor."""
 
     permission_classes = [IsStaffOrChannelClient]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "customer_lookup"
     serializer_class = CustomerDetailOutputSerializer
     filterset_class = CustomerFilter
     queryset = Customer.objects.all()

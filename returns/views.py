@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of, idempotent
@@ -69,6 +70,8 @@ class ReturnListCreateView(generics.ListAPIView):
     or return `code`; POST opens one (online without a location, or at a store's counter)."""
 
     permission_classes = [permissions.IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "returns"
     serializer_class = ReturnOutputSerializer
     pagination_class = ReturnListPagination
 

@@ -60,3 +60,21 @@ def test_wrong_tokens_from_one_address_are_cut_off_even_with_a_right_one(rates):
     assert tries == [401, 401, 401, 429]
     assert after.status_code == 429
     assert elsewhere.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("scope", "path"),
+    [
+        ("customer_lookup", "/api/v1/customers?phone=+8613800000000"),
+        ("returns", "/api/v1/returns?code=R7K2QX"),
+    ],
+)
+def test_customer_lookups_and_returns_have_their_own_rate(rates, scope, path):
+    rates(scope, "2/min")
+    web = channel_client("web")
+
+    answers = [web.get(path).status_code for _ in range(3)]
+
+    assert answers[:2] == [200, 200]
+    assert answers[2] == 429
