@@ -177,3 +177,18 @@ def _dummy_refund_breaches() -> list[str]:
         for p in Payment.objects.filter(pk__in=list(by_payment)).order_by("pk")
         if by_payment[p.pk] > p.refunded + held[p.pk][Kind.REFUND]
     ]
+
+
+def payment_moved(*, payment: Payment) -> dict[str, Decimal]:
+    """Captured, voided and refunded on `payment` so far, counting rows still on their way
+    (pending, or of unknown outcome) with the succeeded ones; a decline counts nothing."""
+    rows = (
+        PaymentTransaction.objects.filter(payment=payment)
+        .filter(HELD | Q(status=TxStatus.SUCCEEDED))
+        .values("kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    moved = dict.fromkeys(("capture", "void", "refund"), ZERO)
+    moved.update({row["kind"]: row["total"] for row in rows if row["kind"] in moved})
+    return moved
