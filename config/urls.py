@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("inventory.urls")),
     path("", include("orders.urls")),
     path("", include("fulfillment.urls")),
+    path("", include("customers.urls")),
 ]
 
 urlpatterns = [

@@ -76,7 +76,7 @@ class PointsEntry(models.Model):
     points = models.IntegerField(default=0)
     held = models.IntegerField(default=0)
     pending = models.IntegerField(default=0)
-    source = models.CharField(max_length=120, help_text="What caused it (opaque reference).")
+    source = models.CharField(max_length=300, help_text="What caused it (opaque reference).")
     demand = models.CharField(max_length=64, blank=True, db_index=True, help_text="The order.")
     takes_back = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="taken_back_by",

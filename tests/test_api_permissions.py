@@ -30,3 +30,13 @@ def test_schema_and_docs_are_served(client):
     assert schema.status_code == 200
     assert b"/api/v1/locations" in schema.content
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_a_customers_points_need_staff_or_a_channel_and_adjusting_a_manager(api_client, db):
+    from customers.models import Customer
+
+    customer = Customer.objects.create(email="ada@example.com")
+    ledger = f"/api/v1/customers/{customer.pk}/points"
+
+    assert api_client.get(ledger).status_code == 401
+    assert api_client.post(f"{ledger}/adjust", {}, format="json").status_code == 401
