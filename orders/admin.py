@@ -68,7 +68,7 @@ class CustomerWithOrdersAdmin(CustomerAdmin):
     """One customer's orders, pickups and returns across web, app and every store."""
 
     search_fields = [*CustomerAdmin.search_fields, "orders__number"]
-    inlines = [CustomerOrderInline]
+    inlines = [CustomerOrderInline, *CustomerAdmin.inlines]
 
 
 @admin.register(Order)

@@ -28,6 +28,8 @@ STAFF_PERMISSIONS = [
     "inventory.view_reservation",
     "inventory.view_transfer",
     "customers.view_customer",
+    "customers.view_pointsentry",
+    "customers.add_pointsentry",  # managers only: the admin asks for the role too
     "orders.view_order",
     "fulfillment.view_fulfillmentorder",
     "fulfillment.change_fulfillmentorder",
