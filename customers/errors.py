@@ -11,3 +11,9 @@ class PointsAdjustmentInvalid(DomainError):
     code = "invalid"
     status = 400
     default_detail = "The request has invalid fields."
+
+
+class UnknownMember(DomainError):
+    code = "unknown_member"
+    status = 400
+    default_detail = "No customer has that member id."

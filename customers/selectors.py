@@ -125,3 +125,18 @@ def points_earned_for(*, demand: str) -> list[PointsEntry]:
             "-created_at", "-pk"
         )
     )
+
+
+def customer_by_member(*, member_id: str) -> Customer | None:
+    """The customer a till names by their member id (the loyalty id they hold)."""
+    member_id = (member_id or "").strip()
+    return Customer.objects.filter(loyalty_id=member_id).first() if member_id else None
+
+
+def points_spend_outside_orders(*, customer: Customer, since) -> Decimal:
+    """What the customer paid in sales the ledger knows but no order does (tills synced
+    through the movements API), since `since`, net of what was reversed of them."""
+    rows = PointsEntry.objects.filter(
+        customer=customer, demand="", kind=PointsEntry.Kind.EARN, created_at__gte=since
+    )
+    return rows.aggregate(v=Sum("value"))["v"] or Decimal("0.00")

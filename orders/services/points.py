@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.outbox import outbox_event, outbox_publish
+from customers.errors import UnknownMember
 from customers.models import Customer
 from customers.points import (
     points_earn,
@@ -23,7 +24,7 @@ from customers.points import (
     points_reverse_earned,
     points_tier_refresh,
 )
-from customers.selectors import points_earned_for
+from customers.selectors import customer_by_member, points_earned_for, points_spend_outside_orders
 from orders.models import Order, OrderLine
 from orders.references import EarnReference, TenderReference
 from orders.services.pricing import ZERO, units_paid
@@ -168,13 +169,31 @@ def customer_spend(*, customer: Customer, now=None) -> Decimal:
     )
 
 
-def customer_tier_refresh(*, customer: Customer, extra_spend: Decimal = ZERO):
-    """Recompute the customer's tier from their trailing spend net of returns (on every
-    fulfilment; returns call it after they record the returned units). `extra_spend`:
-    sales known only to the points ledger (a till synced through the movements API)."""
-    return points_tier_refresh(
-        customer=customer, spend=customer_spend(customer=customer) + extra_spend
+def customer_tier_refresh(*, customer: Customer):
+    """Recompute the customer's tier from their trailing 12-month spend net of returns, in
+    orders and in tills' sales synced through the movements API (on every fulfilment;
+    returns call it after they record the returned units), so a return can drop it."""
+    since = timezone.now() - TIER_WINDOW
+    spend = customer_spend(customer=customer) + points_spend_outside_orders(
+        customer=customer, since=since
     )
+    return points_tier_refresh(customer=customer, spend=spend)
+
+
+def order_points_pos_sale(*, movement, member_id: str, paid: Decimal | None) -> None:
+    """A till's sale synced through the movements API to member `member_id` earns on what
+    it paid (the units' price when it did not say), once per (source, external id).
+    UnknownMember (400) refuses the row, its stock movement too."""
+    customer = customer_by_member(member_id=member_id)
+    if customer is None:
+        raise UnknownMember(member_id=member_id, field="member_id")
+    value = paid if paid is not None else movement.sku.price * -movement.delta_on_hand
+    points_earn(
+        customer=customer,
+        source=str(EarnReference(pos_source=movement.source, pos_id=movement.external_id)),
+        value=Decimal(value),
+    )
+    customer_tier_refresh(customer=customer)
 
 
 @transaction.atomic
