@@ -272,3 +272,15 @@ def test_verify_points_exits_1_when_a_counter_left_its_ledger(ada):
     assert code == 1
     assert f"customer {ada.pk}: balance 105, its ledger says 100" in err
     assert "points breach(es)" in err
+
+
+def test_the_beat_runs_expiry_and_notices(ada, settings):
+    from customers.tasks import expire_points, notify_expiring_points
+
+    settings.LOYALTY_POINTS_VALID_DAYS = 1
+    _earn(ada, "10", "a", on=date(2020, 1, 1))
+
+    assert expire_points.apply().get() == 1
+    assert notify_expiring_points.apply().get() == 0
+    assert {"expire-points", "notify-expiring-points"} <= set(settings.CELERY_BEAT_SCHEDULE)
+    assert _balance(ada) == (0, 0)

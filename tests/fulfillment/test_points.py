@@ -12,7 +12,7 @@ from customers.models import Customer, PointsEntry, PointsLot
 from customers.points import points_adjust
 from customers.selectors import customer_points_summary
 from orders.models import Order
-from orders.services.points import order_points_earn
+from orders.services.points import order_points_earn, order_points_returned
 from payments.models import Payment
 from payments.services import refund_issue
 from tests.factories import assert_ledgers_clean, channel_client, new_key
@@ -250,4 +250,30 @@ def test_fulfilment_moves_the_customer_up_a_tier(stocked, tee, xuhui, at_xuhui, 
     summary = customer_points_summary(customer=Customer.objects.get(email=ADA))
     assert summary["tier"] == "silver"
     assert summary["points"]["balance"] == 297 + 99
+    assert_ledgers_clean()
+
+
+def test_a_return_reverses_at_the_rate_earned_with_and_can_drop_the_tier(
+    stocked, tee, xuhui, at_xuhui, settings
+):
+    settings.LOYALTY_TIERS = [("member", "0", "1"), ("silver", "300", "2")]
+    web = channel_client("web")
+    first = order_with(web, [(tee, 4)], NEAR_XUHUI, [card("396.00")])  # free shipping
+    ship_all(at_xuhui, first.json()["number"])  # 396 points at 1 a yuan; silver from now
+    assert customer_points_summary(customer=Customer.objects.get(email=ADA))["tier"] == "silver"
+    settings.LOYALTY_EARN_RATE = "3"  # the rate changes before the return
+    order = Order.objects.get(number=first.json()["number"])
+    line = order.lines.get()
+    # What the returns app records before it calls the service: two units came back.
+    type(line).objects.filter(pk=line.pk).update(quantity_returned=2)
+
+    [reversed_entry] = order_points_returned(
+        order=order, source="return/R1", quantities={line.pk: 2}
+    )
+    again = order_points_returned(order=order, source="return/R1", quantities={line.pk: 2})
+
+    assert (reversed_entry.points, reversed_entry.rate) == (-198, Decimal("1"))
+    assert [entry.pk for entry in again] == [reversed_entry.pk]
+    summary = customer_points_summary(customer=Customer.objects.get(email=ADA))
+    assert (summary["points"]["balance"], summary["tier"]) == (198, "member")
     assert_ledgers_clean()
