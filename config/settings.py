@@ -153,6 +153,9 @@ EMAIL_BACKEND = os.environ.get(
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@omnistock.local")
 # A hanging mail server must not hold a worker for minutes: the outbox retries later.
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+# Customers known only by phone are texted: a provider's backend class (common/notifications.py).
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "common.notifications.ConsoleSmsBackend")
+SMS_SENDER = os.environ.get("SMS_SENDER", "Omnistock")
 
 # --- Orders ---------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "CN")

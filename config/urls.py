@@ -7,9 +7,9 @@ from common.views import HealthView
 api_v1 = [
     path("", include("stores.urls")),
     path("", include("inventory.urls")),
+    path("", include("customers.urls")),
     path("", include("orders.urls")),
     path("", include("fulfillment.urls")),
-    path("", include("customers.urls")),
 ]
 
 urlpatterns = [

@@ -1,4 +1,7 @@
-"""The one way an email or a phone number is written before it is stored or looked up."""
+"""The one way an email, a phone number or a member id is written before it is stored or
+looked up."""
+
+import re
 
 import phonenumbers
 from django.conf import settings
@@ -21,3 +24,9 @@ def normalise_phone(phone: str | None) -> str | None:
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_member_id(member_id: str | None) -> str | None:
+    """As printed, whatever was typed or scanned: upper case, no spaces or dashes."""
+    member_id = re.sub(r"[\s-]", "", member_id or "").upper()
+    return member_id or None

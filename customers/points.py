@@ -513,3 +513,23 @@ def points_tier_refresh(*, customer: Customer, spend: Decimal) -> PointsAccount:
         account.tier, account.tier_spend = name, spend
         account.save(update_fields=["tier", "tier_spend", "updated_at"])
     return account
+
+
+def points_follow_merge(*, survivor: Customer, merged: Customer) -> None:
+    """`merged` is the same person as `survivor` (inside `customer_merge`, both rows
+    locked): its ledger, lots and counters move to the survivor, so one balance remains."""
+    accounts = {a.pk: a for a in _accounts_locked([survivor.pk, merged.pk])}
+    gone = accounts[merged.pk]
+    PointsEntry.objects.filter(customer=merged).update(customer=survivor)
+    PointsLot.objects.filter(customer=merged).update(customer=survivor)
+    PointsAccount.objects.filter(pk=merged.pk).update(balance=0, held=0)
+    _counters_move(survivor.pk, points=gone.balance, held=gone.held)
+
+
+def _accounts_locked(customer_ids: list[int]) -> list[PointsAccount]:
+    """Both accounts (created when missing), locked in pk order: two writers never deadlock."""
+    for customer_id in customer_ids:
+        _account_ensure(customer_id)
+    return list(
+        PointsAccount.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk")
+    )

@@ -1,45 +1,111 @@
-"""Reads of customers: one identity found by normalised email, E.164 phone or loyalty id."""
+"""Reads of customers: one identity found by normalised email, E.164 phone or member id.
+
+Every lookup answers with the survivor: a record merged into another leads to it.
+"""
 
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
-from customers.models import Customer, PointsAccount, PointsAllocation, PointsEntry, PointsLot
-from customers.normalise import normalise_email, normalise_phone
+from customers.models import (
+    Customer,
+    CustomerEvent,
+    PointsAccount,
+    PointsAllocation,
+    PointsEntry,
+    PointsLot,
+)
+from customers.normalise import normalise_email, normalise_member_id, normalise_phone
+from customers.signals import customer_scope
+
+
+def _survivor(found: Customer | None) -> Customer | None:
+    if found is not None and found.merged_into_id is not None:
+        return found.merged_into  # merges repoint earlier ones: never more than one step
+    return found
+
+
+def _holding(wanted: Q) -> Customer | None:
+    return _survivor(Customer.objects.select_related("merged_into").filter(wanted).first())
 
 
 def customer_find(*, email: str | None = None, phone: str | None = None) -> Customer | None:
     """The customer with this email, else with this phone (both normalised first)."""
     email, phone = normalise_email(email), normalise_phone(phone)
     if email:
-        found = Customer.objects.filter(email=email).first()
+        found = _holding(Q(email=email))
         if found:
             return found
     if phone:
-        return Customer.objects.filter(phone=phone).first()
+        return _holding(Q(phone=phone))
     return None
 
 
 def customer_lookup(*, identifier: str) -> Customer | None:
-    """A customer by email, phone or loyalty id."""
+    """A customer by email, phone or member id."""
     if "@" in identifier:
-        return Customer.objects.filter(email=normalise_email(identifier)).first()
+        return _holding(Q(email=normalise_email(identifier)))
     try:
         phone = normalise_phone(identifier)
     except ValueError:
         phone = None
     if phone:
-        found = Customer.objects.filter(phone=phone).first()
+        found = _holding(Q(phone=phone))
         if found:
             return found
-    return Customer.objects.filter(loyalty_id=identifier).first() if identifier else None
+    member_id = normalise_member_id(identifier)
+    return _holding(Q(member_id=member_id)) if member_id else None
 
 
-def customer_points_summary(*, customer: Customer) -> dict:
+def customer_search(
+    *, email: str | None = None, phone: str | None = None, member_id: str | None = None
+) -> QuerySet[Customer]:
+    """The customers holding any of these exact identifiers (already normalised), each
+    merged record answered by its survivor. Nothing given, nobody found: a lookup never
+    lists everyone."""
+    wanted = Q(pk__in=[])
+    if email:
+        wanted |= Q(email=email)
+    if phone:
+        wanted |= Q(phone=phone)
+    if member_id:
+        wanted |= Q(member_id=member_id)
+    holders = Customer.objects.filter(wanted).annotate(survivor=Coalesce("merged_into", "pk"))
+    return Customer.objects.filter(pk__in=holders.values("survivor")).order_by("pk")
+
+
+def customer_get(*, pk: int, user, auth=None) -> Customer:
+    """The customer if the caller may open it by id; Customer.DoesNotExist otherwise (a 404).
+
+    Superusers open any. Others open the customers the apps above say they serve (orders:
+    those with an order the caller may see; see `customer_scope`); anyone else is found only
+    by an exact identifier (`customer_search`), so ids cannot be walked to list everyone.
+    """
+    qs = Customer.objects.select_related("merged_into")
+    if user.is_superuser:
+        return qs.get(pk=pk)
+    return qs.filter(customers_served(user=user, auth=auth)).get(pk=pk)
+
+
+def customers_served(*, user, auth=None) -> Q:
+    """The customers the apps above say `user` serves (see `customer_scope`)."""
+    visible = Q(pk__in=[])
+    for _receiver, q in customer_scope.send(sender=Customer, user=user, auth=auth):
+        if q is not None:
+            visible |= q
+    return visible
+
+
+def customer_timeline(*, customer: Customer) -> QuerySet[CustomerEvent]:
+    return customer.events.select_related("actor").order_by("created_at", "pk")
+
+
+def customer_points_summary(customer: Customer) -> dict:
     """The loyalty account as the API shows it: `balance` spendable now and its money
-    `value`, `held` by open orders, `pending` on lines not yet shipped, the lots
-    `expiring` soonest first, and the `tier`."""
-    from customers.points import points_value, tier_for  # the loyalty vocabulary
+    `value`, `held` by open orders, `pending` on lines not yet shipped or handed over, and
+    the lots `expiring`, soonest first."""
+    from customers.points import points_value  # the loyalty vocabulary
 
     account = PointsAccount.objects.filter(pk=customer.pk).first()
     pending = PointsEntry.objects.filter(customer=customer).aggregate(p=Sum("pending"))["p"] or 0
@@ -50,15 +116,20 @@ def customer_points_summary(*, customer: Customer) -> dict:
     )
     balance = account.balance if account else 0
     return {
-        "tier": account.tier if account and account.tier else tier_for(Decimal("0"))[0],
-        "points": {
-            "balance": balance,
-            "value": str(points_value(balance)),
-            "held": account.held if account else 0,
-            "pending": pending,
-            "expiring": [{"points": n, "on": on.isoformat()} for n, on in lots],
-        },
+        "balance": balance,
+        "value": str(points_value(balance)),
+        "held": account.held if account else 0,
+        "pending": pending,
+        "expiring": [{"points": n, "on": on.isoformat()} for n, on in lots],
     }
+
+
+def customer_tier(customer: Customer) -> str:
+    """The customer's tier (from trailing 12-month spend; the lowest until they spend)."""
+    from customers.points import tier_for
+
+    account = PointsAccount.objects.filter(pk=customer.pk).only("tier").first()
+    return account.tier if account and account.tier else tier_for(Decimal("0"))[0]
 
 
 def points_ledger(*, customer: Customer) -> QuerySet[PointsEntry]:
@@ -128,9 +199,9 @@ def points_earned_for(*, demand: str) -> list[PointsEntry]:
 
 
 def customer_by_member(*, member_id: str) -> Customer | None:
-    """The customer a till names by their member id (the loyalty id they hold)."""
-    member_id = (member_id or "").strip()
-    return Customer.objects.filter(loyalty_id=member_id).first() if member_id else None
+    """The customer a till names by their member id (the survivor of a merged record)."""
+    member_id = normalise_member_id(member_id)
+    return _holding(Q(member_id=member_id)) if member_id else None
 
 
 def points_spend_outside_orders(*, customer: Customer, since) -> Decimal:

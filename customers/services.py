@@ -1,50 +1,73 @@
-"""Writers of customers: one customer identity across channels."""
+"""Writers of customers: one customer identity across channels, enrolment and merges."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
+from django.utils import timezone
 
 from common.bulk import insert_or_read
-from customers.models import Customer
-from customers.normalise import normalise_email, normalise_phone
+from customers.errors import MemberIdsDiffer, MergeNotAllowed, UnknownMember
+from customers.members import member_id_new
+from customers.models import Customer, CustomerEvent
+from customers.normalise import normalise_email, normalise_member_id, normalise_phone
 from customers.selectors import customer_find
+from customers.signals import customer_merged
 
-__all__ = ["customer_get_or_create", "customer_update", "normalise_email", "normalise_phone"]
+__all__ = [
+    "customer_enrol",
+    "customer_get_or_create",
+    "customer_merge",
+    "customer_update",
+    "normalise_email",
+    "normalise_phone",
+]
+
+ATTEMPTS = 3
 
 
 def customer_get_or_create(
-    *, email: str | None = None, phone: str | None = None, name: str = "", loyalty_id: str = ""
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    name: str = "",
+    member_id: str = "",
+    enrol: bool = False,
 ) -> Customer | None:
-    """The customer with this email (else phone); created when neither is known; None when
-    neither is given.
+    """The member with this member id, else the customer with this email (else phone);
+    created when none is known; None when nothing is given. A record merged into another
+    answers with its survivor. `enrol`: a customer who is no member yet gets a member id.
 
-    A new email, phone or loyalty id is added to the found customer when it has none and
-    nobody else holds it; one it already has is never replaced. One statement creates the
-    customer or finds who holds the email, phone or loyalty id (yielding to a concurrent
-    checkout creating the same customer).
+    A new email, phone or name is added to the found customer when it has none and nobody
+    else holds it; one it already has is never replaced. One statement creates the customer
+    (with its member id, when enrolling) or reads who holds the email, phone or member id
+    and their survivors (yielding to a concurrent checkout creating the same customer); a
+    found customer changes in one UPDATE more. UnknownMember (400) for a member id nobody
+    holds: member ids are issued here.
     """
     email, phone = normalise_email(email), normalise_phone(phone)
-    loyalty_id = (loyalty_id or "").strip()
-    if not email and not phone:
-        return None  # nobody to find, and a customer needs one of them
-    for _attempt in range(2):
-        new = Customer(email=email, phone=phone, name=name, loyalty_id=loyalty_id)
-        # Created, unless the email or the phone is someone's: in one statement with
-        # everyone who held the email, the phone or the loyalty id before it.
-        holders = insert_or_read(new, _holders(email=email, phone=phone, loyalty_id=loyalty_id))
-        if new.pk is not None:
-            if loyalty_id and any(c.loyalty_id == loyalty_id for c in holders):
-                # A loyalty id someone else holds would make lookups by it ambiguous.
-                Customer.objects.filter(pk=new.pk).update(loyalty_id="")
-                new.loyalty_id = ""
-            return new
-        customer = next((c for c in holders if email and c.email == email), None) or next(
-            (c for c in holders if phone and c.phone == phone), None
-        )
+    member_id = normalise_member_id(member_id)
+    if not email and not phone and not member_id:
+        return None  # nobody to find, and a customer needs an email or a phone
+    for _attempt in range(ATTEMPTS):
+        wanted = _holders(email=email, phone=phone, member_id=member_id)
+        if member_id:
+            holders = list(wanted)  # a member is found, never created from a member id
+        else:
+            new = Customer(email=email, phone=phone, name=name)
+            if enrol:
+                new.member_id, new.enrolled_at = member_id_new(), timezone.now()
+            # Created, unless the email, the phone (or the new member id) is someone's: in
+            # one statement with everyone who held them before it, and their survivors.
+            holders = insert_or_read(new, wanted)
+            if new.pk is not None:
+                return new
+        customer = _found(holders, email=email, phone=phone, member_id=member_id)
         if customer is None:
+            if member_id:
+                raise UnknownMember(errors={"customer": {"member_id": ["No member has this id."]}})
             continue  # created by a checkout that committed meanwhile: find it again
         others = [c for c in holders if c.pk != customer.pk]
         changed = []
-        if email and not customer.email:
+        if email and not customer.email and not any(c.email == email for c in others):
             customer.email = email
             changed.append("email")
         if phone and not customer.phone and not any(c.phone == phone for c in others):
@@ -53,34 +76,164 @@ def customer_get_or_create(
         if name and not customer.name:
             customer.name = name
             changed.append("name")
-        if (
-            loyalty_id
-            and not customer.loyalty_id
-            and not any(c.loyalty_id == loyalty_id for c in others)
-        ):
-            customer.loyalty_id = loyalty_id
-            changed.append("loyalty_id")
+        enrolling = enrol and not customer.member_id
+        if enrolling:
+            customer.member_id, customer.enrolled_at = member_id_new(), timezone.now()
+            changed += ["member_id", "enrolled_at"]
         if not changed:
             return customer
+        if not {"email", "phone"} & set(changed):
+            # Only what nobody else can hold is written: one conditional UPDATE, no
+            # savepoint; a member id someone drew before is drawn again.
+            if _save_unless_member_id_taken(customer, changed):
+                return customer
+            continue
         try:
             with transaction.atomic():
                 customer.save(update_fields=[*changed, "updated_at"])
             return customer
         except IntegrityError:
             continue  # the phone was taken concurrently: find again
-    return customer_find(email=email, phone=phone)
+    found = customer_find(email=email, phone=phone)
+    if found is None and member_id:
+        raise UnknownMember(errors={"customer": {"member_id": ["No member has this id."]}})
+    return found
 
 
-def _holders(*, email: str | None, phone: str | None, loyalty_id: str) -> QuerySet[Customer]:
-    """Everyone holding this email, this phone or this loyalty id."""
+def _save_unless_member_id_taken(customer: Customer, fields: list[str]) -> bool:
+    now = timezone.now()
+    rows = Customer.objects.filter(pk=customer.pk)
+    if "member_id" in fields:
+        rows = rows.exclude(Exists(Customer.objects.filter(member_id=customer.member_id)))
+    values = {field: getattr(customer, field) for field in fields}
+    if rows.update(**values, updated_at=now) != 1:
+        return False
+    customer.updated_at = now
+    return True
+
+
+def _holders(*, email: str | None, phone: str | None, member_id: str | None) -> QuerySet[Customer]:
+    """Everyone holding this email, this phone or this member id, and whom they were
+    merged into."""
     wanted = Q(pk__in=[])
     if email:
         wanted |= Q(email=email)
     if phone:
         wanted |= Q(phone=phone)
-    if loyalty_id:
-        wanted |= Q(loyalty_id=loyalty_id)
-    return Customer.objects.filter(wanted).order_by("pk")
+    if member_id:
+        wanted |= Q(member_id=member_id)
+    survivors = Customer.objects.filter(wanted, merged_into__isnull=False).values("merged_into")
+    return Customer.objects.filter(wanted | Q(pk__in=survivors)).order_by("pk")
+
+
+def _found(
+    holders: list[Customer], *, email: str | None, phone: str | None, member_id: str | None
+) -> Customer | None:
+    """Who the identifiers name, by member id first, then email, then phone: the survivor
+    when that record was merged."""
+    by_pk = {c.pk: c for c in holders}
+    for field, value in (("member_id", member_id), ("email", email), ("phone", phone)):
+        holder = next((c for c in holders if value and getattr(c, field) == value), None)
+        if holder is not None:
+            return by_pk.get(holder.merged_into_id, holder) if holder.merged_into_id else holder
+    return None
+
+
+@transaction.atomic
+def customer_enrol(*, customer: Customer) -> Customer:
+    """The customer becomes a member with a new member id (its survivor, when merged); one
+    who already is keeps the id it has."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.merged_into_id is not None:
+        customer = Customer.objects.select_for_update().get(pk=customer.merged_into_id)
+    if customer.member_id:
+        return customer
+    for _attempt in range(ATTEMPTS):
+        customer.member_id, customer.enrolled_at = member_id_new(), timezone.now()
+        try:
+            with transaction.atomic():
+                customer.save(update_fields=["member_id", "enrolled_at", "updated_at"])
+            return customer
+        except IntegrityError:
+            continue  # the random id was someone's already: draw another
+    raise IntegrityError("could not draw a free member id")
+
+
+@transaction.atomic
+def customer_merge(
+    *, survivor: Customer, merged: Customer, actor, confirm_member_ids: bool = False
+) -> Customer:
+    """`merged` is the same person as `survivor`: its orders (and whatever the apps above
+    keep of it, through `customer_merged`) move to the survivor, which takes the email,
+    phone, member id and name it lacks; `merged` is kept, pointing at the survivor, so its
+    other identifiers still find the survivor. Both timelines record it.
+
+    Both rows locked in pk order, so two merges at once queue. MergeNotAllowed (409) for
+    one record, or one already merged; MemberIdsDiffer (409) for two members with their
+    own ids unless `confirm_member_ids` (the survivor's id stays; the other still finds it).
+    """
+    if survivor.pk == merged.pk:
+        raise MergeNotAllowed("A customer cannot be merged with itself.")
+    pair = Customer.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk])
+    locked = {c.pk: c for c in pair.order_by("pk")}
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    for record in (survivor, merged):
+        if record.merged_into_id is not None:
+            raise MergeNotAllowed(
+                f"{record} was already merged into another record: merge into that one.",
+                customer=record.pk,
+                merged_into=record.merged_into_id,
+            )
+    both_members = survivor.member_id and merged.member_id
+    if both_members and survivor.member_id != merged.member_id and not confirm_member_ids:
+        raise MemberIdsDiffer(member_ids=[survivor.member_id, merged.member_id])
+
+    moved = [
+        field
+        for field in ("email", "phone", "member_id")
+        if getattr(merged, field) and not getattr(survivor, field)
+    ]
+    values = {field: getattr(merged, field) for field in moved}
+    now = timezone.now()
+    # The merged record lets go of what moves first: each is unique.
+    for field in moved:
+        setattr(merged, field, None)
+    merged.merged_into, merged.merged_at = survivor, now
+    merged.save(update_fields=[*moved, "merged_into", "merged_at", "updated_at"])
+    for field, value in values.items():
+        setattr(survivor, field, value)
+    if "member_id" in values:
+        survivor.enrolled_at = merged.enrolled_at
+    if not survivor.name and merged.name:
+        survivor.name = merged.name
+    survivor.save()
+    # Records merged into this one before now lead straight to the survivor.
+    Customer.objects.filter(merged_into=merged).update(merged_into=survivor, updated_at=now)
+
+    data = {"survivor": survivor.pk, "merged": merged.pk, "moved": values}
+    if both_members:
+        data["member_ids"] = [survivor.member_id, merged.member_id]
+    actor = actor if getattr(actor, "is_authenticated", False) else None
+    CustomerEvent.objects.bulk_create(
+        [
+            CustomerEvent(
+                customer=survivor, kind=CustomerEvent.Kind.MERGED_IN, actor=actor, data=data,
+                message=f"Customer {merged.pk} ({_label(merged, values)}) merged into this one",
+            ),
+            CustomerEvent(
+                customer=merged, kind=CustomerEvent.Kind.MERGED_AWAY, actor=actor, data=data,
+                message=f"Merged into customer {survivor.pk} ({survivor})",
+            ),
+        ]
+    )  # fmt: skip
+    customer_merged.send(sender=Customer, survivor=survivor, merged=merged, actor=actor)
+    return survivor
+
+
+def _label(merged: Customer, moved: dict) -> str:
+    """How the merged record was known, including what it handed over."""
+    known = [merged.email or moved.get("email"), merged.phone or moved.get("phone")]
+    return ", ".join(v for v in known if v) or merged.name or "no contact"
 
 
 @transaction.atomic
@@ -90,13 +243,12 @@ def customer_update(
     email: str | None,
     phone: str | None,
     name: str = "",
-    loyalty_id: str = "",
 ) -> Customer:
     """Save a customer as a person edited it, email and phone normalised as checkout does,
-    so the next checkout finds this customer. ValueError for a phone that is not valid."""
+    so the next checkout finds this customer. ValueError for a phone that is not valid.
+    The member id is issued (`customer_enrol`), never typed."""
     customer.email = normalise_email(email)
     customer.phone = normalise_phone(phone)
     customer.name = (name or "").strip()
-    customer.loyalty_id = (loyalty_id or "").strip()
-    customer.save()
+    customer.save(update_fields=["email", "phone", "name", "updated_at"])
     return customer

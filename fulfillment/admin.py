@@ -1,9 +1,12 @@
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django_fsm import TransitionNotAllowed
 from django_fsm.admin import FSMAdminMixin
 
 from common.errors import DomainError
+from customers.models import Customer
 from fulfillment import selectors
 from fulfillment.forms import serializer_form
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
@@ -11,6 +14,7 @@ from fulfillment.selectors import Queue
 from fulfillment.services.actions import fulfillment_resend_code
 from fulfillment.staff_actions import STAFF_ACTIONS
 from inventory.models import DeliveryMethod
+from orders.admin import CustomerWithOrdersAdmin
 from stores.admin import LocationScopedAdminMixin
 
 
@@ -114,3 +118,27 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
             return False
         self.message_user(request, f"Fulfillment order {obj.pk}: {transition_name} done.")
         return True
+
+
+# The customer page adds their pickups, at every store: fulfillment knows customers' orders.
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerWithPickupsAdmin(CustomerWithOrdersAdmin):
+    readonly_fields = [*CustomerWithOrdersAdmin.readonly_fields, "pickups"]
+
+    @admin.display(description="Pickups")
+    def pickups(self, customer: Customer) -> str:
+        """Every pickup and curbside collection of the customer, newest first."""
+        rows = selectors.pickups_of_customer(customer_id=customer.pk)
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} at {}: {} (order {}{})",
+            (
+                (fo.get_kind_display(), fo.location.code, fo.get_status_display(),
+                 fo.order.number, f", collected {fo.completed_at:%Y-%m-%d %H:%M}"
+                 if fo.status == FulfillmentOrder.Status.PICKED_UP and fo.completed_at else "")
+                for fo in rows
+            ),
+        ) or "-"  # fmt: skip

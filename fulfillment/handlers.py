@@ -3,7 +3,7 @@
 from common.models import OutboxEvent
 from common.outbox import outbox_batch_handler, outbox_handler
 from fulfillment.models import FulfillmentOrder
-from fulfillment.notifications import notify_customer, notify_store
+from fulfillment.notifications import customer_reachable, notify_customer, notify_store
 from fulfillment.services.actions import fulfillment_order_lock
 from fulfillment.services.pickup_codes import pickup_code_issue
 from fulfillment.services.routing import (
@@ -97,14 +97,15 @@ def tell_customer_ready(event: OutboxEvent) -> None:
     current = event.payload.get("round", fo.pickup_code_round) == fo.pickup_code_round
     if fo.status != FulfillmentOrder.Status.READY_FOR_PICKUP or not current:
         return
-    has_email = bool(fo.order.customer.email)
+    # Whoever can be reached (by email, else SMS) gets a code to collect with.
+    reachable = customer_reachable(fo.order)
     notify_customer(
         order=fo.order,
         location=fo.location,
         template="ready",
         context={
             "location": fo.location,
-            "code": pickup_code_issue(fulfillment_order=fo) if has_email else None,
+            "code": pickup_code_issue(fulfillment_order=fo) if reachable else None,
             "deadline": fo.pickup_deadline,
             "curbside": fo.kind == DeliveryMethod.CURBSIDE,
             "again": event.payload.get("again", False),

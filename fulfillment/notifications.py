@@ -1,31 +1,59 @@
-"""Emails to customers and stores, each recorded on the order's timeline.
+"""Messages to customers and stores, each recorded on the order's timeline.
 
 Sent from outbox handlers after the change committed, so a failed send is retried by the
-outbox and never holds up fulfillment.
+outbox and never holds up fulfillment. A customer is emailed, or texted when only a phone
+is known (`common.notifications`): the email is `fulfillment/email/<template>.txt` (subject
+on its first line), the SMS `fulfillment/sms/<template>.txt`. Plain text, never escaped.
 """
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.template.loader import render_to_string
+from django.template import TemplateDoesNotExist
 
+from common.notifications import notify, render_plain
 from orders.events import order_event_customer_notified, order_event_store_alerted
 from orders.models import Order
 from stores.models import Location, StaffMembership
 
 
 def _render(template: str, context: dict) -> tuple[str, str]:
-    text = render_to_string(f"fulfillment/email/{template}.txt", context).strip()
+    text = render_plain(f"fulfillment/email/{template}.txt", context).strip()
     subject, _, body = text.partition("\n")
     return subject.strip(), body.strip() + "\n"
 
 
+def _render_sms(template: str, context: dict) -> str:
+    try:
+        return " ".join(render_plain(f"fulfillment/sms/{template}.txt", context).split())
+    except TemplateDoesNotExist:
+        return ""  # the email's subject is sent
+
+
+def customer_reachable(order: Order) -> bool:
+    """Whether a message to the order's customer reaches anyone (email or phone)."""
+    return bool(order.customer.email or order.customer.phone)
+
+
 def notify_customer(*, order: Order, template: str, context: dict, location=None) -> None:
-    subject, body = _render(template, {"order": order, **context})
-    to = order.customer.email
-    if to:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+    """Email the order's customer, or text them when only a phone is known."""
+    context = {"order": order, "member_id": order.customer.member_id, **context}
+    subject, body = _render(template, context)
+    if order.customer.member_id:
+        body += f"\nYour member id: {order.customer.member_id}\n"
+    delivery = notify(
+        email=order.customer.email,
+        phone=order.customer.phone,
+        subject=subject,
+        body=body,
+        sms_body=_render_sms(template, context),
+    )
     order_event_customer_notified(
-        order=order, subject=subject, template=template, email=to, location=location
+        order=order,
+        subject=subject,
+        template=template,
+        email=delivery.to if delivery.channel == "email" else None,
+        phone=delivery.to if delivery.channel == "sms" else None,
+        location=location,
     )
 
 

@@ -112,3 +112,15 @@ def fulfillment_queue(
     if queue == Queue.LATE:
         return late_queue(queryset)
     return queryset.filter(status__in=_QUEUE_STATUSES[queue])
+
+
+def pickups_of_customer(*, customer_id: int) -> QuerySet[FulfillmentOrder]:
+    """A customer's pickups and curbside collections at every store, newest first."""
+    return (
+        FulfillmentOrder.objects.filter(
+            order__customer_id=customer_id,
+            kind__in=COLLECTED_AT_STORE,
+        )
+        .select_related("order", "location")
+        .order_by("-created_at", "-pk")
+    )

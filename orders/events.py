@@ -5,9 +5,9 @@ Each writer saves its event; with `save=False` it returns it unsaved, for caller
 several at once with `order_events_write` (checkout's events are one INSERT).
 
 One module though it passes the house's ~400 lines: one writer per kind, each a few lines,
-grouped below by who writes it (checkout, status and cancel, fulfillment, returns), so the
-timeline's whole vocabulary (`OrderEvent.Kind`) reads in one place and every app imports
-its writers from the same module.
+grouped below by who writes it (checkout, status and cancel, fulfillment, customers,
+returns), so the timeline's whole vocabulary (`OrderEvent.Kind`) reads in one place and
+every app imports its writers from the same module.
 """
 
 from decimal import Decimal
@@ -386,15 +386,28 @@ def order_event_fulfillment_order_cancelled(
 
 
 def order_event_customer_notified(
-    *, order: Order, subject: str, template: str, email: str | None, location=None
+    *,
+    order: Order,
+    subject: str,
+    template: str,
+    email: str | None = None,
+    phone: str | None = None,
+    location=None,
 ) -> OrderEvent:
-    """The customer was emailed (or had no email to send it to)."""
+    """The customer was emailed, else texted (or had neither to be reached by)."""
+    how = "emailed" if email else "texted" if phone else "has no email or phone"
     return _event(
         order=order,
         kind=Kind.NOTIFIED,
         location=location,
-        message=f"Customer {'emailed' if email else 'has no email'}: {subject}",
-        data={"to": "customer", "template": template, "email": email or ""},
+        message=f"Customer {how}: {subject}",
+        data={
+            "to": "customer",
+            "template": template,
+            "channel": "email" if email else "sms" if phone else "",
+            "email": email or "",
+            "phone": "" if email else phone or "",
+        },
     )
 
 
@@ -407,6 +420,29 @@ def order_event_store_alerted(
         location=location,
         message=f"Store {location.code} alerted: {subject}",
         data={"to": "store", "template": template, "recipients": recipients},
+    )
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def order_events_customer_merged(
+    *, orders: list[Order], survivor, merged, actor=None
+) -> list[OrderEvent]:
+    """The orders of a record merged into another now belong to the survivor (one INSERT)."""
+    data = {"from": merged.pk, "to": survivor.pk}
+    return order_events_write(
+        [
+            _event(
+                order=order,
+                kind=Kind.CUSTOMER_MERGED,
+                actor=actor,
+                message=f"Customer {merged.pk} merged into customer {survivor.pk} ({survivor})",
+                data=data,
+                save=False,
+            )
+            for order in orders
+        ]
     )
 
 

@@ -14,7 +14,7 @@ class OrderFilter(django_filters.FilterSet):
     customer = django_filters.CharFilter(
         method="filter_customer",
         max_length=254,
-        help_text="Email, phone or loyalty id: that customer's orders across every channel.",
+        help_text="Email, phone or member id: that customer's orders across every channel.",
     )
     status = django_filters.ChoiceFilter(choices=Order.Status.choices)
     channel = django_filters.ChoiceFilter(choices=Channel.choices)

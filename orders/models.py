@@ -221,6 +221,7 @@ class OrderEvent(models.Model):
         REFUNDED = "refunded", "Refunded"
         PAYMENT_CAPTURED = "payment_captured", "Payment captured"
         PAYMENT_VOIDED = "payment_voided", "Authorization released"
+        CUSTOMER_MERGED = "customer_merged", "Customer merged"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

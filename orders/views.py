@@ -126,7 +126,7 @@ class OrderListPagination(LimitOffsetPagination):
 
 
 class OrderListView(generics.ListAPIView):
-    """Orders the caller may see; `customer` (email, phone or loyalty id) gives one customer's
+    """Orders the caller may see; `customer` (email, phone or member id) gives one customer's
     history across web, app and stores."""
 
     permission_classes = [permissions.IsAuthenticated]

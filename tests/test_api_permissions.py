@@ -1,3 +1,4 @@
+import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
@@ -30,6 +31,54 @@ def test_schema_and_docs_are_served(client):
     assert schema.status_code == 200
     assert b"/api/v1/locations" in schema.content
     assert client.get("/api/docs/").status_code == 200
+
+
+# Who may call the customers API: channel clients and staff of any location look customers
+# up; a plain account (a customer's own login) and anonymous callers may not.
+CUSTOMER_ENDPOINTS = [
+    ("get", "/api/v1/customers?email=ada@example.com"),
+    ("get", "/api/v1/customers/{id}"),
+    ("post", "/api/v1/customers/enrol"),
+    ("get", "/api/v1/customers/{id}/points"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), CUSTOMER_ENDPOINTS)
+@pytest.mark.parametrize(
+    ("caller", "allowed"),
+    [("anonymous", 401), ("plain", 403), ("channel", None), ("staff", None), ("superuser", None)],
+)
+def test_customer_endpoints_are_for_channels_and_staff(method, path, caller, allowed, xuhui):
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from tests.factories import api_client_for, channel_client, staff_client
+    from tests.orders.factories import CustomerFactory
+
+    ada = CustomerFactory(email="ada@example.com")
+    users = get_user_model().objects
+    client = {
+        "anonymous": APIClient,
+        "plain": lambda: api_client_for(users.create_user("plain")),
+        "channel": lambda: channel_client("web"),
+        "staff": lambda: staff_client(xuhui),
+        "superuser": lambda: api_client_for(users.create_superuser("root", "r@example.com")),
+    }[caller]()
+
+    response = getattr(client, method)(path.format(id=ada.pk), {"email": "ada@example.com"})
+
+    if allowed is not None:
+        assert response.status_code == allowed
+    else:
+        assert response.status_code in {200, 404}  # 404: by id, a customer they do not serve
+
+
+def test_the_customers_api_is_in_the_schema(client):
+    schema = client.get("/api/schema/").content
+
+    assert b"/api/v1/customers/{id}" in schema
+    assert b"PointsSummaryOutput" in schema
 
 
 def test_a_customers_points_need_staff_or_a_channel_and_adjusting_a_manager(api_client, db):

@@ -24,12 +24,21 @@ class CustomerInputSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
     name = serializers.CharField(required=False, allow_blank=True, max_length=120, default="")
+    member_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        default="",
+        help_text="The member's id (as printed, any case or spacing): finds the member, whose "
+        "email and phone win over the ones given; unknown: 400.",
+    )
     loyalty_id = serializers.CharField(
         required=False,
         allow_blank=True,
         max_length=40,
         default="",
-        help_text="Kept on a customer who has none yet; a different one is never replaced.",
+        write_only=True,
+        help_text="Deprecated: the member id's former name.",
     )
 
     def validate_phone(self, value: str) -> str:
@@ -39,8 +48,12 @@ class CustomerInputSerializer(serializers.Serializer):
             raise serializers.ValidationError("Not a valid phone number.") from None
 
     def validate(self, attrs):
-        if not attrs.get("email") and not attrs.get("phone"):
-            raise serializers.ValidationError({"email": ["Give an email or a phone number."]})
+        attrs["member_id"] = attrs.get("member_id") or attrs.pop("loyalty_id", "")
+        attrs.pop("loyalty_id", None)
+        if not attrs.get("email") and not attrs.get("phone") and not attrs["member_id"]:
+            raise serializers.ValidationError(
+                {"email": ["Give an email, a phone number or a member id."]}
+            )
         return attrs
 
 
@@ -196,6 +209,12 @@ class CheckoutInputSerializer(serializers.Serializer):
         "work at one store may leave it out; staff of several stores name one of theirs. "
         "An in-store sale is taken at its delivery location.",
     )
+    enrol = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Make the customer a member: a member id is issued (shown on the order and "
+        "its messages); a member keeps the id it has.",
+    )
 
     def validate_store(self, code: str) -> Location:
         location = locations_by_code(codes=[code]).get(code)
@@ -273,7 +292,8 @@ class CheckoutInputSerializer(serializers.Serializer):
             email=customer.get("email") or None,
             phone=customer.get("phone") or None,
             name=customer.get("name", ""),
-            loyalty_id=customer.get("loyalty_id", ""),
+            member_id=customer.get("member_id", ""),
+            enrol=data["enrol"],
             location=location,
             address=dict(delivery["address"]) if "address" in delivery else None,
             store=store,

@@ -85,6 +85,7 @@ class CustomerOutputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     phone = serializers.CharField()
     name = serializers.CharField()
+    member_id = serializers.CharField(help_text="Null unless the customer is a member.")
 
 
 class OrderOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):

@@ -57,7 +57,8 @@ class CheckoutRequest:
     email: str | None = None
     phone: str | None = None
     name: str = ""
-    loyalty_id: str = ""
+    member_id: str = ""  # finds the member; unknown: UnknownMember (400)
+    enrol: bool = False  # a customer who is no member gets a member id
     location: Location | None = None  # pickup, curbside or carry-out store
     address: dict[str, Any] | None = None  # ship: with latitude and longitude
     store: Location | None = None  # the store that took a store-channel order
@@ -158,7 +159,11 @@ def _write_order(
     """
     at_till = request.method == DeliveryMethod.CARRY_OUT
     customer = customer_get_or_create(
-        email=request.email, phone=request.phone, name=request.name, loyalty_id=request.loyalty_id
+        email=request.email,
+        phone=request.phone,
+        name=request.name,
+        member_id=request.member_id,
+        enrol=request.enrol,
     )
     codes = {line.sku.pk: line.sku.code for line in request.lines}
     order = Order(

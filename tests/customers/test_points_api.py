@@ -7,15 +7,19 @@ import pytest
 from customers.models import PointsEntry
 from customers.points import points_adjust, points_earn
 from stores.models import StaffMembership
-from tests.factories import api_client_for, channel_client, new_key, staff_client
+from tests.factories import api_client_for, channel_client, new_key, place_order, staff_client
+from tests.inventory.factories import stock_put
 from tests.orders.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ada():
+def ada(xuhui, tee):
     customer = CustomerFactory(email="ada@example.com")
+    # Staff open the customers they serve: Ada picks up at Xuhui.
+    stock_put(location=xuhui, sku=tee, on_hand=1)
+    place_order([(tee, 1)], method="pickup", location=xuhui)
     points_earn(customer=customer, source="o1/earn/1", value=Decimal("120.00"))
     points_adjust(customer=customer, points=30, reason="welcome", actor=None, source="adj/0")
     return customer
@@ -57,11 +61,12 @@ def test_a_user_who_is_neither_staff_nor_a_channel_is_403(ada, django_user_model
     assert response.status_code == 403
 
 
-def test_an_unknown_customer_is_404(xuhui):
-    response = staff_client(xuhui).get("/api/v1/customers/999999/points")
+def test_an_unknown_customer_or_one_the_store_does_not_serve_is_404(xuhui, pudong, ada):
+    unknown = staff_client(xuhui).get("/api/v1/customers/999999/points")
+    elsewhere = staff_client(pudong).get(f"/api/v1/customers/{ada.pk}/points")
 
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert (unknown.status_code, elsewhere.status_code) == (404, 404)
+    assert unknown.json()["code"] == "not_found"
 
 
 def test_a_manager_adjusts_with_a_reason_once_per_key(ada, xuhui):

@@ -21,7 +21,7 @@ from customers.points import (
     points_reverse_earned,
     points_tier_refresh,
 )
-from customers.selectors import customer_points_summary, points_breaches
+from customers.selectors import customer_points_summary, customer_tier, points_breaches
 from tests.factories import staff_member, verify
 from tests.orders.factories import CustomerFactory
 
@@ -238,7 +238,7 @@ def test_tier_follows_spend_up_and_down_and_multiplies_what_is_earned(ada, setti
     assert points_tier_refresh(customer=ada, spend=Decimal("900")).tier == "member"
 
     assert (earned.points, earned.multiplier) == (150, Decimal("1.5"))
-    assert customer_points_summary(customer=ada)["tier"] == "member"
+    assert customer_tier(ada) == "member"
 
 
 def test_summary_shows_balance_value_held_and_expiring_lots(ada, settings):
@@ -247,7 +247,7 @@ def test_summary_shows_balance_value_held_and_expiring_lots(ada, settings):
     _earn(ada, "500", "a", on=JAN)
     points_redeem(customer=ada, points=100, source="payment/8", demand="o10")
 
-    summary = customer_points_summary(customer=ada)["points"]
+    summary = customer_points_summary(ada)
 
     assert summary == {
         "balance": 400,
@@ -284,3 +284,38 @@ def test_the_beat_runs_expiry_and_notices(ada, settings):
     assert notify_expiring_points.apply().get() == 0
     assert {"expire-points", "notify-expiring-points"} <= set(settings.CELERY_BEAT_SCHEDULE)
     assert _balance(ada) == (0, 0)
+
+
+def test_a_phone_only_customer_is_told_by_sms(settings, django_capture_on_commit_callbacks):
+    from common import notifications
+
+    settings.SMS_BACKEND = "common.notifications.LocmemSmsBackend"
+    settings.LOYALTY_POINTS_VALID_DAYS = 30
+    notifications.sms_outbox.clear()
+    bo = CustomerFactory(email=None, phone="+8613800138000")
+    _earn(bo, "100", "a", on=JAN)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        points_expiring_notify(today=date(2026, 2, 3))
+
+    [sms] = notifications.sms_outbox
+    assert sms.to == "+8613800138000"
+    assert sms.body.startswith("100 of your points expire from 2026-02-09")
+
+
+def test_a_merge_moves_the_points_to_the_survivor(ada, xuhui):
+    from customers.services import customer_merge
+
+    other = CustomerFactory(email=None, phone="+8613800138000")
+    _earn(ada, "100", "a", on=JAN)
+    _earn(other, "40", "b", on=FEB)
+    points_redeem(customer=other, points=10, source="payment/9", demand="o11")
+
+    customer_merge(survivor=ada, merged=other, actor=None)
+
+    assert _balance(ada) == (130, 10)
+    assert _lots(ada) == [(100, 100), (40, 30)]
+    assert not PointsEntry.objects.filter(customer=other).exists()
+    points_hold_follow(redeem_source="payment/9", spent=0, released=10, restored=0, source="m")
+    assert _balance(ada) == (140, 0)
+    assert points_breaches() == []

@@ -106,7 +106,9 @@ def test_a_new_code_is_only_for_a_pickup_that_is_ready(xuhui, tee, at_xuhui):
     assert response.json()["code"] == "pickup_not_ready"
 
 
-def test_customer_without_email_gets_no_code_and_the_timeline_says_so(xuhui, tee, at_xuhui):
+def test_customer_known_only_by_phone_gets_the_code_by_sms_and_collects_with_it(
+    capsys, xuhui, tee, at_xuhui
+):
     stock_put(location=xuhui, sku=tee, on_hand=3)
     order = place_order(
         [(tee, 1)], method="pickup", location=xuhui, email=None, phone="+8613800000000"
@@ -115,10 +117,17 @@ def test_customer_without_email_gets_no_code_and_the_timeline_says_so(xuhui, tee
     for step in ("accept", "pick", "ready"):
         act(at_xuhui, fo, step)
 
-    fo.refresh_from_db()
-    assert fo.pickup_code_hash == ""
+    printed = capsys.readouterr().out
+    assert "To: +8613800000000" in printed
+    code = pickup_code_in(printed)
     notified = order.events.filter(kind="notified", data__template="ready").get()
-    assert "has no email" in notified.message
+    assert notified.message.startswith("Customer texted")
+    assert (notified.data["channel"], notified.data["phone"]) == ("sms", "+8613800000000")
+    assert not [m for m in mail.outbox if "pickup code" in m.body.lower()]  # stores only
+    assert act(at_xuhui, fo, "handover", code=code).status_code == 200
+    fo.refresh_from_db()
+    assert fo.status == "picked_up"
+    assert_stock_consistent()
 
 
 def _ready_with_its_email_waiting(settings, xuhui, tee, at_xuhui):

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 
 from customers.models import Customer
 from customers.services import customer_get_or_create, normalise_phone
-from tests.factories import staff_client
+from tests.factories import assert_stock_consistent, staff_client
 from tests.orders.factories import CustomerFactory, body, pickup_at, post_checkout, stock_put
 
 MOBILE = "+8613800138000"
@@ -108,42 +108,58 @@ def test_orders_of_an_unknown_customer_are_an_empty_list(web, xuhui, tee):
     assert response.json()["results"] == []
 
 
-def _checkout_with_loyalty(client, location, email: str, loyalty_id: str) -> dict:
-    payload = body([("TEE-WHITE-M", 1)], delivery=pickup_at(location), email=email)
-    payload["customer"]["loyalty_id"] = loyalty_id
-    response = post_checkout(client, payload)
-    assert response.status_code == 201, response.content
-    return response.json()
+def _checkout_as(client, location, **customer) -> dict:
+    payload = body([("TEE-WHITE-M", 1)], delivery=pickup_at(location))
+    payload["customer"] = customer
+    return post_checkout(client, payload)
 
 
-def test_a_loyalty_id_given_at_checkout_finds_the_customers_orders(web, xuhui, tee):
+def test_a_member_id_typed_any_way_at_checkout_finds_the_member(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+    member = CustomerFactory(email="ada@example.com", member_id="M123456782")
+
+    placed = _checkout_as(web, xuhui, member_id=" m 1234-56782 ")
+
+    assert placed.status_code == 201, placed.content
+    assert placed.json()["customer"]["member_id"] == "M123456782"
+    assert member.orders.get().number == placed.json()["number"]
+    found = web.get("/api/v1/orders", {"customer": "m123456782"}).json()
+    assert [o["number"] for o in found["results"]] == [placed.json()["number"]]
+
+
+def test_a_member_id_wins_over_an_email_someone_else_holds(web, xuhui, tee):
+    stock_put(location=xuhui, sku=tee, on_hand=10)
+    member = CustomerFactory(email="ada@example.com", member_id="M123456782")
+    bob = CustomerFactory(email="bob@example.com")
+
+    placed = _checkout_as(web, xuhui, member_id="M123456782", email="bob@example.com")
+
+    assert placed.status_code == 201
+    assert member.orders.count() == 1
+    assert not bob.orders.exists()
+    assert Customer.objects.get(pk=member.pk).email == "ada@example.com"
+
+
+def test_an_unknown_member_id_at_checkout_is_a_400_and_nothing_is_written(web, xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=10)
 
-    order = _checkout_with_loyalty(web, xuhui, "ada@example.com", "LOY-0042")
+    placed = _checkout_as(web, xuhui, member_id="M000000000", email="ada@example.com")
 
-    found = web.get("/api/v1/orders", {"customer": "LOY-0042"}).json()
-    assert [o["number"] for o in found["results"]] == [order["number"]]
-    assert Customer.objects.get().loyalty_id == "LOY-0042"
+    assert placed.status_code == 400
+    assert placed.json()["code"] == "unknown_member"
+    assert placed.json()["errors"] == {"customer": {"member_id": ["No member has this id."]}}
+    assert not Customer.objects.exists()
+    assert_stock_consistent()
 
 
-def test_a_customers_loyalty_id_is_never_replaced_by_another(web, xuhui, tee):
+def test_the_former_loyalty_id_field_still_names_the_member(web, xuhui, tee):
     stock_put(location=xuhui, sku=tee, on_hand=10)
-    CustomerFactory(email="ada@example.com", loyalty_id="LOY-0042")
+    member = CustomerFactory(phone=MOBILE, member_id="M123456782")
 
-    _checkout_with_loyalty(web, xuhui, "ada@example.com", "LOY-9999")
+    placed = _checkout_as(web, xuhui, loyalty_id="M123456782")
 
-    assert Customer.objects.get().loyalty_id == "LOY-0042"
-    assert web.get("/api/v1/orders", {"customer": "LOY-9999"}).json()["results"] == []
-
-
-def test_a_loyalty_id_held_by_someone_else_is_not_given_to_a_second_customer(web, xuhui, tee):
-    stock_put(location=xuhui, sku=tee, on_hand=10)
-    holder = CustomerFactory(email="bob@example.com", loyalty_id="LOY-0042")
-
-    _checkout_with_loyalty(web, xuhui, "ada@example.com", "LOY-0042")
-
-    ada = Customer.objects.get(email="ada@example.com")
-    assert (ada.loyalty_id, Customer.objects.get(pk=holder.pk).loyalty_id) == ("", "LOY-0042")
+    assert placed.status_code == 201
+    assert member.orders.count() == 1
 
 
 # --- editing a customer in the admin -------------------------------------------------------
@@ -158,7 +174,8 @@ def admin_browser(db, client):
 
 def _admin_edit(admin_browser, customer: Customer, **fields):
     form = {"email": customer.email or "", "phone": customer.phone or "", "name": customer.name,
-            "loyalty_id": customer.loyalty_id, "orders-TOTAL_FORMS": "0",
+            "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "events-MIN_NUM_FORMS": "0",
+            "events-MAX_NUM_FORMS": "1000", "orders-TOTAL_FORMS": "0",
             "orders-INITIAL_FORMS": "0", "orders-MIN_NUM_FORMS": "0",
             "orders-MAX_NUM_FORMS": "1000"} | fields  # fmt: skip
     return admin_browser.post(f"/admin/customers/customer/{customer.pk}/change/", form)

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ('customers', '0003_membership_and_merges'),
         ('orders', '0004_customer_moves_to_customers'),  # the customers table is made there
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
