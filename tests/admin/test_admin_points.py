@@ -9,8 +9,8 @@ from customers.models import PointsEntry
 from customers.points import points_earn
 from stores.models import StaffMembership
 from tests.admin.helpers import store_staff
-from tests.factories import XUHUI
-from tests.fulfillment.factories import LocationFactory
+from tests.factories import XUHUI, place_order
+from tests.fulfillment.factories import LocationFactory, SkuFactory, stock_put
 from tests.orders.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +24,11 @@ def store():
 
 
 @pytest.fixture
-def ada():
+def ada(store):
     customer = CustomerFactory(email="ada@example.com")
+    tee = SkuFactory(code="TEE-M")
+    stock_put(location=store, sku=tee, on_hand=1)
+    place_order([(tee, 1)], method="pickup", location=store)  # a customer the store serves
     points_earn(customer=customer, source="o1/earn/1", value=Decimal("80.00"))
     return customer
 
