@@ -426,23 +426,17 @@ def order_event_store_alerted(
 # --- customers ---------------------------------------------------------------------------
 
 
-def order_events_customer_merged(
-    *, orders: list[Order], survivor, merged, actor=None
-) -> list[OrderEvent]:
-    """The orders of a record merged into another now belong to the survivor (one INSERT)."""
-    data = {"from": merged.pk, "to": survivor.pk}
-    return order_events_write(
-        [
-            _event(
-                order=order,
-                kind=Kind.CUSTOMER_MERGED,
-                actor=actor,
-                message=f"Customer {merged.pk} merged into customer {survivor.pk} ({survivor})",
-                data=data,
-                save=False,
-            )
-            for order in orders
-        ]
+def order_event_customer_merged(
+    *, order: Order, survivor, merged, actor=None, save: bool = True
+) -> OrderEvent:
+    """The order's customer record was merged into another: it belongs to the survivor."""
+    return _event(
+        order=order,
+        kind=Kind.CUSTOMER_MERGED,
+        actor=actor,
+        message=f"Customer {merged.pk} merged into customer {survivor.pk} ({survivor})",
+        data={"from": merged.pk, "to": survivor.pk},
+        save=save,
     )
 
 

@@ -3,7 +3,7 @@
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from orders.events import order_events_customer_merged
+from orders.events import order_event_customer_merged, order_events_write
 from orders.models import Order
 from orders.selectors import order_list
 
@@ -17,7 +17,14 @@ def orders_follow_customer_merge(*, survivor, merged, actor=None) -> int:
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(
         customer=survivor, updated_at=timezone.now()
     )
-    order_events_customer_merged(orders=orders, survivor=survivor, merged=merged, actor=actor)
+    order_events_write(
+        [
+            order_event_customer_merged(
+                order=order, survivor=survivor, merged=merged, actor=actor, save=False
+            )
+            for order in orders
+        ]
+    )
     return len(orders)
 
 

@@ -6,7 +6,7 @@ import pytest
 from customers.errors import MemberIdsDiffer, MergeNotAllowed
 from customers.models import Customer, CustomerEvent
 from customers.services import customer_merge
-from orders.models import OrderEvent
+from orders.models import Order, OrderEvent
 from stores.models import StaffMembership
 from tests.customers.factories import (
     MOBILE,
@@ -15,7 +15,7 @@ from tests.customers.factories import (
     assert_all_clean,
     checkout_as,
 )
-from tests.factories import place_order, staff_member
+from tests.factories import place_order, staff_client, staff_member
 from tests.inventory.factories import stock_put
 
 pytestmark = pytest.mark.django_db
@@ -160,3 +160,18 @@ def test_merging_a_survivor_leads_its_earlier_records_to_the_new_survivor(web, m
     assert Customer.objects.get(pk=first.pk).merged_into == third
     found = web.get("/api/v1/customers", {"email": "one@example.com"}).json()["results"]
     assert [c["id"] for c in found] == [third.pk]
+
+
+def test_an_order_that_raced_the_merge_onto_the_merged_record_is_in_the_survivors_history(
+    two_records, xuhui
+):
+    online, till = two_records
+    merged = till.customer
+    customer_merge(survivor=online.customer, merged=merged, actor=None)
+    # A checkout that found the merged record just before the merge committed:
+    Order.objects.filter(pk=till.pk).update(customer=merged)
+
+    at_the_counter = staff_client(xuhui)
+    history = at_the_counter.get("/api/v1/orders", {"customer": "ada@example.com"}).json()
+
+    assert {o["number"] for o in history["results"]} == {online.number, till.number}
