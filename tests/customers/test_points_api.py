@@ -106,3 +106,13 @@ def test_bad_adjustments_change_nothing(ada, xuhui, data, status, code):
 
     assert (response.status_code, response.json()["code"]) == (status, code)
     assert PointsEntry.objects.filter(customer=ada).count() == 2
+
+
+def test_the_customer_detail_shows_the_points_and_tier(ada, xuhui):
+    response = staff_client(xuhui).get(f"/api/v1/customers/{ada.pk}")
+
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["tier"] == "member"
+    assert (data["points"]["balance"], data["points"]["value"]) == (150, "1.50")
+    assert [lot["points"] for lot in data["points"]["expiring"]] == [120, 30]
