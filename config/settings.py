@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.close_fulfilled_orders",
         "schedule": timedelta(hours=1),
     },
+    "expire-points": {"task": "customers.tasks.expire_points", "schedule": timedelta(hours=1)},
+    "notify-expiring-points": {
+        "task": "customers.tasks.notify_expiring_points",
+        "schedule": timedelta(hours=24),
+    },
     "purge-idempotency-keys": {
         "task": "common.tasks.purge_idempotency_keys",
         "schedule": timedelta(hours=1),
@@ -294,6 +299,17 @@ PAYMENTS_GATEWAYS = {"dummy": "payments.gateways.dummy.DummyGateway"}
 PAYMENTS_GATEWAY_MAX_ATTEMPTS = min(
     OUTBOX_MAX_ATTEMPTS, int(os.environ.get("PAYMENTS_GATEWAY_MAX_ATTEMPTS", "5"))
 )
+
+# --- Loyalty points -----------------------------------------------------------------------
+# Points earned per currency unit of paid value (after discounts and points), and what one
+# point is worth when it pays (a points tender). Both in the orders' currency.
+LOYALTY_EARN_RATE = os.environ.get("LOYALTY_EARN_RATE", "1")
+LOYALTY_POINT_VALUE = os.environ.get("LOYALTY_POINT_VALUE", "0.01")
+# Earned points are spendable this many days; the customer is told this many days before.
+LOYALTY_POINTS_VALID_DAYS = int(os.environ.get("LOYALTY_POINTS_VALID_DAYS", "365"))
+LOYALTY_EXPIRY_NOTICE_DAYS = int(os.environ.get("LOYALTY_EXPIRY_NOTICE_DAYS", "14"))
+# Tiers by trailing 12-month paid spend net of returns: (name, from, earn multiplier).
+LOYALTY_TIERS = [("member", "0", "1"), ("silver", "2000", "1.25"), ("gold", "8000", "1.5")]
 
 # --- Security (production) -----------------------------------------------------------
 if not DEBUG:

@@ -1,12 +1,21 @@
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.template.response import TemplateResponse
 
 from common.errors import DomainError
-from customers.models import Customer, CustomerEvent
+from customers.models import Customer, CustomerEvent, PointsEntry
 from customers.normalise import normalise_email, normalise_member_id, normalise_phone
-from customers.selectors import customer_search, customers_served
+from customers.points import points_adjust
+from customers.selectors import (
+    customer_points_summary,
+    customer_search,
+    customer_tier,
+    customers_served,
+)
+from customers.serializers import PointsAdjustInputSerializer
 from customers.services import customer_enrol, customer_merge, customer_update
 from stores.models import StaffMembership
 from stores.selectors import location_ids_for_user
@@ -106,9 +115,24 @@ class CustomerAdmin(admin.ModelAdmin):
     search_help_text = "Phone (any format), email or member id finds any customer; or a name."
     readonly_fields = [
         "member_id", "enrolled_at", "merged_into", "merged_at", "merged_records_list",
-        "created_at", "updated_at",
+        "points_balance", "points_tier", "created_at", "updated_at",
     ]  # fmt: skip
-    inlines = [CustomerEventInline]
+    inlines = [CustomerEventInline]  # and, set below, the points ledger
+
+    @admin.display(description="Points")
+    def points_balance(self, obj) -> str:
+        if obj.pk is None:
+            return "-"
+        points = customer_points_summary(obj)
+        return (
+            f"{points['balance']} spendable (worth {points['value']}), {points['held']} held by "
+            f"open orders, {points['pending']} pending"
+        )
+
+    @admin.display(description="Tier")
+    def points_tier(self, obj) -> str:
+        return customer_tier(obj) if obj.pk else "-"
+
     actions = ["enrol", "merge"]
 
     @admin.display(description="Records merged into this one")
@@ -201,3 +225,91 @@ class CustomerAdmin(admin.ModelAdmin):
             phone=data.get("phone"),
             name=data.get("name", ""),
         )
+
+
+class PointsEntryInline(admin.TabularInline):
+    """The customer's points ledger, newest first (read-only: entries are append-only)."""
+
+    model = PointsEntry
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "points", "held", "pending", "source", "rate", "multiplier",
+              "reason", "actor"]  # fmt: skip
+    readonly_fields = fields
+    ordering = ["-created_at", "-pk"]
+    max_num = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _is_manager(user) -> bool:
+    return (
+        user.is_superuser
+        or StaffMembership.objects.filter(user=user, role=StaffMembership.Role.MANAGER).exists()
+    )
+
+
+class PointsAdjustmentForm(forms.ModelForm):
+    """A manager's adjustment, checked by the API's own input serializer."""
+
+    class Meta:
+        model = PointsEntry
+        fields = ["customer", "points", "reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        data = PointsAdjustInputSerializer(
+            data={"points": cleaned.get("points"), "reason": cleaned.get("reason", "")}
+        )
+        if not data.is_valid():
+            for name, errors in data.errors.items():
+                self.add_error(name if name in self.fields else None, errors)
+            return cleaned
+        customer, points = cleaned.get("customer"), cleaned["points"]
+        if customer is not None and points < 0:
+            balance = customer_points_summary(customer)["balance"]
+            if -points > balance:
+                self.add_error("points", f"The customer has only {balance} points.")
+        return cleaned
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(admin.ModelAdmin):
+    """Every points entry; managers add an adjustment (with a reason) here."""
+
+    form = PointsAdjustmentForm
+    list_display = ["created_at", "customer", "kind", "points", "held", "pending", "source",
+                    "reason", "actor"]  # fmt: skip
+    list_filter = ["kind"]
+    search_fields = ["customer__email", "customer__phone", "source", "demand"]
+    autocomplete_fields = ["customer"]
+    list_select_related = ["customer", "actor"]
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and _is_manager(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_view_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            entry = points_adjust(
+                customer=data["customer"],
+                points=data["points"],
+                reason=data["reason"],
+                actor=request.user,
+                source=f"admin/{request.user.pk}/{uuid.uuid4().hex}",
+            )
+        except DomainError as exc:  # the balance moved since the form was checked
+            self.message_user(request, exc.detail, level=messages.ERROR)
+            return
+        obj.pk = entry.pk
+        obj._state.adding = False
+
+
+CustomerAdmin.inlines = [*CustomerAdmin.inlines, PointsEntryInline]

@@ -22,3 +22,15 @@ class MemberIdsDiffer(DomainError):
     code = "member_ids_differ"
     status = 409
     default_detail = "Both customers are members with different member ids: confirm to merge."
+
+
+class InsufficientPoints(DomainError):
+    code = "insufficient_points"
+    status = 409
+    default_detail = "The customer does not have that many points to spend."
+
+
+class PointsAdjustmentInvalid(DomainError):
+    code = "invalid"
+    status = 400
+    default_detail = "The request has invalid fields."

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.models import Customer
+from customers.models import Customer, PointsEntry
 from customers.normalise import normalise_phone
 from customers.selectors import customer_points_summary, customer_tier
 
@@ -59,3 +59,32 @@ class CustomerEnrolInputSerializer(serializers.Serializer):
         if not attrs.get("email") and not attrs.get("phone"):
             raise serializers.ValidationError({"email": ["Give an email or a phone number."]})
         return attrs
+
+
+class PointsEntryOutputSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+
+    class Meta:
+        model = PointsEntry
+        fields = [
+            "id",
+            "kind",
+            "points",
+            "held",
+            "pending",
+            "source",
+            "demand",
+            "rate",
+            "multiplier",
+            "value",
+            "reason",
+            "actor",
+            "created_at",
+        ]
+
+
+class PointsAdjustInputSerializer(serializers.Serializer):
+    points = serializers.IntegerField(
+        min_value=-10_000_000, max_value=10_000_000, help_text="Added (or, negative, taken)."
+    )
+    reason = serializers.CharField(max_length=255)

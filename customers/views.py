@@ -15,11 +15,18 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from common.idempotency import idempotency_key_of
 from customers.filters import CustomerFilter
-from customers.models import Customer
-from customers.permissions import IsStaffOrChannelClient
-from customers.selectors import customer_get
-from customers.serializers import CustomerDetailOutputSerializer, CustomerEnrolInputSerializer
+from customers.models import Customer, PointsEntry
+from customers.permissions import IsStaffOrChannelClient, PointsAdjuster
+from customers.points import points_adjust
+from customers.selectors import customer_get, customer_points_summary, customer_tier, points_ledger
+from customers.serializers import (
+    CustomerDetailOutputSerializer,
+    CustomerEnrolInputSerializer,
+    PointsAdjustInputSerializer,
+    PointsEntryOutputSerializer,
+)
 from customers.services import customer_get_or_create
 
 
@@ -69,3 +76,59 @@ class CustomerEnrolView(APIView):
             enrol=True,
         )
         return Response(CustomerDetailOutputSerializer(customer).data, status=status.HTTP_200_OK)
+
+
+class CustomerPointsView(generics.ListAPIView):
+    """A customer's points ledger, newest first (paginated), with the account's summary and
+    tier; the same customers as the detail (404 for one the caller does not serve)."""
+
+    permission_classes = [IsStaffOrChannelClient]
+    serializer_class = PointsEntryOutputSerializer
+
+    def _customer(self) -> Customer:
+        try:
+            return customer_get(
+                pk=self.kwargs["pk"], user=self.request.user, auth=self.request.auth
+            )
+        except Customer.DoesNotExist:
+            raise NotFound("No such customer.") from None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema: no customer to read
+            return PointsEntry.objects.none()
+        self.customer = self._customer()
+        return points_ledger(customer=self.customer).select_related("actor")
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        summary = {
+            "tier": customer_tier(self.customer),
+            "points": customer_points_summary(self.customer),
+        }
+        response.data = {**summary, **response.data}
+        return response
+
+
+class CustomerPointsAdjustView(APIView):
+    """A manager adds or takes points, with a reason, under an Idempotency-Key: a retry
+    with the same key is the same adjustment (the first is answered again)."""
+
+    permission_classes = [PointsAdjuster]
+
+    @extend_schema(request=PointsAdjustInputSerializer, responses=PointsEntryOutputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            customer = customer_get(pk=pk, user=request.user, auth=request.auth)
+        except Customer.DoesNotExist:
+            raise NotFound("No such customer.") from None
+        data = PointsAdjustInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = idempotency_key_of(request)  # 400 without one
+        entry = points_adjust(
+            customer=customer,
+            points=data.validated_data["points"],
+            reason=data.validated_data["reason"],
+            actor=request.user,
+            source=f"adjust/{request.user.pk}/{key.key}",
+        )
+        return Response(PointsEntryOutputSerializer(entry).data, status=status.HTTP_201_CREATED)

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from inventory.models import (
@@ -64,9 +66,28 @@ class MovementInputSerializer(serializers.Serializer):
     counted_at = serializers.DateTimeField(required=False)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    member_id = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A pos_sale to a loyalty member: the sale earns their points.",
+    )
+    paid = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("1000000000"),
+        required=False,
+        help_text="What the till took for these units (default: their price).",
+    )
 
     def validate(self, attrs):
         reason, quantity = attrs["reason"], attrs["quantity"]
+        if (attrs.get("member_id") or "paid" in attrs) and reason != Reason.POS_SALE:
+            raise serializers.ValidationError(
+                {"member_id": ["Only a pos_sale names a member or what was paid."]}
+            )
         if reason == Reason.ADJUSTMENT and quantity == 0:
             raise serializers.ValidationError({"quantity": ["An adjustment must not be zero."]})
         if reason == Reason.CYCLE_COUNT and quantity < 0:

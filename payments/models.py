@@ -26,6 +26,7 @@ class Payment(FSMModelMixin, TimeStampedModel):
         GIFT_CARD = "gift_card", "Gift card (through a gateway)"
         CARD_PRESENT = "card_present", "Card at the till"
         CASH = "cash", "Cash at the till"
+        POINTS = "points", "Loyalty points"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending (no tender yet)"
@@ -41,6 +42,9 @@ class Payment(FSMModelMixin, TimeStampedModel):
         max_length=255, blank=True, help_text="The gateway's authorisation reference."
     )
     amount = models.DecimalField(**MONEY, help_text="What this tender is to pay.")
+    points = models.PositiveIntegerField(
+        default=0, help_text="A points tender: how many loyalty points pay its amount."
+    )
     currency = models.CharField(max_length=3)
     authorized = models.DecimalField(**MONEY, default=ZERO)
     captured = models.DecimalField(**MONEY, default=ZERO)

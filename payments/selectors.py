@@ -191,3 +191,18 @@ def refunds_by_keys(*, demands: list[str], keys: list[str]) -> list[PaymentTrans
         .select_related("payment")
         .order_by("pk")
     )
+
+
+def payment_moved(*, payment: Payment) -> dict[str, Decimal]:
+    """Captured, voided and refunded on `payment` so far, counting rows still on their way
+    (pending, or of unknown outcome) with the succeeded ones; a decline counts nothing."""
+    rows = (
+        PaymentTransaction.objects.filter(payment=payment)
+        .filter(HELD | Q(status=TxStatus.SUCCEEDED))
+        .values("kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    moved = dict.fromkeys(("capture", "void", "refund"), ZERO)
+    moved.update({row["kind"]: row["total"] for row in rows if row["kind"] in moved})
+    return moved

@@ -221,3 +221,23 @@ def assert_stock_consistent() -> None:
     except SystemExit:
         pytest.fail(f"verify_stock found breaches:\n{err.getvalue()}")
     assert "Stock invariants hold." in out.getvalue()
+
+
+# --- money and points --------------------------------------------------------------------
+
+
+def verify(command: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `manage.py <command>` (a verify_* command)."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command(command, stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return exit_.code, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def assert_ledgers_clean() -> None:
+    """verify_points, verify_money and verify_stock find no breach."""
+    for command in ("verify_points", "verify_money", "verify_stock"):
+        code, _out, err = verify(command)
+        assert code == 0, f"{command} found breaches:\n{err}"

@@ -79,6 +79,7 @@ CUSTOMER_ENDPOINTS = [
     ("get", "/api/v1/customers?email=ada@example.com"),
     ("get", "/api/v1/customers/{id}"),
     ("post", "/api/v1/customers/enrol"),
+    ("get", "/api/v1/customers/{id}/points"),
 ]
 
 
@@ -118,3 +119,13 @@ def test_the_customers_api_is_in_the_schema(client):
 
     assert b"/api/v1/customers/{id}" in schema
     assert b"PointsSummaryOutput" in schema
+
+
+def test_a_customers_points_need_staff_or_a_channel_and_adjusting_a_manager(api_client, db):
+    from customers.models import Customer
+
+    customer = Customer.objects.create(email="ada@example.com")
+    ledger = f"/api/v1/customers/{customer.pk}/points"
+
+    assert api_client.get(ledger).status_code == 401
+    assert api_client.post(f"{ledger}/adjust", {}, format="json").status_code == 401

@@ -3,6 +3,7 @@
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -13,6 +14,7 @@ from inventory.selectors import skus_by_code
 from inventory.services.batches import RejectedRow, RowStatus
 from inventory.services.levels import MovementOrigin
 from inventory.services.movements import RECORDABLE_REASONS, stock_movement_record
+from inventory.signals import pos_sale_for_member
 from stores.models import Location
 from stores.selectors import locations_by_code
 
@@ -30,6 +32,8 @@ class MovementRow:
     counted_at: datetime | None = None
     reference: str = ""
     note: str = ""
+    member_id: str = ""  # a pos_sale to a loyalty member
+    paid: Decimal | None = None  # what the till took for the units (None: their price)
 
 
 def movement_import(*, row: MovementRow, actor=None) -> str:
@@ -48,7 +52,7 @@ def movement_import(*, row: MovementRow, actor=None) -> str:
     )
     try:
         with transaction.atomic():
-            stock_movement_record(
+            movement = stock_movement_record(
                 location=row.location,
                 sku=row.sku,
                 reason=row.reason,
@@ -56,6 +60,10 @@ def movement_import(*, row: MovementRow, actor=None) -> str:
                 counted_at=row.counted_at,
                 origin=origin,
             )
+            if row.member_id:  # the member's points follow the sale, or the row is refused
+                pos_sale_for_member.send(
+                    sender=StockMovement, movement=movement, member_id=row.member_id, paid=row.paid
+                )
     except IntegrityError:
         # The same (source, external_id) was applied concurrently by a resend.
         if StockMovement.objects.filter(source=row.source, external_id=row.external_id).exists():

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from common.models import Channel
 from customers.normalise import normalise_phone
+from customers.points import points_value
 from inventory.models import DeliveryMethod
 from inventory.selectors import skus_by_code
 from orders.models import ORDER_DELIVERY_METHODS
@@ -95,13 +96,15 @@ class DiscountInputSerializer(serializers.Serializer):
 
 
 class PaymentInputSerializer(serializers.Serializer):
-    """One tender: a card or gift card the storefront authorised through a gateway, or cash
-    or a card at the till (a store's order), captured at once."""
+    """One tender: a card or gift card the storefront authorised through a gateway, cash
+    or a card at the till (a store's order), captured at once, or the customer's loyalty
+    points (`points`, worth LOYALTY_POINT_VALUE each; no amount)."""
 
     METHODS = [c for c in Payment.Method.choices if c[0] != Payment.Method.NOT_GIVEN]
 
     method = serializers.ChoiceField(choices=METHODS)
-    amount = money_field()
+    amount = money_field(required=False)
+    points = serializers.IntegerField(required=False, min_value=1, max_value=100_000_000)
     gateway = serializers.CharField(max_length=50, required=False, default="")
     reference = serializers.CharField(
         max_length=255, required=False, default="", help_text="The gateway's authorisation."
@@ -109,6 +112,17 @@ class PaymentInputSerializer(serializers.Serializer):
     currency = currency_field()
 
     def validate(self, attrs):
+        if attrs["method"] == Payment.Method.POINTS:
+            if "points" not in attrs:
+                raise serializers.ValidationError({"points": ["Required for points."]})
+            if "amount" in attrs:
+                raise serializers.ValidationError(
+                    {"amount": ["A points tender is worth its points: give no amount."]}
+                )
+        elif "points" in attrs:
+            raise serializers.ValidationError({"points": ["Only a points tender has points."]})
+        elif "amount" not in attrs:
+            raise serializers.ValidationError({"amount": ["This field is required."]})
         through_gateway = attrs["method"] in (Payment.Method.CARD, Payment.Method.GIFT_CARD)
         if through_gateway:
             for name in ("gateway", "reference"):
@@ -290,10 +304,12 @@ class CheckoutInputSerializer(serializers.Serializer):
             ),
             payments=tuple(
                 Tender(
-                    amount=p["amount"],
+                    amount=points_value(p["points"]) if "points" in p else p["amount"],
                     method=p["method"],
                     gateway=p["gateway"],
                     reference=p["reference"],
+                    points=p.get("points", 0),
+                    at_once=delivery["method"] == DeliveryMethod.CARRY_OUT,
                 )
                 for p in data["payments"]
             ),

@@ -29,6 +29,11 @@ from orders.events import (
     order_events_write,
 )
 from orders.models import Order, OrderLine
+from orders.services.points import (
+    order_points_earn_event,
+    order_points_pending_event,
+    order_points_redeem,
+)
 from orders.services.pricing import CheckoutMoney, Discount, checkout_price
 from payments.models import Payment
 from payments.services import Tender, has_ledger, payments_insert, payments_new
@@ -281,6 +286,15 @@ def _hold_stock(*, order: Order, holds: list[StockRequest], with_rows: list[list
     )
 
 
+def _points_event(order: Order):
+    """After commit: a sale at the till earns its points; any other order has them
+    pending until its lines leave."""
+    if order.delivery_method == DeliveryMethod.CARRY_OUT:
+        goods = order.grand_total - order.shipping_total
+        return order_points_earn_event(number=order.number, key="till", value=goods)
+    return order_points_pending_event(number=order.number)
+
+
 def checkout(
     *, request: CheckoutRequest, actor, idempotency: IdempotentCall[PlacedOrder] | None = None
 ) -> PlacedOrder:
@@ -368,13 +382,15 @@ def _place_once(
                 if has_ledger(payments):  # its ledger rows need the payments' ids first
                     payments_insert(payments=payments)
                     new_payments = []
+                    # Points pay: held off the customer's balance before the stock is.
+                    order_points_redeem(order=order, payments=payments)
                 else:  # nothing tendered yet: written with the reservations
                     new_payments = payments
                 placed = replace(_placed(order, lines, holds, decision), payments=payments)
-                event = outbox_event("order.placed", number=number)
+                events = [outbox_event("order.placed", number=number), _points_event(order)]
                 answer = [idempotency.record(placed, save=False)] if idempotency else []
-                _hold_stock(order=order, holds=holds, with_rows=[[event], new_payments, answer])
-                outbox_deliver_after_commit([event])
+                _hold_stock(order=order, holds=holds, with_rows=[events, new_payments, answer])
+                outbox_deliver_after_commit(events)
         except _NumberTaken as taken:
             # Only a clash on the number is retried; a number clashing five times running
             # means the generator is broken, so let it be seen.

@@ -7,7 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from common.outbox import outbox_publish
+from common.bulk import insert_rows
+from common.models import OutboxEvent
+from common.outbox import outbox_deliver_after_commit, outbox_event
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from inventory.services import stock_release
@@ -22,6 +24,7 @@ from orders.events import (
     order_events_write,
 )
 from orders.models import Order, OrderEvent, OrderLine
+from orders.services.points import order_points_earn_publish, order_points_pending_event
 from orders.services.pricing import ZERO, order_totals, units_paid
 from orders.signals import order_cancelled
 from payments.services import demand_capture, demand_settle
@@ -119,6 +122,13 @@ def _payments_follow(*, order: Order, key: str, reason: str, actor=None) -> None
         )
 
 
+def _publish(*events: OutboxEvent) -> None:
+    """Outbox events in one INSERT, delivered after commit (a cancel's pending points with
+    its own event)."""
+    insert_rows(list(events))
+    outbox_deliver_after_commit(list(events))
+
+
 @transaction.atomic
 def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     """Cancel every open line and release its reservations. 409 once all is handed over.
@@ -160,7 +170,10 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     )
     order_sync_status(order=order, actor=actor, lines=lines, also_save=MONEY_FIELDS, events=[event])
     _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason, actor=actor)
-    outbox_publish("order.cancelled", number=order.number, reason=reason)
+    _publish(
+        order_points_pending_event(number=order.number, source=f"{order.number}/cancel/{event.pk}"),
+        outbox_event("order.cancelled", number=order.number, reason=reason),
+    )
     return order
 
 
@@ -212,7 +225,10 @@ def order_line_cancel(
     order_cancelled.send(sender=Order, order=order, actor=actor, line_ids=[line.pk])
     order_sync_status(order=order, actor=actor, lines=lines, also_save=MONEY_FIELDS)
     _payments_follow(order=order, key=f"order-event-{event.pk}", reason=reason, actor=actor)
-    outbox_publish("order.line_cancelled", number=order.number, line=line.pk, quantity=quantity)
+    _publish(
+        order_points_pending_event(number=order.number, source=f"{order.number}/cancel/{event.pk}"),
+        outbox_event("order.line_cancelled", number=order.number, line=line.pk, quantity=quantity),
+    )
     return order
 
 
@@ -248,13 +264,17 @@ def order_lines_fulfilled(
     order = order_get_for_update(number=order.number)
     lines = {line.pk: line for line in order.lines.select_for_update().order_by("pk")}
     first_to_leave = not any(line.quantity_fulfilled for line in lines.values())
-    value = order.shipping_total if first_to_leave else ZERO
+    goods = ZERO
     for line_id, qty in quantities.items():
         line = lines[line_id]
         take = min(qty, line.quantity_open)
-        value += units_paid(line, start=line.quantity_fulfilled, count=take)  # from the front
+        goods += units_paid(line, start=line.quantity_fulfilled, count=take)  # from the front
         line.quantity_fulfilled += take
+    value = goods + (order.shipping_total if first_to_leave else ZERO)
     OrderLine.objects.bulk_update(list(lines.values()), ["quantity_fulfilled"])
+    if capture_key:
+        # The units that left earn their points after commit, once per key.
+        order_points_earn_publish(number=order.number, key=capture_key, value=goods)
     if capture_key:
         captured = demand_capture(demand=order.number, amount=value, key=capture_key)
         amount = sum((tx.amount for tx in captured), ZERO)

@@ -26,7 +26,7 @@ from orders.models import Order
 from payments.gateways import gateway_names
 from payments.models import Payment
 from payments.selectors import payments_totals
-from payments.services import AT_TILL, THROUGH_GATEWAY, Tender
+from payments.services import AT_TILL, THROUGH_GATEWAY, Method, Tender
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -307,8 +307,10 @@ def _check_tenders(
             problems[i] = {"gateway": [f"Unknown gateway: {tender.gateway}"]}
         elif tender.method in AT_TILL and channel != Channel.STORE:
             problems[i] = {"method": ["Only an order taken in a store is paid at its till."]}
-        elif method == DeliveryMethod.CARRY_OUT and tender.method not in AT_TILL:
-            problems[i] = {"method": ["An in-store sale is paid at the till (cash, card_present)."]}
+        elif method == DeliveryMethod.CARRY_OUT and tender.method not in (*AT_TILL, Method.POINTS):
+            problems[i] = {
+                "method": ["An in-store sale is paid at the till (cash, card_present, points)."]
+            }
     if problems:
         raise CheckoutMoneyInvalid(errors={"payments": _line_errors(len(payments), problems)})
     paid = sum((t.amount for t in payments), ZERO)

@@ -8,6 +8,7 @@ from common.outbox import outbox_publish
 from payments.errors import IdempotencyKeyReused, PaymentInvalid
 from payments.models import ZERO, Payment, PaymentTransaction
 from payments.selectors import held_amounts
+from payments.signals import points_tender_moved
 
 Method = Payment.Method
 Kind = PaymentTransaction.Kind
@@ -17,15 +18,15 @@ TOPIC_EXECUTE = "payments.transaction_execute"
 
 # The order in which a refund is spread over a demand's tenders: gift cards first (the
 # retailer's own money back where it came from), then cards through a gateway, then a card
-# at the till, then cash; tenders of one method oldest first. Loyalty points are not a
-# tender here: the caller gives them back before it asks for the money.
-REFUND_ORDER = (Method.GIFT_CARD, Method.CARD, Method.CARD_PRESENT, Method.CASH)
-# The order in which a capture is spread: gift cards first, then cards. Tenders at the till
-# were captured when they were taken.
-CAPTURE_ORDER = (Method.GIFT_CARD, Method.CARD)
-# What a demand gives up when it shrinks: cards before gift cards (the reverse of captures,
-# so the tender captured first keeps its authorization).
-VOID_ORDER = (Method.CARD, Method.GIFT_CARD)
+# at the till, then cash; tenders of one method oldest first. Loyalty points come back
+# before any of them.
+REFUND_ORDER = (Method.POINTS, Method.GIFT_CARD, Method.CARD, Method.CARD_PRESENT, Method.CASH)
+# The order in which a capture is spread: points first (already off the customer's
+# balance), then gift cards, then cards. Tenders at the till were captured when taken.
+CAPTURE_ORDER = (Method.POINTS, Method.GIFT_CARD, Method.CARD)
+# What a demand gives up when it shrinks: cards before gift cards before points (the
+# reverse of captures, so the tender captured first keeps its authorization).
+VOID_ORDER = (Method.CARD, Method.GIFT_CARD, Method.POINTS)
 
 THROUGH_GATEWAY = (Method.CARD, Method.GIFT_CARD)
 AT_TILL = (Method.CASH, Method.CARD_PRESENT)
@@ -68,6 +69,10 @@ def _same_key(payment: Payment, kind: str, key: str, amount: Decimal) -> Payment
 
 def _send_after_commit(tx: PaymentTransaction) -> None:
     outbox_publish(TOPIC_EXECUTE, transaction_id=tx.pk, demand=tx.payment.demand)
+    if tx.payment.method == Method.POINTS:
+        # No gateway: the points themselves move now, in this transaction, by whoever
+        # keeps them (orders connects the customers' ledger).
+        points_tender_moved.send(sender=PaymentTransaction, payment=tx.payment, transaction=tx)
 
 
 def _in_order(payments: list[Payment], order: tuple[str, ...]) -> list[Payment]:

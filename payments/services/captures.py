@@ -98,8 +98,8 @@ def payments_capture(
 
 @db.atomic(savepoint=False)  # in the caller's transaction: no savepoint
 def demand_capture(*, demand: str, amount: Decimal, key: str) -> list[PaymentTransaction]:
-    """Capture up to `amount` of what a demand's tenders have left authorized (gift cards
-    first, then cards), once per `key` (a fulfillment order's id): what the till took is
+    """Capture up to `amount` of what a demand's tenders have left authorized (points first,
+    then gift cards, then cards), once per `key` (a fulfillment order's id): what the till took is
     already captured and a demand nothing was tendered for has nothing to capture, so
     less (or nothing) is captured then. The gateway is called after commit."""
     amount = _money(amount, positive=False)

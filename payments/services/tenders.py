@@ -19,6 +19,8 @@ class Tender:
     method: str = Method.NOT_GIVEN
     gateway: str = ""
     reference: str = ""
+    points: int = 0  # a points tender: how many points pay `amount`
+    at_once: bool = False  # a points tender of a sale handed over at once: captured now
 
 
 def _tender_check(tender: Tender, currency: str) -> Decimal:
@@ -33,6 +35,8 @@ def _tender_check(tender: Tender, currency: str) -> Decimal:
             raise PaymentInvalid(f"Unknown gateway {tender.gateway!r}.", field="gateway")
         if not tender.reference:
             raise PaymentInvalid("A gateway payment needs its reference.", field="reference")
+    elif tender.method == Method.POINTS and (tender.points <= 0 or amount <= ZERO):
+        raise PaymentInvalid("A points tender needs a number of points.", field="points")
     elif tender.gateway or tender.reference:
         raise PaymentInvalid("Only a card or gift card goes through a gateway.", field="gateway")
     return amount
@@ -49,11 +53,12 @@ def _tender_payment(*, demand: str, currency: str, tender: Tender) -> Payment:
         reference=tender.reference,
         amount=amount,
         currency=currency,
+        points=tender.points if tender.method == Method.POINTS else 0,
     )
     if tender.method != Method.NOT_GIVEN and amount > ZERO:
         payment.authorized = amount
         payment.authorize()
-        if tender.method in AT_TILL:
+        if tender.method in AT_TILL or (tender.method == Method.POINTS and tender.at_once):
             payment.captured = amount
             payment.capture()
     return payment

@@ -40,7 +40,7 @@ def test_a_customer_is_found_by_an_identifier_typed_any_way(web, ada, param, typ
         "phone": MOBILE,
         "member_id": "M123456782",
         "enrolled_at": None,
-        "tier": None,
+        "tier": "member",  # the lowest tier until they spend
         "points": {"balance": 0, "value": "0.00", "held": 0, "pending": 0, "expiring": []},
     }
 

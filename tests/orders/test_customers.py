@@ -177,7 +177,9 @@ def _admin_edit(admin_browser, customer: Customer, **fields):
             "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "events-MIN_NUM_FORMS": "0",
             "events-MAX_NUM_FORMS": "1000", "orders-TOTAL_FORMS": "0",
             "orders-INITIAL_FORMS": "0", "orders-MIN_NUM_FORMS": "0",
-            "orders-MAX_NUM_FORMS": "1000"} | fields  # fmt: skip
+            "orders-MAX_NUM_FORMS": "1000", "points-TOTAL_FORMS": "0",
+            "points-INITIAL_FORMS": "0", "points-MIN_NUM_FORMS": "0",
+            "points-MAX_NUM_FORMS": "0"} | fields  # fmt: skip
     return admin_browser.post(f"/admin/customers/customer/{customer.pk}/change/", form)
 
 

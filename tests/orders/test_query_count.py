@@ -7,8 +7,10 @@ design: that row is the unit of locking). Anything else growing with the lines i
 import pytest
 
 from common import outbox
+from customers.points import points_adjust
 from tests.factories import api_checkout, channel_client
 from tests.orders.factories import (
+    CustomerFactory,
     SkuFactory,
     body,
     pickup_at,
@@ -134,6 +136,43 @@ def test_a_3_line_order_takes_at_most_15_statements_whatever_its_delivery(
         )
 
     assert response.status_code == 201, response.content
-    assert len(queued) == 1
+    # The release, and the points the order will earn (a sale at the till earns at once).
+    points = "orders.points_earn" if method == "carry_out" else "orders.points_pending"
+    assert [topic for _event, topic in queued] == ["order.placed", points]
     held = {r["location"] for line in response.json()["lines"] for r in line["reservations"]}
     assert held == ({"SH-XUHUI", "DC-KUNSHAN"} if method == "pickup_ship_to_store" else held)
+
+
+# Points paying part of a 3-line order: the tenders and their ledger rows (2 statements, as
+# any authorised tender), the balance's conditional UPDATE, the lots locked and taken (2),
+# the redemption and its lot allocations (2).
+POINTS_TENDER = 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_points_add_at_most_their_own_statements_to_a_3_line_order(
+    xuhui, django_assert_max_num_queries, monkeypatch
+):
+    items = [SkuFactory(code=f"QP-{n}") for n in range(3)]
+    for sku in items:
+        stock_put(location=xuhui, sku=sku, on_hand=50)
+    ada = CustomerFactory(email="ada@example.com")
+    for n in range(3):  # three lots to take from
+        points_adjust(customer=ada, points=100, reason="welcome", actor=None, source=f"qp/{n}")
+    client = channel_client("web")
+    client.get("/api/v1/orders")
+    monkeypatch.setattr(outbox, "_enqueue", lambda *event: None)
+    payload = body(
+        [(sku, 1) for sku in items], delivery={"method": "pickup", "location": "SH-XUHUI"}
+    )
+    # 3 x 99.00 picked up: 250 points pay 2.50 (taking from all three lots), a card the rest.
+    payload["payments"] = [
+        {"method": "card", "gateway": "dummy", "reference": "auth_qp", "amount": "294.50"},
+        {"method": "points", "points": 250},
+    ]
+
+    with django_assert_max_num_queries(CHECKOUT_3_LINES + POINTS_TENDER):
+        response = post_checkout(client, payload)
+
+    assert response.status_code == 201, response.content
+    assert [p["method"] for p in response.json()["payments"]] == ["card", "points"]

@@ -29,6 +29,8 @@ STAFF_PERMISSIONS = [
     "inventory.view_transfer",
     "inventory.view_countrequest",
     "customers.view_customer",
+    "customers.view_pointsentry",
+    "customers.add_pointsentry",  # managers only: the admin asks for the role too
     "orders.view_order",
     "fulfillment.view_fulfillmentorder",
     "fulfillment.change_fulfillmentorder",
