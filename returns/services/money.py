@@ -5,6 +5,7 @@ from decimal import Decimal
 from common.outbox import outbox_publish
 from orders.events import order_event_refunded
 from orders.models import Order, OrderLine
+from orders.services.points import order_points_returned
 from payments.models import Payment
 from payments.selectors import payments_of_demand
 from payments.services import refund_issue
@@ -61,6 +62,15 @@ def return_refund(*, ret: Return, order: Order, due: Decimal, actor=None) -> Dec
         raise RefundCannotShrink(refunded=str(ret.refund_total), due=str(due))
     if more == ZERO:
         return ZERO
+    if ret.refund_rounds == 0:
+        # The returned units no longer earn: what they earned is taken back at the rate it
+        # was earned with (once per return), and the tier follows. Redeemed points come
+        # back below, first among the tenders.
+        order_points_returned(
+            order=order,
+            source=f"return/{ret.rma}",
+            quantities={rl.order_line_id: rl.quantity for rl in ret.lines.all()},
+        )
     tenders = _tendered(order)
     if not tenders:
         return ZERO
