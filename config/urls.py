@@ -21,7 +21,3 @@ urlpatterns = [
 
 handler404 = "common.views.not_found"
 handler500 = "common.views.server_error"
-
-admin.site.site_header = "Omnistock OMS"
-admin.site.site_title = "Omnistock OMS"
-admin.site.index_title = "Stores, stock, orders and returns"

@@ -4,23 +4,37 @@ Sent from outbox handlers after the change committed, so a failed send is retrie
 outbox and never holds up fulfillment.
 """
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.mail import send_mail
-from django.template.loader import render_to_string
+from django.template import Context, Engine
+from django.utils import timezone
 
 from orders.events import order_event_customer_notified, order_event_store_alerted
 from orders.models import Order
 from stores.models import Location, StaffMembership
 
+# Emails are plain text: nothing is HTML-escaped (a store called Jing'an stays Jing'an).
+_PLAIN_TEXT = Engine(app_dirs=True, autoescape=False)
+
 
 def _render(template: str, context: dict) -> tuple[str, str]:
-    text = render_to_string(f"fulfillment/email/{template}.txt", context).strip()
+    """Subject and body, with times in the location's own time zone."""
+    location = context.get("location")
+    zone = ZoneInfo(location.timezone) if location is not None else timezone.get_current_timezone()
+    with timezone.override(zone):
+        text = (
+            _PLAIN_TEXT.get_template(f"fulfillment/email/{template}.txt")
+            .render(Context(context))
+            .strip()
+        )
     subject, _, body = text.partition("\n")
     return subject.strip(), body.strip() + "\n"
 
 
 def notify_customer(*, order: Order, template: str, context: dict, location=None) -> None:
-    subject, body = _render(template, {"order": order, **context})
+    subject, body = _render(template, {"order": order, "location": location, **context})
     to = order.customer.email
     if to:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])

@@ -169,8 +169,10 @@ class StockMovement(models.Model):
         indexes = [models.Index(fields=["location", "sku", "created_at"], name="movement_pair_idx")]
 
     def __str__(self) -> str:
-        deltas = f"{self.delta_on_hand:+d}/{self.delta_reserved:+d}"
-        return f"{self.reason} {deltas} {self.sku_id}@{self.location_id}"
+        return (
+            f"{self.get_reason_display()}: on hand {self.delta_on_hand:+d}, reserved "
+            f"{self.delta_reserved:+d} (SKU {self.sku_id} at location {self.location_id})"
+        )
 
 
 class ReservationStatus(models.TextChoices):

@@ -20,19 +20,48 @@ def skus_by_code(*, codes: Iterable[str]) -> dict[str, Sku]:
     return {sku.code: sku for sku in Sku.objects.filter(code__in=set(codes))}
 
 
+def atp_expression() -> Greatest:
+    """Available to promise, as the availability API computes it: on hand less reserved
+    less safety stock, never below 0."""
+    return Greatest(
+        F("on_hand") - F("reserved") - F("safety_stock"), 0, output_field=IntegerField()
+    )
+
+
+def stock_level_get(*, location_id: int, sku_id: int) -> StockLevel | None:
+    return (
+        StockLevel.objects.filter(location_id=location_id, sku_id=sku_id)
+        .annotate(atp=atp_expression())
+        .first()
+    )
+
+
+def sku_find(*, text: str) -> Sku | None:
+    """The SKU whose code or barcode is exactly `text` (what a scanner or a label gives)."""
+    text = text.strip()
+    if not text:
+        return None
+    return Sku.objects.filter(code__iexact=text).first() or Sku.objects.filter(barcode=text).first()
+
+
 def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     """Stock levels, limited to `location_ids` unless it is None (every location).
 
     `available` is the model's property; an annotation of that name cannot be set on a row.
     """
-    qs = StockLevel.objects.select_related("location", "sku").annotate(
-        atp=Greatest(
-            F("on_hand") - F("reserved") - F("safety_stock"), 0, output_field=IntegerField()
-        ),
-    )
+    qs = StockLevel.objects.select_related("location", "sku").annotate(atp=atp_expression())
     if location_ids is not None:
         qs = qs.filter(location_id__in=location_ids)
     return qs.order_by("location__code", "sku__code")
+
+
+def shelf_stock(*, location_id: int, sku_ids: Iterable[int]) -> dict[int, StockLevel]:
+    """The stock levels of `sku_ids` at one location, by SKU id (for a pick list's shelf
+    column); a SKU never stocked there has no entry."""
+    return {
+        level.sku_id: level
+        for level in StockLevel.objects.filter(location_id=location_id, sku_id__in=set(sku_ids))
+    }
 
 
 def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int, int]:

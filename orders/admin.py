@@ -10,6 +10,7 @@ from orders.selectors import orders_touching
 from orders.services.lifecycle import order_cancel
 from orders.services.pricing import order_totals_display
 from payments.selectors import payments_of_demand
+from stores.admin import ScopedNotFoundMixin
 from stores.selectors import location_ids_for_user
 
 
@@ -72,7 +73,7 @@ class CustomerWithOrdersAdmin(CustomerAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ScopedNotFoundMixin, admin.ModelAdmin):
     list_display = [
         "number", "created_at", "customer", "channel", "delivery_method", "pickup_location",
         "status", "return_status", "grand_total",

@@ -1,11 +1,27 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from stores.models import Location, StaffMembership
 from stores.selectors import location_ids_for_user
 
 
-class LocationScopedAdminMixin:
+class ScopedNotFoundMixin:
+    """A record the user may not see reads as "not at your locations", not as deleted."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        name = opts.verbose_name
+        if request.user.is_superuser:
+            text = f"There is no {name} with ID {object_id}."
+        else:
+            text = f"{name.capitalize()} {object_id} is not one of your locations' records."
+        self.message_user(request, text, messages.WARNING)
+        changelist = f"admin:{opts.app_label}_{opts.model_name}_changelist"
+        return HttpResponseRedirect(reverse(changelist, current_app=self.admin_site.name))
+
+
+class LocationScopedAdminMixin(ScopedNotFoundMixin):
     """Staff see only rows at their own locations; superusers see everything."""
 
     location_field = "location"
