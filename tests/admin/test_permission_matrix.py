@@ -49,7 +49,6 @@ def chain(django_capture_on_commit_callbacks):
         }
     for name, order in orders.items():
         fos[name] = FulfillmentOrder.objects.get(order=order)
-    a.can_ship = b.can_ship = False
     Location.objects.filter(pk__in=[a.pk, b.pk]).update(can_ship=False)
     with django_capture_on_commit_callbacks(execute=True):
         ship = place_order([(sku, 1)], method="ship", actor=web, key="m-W", email="w@x.cn")
@@ -141,7 +140,7 @@ def test_the_location_filter_offers_only_the_users_locations(client, chain, user
     response = _as(client, chain, user).get("/admin/fulfillment/fulfillmentorder/")
 
     page = response.content.decode()
-    for name, location in chain["locations"].items():
+    for location in chain["locations"].values():
         offered = f"?location={location.pk}" in page or f"location={location.pk}&" in page
         if user != "superuser":
             assert not offered  # one location: nothing to choose, nobody else's to list
