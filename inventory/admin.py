@@ -2,7 +2,7 @@
 (adjustments, counts, receipts, write-offs, safety stock), each through its service."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -340,14 +340,117 @@ class ReservationAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.Model
     list_select_related = ["location", "sku"]
 
 
-@admin.register(Transfer)
-class TransferAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Staff see transfers leaving or arriving at their locations."""
+class TransferRequestForm(forms.Form):
+    to_location = forms.ModelChoiceField(queryset=Location.objects.none(), label="To (yours)")
+    from_location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(is_active=True).order_by("code"), label="Ask"
+    )
+    sku = forms.CharField(label="SKU", max_length=64, help_text="Its code or barcode.")
+    quantity = forms.IntegerField(min_value=1, max_value=100_000)
+    note = forms.CharField(max_length=255, required=False)
 
-    list_display = ["pk", "from_location", "to_location", "sku", "quantity", "status", "created_at"]
+    def __init__(self, *args, locations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_location"].queryset = locations
+        if locations.count() == 1:
+            self.fields["to_location"].initial = locations.first().pk
+
+    def clean_sku(self) -> Sku:
+        sku = selectors.sku_find(text=self.cleaned_data["sku"])
+        if sku is None:
+            raise forms.ValidationError(
+                f"No SKU has the code or barcode {self.cleaned_data['sku']!r}."
+            )
+        return sku
+
+
+@admin.register(Transfer)
+class TransferAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
+    """Transfers leaving or arriving at the user's locations. A manager asks another
+    location for stock; the sender ships it; the asking location receives it. Each button
+    calls the same service as the API, which checks the user works at that end."""
+
+    list_display = [
+        "pk", "sku", "quantity", "from_location", "to_location", "status", "requested_by",
+        "note", "created_at",
+    ]  # fmt: skip
     list_filter = ["status"]
-    search_fields = ["sku__code", "reference"]
-    list_select_related = ["from_location", "to_location", "sku"]
+    search_fields = ["sku__code", "sku__barcode", "reference", "note"]
+    list_select_related = ["from_location", "to_location", "sku", "requested_by"]
+    actions = ["ship_selected", "receive_selected", "decline_selected"]
 
     def location_scope(self, request, allowed: set[int]) -> Q:
         return Q(from_location__in=allowed) | Q(to_location__in=allowed)
+
+    def has_add_permission(self, request) -> bool:
+        return stock_keeping_locations(request.user).exists()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("inventory.view_transfer"):
+            return {}
+        return actions
+
+    def _each(self, request, queryset, service, done: str, **kwargs) -> None:
+        ok = []
+        for transfer in queryset.select_related("sku", "from_location", "to_location"):
+            try:
+                service(transfer=transfer, actor=request.user, **kwargs)
+            except DomainError as exc:
+                self.message_user(request, f"Transfer {transfer.pk}: {exc.detail}", messages.ERROR)
+            else:
+                ok.append(
+                    f"{transfer.quantity} x {transfer.sku.code} "
+                    f"{transfer.from_location.code} → {transfer.to_location.code}"
+                )
+        if ok:
+            self.message_user(request, f"{done}: " + "; ".join(ok) + ".")
+
+    @admin.action(description="Ship the selected requests (takes the stock out here)")
+    def ship_selected(self, request, queryset):
+        self._each(request, queryset, services.transfer_ship, "Shipped")
+
+    @admin.action(description="Receive the selected transfers (puts the stock on hand here)")
+    def receive_selected(self, request, queryset):
+        self._each(request, queryset, services.transfer_receive, "Received")
+
+    @admin.action(description="Decline the selected requests")
+    def decline_selected(self, request, queryset):
+        self._each(request, queryset, services.transfer_decline, "Declined")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        locations = stock_keeping_locations(request.user)
+        if not locations.exists():
+            raise PermissionDenied
+        form = TransferRequestForm(request.POST or None, locations=locations)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                transfer = services.transfer_request(
+                    from_location=data["from_location"], to_location=data["to_location"],
+                    sku=data["sku"], quantity=data["quantity"], actor=request.user,
+                    note=data["note"],
+                )  # fmt: skip
+            except DomainError as exc:
+                form.add_error(exc.extra.get("field") if exc.extra.get("field") in form.fields
+                               else None, exc.detail)  # fmt: skip
+            else:
+                self.message_user(
+                    request,
+                    f"Asked {transfer.from_location.code} for {transfer.quantity} x "
+                    f"{transfer.sku.code} {transfer.sku.name}; it arrives once they ship it.",
+                )
+                return HttpResponseRedirect(reverse("admin:inventory_transfer_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Ask another location for stock",
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/inventory/request_transfer.html", context)

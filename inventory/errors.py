@@ -46,3 +46,15 @@ class StockInvariantBroken(DomainError):
 
     code = "stock_invariant_broken"
     status = 500
+
+
+class TransferNotAllowed(DomainError):
+    code = "transfer_not_allowed"
+    status = 403
+    default_detail = "Only staff of that location can do this with the transfer."
+
+
+class TransferNotOpen(DomainError):
+    code = "transfer_not_open"
+    status = 409
+    default_detail = "The transfer is no longer waiting for this."

@@ -3,13 +3,14 @@
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Count, F, IntegerField, QuerySet
+from django.db.models import Count, F, IntegerField, Q, QuerySet
 from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
-from inventory.models import Reservation, ShipDay, Sku, StockLevel
+from inventory.models import Reservation, ShipDay, Sku, StockLevel, Transfer
 from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.geo import distance_km_expression, distance_km_sql
+from stores.selectors import location_ids_for_user
 
 
 def sku_get(*, code: str) -> Sku:
@@ -291,3 +292,22 @@ def native_sql() -> bool:
 def reservations_for_demand(*, demand: str) -> list[Reservation]:
     """Every reservation of one demand (an order), with its location, oldest first."""
     return list(Reservation.objects.filter(demand=demand).select_related("location").order_by("pk"))
+
+
+def transfer_list(*, user, direction: str = "") -> QuerySet[Transfer]:
+    """Transfers leaving or arriving at the user's locations (every one for a superuser);
+    `direction` "incoming" or "outgoing" keeps one side."""
+    qs = Transfer.objects.select_related("from_location", "to_location", "sku", "requested_by")
+    allowed = location_ids_for_user(user=user)
+    if allowed is not None:
+        if direction == "incoming":
+            return qs.filter(to_location_id__in=allowed)
+        if direction == "outgoing":
+            return qs.filter(from_location_id__in=allowed)
+        return qs.filter(Q(from_location_id__in=allowed) | Q(to_location_id__in=allowed))
+    return qs
+
+
+def transfer_get(*, pk: int, user) -> Transfer:
+    """One of the user's transfers; DoesNotExist (a 404) for another location's."""
+    return transfer_list(user=user).get(pk=pk)

@@ -14,4 +14,10 @@ urlpatterns = [
     path("skus/<sku_code:code>", views.SkuDetailView.as_view(), name="sku-detail"),
     path("stock", views.StockListView.as_view(), name="stock-list"),
     path("inventory/movements", views.MovementBatchView.as_view(), name="movement-batch"),
+    path("transfers", views.TransferListView.as_view(), name="transfer-list"),
+    path(
+        "transfers/<int:pk>/<str:action>",
+        views.TransferActionView.as_view(),
+        name="transfer-action",
+    ),
 ]
