@@ -271,3 +271,26 @@ def test_today_counts_only_the_users_work(client, chain, user):
 
     [to_accept] = [r for r in response.context["today_rows"] if r["key"].endswith("to_accept")]
     assert to_accept["count"] == len(SEES[user])
+
+
+@pytest.mark.parametrize("user", ["associate_a", "associate_b", "operator"])
+def test_any_order_opens_read_only_by_its_exact_number(client, chain, user):
+    client = _as(client, chain, user)
+    for name, fo in chain["fos"].items():
+        number = fo.order.number
+        listed = client.get("/admin/orders/order/", {"q": number})
+        page = client.get(
+            f"/admin/orders/order/{fo.order_id}/change/",
+            {"_changelist_filters": f"q={number}"},
+        )
+        cancel = client.post(
+            "/admin/orders/order/", {"action": "cancel_orders", "_selected_action": [fo.order_id]}
+        )
+
+        assert [o.number for o in listed.context["cl"].result_list] == [number]
+        assert page.status_code == 200
+        assert b'name="_save"' not in page.content  # read-only
+        fo.order.refresh_from_db()
+        if name not in SEES[user]:
+            assert fo.order.status != "cancelled"
+            assert cancel.status_code in (200, 302)
