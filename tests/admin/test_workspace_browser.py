@@ -285,3 +285,52 @@ def test_with_production_settings_staff_log_in_and_work_the_board(
     assert status == 200
     fo.refresh_from_db()
     assert fo.status == FulfillmentOrder.Status.ACCEPTED
+
+
+def test_a_manager_asks_another_store_for_stock_which_ships_it_and_this_store_receives(
+    open_browser, live_server, store
+):
+    location, tee, _ = store
+    other = LocationFactory(code="SH-PUDONG", name="Shanghai Lujiazui")
+    stock_receive(location=other, sku=tee, quantity=30)
+    store_staff(location, "xuhui-manager", role=Role.MANAGER, password=PASSWORD)
+    store_staff(other, "pudong-associate", password=PASSWORD)
+    transfers = f"{live_server.url}/admin/inventory/transfer/"
+
+    def run(page, action: str) -> str:
+        page.goto(transfers)
+        page.check("#result_list input[name=_selected_action]")
+        page.select_option("select[name=action]", action)
+        page.click("button[name=index]")
+        page.wait_for_selector(".messagelist")
+        return page.inner_text(".messagelist")
+
+    with open_browser() as page:
+        _login(page, live_server, "xuhui-manager")
+        page.goto(f"{transfers}add/")
+        page.select_option("select[name=from_location]", label=str(other))
+        page.fill("input[name=sku]", "6900000000017")
+        page.fill("input[name=quantity]", "6")
+        page.fill("input[name=note]", "weekend promotion")
+        page.click("input[name=_save]")
+        page.wait_for_selector(".messagelist")
+        asked = page.inner_text(".messagelist")
+        refused = run(page, "ship_selected")  # not ours to ship
+        page.context.clear_cookies()
+        _login(page, live_server, "pudong-associate")
+        to_ship = page.inner_text("[data-row='inventory.transfers_outgoing']")
+        shipped = run(page, "ship_selected")
+        page.context.clear_cookies()
+        _login(page, live_server, "xuhui-manager")
+        to_receive = page.inner_text("[data-row='inventory.transfers_incoming']")
+        received = run(page, "receive_selected")
+        _shot(page, "after-transfer-received")
+
+    assert "Asked SH-PUDONG for 6 x TEE-M" in asked
+    assert "Only staff of SH-PUDONG can ship it." in refused
+    assert to_ship.startswith("1")
+    assert "Shipped: 6 x TEE-M SH-PUDONG → SH-XUHUI" in shipped
+    assert to_receive.startswith("1")
+    assert "Received: 6 x TEE-M" in received
+    assert StockLevel.objects.get(location=location, sku=tee).on_hand == 30
+    assert StockLevel.objects.get(location=other, sku=tee).on_hand == 24
