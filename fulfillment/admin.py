@@ -336,6 +336,7 @@ class FulfillmentOrderAdmin(LocationScopedAdminMixin, FSMAdminMixin, admin.Model
             StaffMembership.Role.MANAGER
         )
         return {
+            "title": f"Order {fo.order.number} at {fo.location.code}",
             "fo": fo,
             "fo_lines": lines,
             "fo_customer": customer,

@@ -26,7 +26,7 @@ def _render(template: str, context: dict) -> tuple[str, str]:
     with timezone.override(zone):
         text = (
             _PLAIN_TEXT.get_template(f"fulfillment/email/{template}.txt")
-            .render(Context(context))
+            .render(Context(context, autoescape=False))
             .strip()
         )
     subject, _, body = text.partition("\n")

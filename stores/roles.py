@@ -49,6 +49,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     Role.OPERATOR: [*_FLOOR, *_STOCK_KEEPING],
 }  # fmt: skip
+# The one group earlier demo chains put every member of staff in, associates included, with
+# stock-changing permissions: replaced by the role groups.
+LEGACY_GROUPS = ["Store staff"]
 # Who records stock changes, sets safety stock and requests transfers at their location.
 STOCK_KEEPERS = (Role.MANAGER, Role.OPERATOR)
 
@@ -64,6 +67,7 @@ def _permissions(labels: list[str]) -> list[Permission]:
 @transaction.atomic
 def roles_sync() -> dict[str, Group]:
     """Create or update the role groups and put every member of staff in their roles' groups."""
+    Group.objects.filter(name__in=LEGACY_GROUPS).delete()
     groups = {}
     for role, name in ROLE_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
