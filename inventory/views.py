@@ -188,7 +188,11 @@ class TransferListView(generics.ListCreateAPIView):
         status_ = self.request.query_params.get("status")
         return (qs.filter(status=status_) if status_ else qs).order_by("-created_at", "-pk")
 
-    @extend_schema(request=TransferRequestInputSerializer, responses=TransferOutputSerializer)
+    @extend_schema(
+        operation_id="transfer_request",
+        request=TransferRequestInputSerializer,
+        responses=TransferOutputSerializer,
+    )
     def post(self, request: Request) -> Response:
         payload = TransferRequestInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -216,7 +220,11 @@ class TransferActionView(APIView):
 
     permission_classes = [IsLocationStaff]
 
-    @extend_schema(request=TransferDeclineInputSerializer, responses=TransferOutputSerializer)
+    @extend_schema(
+        operation_id="transfer_action",
+        request=TransferDeclineInputSerializer,
+        responses=TransferOutputSerializer,
+    )
     def post(self, request: Request, pk: int, action: str) -> Response:
         if action not in ("ship", "receive", "decline"):
             raise Http404
