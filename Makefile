@@ -36,6 +36,7 @@ wrk:
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py collectstatic --noinput -v0
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} exec $(BIN)/python manage.py serve --port $(PORT)
 
 # The test defaults (DATABASE_URL, REDIS_URL, ...) are pytest's own: tests/environment.py.

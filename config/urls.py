@@ -25,7 +25,3 @@ urlpatterns = [
 handler400 = "common.views.bad_request"
 handler404 = "common.views.not_found"
 handler500 = "common.views.server_error"
-
-admin.site.site_header = "Omnistock OMS"
-admin.site.site_title = "Omnistock OMS"
-admin.site.index_title = "Stores, stock, orders and returns"

@@ -102,7 +102,10 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"FO-{self.pk} for {self.order.number} at {self.location.code} ({self.status})"
+        return (
+            f"Fulfillment order {self.pk} of order {self.order.number} at {self.location.code} "
+            f"({self.get_status_display().lower()})"
+        )
 
     def is_collected_at_store(self) -> bool:
         """The customer collects it at the store (pickup or curbside) against a code."""
@@ -198,7 +201,10 @@ class FulfillmentOrder(FSMModelMixin, TimeStampedModel):
         target=Status.REJECTED,
         custom={
             "label": "Reject…",
-            "help_text": "This location cannot do it: the items go to another location.",
+            "help_text": (
+                "This location cannot do it. A shipment or transfer is sent to another "
+                "location; a pickup or curbside order is cancelled and the customer refunded."
+            ),
         },
     )
     def reject(self) -> None:

@@ -6,9 +6,12 @@ is known (`common.notifications`): the email is `fulfillment/email/<template>.tx
 on its first line), the SMS `fulfillment/sms/<template>.txt`. Plain text, never escaped.
 """
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template import TemplateDoesNotExist
+from django.utils import timezone
 
 from common.notifications import notify, render_plain
 from orders.events import order_event_customer_notified, order_event_store_alerted
@@ -16,17 +19,27 @@ from orders.models import Order
 from stores.models import Location, StaffMembership
 
 
+def _zone_of(context: dict):
+    """Times in a message are the location's own (the customer's store, the store alerted)."""
+    location = context.get("location")
+    return ZoneInfo(location.timezone) if location is not None else timezone.get_current_timezone()
+
+
 def _render(template: str, context: dict) -> tuple[str, str]:
-    text = render_plain(f"fulfillment/email/{template}.txt", context).strip()
+    """Subject and body, plain text (a store called Jing'an stays Jing'an), in local time."""
+    with timezone.override(_zone_of(context)):
+        text = render_plain(f"fulfillment/email/{template}.txt", context).strip()
     subject, _, body = text.partition("\n")
     return subject.strip(), body.strip() + "\n"
 
 
 def _render_sms(template: str, context: dict) -> str:
     try:
-        return " ".join(render_plain(f"fulfillment/sms/{template}.txt", context).split())
+        with timezone.override(_zone_of(context)):
+            text = render_plain(f"fulfillment/sms/{template}.txt", context)
     except TemplateDoesNotExist:
         return ""  # the email's subject is sent
+    return " ".join(text.split())
 
 
 def customer_reachable(order: Order) -> bool:
@@ -47,6 +60,10 @@ def notify_customer(*, order: Order, template: str, context: dict, location=None
         body=body,
         sms_body=_render_sms(template, context),
     )
+    subject, body = _render(template, {"order": order, "location": location, **context})
+    to = order.customer.email
+    if to:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
     order_event_customer_notified(
         order=order,
         subject=subject,

@@ -91,6 +91,7 @@ class Queue(models.TextChoices):
     TO_PACK = "to_pack", "To pack"
     READY = "ready", "Ready for pickup"
     LATE = "late", "Late"
+    ARRIVED = "arrived", "Curbside customer outside"
     INCOMING = "incoming", "Incoming transfers"
 
 
@@ -106,11 +107,18 @@ def fulfillment_queue(
     queryset: QuerySet[FulfillmentOrder], *, queue: str, user
 ) -> QuerySet[FulfillmentOrder]:
     """`queryset` narrowed to one of the work queues of `user`'s locations (`incoming`: the
-    transfers still on their way to the user's stores)."""
+    transfers still on their way to the user's stores). A work queue holds only what the
+    user's own locations do: a transfer on its way to their store is incoming, never theirs
+    to accept or pick."""
     if queue == Queue.INCOMING:
         return queryset.filter(pk__in=incoming_transfer_list(user=user).values("pk"))
+    allowed = location_ids_for_user(user=user)
+    if allowed is not None:
+        queryset = queryset.filter(location_id__in=allowed)
     if queue == Queue.LATE:
         return late_queue(queryset)
+    if queue == Queue.ARRIVED:
+        return curbside_arrivals(queryset)
     return queryset.filter(status__in=_QUEUE_STATUSES[queue])
 
 
@@ -141,4 +149,42 @@ def pickups_of_customer(*, customer_id: int) -> QuerySet[FulfillmentOrder]:
         )
         .select_related("order", "location")
         .order_by("-created_at", "-pk")
+    )
+
+
+def curbside_arrivals(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrder]:
+    """Curbside customers waiting outside now, the longest waiting first."""
+    return queryset.filter(
+        kind=DeliveryMethod.CURBSIDE,
+        status=FulfillmentOrder.Status.READY_FOR_PICKUP,
+        customer_arrived_at__isnull=False,
+    ).order_by("customer_arrived_at")
+
+
+def open_work(queryset: QuerySet[FulfillmentOrder], *, user) -> QuerySet[FulfillmentOrder]:
+    """What is still to do: the open work of the user's locations and the transfers still
+    on their way to the user's stores."""
+    allowed = location_ids_for_user(user=user)
+    here = Q() if allowed is None else Q(location_id__in=allowed)
+    arriving = Q(kind=DeliveryMethod.TRANSFER, status__in=FulfillmentOrder.INBOUND)
+    if allowed is not None:
+        arriving &= Q(destination_id__in=allowed)
+    return queryset.filter((here & Q(status__in=FulfillmentOrder.OPEN)) | arriving)
+
+
+def fulfillment_board(queryset: QuerySet[FulfillmentOrder]) -> QuerySet[FulfillmentOrder]:
+    """`queryset` with what the work board shows of each row in a fixed number of queries."""
+    return queryset.select_related("order__customer", "location", "destination").prefetch_related(
+        "lines__order_line"
+    )
+
+
+def pick_list(*, user, pks) -> list[FulfillmentOrder]:
+    """The user's fulfillment orders `pks` with their lines, product and SKU, to print."""
+    return list(
+        fulfillment_order_list(user=user)
+        .filter(pk__in=pks)
+        .select_related("order__customer")
+        .prefetch_related("lines__order_line__sku")
+        .order_by("location__code", "created_at", "pk")
     )

@@ -64,3 +64,15 @@ class InsufficientHeld(DomainError):
     code = "insufficient_held"
     status = 409
     default_detail = "Fewer units are held there than the disposition asks for."
+
+
+class TransferNotAllowed(DomainError):
+    code = "transfer_not_allowed"
+    status = 403
+    default_detail = "Only staff of that location can do this with the transfer."
+
+
+class TransferNotOpen(DomainError):
+    code = "transfer_not_open"
+    status = 409
+    default_detail = "The transfer is no longer waiting for this."

@@ -188,8 +188,11 @@ class StockMovement(models.Model):
         indexes = [models.Index(fields=["location", "sku", "created_at"], name="movement_pair_idx")]
 
     def __str__(self) -> str:
-        deltas = f"{self.delta_on_hand:+d}/{self.delta_reserved:+d}/{self.delta_held:+d}"
-        return f"{self.reason} {deltas} {self.sku_id}@{self.location_id}"
+        return (
+            f"{self.get_reason_display()}: on hand {self.delta_on_hand:+d}, reserved "
+            f"{self.delta_reserved:+d}, held {self.delta_held:+d} "
+            f"(SKU {self.sku_id} at location {self.location_id})"
+        )
 
 
 class HoldDisposition(models.TextChoices):
@@ -324,8 +327,10 @@ class Transfer(FSMModelMixin, TimeStampedModel):
     """Stock on its way from one location to another: out at once, in on receipt."""
 
     class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
         IN_TRANSIT = "in_transit", "In transit"
         RECEIVED = "received", "Received"
+        DECLINED = "declined", "Declined"
 
     from_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
     to_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
@@ -336,6 +341,13 @@ class Transfer(FSMModelMixin, TimeStampedModel):
     )
     reference = models.CharField(max_length=100, blank=True, db_index=True)
     received_at = models.DateTimeField(null=True, blank=True)
+    # A standalone transfer: a location asked another for stock (none for an order's).
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    note = models.CharField(max_length=255, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -347,6 +359,14 @@ class Transfer(FSMModelMixin, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Transfer {self.pk}: {self.quantity} x {self.sku_id} ({self.status})"
+
+    @transition(field=status, source=Status.REQUESTED, target=Status.IN_TRANSIT)
+    def ship(self) -> None:
+        """The sender sent what was asked for."""
+
+    @transition(field=status, source=Status.REQUESTED, target=Status.DECLINED)
+    def decline(self) -> None:
+        """The sender cannot send it."""
 
     @transition(field=status, source=Status.IN_TRANSIT, target=Status.RECEIVED)
     def receive(self) -> None:

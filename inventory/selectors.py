@@ -3,13 +3,14 @@
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Count, F, IntegerField, QuerySet
+from django.db.models import Count, F, IntegerField, Q, QuerySet
 from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
-from inventory.models import CountRequest, Reservation, ShipDay, Sku, StockLevel
+from inventory.models import CountRequest, Reservation, ShipDay, Sku, StockLevel, Transfer
 from inventory.sourcing import USES_SHIP_CAPACITY
 from stores.geo import distance_km_expression, distance_km_sql
+from stores.selectors import location_ids_for_user
 
 
 def sku_get(*, code: str) -> Sku:
@@ -20,18 +21,38 @@ def skus_by_code(*, codes: Iterable[str]) -> dict[str, Sku]:
     return {sku.code: sku for sku in Sku.objects.filter(code__in=set(codes))}
 
 
+def atp_expression() -> Greatest:
+    """Available to promise, as the availability API computes it: on hand less reserved,
+    held and safety stock, never below 0."""
+    return Greatest(
+        F("on_hand") - F("reserved") - F("held") - F("safety_stock"),
+        0,
+        output_field=IntegerField(),
+    )
+
+
+def stock_level_get(*, location_id: int, sku_id: int) -> StockLevel | None:
+    return (
+        StockLevel.objects.filter(location_id=location_id, sku_id=sku_id)
+        .annotate(atp=atp_expression())
+        .first()
+    )
+
+
+def sku_find(*, text: str) -> Sku | None:
+    """The SKU whose code or barcode is exactly `text` (what a scanner or a label gives)."""
+    text = text.strip()
+    if not text:
+        return None
+    return Sku.objects.filter(code__iexact=text).first() or Sku.objects.filter(barcode=text).first()
+
+
 def stock_level_list(*, location_ids: set[int] | None) -> QuerySet[StockLevel]:
     """Stock levels, limited to `location_ids` unless it is None (every location).
 
     `available` is the model's property; an annotation of that name cannot be set on a row.
     """
-    qs = StockLevel.objects.select_related("location", "sku").annotate(
-        atp=Greatest(
-            F("on_hand") - F("reserved") - F("held") - F("safety_stock"),
-            0,
-            output_field=IntegerField(),
-        ),
-    )
+    qs = StockLevel.objects.select_related("location", "sku").annotate(atp=atp_expression())
     if location_ids is not None:
         qs = qs.filter(location_id__in=location_ids)
     return qs.order_by("location__code", "sku__code")
@@ -53,6 +74,15 @@ def open_count_requests(*, ids: Iterable[int]) -> list[CountRequest]:
         .select_related("sku")
         .order_by("sku__code", "pk")
     )
+
+
+def shelf_stock(*, location_id: int, sku_ids: Iterable[int]) -> dict[int, StockLevel]:
+    """The stock levels of `sku_ids` at one location, by SKU id (for a pick list's shelf
+    column); a SKU never stocked there has no entry."""
+    return {
+        level.sku_id: level
+        for level in StockLevel.objects.filter(location_id=location_id, sku_id__in=set(sku_ids))
+    }
 
 
 def ship_orders_today(*, location_ids: Iterable[int] | None = None) -> dict[int, int]:
@@ -320,3 +350,22 @@ def native_sql() -> bool:
 def reservations_for_demand(*, demand: str) -> list[Reservation]:
     """Every reservation of one demand (an order), with its location, oldest first."""
     return list(Reservation.objects.filter(demand=demand).select_related("location").order_by("pk"))
+
+
+def transfer_list(*, user, direction: str = "") -> QuerySet[Transfer]:
+    """Transfers leaving or arriving at the user's locations (every one for a superuser);
+    `direction` "incoming" or "outgoing" keeps one side."""
+    qs = Transfer.objects.select_related("from_location", "to_location", "sku", "requested_by")
+    allowed = location_ids_for_user(user=user)
+    if allowed is not None:
+        if direction == "incoming":
+            return qs.filter(to_location_id__in=allowed)
+        if direction == "outgoing":
+            return qs.filter(from_location_id__in=allowed)
+        return qs.filter(Q(from_location_id__in=allowed) | Q(to_location_id__in=allowed))
+    return qs
+
+
+def transfer_get(*, pk: int, user) -> Transfer:
+    """One of the user's transfers; DoesNotExist (a 404) for another location's."""
+    return transfer_list(user=user).get(pk=pk)

@@ -9,6 +9,7 @@ from inventory.models import (
     Sku,
     StockLevel,
     StockMovement,
+    Transfer,
 )
 from inventory.services import MAX_MOVEMENT_QUANTITY
 from inventory.services.imports import IMPORTABLE_REASONS
@@ -169,4 +170,30 @@ class CountRequestOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "location", "sku", "sku_name", "quantity", "status", "reference", "note",
             "created_at", "counted_at",
+        ]  # fmt: skip
+
+
+class TransferRequestInputSerializer(serializers.Serializer):
+    from_location = serializers.SlugField(max_length=32, help_text="The location asked.")
+    to_location = serializers.SlugField(max_length=32, help_text="Your location.")
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class TransferDeclineInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TransferOutputSerializer(serializers.ModelSerializer):
+    from_location = serializers.CharField(source="from_location.code")
+    to_location = serializers.CharField(source="to_location.code")
+    sku = serializers.CharField(source="sku.code")
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+
+    class Meta:
+        model = Transfer
+        fields = [
+            "id", "from_location", "to_location", "sku", "quantity", "status", "note",
+            "requested_by", "created_at", "shipped_at", "received_at",
         ]  # fmt: skip

@@ -15,4 +15,10 @@ urlpatterns = [
     path("stock", views.StockListView.as_view(), name="stock-list"),
     path("inventory/movements", views.MovementBatchView.as_view(), name="movement-batch"),
     path("inventory/count-requests", views.CountRequestListView.as_view(), name="count-requests"),
+    path("transfers", views.TransferListView.as_view(), name="transfer-list"),
+    path(
+        "transfers/<int:pk>/<str:action>",
+        views.TransferActionView.as_view(),
+        name="transfer-action",
+    ),
 ]

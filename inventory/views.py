@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.permissions import has_django_permission
-from inventory import selectors
+from inventory import selectors, services
 from inventory.filters import CountRequestFilter, StockLevelFilter
 from inventory.serializers import (
     AvailabilityOutputSerializer,
@@ -21,6 +21,9 @@ from inventory.serializers import (
     SkuInputSerializer,
     SkuOutputSerializer,
     StockLevelOutputSerializer,
+    TransferDeclineInputSerializer,
+    TransferOutputSerializer,
+    TransferRequestInputSerializer,
 )
 from inventory.services.batches import RejectedRow, RowStatus
 from inventory.services.catalogue import sku_sync_batch
@@ -185,3 +188,77 @@ class MovementBatchView(APIView):
             rows=rows, actor=request.user, location_ids=location_ids_for_user(user=request.user)
         )
         return _batch_response(results)
+
+
+class TransferListView(generics.ListCreateAPIView):
+    """Standalone transfers of the caller's locations (`?direction=incoming|outgoing`,
+    `?status=`); POST asks another location for stock (a manager of the receiving one)."""
+
+    permission_classes = [IsLocationStaff]
+    serializer_class = TransferOutputSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.Transfer.objects.none()
+        qs = selectors.transfer_list(
+            user=self.request.user, direction=self.request.query_params.get("direction", "")
+        )
+        status_ = self.request.query_params.get("status")
+        return (qs.filter(status=status_) if status_ else qs).order_by("-created_at", "-pk")
+
+    @extend_schema(
+        operation_id="transfer_request",
+        request=TransferRequestInputSerializer,
+        responses=TransferOutputSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        payload = TransferRequestInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        found = locations_by_code(codes=[data["from_location"], data["to_location"]])
+        errors = {
+            field: [f"Unknown location: {data[field]}"]
+            for field in ("from_location", "to_location")
+            if data[field] not in found
+        }
+        sku = selectors.sku_find(text=data["sku"])
+        if sku is None:
+            errors["sku"] = [f"Unknown SKU: {data['sku']}"]
+        if errors:
+            raise ValidationError(errors)
+        transfer = services.transfer_request(
+            from_location=found[data["from_location"]], to_location=found[data["to_location"]],
+            sku=sku, quantity=data["quantity"], actor=request.user, note=data["note"],
+        )  # fmt: skip
+        return Response(TransferOutputSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+
+class TransferActionView(APIView):
+    """POST /transfers/{id}/ship (the sender), /receive (the asking location), /decline."""
+
+    permission_classes = [IsLocationStaff]
+
+    @extend_schema(
+        operation_id="transfer_action",
+        request=TransferDeclineInputSerializer,
+        responses=TransferOutputSerializer,
+    )
+    def post(self, request: Request, pk: int, action: str) -> Response:
+        if action not in ("ship", "receive", "decline"):
+            raise Http404
+        try:
+            transfer = selectors.transfer_get(pk=pk, user=request.user)
+        except selectors.Transfer.DoesNotExist:
+            raise Http404 from None
+        if action == "ship":
+            transfer = services.transfer_ship(transfer=transfer, actor=request.user)
+        elif action == "receive":
+            transfer = services.transfer_receive(transfer=transfer, actor=request.user)
+        else:
+            payload = TransferDeclineInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            transfer = services.transfer_decline(
+                transfer=transfer, actor=request.user, reason=payload.validated_data["reason"]
+            )
+        transfer = selectors.transfer_get(pk=transfer.pk, user=request.user)
+        return Response(TransferOutputSerializer(transfer).data)

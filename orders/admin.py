@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.db.models import Q
+from django.http import QueryDict
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django_fsm import TransitionNotAllowed
@@ -7,10 +9,11 @@ from common.errors import DomainError
 from customers.admin import CustomerAdmin
 from customers.models import Customer
 from orders.models import Order, OrderEvent, OrderLine
-from orders.selectors import orders_touching
+from orders.selectors import order_can_change, order_get, orders_touching
 from orders.services.lifecycle import order_cancel
 from orders.services.pricing import order_totals_display
 from payments.selectors import payments_of_demand
+from stores.admin import ScopedNotFoundMixin
 from stores.selectors import location_ids_for_user
 
 
@@ -73,7 +76,7 @@ class CustomerWithOrdersAdmin(CustomerAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ScopedNotFoundMixin, admin.ModelAdmin):
     list_display = [
         "number", "created_at", "customer", "channel", "delivery_method", "pickup_location",
         "status", "return_status", "grand_total",
@@ -111,6 +114,30 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # orders come from checkout
 
+    def get_search_results(self, request, queryset, search_term):
+        """Any order by its exact number, as the API allows staff: a customer can bring any
+        order to any store. Everything else searches the orders of the user's locations."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        number = search_term.strip().upper()
+        if number and location_ids_for_user(user=request.user) != set():
+            by_number = Order.objects.filter(number=number).values("pk")
+            if by_number.exists():
+                results = Order.objects.filter(Q(pk__in=results.values("pk")) | Q(pk__in=by_number))
+        return results, may_have_duplicates
+
+    def get_object(self, request, object_id, from_field=None):
+        """An order of the user's locations; another store's only when opened from a search
+        for its exact number (read-only: the user's stores are not involved)."""
+        order = super().get_object(request, object_id, from_field)
+        if order is not None:
+            return order
+        searched = QueryDict(request.GET.get("_changelist_filters", "")).get("q", "")
+        try:
+            found = order_get(number=searched.strip().upper(), user=request.user)
+        except Order.DoesNotExist:
+            return None
+        return found if str(found.pk) == str(object_id) else None
+
     @admin.display(description="Totals")
     def totals(self, order: Order) -> str:
         """As the API shows them: the lines still due, what the tenders did, the balance."""
@@ -139,6 +166,11 @@ class OrderAdmin(admin.ModelAdmin):
     def cancel_orders(self, request, queryset):
         done = 0
         for order in queryset:
+            if not order_can_change(order=order, user=request.user):
+                self.message_user(
+                    request, f"{order.number}: not an order of your stores.", messages.ERROR
+                )
+                continue
             try:
                 order_cancel(order=order, actor=request.user, reason="cancelled in the admin")
                 done += 1

@@ -10,15 +10,23 @@ returns), so the timeline's whole vocabulary (`OrderEvent.Kind`) reads in one pl
 every app imports its writers from the same module.
 """
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypedDict, Unpack
+from zoneinfo import ZoneInfo
 
 from django.utils.text import Truncator
+from django.utils.timezone import localtime
 
 from orders.models import Order, OrderEvent
 
 Kind = OrderEvent.Kind
 MESSAGE_LENGTH = OrderEvent._meta.get_field("message").max_length
+
+
+def _local(moment: datetime, location) -> str:
+    """A time as the location's staff and customers read it: in its own time zone."""
+    return f"{localtime(moment, ZoneInfo(location.timezone)):%Y-%m-%d %H:%M}"
 
 
 def event_message(text: str) -> str:
@@ -133,7 +141,8 @@ def order_event_status_changed(
         kind=Kind.STATUS_CHANGED,
         actor=actor,
         location=location,
-        message=f"{before} -> {after}" + (f": {why}" if why else ""),
+        message=f"Order {Order.Status(before).label.lower()} → {Order.Status(after).label.lower()}"
+        + (f": {why}" if why else ""),
         data={"from": str(before), "to": str(after), **(data or {})},
         save=save,
     )
@@ -342,7 +351,7 @@ def order_event_ready_for_pickup(
     return _at(
         Kind.READY_FOR_PICKUP, order=order, fulfillment_order=fulfillment_order,
         location=location, actor=actor,
-        message=f"Ready for pickup at {location.code} until {deadline:%Y-%m-%d %H:%M}",
+        message=f"Ready for pickup at {location.code} until {_local(deadline, location)}",
         data={"deadline": deadline.isoformat()},
     )  # fmt: skip
 
@@ -374,7 +383,7 @@ def order_event_expired(*, order: Order, fulfillment_order: int, location, deadl
     """A pickup was not collected by its `deadline`."""
     return _at(
         Kind.EXPIRED, order=order, fulfillment_order=fulfillment_order, location=location,
-        message=f"Not collected at {location.code} by {deadline:%Y-%m-%d %H:%M}",
+        message=f"Not collected at {location.code} by {_local(deadline, location)}",
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import Q
 
 from stores.models import Location, StaffMembership
 
@@ -103,8 +104,9 @@ def demo_store_codes(*, stores: int) -> list[str]:
 
 @transaction.atomic
 def seed_staff(*, stores: int, limit: int = 50) -> list[str]:
-    """A manager and an associate for the first `limit` of the `stores` demo stores, and an
-    `admin` when there is no superuser yet; all with the demo password.
+    """A manager and an associate for the first `limit` of the `stores` demo stores, a manager
+    and an operator for each demo warehouse, and an `admin` when there is no superuser yet;
+    all with the demo password.
 
     Only the demo's own stores: a store added since (in the admin, say) gets no users with
     a published password, and neither does a database whose superuser is someone else.
@@ -118,14 +120,23 @@ def seed_staff(*, stores: int, limit: int = 50) -> list[str]:
         )  # fmt: skip
     created = []
     codes = demo_store_codes(stores=stores)[:limit]
-    for store in Location.objects.filter(code__in=codes, kind=Location.Kind.STORE).order_by("pk"):
-        for role in StaffMembership.Role.values:
+    demo_codes = [loc.code for loc in demo_locations(stores=stores, warehouses=len(WAREHOUSES))]
+    store_roles = [StaffMembership.Role.ASSOCIATE, StaffMembership.Role.MANAGER]
+    # Warehouses have staff too: their alerts and transfers need someone to go to.
+    warehouse_roles = [StaffMembership.Role.OPERATOR, StaffMembership.Role.MANAGER]
+    locations = Location.objects.filter(
+        Q(code__in=codes, kind=Location.Kind.STORE)
+        | Q(code__in=demo_codes, kind=Location.Kind.WAREHOUSE)
+    ).order_by("pk")
+    for store in locations:
+        roles = store_roles if store.kind == Location.Kind.STORE else warehouse_roles
+        for role in roles:
             username = f"{store.code.lower()}-{role}"
             defaults = {
                 "password": password,
                 "is_staff": True,
                 "email": f"{username}@omnistock.local",
-                "first_name": role.title(),
+                "first_name": StaffMembership.Role(role).label,
                 "last_name": store.name,
             }
             user, new = users.get_or_create(username=username, defaults=defaults)

@@ -71,6 +71,7 @@ class StaffMembership(TimeStampedModel):
     class Role(models.TextChoices):
         ASSOCIATE = "associate", "Associate"
         MANAGER = "manager", "Manager"
+        OPERATOR = "operator", "Warehouse operator"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"

@@ -23,6 +23,7 @@ from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.selectors import inbound_transfers
 from fulfillment.services.pickup_codes import (
     pickup_code_attempts_left,
+    pickup_code_mismatch_detail,
     pickup_code_revoke,
     pickup_code_verify,
 )
@@ -306,7 +307,8 @@ def fulfillment_handover(
             fo.save(update_fields=["status", "completed_at", "updated_at"])
             order_event_handed_over(**_where(fo), override_reason=override_reason, actor=actor)
     if not allowed:
-        raise PickupCodeInvalid(attempts_left=pickup_code_attempts_left(fo))
+        left = pickup_code_attempts_left(fo)
+        raise PickupCodeInvalid(pickup_code_mismatch_detail(left), attempts_left=left)
     return fo
 
 

@@ -64,3 +64,14 @@ def pickup_code_verify(*, fulfillment_order: FulfillmentOrder, code: str) -> boo
 
 def pickup_code_attempts_left(fulfillment_order: FulfillmentOrder) -> int:
     return MAX_CODE_FAILURES - fulfillment_order.pickup_code_failures
+
+
+def pickup_code_mismatch_detail(attempts_left: int) -> str:
+    """What staff read after a wrong code: how many tries are left before the lock-out."""
+    if attempts_left <= 0:
+        return (
+            "The pickup code does not match. No tries are left: only a manager can hand over "
+            "now (with a reason), or send the customer a new code."
+        )
+    tries = "1 try is" if attempts_left == 1 else f"{attempts_left} tries are"
+    return f"The pickup code does not match. {tries} left before only a manager can hand over."

@@ -40,6 +40,10 @@ from inventory.services.transfers import (
     stock_transfer,
     stock_transfer_receive,
     stock_transfer_reserved,
+    transfer_decline,
+    transfer_receive,
+    transfer_request,
+    transfer_ship,
 )
 
 __all__ = [
@@ -69,4 +73,8 @@ __all__ = [
     "stock_transfer_receive",
     "stock_transfer_reserved",
     "stock_write_off",
+    "transfer_decline",
+    "transfer_receive",
+    "transfer_request",
+    "transfer_ship",
 ]

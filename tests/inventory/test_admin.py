@@ -7,6 +7,8 @@ from django.contrib.messages import get_messages
 
 from inventory.models import StockLevel, StockMovement, Transfer
 from inventory.services import stock_hold_not_found, stock_hold_receive, stock_transfer
+from stores.models import StaffMembership
+from stores.roles import staff_role_grant
 from tests.inventory.factories import SkuFactory, stock_put
 from tests.stores.factories import LocationFactory, StaffMembershipFactory, UserFactory
 
@@ -55,8 +57,8 @@ def test_staff_cannot_open_a_transfer_between_other_stores(xuhui_staff, transfer
 
     response = xuhui_staff.get(f"/admin/inventory/transfer/{elsewhere.pk}/change/")
 
-    # As for a transfer that does not exist: back to the admin's index, nothing shown.
-    assert (response.status_code, response.url) == (302, "/admin/")
+    # As for a transfer that does not exist: back to the list, nothing shown.
+    assert (response.status_code, response.url) == (302, "/admin/inventory/transfer/")
 
 
 def test_a_superuser_lists_every_transfer(client, transfers):
@@ -71,13 +73,8 @@ def test_a_superuser_lists_every_transfer(client, transfers):
 
 @pytest.fixture
 def store_and_staff(client):
-    membership = StaffMembershipFactory()
-    membership.user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="inventory",
-            codename__in=["add_stockmovement", "view_stockmovement"],
-        )
-    )
+    membership = StaffMembershipFactory(role=StaffMembership.Role.MANAGER)
+    staff_role_grant(user=membership.user, role=StaffMembership.Role.MANAGER)
     client.force_login(membership.user)
     sku = SkuFactory()
     stock_put(location=membership.location, sku=sku, on_hand=3)
@@ -85,29 +82,34 @@ def store_and_staff(client):
 
 
 def _record(client, location, sku, **fields):
-    data = {"location": location.pk, "sku": sku.pk, "note": "", **fields}
+    data = {"location": location.pk, "sku": sku.code, "note": "counted by the till", **fields}
     return client.post("/admin/inventory/stockmovement/add/", data, follow=True)
 
 
-def test_a_refused_movement_in_the_admin_is_not_logged_as_added(store_and_staff):
+def test_a_refused_movement_keeps_the_form_and_names_the_sku_and_quantities(store_and_staff):
     client, location, sku = store_and_staff
     movements = StockMovement.objects.count()
 
     response = _record(client, location, sku, reason="write_off", quantity=5)
 
-    shown = [str(m) for m in get_messages(response.wsgi_request)]
-    assert any(m.startswith("Not recorded:") for m in shown)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f"Not recorded for {sku.code}" in page
+    assert "on hand 3, reserved 0, you entered 5" in page
+    assert response.context["form"].data["note"] == "counted by the till"  # input kept
     assert StockMovement.objects.count() == movements
     assert not LogEntry.objects.filter(action_flag=ADDITION).exists()
 
 
-def test_a_recorded_movement_in_the_admin_is_logged_against_its_ledger_row(store_and_staff):
+def test_a_recorded_movement_says_the_real_change_and_is_logged(store_and_staff):
     client, location, sku = store_and_staff
 
-    _record(client, location, sku, reason="write_off", quantity=1)
+    response = _record(client, location, sku, reason="adjustment", quantity=-1)
 
     movement = StockMovement.objects.latest("pk")
-    assert (movement.reason, movement.delta_on_hand) == ("write_off", -1)
+    assert (movement.reason, movement.delta_on_hand) == ("adjustment", -1)
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert f"{sku.code} {sku.name} at {location.code}: on hand 3 → 2 (-1)" in message
     [entry] = LogEntry.objects.filter(action_flag=ADDITION)
     assert entry.object_id == str(movement.pk)
 
@@ -148,7 +150,7 @@ def test_the_stock_level_page_shows_held_units_apart_from_available(hold_staff):
     page = response.content.decode()
     assert "column-held" in page
     assert '<td class="field-held">2</td>' in page
-    assert '<td class="field-available">3</td>' in page
+    assert '<td class="field-available_to_promise">3</td>' in page
     assert client.get("/admin/inventory/stocklevel/?held=no").context["cl"].result_count == 0
 
 
@@ -218,3 +220,33 @@ def test_staff_put_damaged_units_into_the_hold_and_inspect_them_in_the_admin(hol
 def _buckets(location, sku) -> tuple[int, int]:
     level = StockLevel.objects.get(location=location, sku=sku)
     return level.on_hand, level.held
+
+
+def test_a_barcode_finds_the_sku_of_a_movement(store_and_staff):
+    client, location, sku = store_and_staff
+
+    _record(client, location, sku, reason="receipt", quantity=2)
+    client.post(
+        "/admin/inventory/stockmovement/add/",
+        {"location": location.pk, "sku": sku.barcode, "reason": "receipt", "quantity": 2,
+         "note": "delivery"},
+    )  # fmt: skip
+
+    level = StockLevel.objects.get(location=location, sku=sku)
+    assert level.on_hand == 3 + 2 + 2
+
+
+def test_an_associate_cannot_record_a_movement(client):
+    membership = StaffMembershipFactory(role=StaffMembership.Role.ASSOCIATE)
+    staff_role_grant(user=membership.user, role=StaffMembership.Role.ASSOCIATE)
+    client.force_login(membership.user)
+    sku = SkuFactory()
+
+    response = client.post(
+        "/admin/inventory/stockmovement/add/",
+        {"location": membership.location.pk, "sku": sku.code, "reason": "receipt",
+         "quantity": 5, "note": "x"},
+    )  # fmt: skip
+
+    assert response.status_code == 403
+    assert not StockMovement.objects.filter(sku=sku).exists()

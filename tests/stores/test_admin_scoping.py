@@ -56,8 +56,8 @@ def test_staff_cannot_open_another_stores_membership(client, two_stores):
 
     response = client.get(f"/admin/stores/staffmembership/{elsewhere.pk}/change/")
 
-    # As for a membership that does not exist: back to the admin's index, nothing shown.
-    assert (response.status_code, response.url) == (302, "/admin/")
+    # As for a membership that does not exist: back to the list, nothing shown.
+    assert (response.status_code, response.url) == (302, "/admin/stores/staffmembership/")
 
 
 def test_a_location_page_shows_no_staff_of_other_locations(client, two_stores):

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from celery import current_app as celery_app
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
@@ -23,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, host: str, port: str, **options):
+        if not settings.DEBUG:
+            # Without DEBUG the pages name their static files by the collected manifest: a
+            # page rendered before `collectstatic` ran is a 500, the admin login first.
+            call_command("collectstatic", interactive=False, verbosity=0)
         manage = str(settings.BASE_DIR / "manage.py")
         children = [
             ("web", subprocess.Popen([sys.executable, manage, "runserver", f"{host}:{port}",

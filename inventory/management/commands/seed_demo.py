@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
@@ -16,28 +15,8 @@ from stores.demo import (
     seed_locations,
     seed_staff,
 )
-from stores.models import Location, StaffMembership
-
-STAFF_PERMISSIONS = [
-    "stores.view_location",
-    "stores.view_staffmembership",
-    "inventory.view_sku",
-    "inventory.view_stocklevel",
-    "inventory.view_stockmovement",
-    "inventory.add_stockmovement",
-    "inventory.view_reservation",
-    "inventory.view_transfer",
-    "inventory.view_countrequest",
-    "customers.view_customer",
-    "customers.view_pointsentry",
-    "customers.add_pointsentry",  # managers only: the admin asks for the role too
-    "orders.view_order",
-    "fulfillment.view_fulfillmentorder",
-    "fulfillment.change_fulfillmentorder",
-    "returns.view_return",
-    "returns.add_return",
-    "returns.change_return",
-]
+from stores.models import Location
+from stores.roles import roles_sync
 
 
 class _StepBar:
@@ -99,14 +78,14 @@ class Command(BaseCommand):
                 rebuild_progress=_StepBar(after=bar, desc="stock indexes", disable=quiet),
             )
         created = seed_staff(stores=stores, limit=staff_stores)
-        self._staff_group()
+        roles_sync()
         token_file = Path(settings.VAR_DIR) / "demo-web-token.txt"
         key = self._web_token(token_file)
         if options["verbosity"]:
             self.stdout.write(
                 f"{new} new locations, {new_skus} new SKUs, {len(created)} new staff users.\n"
                 f"Demo logins (password {DEMO_PASSWORD!r}): admin, and e.g. "
-                f"sh-xuhui-manager / sh-xuhui-associate.\n"
+                f"sh-xuhui-manager / sh-xuhui-associate, dc-kunshan-operator.\n"
                 f"Web channel API token: {key} (kept in {token_file})"
             )
 
@@ -125,13 +104,3 @@ class Command(BaseCommand):
             token_file.parent.mkdir(parents=True, exist_ok=True)
             token_file.write_text(key)
         return key
-
-    def _staff_group(self) -> None:
-        group, _ = Group.objects.get_or_create(name="Store staff")
-        perms = []
-        for label in STAFF_PERMISSIONS:
-            app_label, codename = label.split(".")
-            perms += Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-        group.permissions.set(perms)
-        for membership in StaffMembership.objects.select_related("user"):
-            membership.user.groups.add(group)
