@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0008_reservation_transfer_fsm'),
+        ('inventory', '0010_sku_final_sale_and_return_window'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
