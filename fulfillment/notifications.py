@@ -49,7 +49,9 @@ def customer_reachable(order: Order) -> bool:
 
 def notify_customer(*, order: Order, template: str, context: dict, location=None) -> None:
     """Email the order's customer, or text them when only a phone is known."""
-    context = {"order": order, "member_id": order.customer.member_id, **context}
+    context = {
+        "order": order, "location": location, "member_id": order.customer.member_id, **context
+    }  # fmt: skip
     subject, body = _render(template, context)
     if order.customer.member_id:
         body += f"\nYour member id: {order.customer.member_id}\n"
@@ -60,10 +62,6 @@ def notify_customer(*, order: Order, template: str, context: dict, location=None
         body=body,
         sms_body=_render_sms(template, context),
     )
-    subject, body = _render(template, {"order": order, "location": location, **context})
-    to = order.customer.email
-    if to:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
     order_event_customer_notified(
         order=order,
         subject=subject,

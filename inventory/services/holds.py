@@ -106,6 +106,15 @@ def _hold_available(pair: Pair, quantity: int) -> None:
         raise shortage({pair: quantity}, pair, allow_safety_stock=True)
 
 
+def _arrive_held(pair, quantity: int) -> None:
+    """`quantity` units come onto the shelf at `pair` straight into the hold (the level row is
+    made when the location never stocked the SKU)."""
+    ensure_levels([pair])
+    guard = Q(on_hand__lte=MAX_ON_HAND - quantity)
+    if not change_level(pair, on_hand=quantity, held=quantity, guard=guard):
+        raise too_much_on_hand()
+
+
 @transaction.atomic
 def stock_hold_receive(
     *,
@@ -120,10 +129,7 @@ def stock_hold_receive(
     location, whether it ever stocked `sku` or not."""
     check_positive(quantity)
     pair = pair_of(location, sku)
-    ensure_levels([pair])
-    guard = Q(on_hand__lte=MAX_ON_HAND - quantity)
-    if not change_level(pair, on_hand=quantity, held=quantity, guard=guard):
-        raise too_much_on_hand()
+    _arrive_held(pair, quantity)
     return _record(
         pair,
         Reason.RETURN_RECEIVE,
@@ -187,10 +193,7 @@ def stock_hold_reverse(
         _hold_available(pair, quantity)
         on_hand = 0
     else:
-        ensure_levels([pair])
-        guard = Q(on_hand__lte=MAX_ON_HAND - quantity)
-        if not change_level(pair, on_hand=quantity, held=quantity, guard=guard):
-            raise too_much_on_hand()
+        _arrive_held(pair, quantity)
         on_hand = quantity
     return _record(
         pair,

@@ -58,7 +58,7 @@ def ship_all(client, number: str) -> None:
 
 
 def test_a_store_sale_earns_points_redeemed_online_the_same_day(stocked, tee, xuhui, at_xuhui):
-    till = channel_client("store")
+    till = channel_client("store", location=xuhui)
     sale = order_with(
         till, [(tee, 2)], TILL, [{"method": "cash", "amount": "198.00"}], channel="store"
     )
@@ -94,7 +94,7 @@ def test_an_online_orders_points_are_spent_at_the_till(stocked, tee, xuhui, at_x
     ship_all(at_xuhui, online.json()["number"])
     assert points_of()["balance"] == 198
 
-    till = channel_client("store")
+    till = channel_client("store", location=xuhui)
     sale = order_with(
         till,
         [(tee, 1)],
