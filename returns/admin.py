@@ -7,10 +7,13 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django_fsm import TransitionNotAllowed
 from django_fsm.admin import FSMAdminMixin
 
 from common.errors import DomainError
+from customers.models import Customer
+from fulfillment.admin import CustomerWithPickupsAdmin
 from fulfillment.forms import serializer_form
 from orders.models import Order
 from orders.selectors import order_get
@@ -213,3 +216,31 @@ class ReturnAdmin(FSMAdminMixin, admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/returns/return/start.html", context)
+
+
+# The customer page adds their returns, wherever they were opened or received.
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerWithReturnsAdmin(CustomerWithPickupsAdmin):
+    readonly_fields = [*CustomerWithPickupsAdmin.readonly_fields, "returns"]
+
+    @admin.display(description="Returns")
+    def returns(self, customer: Customer) -> str:
+        """Every return of the customer, newest first: where it is and what it refunded."""
+        rows = (
+            Return.objects.filter(customer=customer)
+            .select_related("order", "location")
+            .order_by("-created_at", "-pk")
+        )
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a> for order {}: {}{} (refunded {} {})',
+            (
+                (reverse("admin:returns_return_change", args=[ret.pk]), ret.rma, ret.order.number,
+                 ret.get_status_display(), f" at {ret.location.code}" if ret.location else "",
+                 ret.refund_total, ret.order.currency)
+                for ret in rows
+            ),
+        ) or "-"  # fmt: skip

@@ -6,11 +6,13 @@ from django.contrib.auth.models import Permission
 
 from returns.models import Return
 from tests.admin.helpers import store_staff
+from tests.factories import staff_client
 from tests.inventory.factories import stock_put
 from tests.returns.factories import (
     assert_money_clean,
     card,
     line_of,
+    open_return,
     refunded,
     ship_all,
     ship_delivery,
@@ -121,3 +123,18 @@ def test_the_admin_reject_button_asks_for_a_reason_and_calls_the_service(
     assert response.status_code == 302
     ret.refresh_from_db()
     assert (ret.status, ret.reject_reason) == ("rejected", "bought elsewhere")
+
+
+def test_the_customer_page_lists_their_returns_with_where_and_what_was_refunded(
+    admin_client, shipped, pudong, tee
+):
+    at_pudong = staff_client(pudong)
+    opened = open_return(at_pudong, shipped, [(line_of(shipped, tee), 1)], location=pudong)
+    rma = opened.json()["rma"]
+
+    page = admin_client.get(f"/admin/customers/customer/{shipped.customer_id}/change/")
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert f">{rma}</a> for order {shipped.number}: Received at SH-PUDONG" in text
+    assert f"/admin/returns/return/{Return.objects.get(rma=rma).pk}/change/" in text
