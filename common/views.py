@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -38,9 +39,10 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+@csrf_exempt  # it changes nothing: a POST without a CSRF token gets the 404 too, not a 403 page
 def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
     """The last API route: an unknown path under /api/ is the API's 404 with DEBUG on as well
-    (where Django would otherwise answer its HTML debug page)."""
+    (where Django would otherwise answer its HTML debug page), whatever the method."""
     return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
 
 

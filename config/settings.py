@@ -207,7 +207,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     # Rates per API client (per client address for failed token logins). Counted in each
     # server process's memory, so no outside service can take checkout down with it; with

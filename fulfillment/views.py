@@ -1,3 +1,5 @@
+import inspect
+
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions
@@ -6,13 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.schema import ErrorDocumentingAutoSchema
 from fulfillment import selectors
 from fulfillment.models import FULFILLMENT_KIND_CHOICES, FulfillmentOrder
 from fulfillment.selectors import Queue
 from fulfillment.serializers import (
     ArrivedInputSerializer,
     FulfillmentOrderOutputSerializer,
-    HandoverInputSerializer,
 )
 from fulfillment.services import actions
 from fulfillment.staff_actions import STAFF_ACTIONS
@@ -72,6 +74,19 @@ def _get(request: Request, pk: int, *, at_destination: bool = False) -> Fulfillm
         raise NotFound(f"No fulfillment order {pk} at your locations.") from None
 
 
+class StaffActionSchema(ErrorDocumentingAutoSchema):
+    """Each action's path documents that action's body (none for most) and contract."""
+
+    def is_excluded(self) -> bool:
+        return self.view.staff_action_name is None  # an unknown name: the 404 route
+
+    def get_request_serializer(self):
+        return STAFF_ACTIONS[self.view.staff_action_name].input_serializer
+
+    def get_description(self) -> str:
+        return inspect.getdoc(STAFF_ACTIONS[self.view.staff_action_name].service) or ""
+
+
 class FulfillmentActionView(APIView):
     """accept, reject {reason, note}, pick, pack, ship {carrier, tracking_number}, ready,
     handover {code} or {override_reason} (manager); resend-code (a new pickup code for the
@@ -79,9 +94,12 @@ class FulfillmentActionView(APIView):
     it."""
 
     permission_classes = [IsLocationStaff]
+    schema = StaffActionSchema()
+    staff_action_name: str | None = None  # set per action's path; None: taken from the path
 
-    @extend_schema(request=HandoverInputSerializer, responses=FulfillmentOrderOutputSerializer)
-    def post(self, request: Request, pk: int, action: str) -> Response:
+    @extend_schema(responses=FulfillmentOrderOutputSerializer)
+    def post(self, request: Request, pk: int, action: str = "") -> Response:
+        action = self.staff_action_name or action
         if action not in STAFF_ACTIONS:
             raise NotFound(f"Unknown action {action}.")
         staff_action = STAFF_ACTIONS[action]

@@ -240,7 +240,14 @@ class TransferActionView(APIView):
 
     @extend_schema(
         operation_id="transfer_action",
+        parameters=[
+            OpenApiParameter(
+                "action", str, OpenApiParameter.PATH, enum=["ship", "receive", "decline"]
+            )
+        ],
         request=TransferDeclineInputSerializer,
+        description="ship (the sender), receive (the asking location), decline {reason}: "
+        "only decline reads the body.",
         responses=TransferOutputSerializer,
     )
     def post(self, request: Request, pk: int, action: str) -> Response:

@@ -3,9 +3,8 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
-from rest_framework import generics, permissions, serializers
+from rest_framework import generics, permissions
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -14,6 +13,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of, idempotent
+from common.schema import ErrorOutputSerializer, InvalidOutputSerializer
 from orders.models import Order
 from orders.selectors import order_get, token_channel
 from returns import selectors
@@ -39,17 +39,16 @@ from returns.services.lifecycle import (
 )
 from stores.permissions import IsLocationStaff
 
-ERROR = inline_serializer(
-    "ReturnError",
-    {"code": serializers.CharField(), "detail": serializers.CharField()},
-)
 ERRORS = {
-    400: OpenApiResponse(ERROR, description="Invalid fields (`errors`), or a location that "
+    400: OpenApiResponse(InvalidOutputSerializer,
+                         description="Invalid fields (`errors`), or a location that "
                          "does not accept returns."),
-    403: OpenApiResponse(ERROR, description="Another channel's order or another store."),
-    404: OpenApiResponse(ERROR, description="No such order or return for the caller."),
+    403: OpenApiResponse(ErrorOutputSerializer,
+                         description="Another channel's order or another store."),
+    404: OpenApiResponse(ErrorOutputSerializer,
+                         description="No such order or return for the caller."),
     409: OpenApiResponse(
-        ERROR,
+        ErrorOutputSerializer,
         description="return_quantity_exceeded, units_not_fulfilled (cancel them), "
         "return_window_closed, final_sale, return_status_conflict, refund_already_issued.",
     ),

@@ -82,10 +82,12 @@ class OrderMoneyMixin(serializers.Serializer):
 
 
 class CustomerOutputSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    phone = serializers.CharField()
+    email = serializers.EmailField(allow_null=True)
+    phone = serializers.CharField(allow_null=True)
     name = serializers.CharField()
-    member_id = serializers.CharField(help_text="Null unless the customer is a member.")
+    member_id = serializers.CharField(
+        allow_null=True, help_text="Null unless the customer is a member."
+    )
 
 
 class OrderOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
