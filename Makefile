@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install browser wrk lint format bench bench-smoke bench-micro clean
+.PHONY: run test fuzz install browser wrk lint format bench bench-smoke bench-micro clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ run: install
 test: install browser wrk
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The schema-driven test with many more examples per operation, each role's token, in
+# process against the test database (no server, no network). FUZZ_EXAMPLES per operation.
+FUZZ_EXAMPLES ?= 300
+fuzz: install
+	$(BIN)/python -m tests.preflight
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/api_fuzz $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -45,3 +45,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             "detail": str(exc.detail),
         }
     return response
+
+
+class BodyCheckedMixin:
+    """For an action that reads no body (accept, pick, complete, ...): a malformed one is still
+    a 400 `parse_error`, before anything is done, after the caller's permission is checked."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in {"POST", "PUT", "PATCH"}:
+            request.data  # noqa: B018 - parsing raises ParseError on a malformed body

@@ -46,6 +46,9 @@ CONFLICT = error(
 UNPROCESSABLE = error(
     "`idempotency_key_reused`: this Idempotency-Key was used for a different request."
 )
+UNSUPPORTED_MEDIA_TYPE = error(
+    "`unsupported_media_type`: a body that is not JSON, a form, or well-formed multipart."
+)
 TOO_LARGE = error("`request_too_large`: the body is over DJANGO_MAX_REQUEST_BYTES.")
 THROTTLED = error("`throttled`: too many requests; retry after `Retry-After` seconds.")
 
@@ -54,7 +57,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
     """drf-spectacular's schema, plus the error responses each operation can answer.
 
     What an operation can answer follows from the view: 401/403 unless anyone may call it,
-    404 where the path names a record, 400 where it takes input, 409/413 for writes, 422 where
+    404 where the path names a record, 400 where it takes input, 409/413/415 for writes, 422 where
     it takes an Idempotency-Key, 429 where it is throttled or takes a token. An operation's own
     `extend_schema(responses=...)` wins for the codes it names."""
 
@@ -82,6 +85,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         if write:
             errors[409] = CONFLICT
             errors[413] = TOO_LARGE
+            errors[415] = UNSUPPORTED_MEDIA_TYPE
             if any(parameter["name"] == "Idempotency-Key" for parameter in parameters):
                 errors[422] = UNPROCESSABLE
         # Token authentication itself is throttled after repeated wrong tokens.

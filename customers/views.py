@@ -7,7 +7,8 @@ it serves (a channel: who ordered through it; staff: who has orders at their loc
 see `customer_get`), so ids cannot be walked.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from common.idempotency import idempotency_key_of
+from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of
 from customers.filters import CustomerFilter
 from customers.models import Customer, PointsEntry
 from customers.permissions import IsStaffOrChannelClient, PointsAdjuster
@@ -115,7 +116,15 @@ class CustomerPointsAdjustView(APIView):
 
     permission_classes = [PointsAdjuster]
 
-    @extend_schema(request=PointsAdjustInputSerializer, responses=PointsEntryOutputSerializer)
+    @extend_schema(
+        request=PointsAdjustInputSerializer,
+        responses=PointsEntryOutputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True
+            )
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         try:
             customer = customer_get(pk=pk, user=request.user, auth=request.auth)

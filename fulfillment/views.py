@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import BodyCheckedMixin
 from common.schema import ErrorDocumentingAutoSchema
 from fulfillment import selectors
 from fulfillment.models import FULFILLMENT_KIND_CHOICES, FulfillmentOrder
@@ -87,7 +88,7 @@ class StaffActionSchema(ErrorDocumentingAutoSchema):
         return inspect.getdoc(STAFF_ACTIONS[self.view.staff_action_name].service) or ""
 
 
-class FulfillmentActionView(APIView):
+class FulfillmentActionView(BodyCheckedMixin, APIView):
     """accept, reject {reason, note}, pick, pack, ship {carrier, tracking_number}, ready,
     handover {code} or {override_reason} (manager); resend-code (a new pickup code for the
     customer); receive, by the store a transfer goes to. 409 when the status does not allow

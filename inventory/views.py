@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import BodyCheckedMixin
 from common.permissions import has_django_permission
 from inventory import selectors, services
 from inventory.filters import CountRequestFilter, StockLevelFilter
@@ -233,7 +234,7 @@ class TransferListView(generics.ListCreateAPIView):
         return Response(TransferOutputSerializer(transfer).data, status=status.HTTP_201_CREATED)
 
 
-class TransferActionView(APIView):
+class TransferActionView(BodyCheckedMixin, APIView):
     """POST /transfers/{id}/ship (the sender), /receive (the asking location), /decline."""
 
     permission_classes = [IsLocationStaff]

@@ -24,12 +24,25 @@ class LocationCodeField(serializers.CharField):
 
     def to_internal_value(self, data):
         code = super().to_internal_value(data)
-        if len(code) > 32:
+        if len(code) > 32 or "\x00" in code:
             raise serializers.ValidationError("A location code.")
         return _location(code)
 
     def to_representation(self, value):
         return value.code
+
+
+class ActiveSkuField(serializers.SlugRelatedField):
+    """An active SKU by its code; a code no SKU could have (a NUL byte, too long) is a field
+    error too, never looked up."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Sku.objects.filter(is_active=True), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data or len(data) > 64:
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class ReturnLineInputSerializer(serializers.Serializer):
@@ -43,9 +56,7 @@ class ReturnLineInputSerializer(serializers.Serializer):
 
 class ExchangeLineInputSerializer(serializers.Serializer):
     line = serializers.IntegerField(min_value=1, help_text="The returned order line swapped.")
-    sku = serializers.SlugRelatedField(
-        slug_field="code", queryset=Sku.objects.filter(is_active=True)
-    )
+    sku = ActiveSkuField()
     quantity = serializers.IntegerField(min_value=1, max_value=settings.OMS_MAX_LINE_QUANTITY)
 
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from common.api import BodyCheckedMixin
 from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of, idempotent
 from common.schema import ErrorOutputSerializer, InvalidOutputSerializer
 from orders.models import Order
@@ -215,7 +216,7 @@ class ReturnRejectView(APIView):
         return Response(render_return(ret))
 
 
-class ReturnCompleteView(APIView):
+class ReturnCompleteView(BodyCheckedMixin, APIView):
     """Close an inspected return: its inspection can no longer be corrected."""
 
     permission_classes = [IsLocationStaff]
@@ -226,7 +227,7 @@ class ReturnCompleteView(APIView):
         return Response(render_return(ret))
 
 
-class ReturnCancelView(APIView):
+class ReturnCancelView(BodyCheckedMixin, APIView):
     """Withdraw a return before anything was received."""
 
     permission_classes = [permissions.IsAuthenticated]

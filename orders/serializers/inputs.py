@@ -322,4 +322,4 @@ class OrderCancelInputSerializer(serializers.Serializer):
 
 
 class LineCancelInputSerializer(OrderCancelInputSerializer):
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=settings.OMS_MAX_LINE_QUANTITY)

@@ -34,11 +34,11 @@ def test_it_documents_checkouts_errors_besides_its_201(schema):
 
     assert request_schema(checkout) == "CheckoutInput"
     assert set(checkout["responses"]) == {
-        "201", "400", "401", "403", "409", "413", "422", "429"
+        "201", "400", "401", "403", "409", "413", "415", "422", "429"
     }  # fmt: skip
     assert response_schema(checkout, "201") == "OrderOutput"
     assert response_schema(checkout, "400") == "InvalidOutput"
-    for code in ("401", "403", "409", "413", "422", "429"):
+    for code in ("401", "403", "409", "413", "415", "422", "429"):
         assert response_schema(checkout, code) == "ErrorOutput"
 
 
