@@ -10,7 +10,7 @@ urlpatterns = [
     path(
         "fulfillment-orders/<int:pk>", views.FulfillmentOrderDetailView.as_view(), name="fo-detail"
     ),
-    # One path per action, so each documents its own body; then any other name, a 404.
+    # One path per action, so each documents its own body (any other name: the API's 404).
     *(
         path(
             f"fulfillment-orders/<int:pk>/{name}",
@@ -18,11 +18,6 @@ urlpatterns = [
             name=f"fo-{name}",
         )
         for name in STAFF_ACTIONS
-    ),
-    path(
-        "fulfillment-orders/<int:pk>/<slug:action>",
-        views.FulfillmentActionView.as_view(),
-        name="fo-action",
     ),
     path("pickups/<int:pk>/arrived", views.PickupArrivedView.as_view(), name="pickup-arrived"),
 ]

@@ -78,9 +78,6 @@ def _get(request: Request, pk: int, *, at_destination: bool = False) -> Fulfillm
 class StaffActionSchema(ErrorDocumentingAutoSchema):
     """Each action's path documents that action's body (none for most) and contract."""
 
-    def is_excluded(self) -> bool:
-        return self.view.staff_action_name is None  # an unknown name: the 404 route
-
     def get_request_serializer(self):
         return STAFF_ACTIONS[self.view.staff_action_name].input_serializer
 
@@ -96,14 +93,11 @@ class FulfillmentActionView(BodyCheckedMixin, APIView):
 
     permission_classes = [IsLocationStaff]
     schema = StaffActionSchema()
-    staff_action_name: str | None = None  # set per action's path; None: taken from the path
+    staff_action_name = ""  # a name in STAFF_ACTIONS, set by each action's path
 
     @extend_schema(responses=FulfillmentOrderOutputSerializer)
-    def post(self, request: Request, pk: int, action: str = "") -> Response:
-        action = self.staff_action_name or action
-        if action not in STAFF_ACTIONS:
-            raise NotFound(f"Unknown action {action}.")
-        staff_action = STAFF_ACTIONS[action]
+    def post(self, request: Request, pk: int) -> Response:
+        staff_action = STAFF_ACTIONS[self.staff_action_name]
         fo = _get(request, pk, at_destination=staff_action.at_destination)
         kwargs = {}
         if staff_action.input_serializer is not None:

@@ -163,7 +163,7 @@ class OrderNotFoundView(APIView):
     def get(self, request: Request, *args, **kwargs) -> Response:
         raise NotFound("No such order.")
 
-    post = get
+    post = put = patch = delete = options = get
 
 
 class OrderViewMixin:
