@@ -30,8 +30,8 @@ def error(description: str, serializer=ErrorOutputSerializer) -> OpenApiResponse
 
 
 BAD_REQUEST = error(
-    "`invalid`: the body or query has invalid fields (see `errors`); `bad_request`: "
-    "malformed JSON; or a domain rule on the input (its own code).",
+    "`invalid`: the body or query has invalid fields (see `errors`); `parse_error`: "
+    "a body that is not JSON; or a domain rule on the input (its own code).",
     InvalidOutputSerializer,
 )
 UNAUTHENTICATED = error(

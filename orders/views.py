@@ -1,7 +1,7 @@
 from django.db.models import prefetch_related_objects
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
@@ -19,6 +19,7 @@ from common.idempotency import (
     idempotent,
     idempotent_replay,
 )
+from common.schema import ErrorOutputSerializer, InvalidOutputSerializer
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from orders import selectors
@@ -92,7 +93,20 @@ class CheckoutView(APIView):
 
     @extend_schema(
         request=CheckoutInputSerializer,
-        responses={201: OrderOutputSerializer},
+        responses={
+            201: OrderOutputSerializer,
+            400: OpenApiResponse(
+                InvalidOutputSerializer,
+                description="`invalid` (field errors in `errors`), `unknown_member`, "
+                "`duplicate_lines`, `order_total_too_large`, `payment_invalid`; `invalid` "
+                "without an Idempotency-Key; `parse_error`: a body that is not JSON.",
+            ),
+            409: OpenApiResponse(
+                ErrorOutputSerializer,
+                description="`insufficient_stock` (per-line shortages, nearby alternatives, "
+                "`ship_to_store_available`), `ship_capacity_exhausted`.",
+            ),
+        },
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True
