@@ -83,6 +83,17 @@ class CheckoutLineInputSerializer(serializers.Serializer):
         help_text="The line's own discount (tax-inclusive), at most its value.",
     )
 
+    def to_internal_value(self, data):
+        # A price, a name or a total sent with a line would be silently ignored: the
+        # catalogue prices every line, so the client is told instead.
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Not a field of a line: the catalogue prices it."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
     def validate_quantity(self, value: int) -> int:
         if value > settings.OMS_MAX_LINE_QUANTITY:
             raise serializers.ValidationError(f"At most {settings.OMS_MAX_LINE_QUANTITY} per line.")

@@ -237,3 +237,26 @@ def test_a_body_over_the_size_limit_is_a_413_in_the_error_shape(
     assert response.status_code == 413, response.content
     assert response.json()["code"] == "request_too_large"
     assert counts() == before
+
+
+@pytest.mark.parametrize("field", ["price", "unit_price", "total"])
+def test_a_checkout_line_with_its_own_price_is_refused(field, world, role_headers):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=role_headers["web"]["Authorization"])
+    before = counts()
+
+    response = client.post(
+        "/api/v1/checkout",
+        {
+            "customer": {"email": "ada@example.com", "name": "Ada"},
+            "channel": "web",
+            "lines": [{"sku": "TEE-WHITE-M", "quantity": 1, field: "0.01"}],
+            "delivery": {"method": "pickup", "location": "SH-XUHUI"},
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+    )
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]["lines"]["0"]
+    assert counts() == before
