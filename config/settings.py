@@ -9,6 +9,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -148,11 +149,21 @@ STORAGES = {
     },
 }
 
+# Mail: EMAIL_URL (smtp://user:password@host:587 for STARTTLS, smtps://...:465 for SSL) or
+# EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL.
+# With no mail server named, messages are printed to the console and `check` warns.
+_email_url = urlsplit(os.environ.get("EMAIL_URL", ""))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", _email_url.hostname or "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", _email_url.port or 587))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", unquote(_email_url.username or ""))
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", unquote(_email_url.password or ""))
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=_email_url.scheme == "smtps")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if EMBEDDED
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@omnistock.local")
 # A hanging mail server must not hold a worker for minutes: the outbox retries later.
