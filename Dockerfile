@@ -10,7 +10,8 @@ COPY . .
 RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --noinput
 
-RUN useradd --create-home --uid 1000 omnistock && mkdir -p /app/var && chown omnistock /app/var
+RUN useradd --create-home --uid 1000 omnistock && mkdir -p /app/var \
+    && chown -R omnistock /app/var /app/staticfiles
 USER omnistock
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

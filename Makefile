@@ -33,11 +33,13 @@ browser:
 wrk:
 	$(call debian_package,wrk,make bench and its smoke test need it)
 
+# Without DATABASE_URL: the embedded default (SQLite, tasks in process, demo data, Django's
+# development server). With it: production (DEBUG off unless DJANGO_DEBUG=1), no demo data,
+# static files collected and gunicorn serving (WEB_CONCURRENCY workers, PORT).
 run: install
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo --if-empty
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py collectstatic --noinput -v0
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} exec $(BIN)/python manage.py serve --port $(PORT)
+	$(BIN)/python manage.py migrate --noinput
+	@if [ -z "$$DATABASE_URL" ]; then $(BIN)/python manage.py seed_demo --if-empty; fi
+	exec $(BIN)/python manage.py serve --port $(PORT)
 
 # The test defaults (DATABASE_URL, REDIS_URL, ...) are pytest's own: tests/environment.py.
 # What the caller sets (in the environment or as `make test VAR=...`) is passed on and wins.

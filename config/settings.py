@@ -9,6 +9,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_fsm",
     "common",
     "stores",
@@ -148,11 +150,21 @@ STORAGES = {
     },
 }
 
+# Mail: EMAIL_URL (smtp://user:password@host:587 for STARTTLS, smtps://...:465 for SSL) or
+# EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL.
+# With no mail server named, messages are printed to the console and `check` warns.
+_email_url = urlsplit(os.environ.get("EMAIL_URL", ""))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", _email_url.hostname or "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", _email_url.port or 587))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", unquote(_email_url.username or ""))
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", unquote(_email_url.password or ""))
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=_email_url.scheme == "smtps")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if EMBEDDED
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@omnistock.local")
 # A hanging mail server must not hold a worker for minutes: the outbox retries later.
@@ -228,6 +240,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI and Redoc from the app's own static files: the docs work with no CDN reachable.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "DeliveryMethodEnum": "orders.models.ORDER_DELIVERY_METHODS",
         "ChannelEnum": "common.models.Channel",
@@ -313,7 +329,11 @@ LOYALTY_TIERS = [("member", "0", "1"), ("silver", "2000", "1.25"), ("gold", "800
 
 # --- Security (production) -----------------------------------------------------------
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # A request is HTTPS when the TLS-terminating proxy says so in this header (it must set or
+    # strip it on every request); empty when the app is reached without such a proxy.
+    _proxy_header = os.environ.get("DJANGO_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
+    if _proxy_header:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 365)))

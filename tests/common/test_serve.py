@@ -59,6 +59,7 @@ def test_serve_with_a_database_and_a_broker_runs_web_worker_and_beat_and_stops_t
         ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_SSL_REDIRECT="0",
         OMNISTOCK_VAR_DIR=str(tmp_path),
+        WEB_CONCURRENCY="2",
     )
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
@@ -72,7 +73,7 @@ def test_serve_with_a_database_and_a_broker_runs_web_worker_and_beat_and_stops_t
         children = _children(serve.pid)
 
         assert _healthz(port) == 200, (tmp_path / "serve.log").read_text()
-        assert any("runserver" in c for c in children), children
+        assert any("gunicorn" in c and "--workers 2" in c for c in children), children
         assert any("celery" in c and " worker" in c for c in children), children
         assert any("celery" in c and " beat" in c for c in children), children
 

@@ -1,9 +1,12 @@
 """Serve the app; with a broker configured, also run a Celery worker and beat.
 
-Everything started here stops on Ctrl-C or SIGTERM. Without a broker (the embedded
+In production (DJANGO_DEBUG off) the web server is gunicorn, WEB_CONCURRENCY workers (3 by
+default) bound to --host and --port (PORT); the embedded default keeps Django's development
+server. Everything started here stops on Ctrl-C or SIGTERM. Without a broker (the embedded
 default) tasks run in process and this command runs the periodic tasks itself.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", default="8000")
+        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
 
     def handle(self, *args, host: str, port: str, **options):
         if not settings.DEBUG:
@@ -29,10 +32,14 @@ class Command(BaseCommand):
             # page rendered before `collectstatic` ran is a 500, the admin login first.
             call_command("collectstatic", interactive=False, verbosity=0)
         manage = str(settings.BASE_DIR / "manage.py")
-        children = [
-            ("web", subprocess.Popen([sys.executable, manage, "runserver", f"{host}:{port}",
-                                      "--noreload"])),
-        ]  # fmt: skip
+        if settings.DEBUG:
+            web = [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"]
+        else:
+            workers = os.environ.get("WEB_CONCURRENCY", "3")
+            web = [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+                   "--bind", f"{host}:{port}", "--workers", workers,
+                   "--access-logfile", "-"]  # fmt: skip
+        children = [("web", subprocess.Popen(web, cwd=settings.BASE_DIR))]
         embedded = settings.CELERY_TASK_ALWAYS_EAGER
         if not embedded:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
@@ -49,6 +56,7 @@ class Command(BaseCommand):
             + f"  API docs      {base}/api/docs/\n"
             + f"  API           {base}/api/v1/\n"
             + f"  health check  {base}/healthz\n"
+            + ("  web server    development\n" if settings.DEBUG else "  web server    gunicorn\n")
             + ("  tasks         in process\n" if embedded else "  tasks         worker + beat\n")
             + "Press Ctrl-C to stop.\n"
         )
