@@ -76,7 +76,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "common.middleware.DatabaseUnavailableMiddleware",
 ]
+# Seconds a client is asked to wait (Retry-After) when the database is unreachable (503).
+DATABASE_UNAVAILABLE_RETRY_AFTER = int(os.environ.get("DJANGO_DB_UNAVAILABLE_RETRY_AFTER", "5"))
 
 ROOT_URLCONF = "config.urls"
 # The largest request body accepted (an API answers 413 above it): a checkout of hundreds of
