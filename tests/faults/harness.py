@@ -131,7 +131,7 @@ def worker_start(*, env: dict, log_path: Path) -> subprocess.Popen:
     ]  # fmt: skip
     with log_path.open("w") as out:
         proc = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=out)
-    control = Celery(broker=env["REDIS_URL"]).control
+    control = Celery(broker=env["REDIS_URL"], set_as_current=False).control
     deadline = time.monotonic() + 60
     while not control.ping(destination=[name], timeout=1):
         if proc.poll() is not None or time.monotonic() > deadline:
