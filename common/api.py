@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions, status
@@ -12,11 +13,19 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import DomainError
+from common.middleware import UNAVAILABLE, database_unavailable_logged, retry_after
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
+    if isinstance(exc, OperationalError | InterfaceError):
+        database_unavailable_logged(exc, context["request"])
+        return Response(
+            UNAVAILABLE,
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": retry_after()},
+        )
     if isinstance(exc, TransitionNotAllowed):
         return Response(
             {"code": "transition_not_allowed", "detail": str(exc)},

@@ -78,7 +78,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "common.middleware.DatabaseUnavailableMiddleware",
 ]
+# Seconds a client is asked to wait (Retry-After) when the database is unreachable (503).
+DATABASE_UNAVAILABLE_RETRY_AFTER = int(os.environ.get("DJANGO_DB_UNAVAILABLE_RETRY_AFTER", "5"))
+# A service aborted by a deadlock or a serialization failure runs again, this many times in
+# all, waiting DB_CONFLICT_BACKOFF seconds (doubled each time, jittered) in between.
+DB_CONFLICT_ATTEMPTS = int(os.environ.get("DJANGO_DB_CONFLICT_ATTEMPTS", "3"))
+DB_CONFLICT_BACKOFF = float(os.environ.get("DJANGO_DB_CONFLICT_BACKOFF", "0.05"))
 
 ROOT_URLCONF = "config.urls"
 # The largest request body accepted (an API answers 413 above it): a checkout of hundreds of

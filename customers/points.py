@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from common.db import retry_on_conflict
 from common.outbox import outbox_publish
 from customers.errors import InsufficientPoints, PointsAdjustmentInvalid
 from customers.models import Customer, PointsAccount, PointsAllocation, PointsEntry, PointsLot
@@ -172,6 +173,7 @@ def _new_lot(entry: PointsEntry, *, on: date | None = None) -> PointsLot:
 # --- Redeeming: a tender of an order -----------------------------------------------------
 
 
+@retry_on_conflict
 @transaction.atomic(savepoint=False)  # in the caller's transaction (checkout's)
 def points_redeem(*, customer: Customer, points: int, source: str, demand: str) -> PointsEntry:
     """Hold `points` for an order (`demand`): off the spendable balance, soonest-expiring

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from common.db import retry_on_conflict
 from common.outbox import outbox_publish
 from fulfillment.errors import (
     AwaitingTransfer,
@@ -184,6 +185,7 @@ def _complete(fo: FulfillmentOrder, actor) -> None:
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def fulfillment_ship(
     *, fulfillment_order: FulfillmentOrder, carrier: str, tracking_number: str, actor=None
@@ -277,6 +279,7 @@ def fulfillment_customer_arrived(
     return fo
 
 
+@retry_on_conflict
 def fulfillment_handover(
     *,
     fulfillment_order: FulfillmentOrder,

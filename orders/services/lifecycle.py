@@ -8,6 +8,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from common.bulk import insert_rows
+from common.db import retry_on_conflict
 from common.models import OutboxEvent
 from common.outbox import outbox_deliver_after_commit, outbox_event
 from inventory.models import Reservation
@@ -129,6 +130,7 @@ def _publish(*events: OutboxEvent) -> None:
     outbox_deliver_after_commit(list(events))
 
 
+@retry_on_conflict
 @transaction.atomic
 def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     """Cancel every open line and release its reservations. 409 once all is handed over.

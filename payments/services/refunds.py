@@ -4,11 +4,13 @@ from decimal import Decimal
 
 from django.db import transaction as db
 
+from common.db import retry_on_conflict
 from payments.errors import RefundExceedsCaptured, RefundNotRetryable
 from payments.models import ZERO, Payment, PaymentTransaction
 from payments.services._base import REFUND_ORDER, Kind, _refundable, _retry, _spread
 
 
+@retry_on_conflict
 @db.atomic
 def refund_issue(
     *, payments: list[Payment], amount: Decimal, reason: str, key: str

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from common.codes import readable_code
+from common.db import retry_on_conflict
 from common.outbox import outbox_publish
 from fulfillment.selectors import lines_handed_over_at
 from inventory.models import Sku
@@ -283,6 +284,7 @@ def return_get_for_update(*, rma: str) -> Return:
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def return_receive(
     *, ret: Return, location: Location, actor, exchange_tender: str = "card_present"
@@ -382,6 +384,7 @@ def _check_inspection(ret: Return, rlines: dict[int, ReturnLine], inspections: l
         raise ReturnInvalid(errors={"lines": ["Inspect every line of the return."]})
 
 
+@retry_on_conflict
 @transaction.atomic
 def return_inspect(*, ret: Return, inspections: list[Inspection], actor) -> Return:
     """Record per line its condition and disposition, applied to the goods at once (restock
