@@ -18,6 +18,9 @@ ROLES = ["anonymous", "web", "app", "store_a", "associate_a", "manager_a", "asso
          "operator", "superuser"]  # fmt: skip
 OK = "ok"  # let in: any answer but 401, 403 or 404 (a 400 for an empty body is fine)
 
+# A fulfillment order of store A: its staff, its store token and a superuser act on it.
+FO_STAFF = (401, 403, 403, OK, OK, OK, 404, 404, OK)
+
 # (method, route) -> the answer of each role, in the order of ROLES.
 ACCESS: dict[tuple[str, str], tuple] = {
     ("get", "api/v1/locations"): (401, OK, OK, OK, OK, OK, OK, OK, OK),
@@ -83,16 +86,17 @@ ACCESS: dict[tuple[str, str], tuple] = {
         OK,
     ),
     ("get", "api/v1/fulfillment-orders"): (401, 403, 403, OK, OK, OK, OK, OK, OK),
-    ("get", "api/v1/fulfillment-orders/<int:pk>"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/accept"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/reject"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/pick"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/pack"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/ship"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/ready"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/handover"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/receive"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
-    ("post", "api/v1/fulfillment-orders/<int:pk>/resend-code"): (401, 403, 403, OK, OK, OK, 404, 404, OK),
+    ("get", "api/v1/fulfillment-orders/<int:pk>"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/accept"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/reject"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/pick"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/pack"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/ship"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/ready"): FO_STAFF,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/handover"): FO_STAFF,
+    # receive is the destination store's step of a ship-to-store leg: this pickup has none.
+    ("post", "api/v1/fulfillment-orders/<int:pk>/receive"): (401, 403, 403) + (404,) * 6,
+    ("post", "api/v1/fulfillment-orders/<int:pk>/resend-code"): FO_STAFF,
     ("post", "api/v1/pickups/<int:pk>/arrived"): (401, OK, 404, OK, OK, OK, 404, 404, OK),
     ("get", "api/v1/returns"): (401, OK, OK, OK, OK, OK, OK, OK, OK),
     ("post", "api/v1/returns"): (401, OK, OK, OK, OK, OK, OK, OK, OK),
