@@ -102,6 +102,15 @@ def database_url_for_processes() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def celery_worker_command(*, queue: str, name: str) -> list[str]:
+    """The command line of a real `celery worker` named `name` consuming `queue`."""
+    return [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2",
+        "-n", name, "-Q", queue, "--include", "tests.common.worker_handlers",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+
+
 def celery_worker_start(
     *, queue: str, log_path: Path, env: dict[str, str] | None = None, name: str = ""
 ) -> subprocess.Popen:
@@ -115,13 +124,11 @@ def celery_worker_start(
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         **(env or {}),
     }
-    command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2",
-        "-n", name, "-Q", queue, "--include", "tests.common.worker_handlers",
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
     with log_path.open("w") as out:
-        proc = subprocess.Popen(command, cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            celery_worker_command(queue=queue, name=name),
+            cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out,
+        )  # fmt: skip
     proc.queue = queue
     proc.log_path = log_path
     deadline = time.monotonic() + 60

@@ -20,6 +20,8 @@ OK = "ok"  # let in: any answer but 401, 403 or 404 (a 400 for an empty body is 
 
 # A fulfillment order of store A: its staff, its store token and a superuser act on it.
 FO_STAFF = (401, 403, 403, OK, OK, OK, 404, 404, OK)
+# A change to an order of store A: its channel, its staff and a superuser; other stores 403.
+ORDER_CHANGE = (401, OK, 404, OK, OK, OK, 403, 403, OK)
 
 # (method, route) -> the answer of each role, in the order of ROLES.
 ACCESS: dict[tuple[str, str], tuple] = {
@@ -63,28 +65,8 @@ ACCESS: dict[tuple[str, str], tuple] = {
     ("get", "api/v1/orders"): (401, OK, OK, OK, OK, OK, OK, OK, OK),
     ("get", "api/v1/orders/<order_number:number>"): (401, OK, 404, OK, OK, OK, OK, OK, OK),
     ("get", "api/v1/orders/<order_number:number>/timeline"): (401, OK, 404, OK, OK, OK, OK, OK, OK),
-    ("post", "api/v1/orders/<order_number:number>/cancel"): (
-        401,
-        OK,
-        404,
-        OK,
-        OK,
-        OK,
-        403,
-        403,
-        OK,
-    ),
-    ("post", "api/v1/orders/<order_number:number>/lines/<int:line_id>/cancel"): (
-        401,
-        OK,
-        404,
-        OK,
-        OK,
-        OK,
-        403,
-        403,
-        OK,
-    ),
+    ("post", "api/v1/orders/<order_number:number>/cancel"): ORDER_CHANGE,
+    ("post", "api/v1/orders/<order_number:number>/lines/<int:line_id>/cancel"): ORDER_CHANGE,
     ("get", "api/v1/fulfillment-orders"): (401, 403, 403, OK, OK, OK, OK, OK, OK),
     ("get", "api/v1/fulfillment-orders/<int:pk>"): FO_STAFF,
     ("post", "api/v1/fulfillment-orders/<int:pk>/accept"): FO_STAFF,

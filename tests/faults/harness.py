@@ -16,7 +16,11 @@ import requests
 from celery import Celery
 from django.conf import settings
 
-from tests.conftest import celery_worker_stop, database_url_for_processes
+from tests.conftest import (
+    celery_worker_command,
+    celery_worker_stop,
+    database_url_for_processes,
+)
 
 REDIS_PORT = int(os.environ.get("OMNISTOCK_FAULTS_REDIS_PORT", "17501"))
 WEB_PORT = int(os.environ.get("OMNISTOCK_FAULTS_WEB_PORT", "17502"))
@@ -124,11 +128,7 @@ def worker_start(*, env: dict, log_path: Path) -> subprocess.Popen:
     """A real Celery worker on `env`'s broker and queue; waits until it answers a ping."""
     queue = env["CELERY_TASK_DEFAULT_QUEUE"]
     name = f"{queue}-{uuid.uuid4().hex[:4]}@localhost"
-    command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2",
-        "-n", name, "-Q", queue, "--include", "tests.common.worker_handlers",
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
+    command = celery_worker_command(queue=queue, name=name)
     with log_path.open("w") as out:
         proc = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=out)
     control = Celery(broker=env["REDIS_URL"], set_as_current=False).control
