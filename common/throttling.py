@@ -1,7 +1,7 @@
 """Failed token logins counted per client address (views limit themselves with DRF's
 `ScopedRateThrottle` and a `throttle_scope`)."""
 
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 
 class TokenFailureThrottle(SimpleRateThrottle):
@@ -25,3 +25,9 @@ class TokenFailureThrottle(SimpleRateThrottle):
     def record_failure(self, request) -> None:
         if not self.blocked(request):
             self.throttle_success()
+
+
+def client_address(request) -> str:
+    """The client's address as every limit counts it: REMOTE_ADDR, or behind the trusted
+    proxies (`TRUSTED_PROXY_COUNT`) the X-Forwarded-For entry the nearest of them added."""
+    return BaseThrottle().get_ident(request)

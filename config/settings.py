@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_fsm",
+    "axes",
     "common",
     "stores",
     "inventory",
@@ -79,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 # Seconds a client is asked to wait (Retry-After) when the database is unreachable (503).
 DATABASE_UNAVAILABLE_RETRY_AFTER = int(os.environ.get("DJANGO_DB_UNAVAILABLE_RETRY_AFTER", "5"))
@@ -349,6 +352,35 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Client addresses behind a proxy ------------------------------------------------
+# The proxy that says a request is HTTPS (DJANGO_PROXY_SSL_HEADER) also appends the client's
+# address to X-Forwarded-For; the address counted by the API throttles and the admin lockout
+# is the one that many proxies from the right (0: the connection's own address, REMOTE_ADDR,
+# as when the app is reached directly). Entries further left are the client's own claims.
+_behind_proxy = not DEBUG and bool(
+    os.environ.get("DJANGO_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
+)
+TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1" if _behind_proxy else "0"))
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+
+# --- Admin login lockout (django-axes) ------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# refused (even with the right password) for the cool-off; other users at that address, and
+# that user from elsewhere, still log in, so an attacker cannot lock the staff out. Attempts
+# live in the database (shared by every server process). A success clears the count.
+# Unlock early: `manage.py axes_reset_username USER` (or the admin's Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("DJANGO_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = int(os.environ.get("DJANGO_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("DJANGO_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "common.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "common.login_lockout.login_locked"
 
 LOGGING = {
     "version": 1,
