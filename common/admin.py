@@ -1,24 +1,54 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from common.models import ApiToken, OutboxEvent
 from common.outbox import outbox_requeue
-from common.tokens import token_digest, token_issue, token_revoke
+from common.tokens import token_digest, token_issue, token_refusal, token_revoke
 
 
 class ApiTokenAddForm(forms.ModelForm):
     class Meta:
         model = ApiToken
-        fields = ["user", "channel"]
+        fields = ["user", "channel", "expires_at"]
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("A new token must expire in the future.")
+        return expires_at
+
+
+class ApiTokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Works"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        live = queryset.filter(revoked_at__isnull=True)
+        if self.value() == "active":
+            return live.exclude(expires_at__lte=now)
+        if self.value() == "expired":
+            return live.filter(expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Issue (the key is shown once, then only its digest is kept) and revoke API tokens."""
+    """Issue (the key is shown once, then only its digest is kept, optionally expiring) and
+    revoke API tokens."""
 
-    list_display = ["prefix", "user", "channel", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["channel"]
+    list_display = [
+        "prefix", "user", "channel", "state", "created_at", "expires_at", "last_used_at",
+        "revoked_at",
+    ]  # fmt: skip
+    list_filter = [ApiTokenStateFilter, "channel"]
     search_fields = ["prefix", "user__username"]
     autocomplete_fields = ["user"]
     actions = ["revoke"]
@@ -31,12 +61,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["user", "digest", "prefix", "channel", "created_at", "last_used_at", "revoked_at"]
+        return [
+            "user", "digest", "prefix", "channel", "created_at", "expires_at", "last_used_at",
+            "revoked_at",
+        ]  # fmt: skip
+
+    @admin.display(description="state")
+    def state(self, token: ApiToken) -> str:
+        refusal = token_refusal(token=token, now=timezone.now())
+        return "works" if refusal is None else refusal.code.removeprefix("token_")
 
     def save_model(self, request, obj, form, change):
         if change:
             return
-        key = token_issue(user=obj.user, channel=obj.channel)
+        key = token_issue(user=obj.user, channel=obj.channel, expires_at=obj.expires_at)
         obj.pk = ApiToken.objects.get(digest=token_digest(key)).pk
         self.message_user(
             request, f"New API token for {obj.user}: {key} (copy it now; it is not shown again)",

@@ -4,7 +4,7 @@ from rest_framework.authentication import TokenAuthentication
 
 from common.models import ApiToken
 from common.throttling import TokenFailureThrottle
-from common.tokens import token_digest
+from common.tokens import token_digest, token_refusal
 
 
 class HashedTokenAuthentication(TokenAuthentication):
@@ -25,14 +25,13 @@ class HashedTokenAuthentication(TokenAuthentication):
             raise
 
     def authenticate_credentials(self, key: str):
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(digest=token_digest(key), revoked_at__isnull=True)
-            .first()
-        )
+        token = ApiToken.objects.select_related("user").filter(digest=token_digest(key)).first()
         if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed("Invalid token.")
         now = timezone.now()
+        refusal = token_refusal(token=token, now=now)  # on the row just read: no query more
+        if refusal is not None:
+            raise exceptions.AuthenticationFailed(refusal.detail, code=refusal.code)
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token

@@ -45,7 +45,8 @@ class Channel(models.TextChoices):
 
 
 class ApiToken(models.Model):
-    """An API credential. Only a SHA-256 digest of the key is stored."""
+    """An API credential. Only a SHA-256 digest of the key is stored. It works until it is
+    revoked or, when it has one, until `expires_at`."""
 
     Channel = Channel
 
@@ -58,6 +59,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Blank: never expires.")
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"

@@ -1,7 +1,10 @@
-"""Issuing and checking API tokens; only digests are stored."""
+"""Issuing, checking and revoking API tokens; only digests are stored."""
 
 import hashlib
+import re
 import secrets
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,17 +14,50 @@ from django.utils import timezone
 
 from common.models import ApiToken
 
+LIFETIME_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
 
 def token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def token_lifetime_parse(text: str) -> timedelta:
+    """`30d`, `12h` or `90m` as a duration; ValueError for anything else (or zero)."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([dhm])\s*", text.lower())
+    if match is None or int(match[1]) == 0:
+        raise ValueError(f"{text!r} is not a lifetime like 30d, 12h or 90m.")
+    return timedelta(**{LIFETIME_UNITS[match[2]]: int(match[1])})
+
+
 @transaction.atomic
-def token_issue(*, user: AbstractBaseUser, channel: str = "") -> str:
-    """Create a token for `user` and return its key; the key is never stored or shown again."""
+def token_issue(
+    *, user: AbstractBaseUser, channel: str = "", expires_at: datetime | None = None
+) -> str:
+    """Create a token for `user` and return its key; the key is never stored or shown again.
+    It works until revoked, or until `expires_at` when one is given."""
     key = secrets.token_hex(20)
-    ApiToken.objects.create(user=user, digest=token_digest(key), prefix=key[:8], channel=channel)
+    ApiToken.objects.create(
+        user=user, digest=token_digest(key), prefix=key[:8], channel=channel, expires_at=expires_at
+    )
     return key
+
+
+class TokenRefusal(NamedTuple):
+    code: str
+    detail: str
+
+
+def token_refusal(*, token: ApiToken, now: datetime) -> TokenRefusal | None:
+    """Why a stored token no longer works (revoked, expired), or None while it does."""
+    if token.revoked_at is not None:
+        return TokenRefusal(
+            "token_revoked", f"This token was revoked at {token.revoked_at.isoformat()}."
+        )
+    if token.expires_at is not None and token.expires_at <= now:
+        return TokenRefusal(
+            "token_expired", f"This token expired at {token.expires_at.isoformat()}."
+        )
+    return None
 
 
 def channel_user_get_or_create(*, channel: str) -> AbstractBaseUser:

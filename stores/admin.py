@@ -4,6 +4,8 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from common.admin import ApiTokenAdmin
+from common.models import ApiToken
 from stores.models import Location, StaffMembership
 from stores.selectors import location_ids_for_user, staff_role_at
 from stores.services import SETTINGS_FIELDS, location_settings_errors, location_update_settings
@@ -128,3 +130,21 @@ class StaffMembershipAdmin(LocationScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["role", "location__kind"]
     search_fields = ["user__username", "user__email", "location__code", "location__name"]
     autocomplete_fields = ["user", "location"]
+
+
+# A store app's token acts for its store (its user's staff membership): the token list says which.
+admin.site.unregister(ApiToken)
+
+
+@admin.register(ApiToken)
+class ApiTokenWithStoreAdmin(ApiTokenAdmin):
+    list_display = [*ApiTokenAdmin.list_display[:3], "store", *ApiTokenAdmin.list_display[3:]]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("user__memberships__location")
+
+    @admin.display(description="store")
+    def store(self, token: ApiToken) -> str:
+        if token.channel != ApiToken.Channel.STORE:
+            return ""
+        return ", ".join(sorted(m.location.code for m in token.user.memberships.all()))

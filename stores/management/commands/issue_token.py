@@ -1,17 +1,29 @@
+import argparse
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from common.models import ApiToken, Channel
-from common.tokens import channel_user_get_or_create, token_issue
+from common.tokens import channel_user_get_or_create, token_issue, token_lifetime_parse
 from stores.selectors import location_ids_for_user, locations_by_code
 from stores.services import store_token_user_get_or_create
+
+
+def _lifetime(text: str) -> timedelta:
+    try:
+        return token_lifetime_parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class Command(BaseCommand):
     help = (
         "Print a fresh API token for USERNAME. With --channel the token acts for that sales "
         "channel, and USERNAME (default channel-<name>) is created as its service user. A "
-        "store token acts for one store: --channel store --location CODE."
+        "store token acts for one store: --channel store --location CODE. It works until "
+        "revoked (revoke_token), or for --expires-in 30d|12h|90m."
     )
 
     def add_arguments(self, parser):
@@ -20,8 +32,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--location", help="The store a --channel store token acts for (its code)."
         )
+        parser.add_argument(
+            "--expires-in",
+            type=_lifetime,
+            help="How long the token works: 30d, 12h or 90m (default: until revoked).",
+        )
 
-    def handle(self, *args, username=None, channel=None, location=None, **options):
+    def handle(self, *args, username=None, channel=None, location=None, expires_in=None, **options):
         if location and channel != Channel.STORE:
             raise CommandError("--location names the store of a --channel store token.")
         users = get_user_model().objects
@@ -47,4 +64,7 @@ class Command(BaseCommand):
                 f"{user.username} works at no store, so a store token would act for none: "
                 "give --location CODE."
             )
-        self.stdout.write(token_issue(user=user, channel=channel or ""))
+        expires_at = timezone.now() + expires_in if expires_in else None
+        self.stdout.write(token_issue(user=user, channel=channel or "", expires_at=expires_at))
+        if expires_at:
+            self.stderr.write(f"It expires at {expires_at.isoformat(timespec='seconds')}.")
