@@ -18,7 +18,9 @@ from common.middleware import UNAVAILABLE, database_unavailable_logged, retry_af
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(exc.as_dict(), status=exc.status)
+        wait = exc.extra.get("retry_after")  # seconds, for an error that passes with time
+        headers = {"Retry-After": str(wait)} if wait else None
+        return Response(exc.as_dict(), status=exc.status, headers=headers)
     if isinstance(exc, OperationalError | InterfaceError):
         database_unavailable_logged(exc, context["request"])
         return Response(

@@ -215,6 +215,9 @@ OMS_RETURN_RESTOCKING_FEE_PERCENT = json.loads(
 OMS_RETURN_REFUNDS_SHIPPING = os.environ.get("OMS_RETURN_REFUNDS_SHIPPING", "1") == "1"
 # When the money goes back: at "inspection" (the default) or at "receipt".
 OMS_RETURN_REFUND_ON = os.environ.get("OMS_RETURN_REFUND_ON", "inspection")
+# Wrong return codes typed for one return before its code is refused (429) for the lock time.
+OMS_RETURN_CODE_MAX_FAILURES = int(os.environ.get("OMS_RETURN_CODE_MAX_FAILURES", "5"))
+OMS_RETURN_CODE_LOCK_MINUTES = int(os.environ.get("OMS_RETURN_CODE_LOCK_MINUTES", "15"))
 # How long an Idempotency-Key is remembered (at least 24 hours).
 OMS_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("OMS_IDEMPOTENCY_TTL_HOURS", "48"))
 

@@ -489,6 +489,20 @@ def order_event_return_exchanged(*, order: Order, message: str, **step: Unpack[S
     return _step(Kind.RETURN_EXCHANGED, order=order, message=message, **step)
 
 
+def order_event_return_code_refused(
+    *, order: Order, message: str, **step: Unpack[Step]
+) -> OrderEvent:
+    """A wrong return code was typed for a return: `data` says the tries left, the lock."""
+    return _step(Kind.RETURN_CODE_REFUSED, order=order, message=message, **step)
+
+
+def order_event_return_code_unlocked(
+    *, order: Order, message: str, **step: Unpack[Step]
+) -> OrderEvent:
+    """A manager cleared a return's wrong code tries (and its lock)."""
+    return _step(Kind.RETURN_CODE_UNLOCKED, order=order, message=message, **step)
+
+
 def order_event_refunded(*, order: Order, message: str, **step: Unpack[Step]) -> OrderEvent:
     return _step(Kind.REFUNDED, order=order, message=message, **step)
 

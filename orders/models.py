@@ -227,6 +227,8 @@ class OrderEvent(models.Model):
         RETURN_CANCELLED = "return_cancelled", "Return cancelled"
         RETURN_COMPLETED = "return_completed", "Return completed"
         RETURN_EXCHANGED = "return_exchanged", "Exchanged"
+        RETURN_CODE_REFUSED = "return_code_refused", "Wrong return code"
+        RETURN_CODE_UNLOCKED = "return_code_unlocked", "Return code tries reset"
         REFUNDED = "refunded", "Refunded"
         PAYMENT_CAPTURED = "payment_captured", "Payment captured"
         PAYMENT_VOIDED = "payment_voided", "Authorization released"

@@ -21,6 +21,7 @@ from returns import selectors
 from returns.models import Return, ReturnExchange, ReturnLine
 from returns.policy import return_reasons
 from returns.serializers import ReturnReceiveInputSerializer, ReturnRejectInputSerializer
+from returns.services.codes import return_code_unlock
 from returns.services.lifecycle import (
     Inspection,
     ReturnLineRequest,
@@ -89,6 +90,7 @@ class ReturnAdmin(FSMAdminMixin, admin.ModelAdmin):
     list_display = [
         "rma", "code", "order", "status", "opened_at", "location", "refund_total", "created_at",
     ]  # fmt: skip
+    actions = ["clear_code_tries"]
     list_filter = ["status", "location"]
     search_fields = ["rma", "code", "order__number", "customer__email", "customer__phone"]
     list_select_related = ["order", "location", "opened_at"]
@@ -97,6 +99,7 @@ class ReturnAdmin(FSMAdminMixin, admin.ModelAdmin):
         "rma", "code", "order", "customer", "opened_at", "location", "status", "reject_reason",
         "refund_total", "shipping_refunded", "refunds", "exchange_order", "exchange_surplus",
         "received_at", "inspected_at", "closed_at", "created_by", "created_at",
+        "code_failures", "code_locked_until",
     ]  # fmt: skip
     exclude = ["refund_rounds"]
 
@@ -116,6 +119,19 @@ class ReturnAdmin(FSMAdminMixin, admin.ModelAdmin):
             ((r["amount"], r["currency"], r["tender"], r["status"])
              for r in selectors.return_refunds(ret=ret)),
         ) or "-"  # fmt: skip
+
+    @admin.action(description="Clear wrong return-code tries (managers)")
+    def clear_code_tries(self, request, queryset):
+        cleared = 0
+        for ret in queryset:
+            try:
+                return_code_unlock(ret=ret, actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{ret.rma}: {exc}", messages.ERROR)
+            else:
+                cleared += 1
+        if cleared:
+            self.message_user(request, f"Wrong code tries cleared on {cleared} return(s).")
 
     # --- buttons ----------------------------------------------------------------------------
 

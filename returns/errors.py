@@ -57,3 +57,22 @@ class ReturnForbidden(DomainError):
     code = "permission_denied"
     status = 403
     default_detail = "You do not have permission to perform this action."
+
+
+class ReturnCodeInvalid(DomainError):
+    code = "return_code_invalid"
+    status = 409
+    default_detail = "That is not this return's code."
+
+
+class ReturnCodeLocked(DomainError):
+    """Too many wrong codes for one return: refused until the lock ends (`retry_after`
+    seconds, also the answer's Retry-After)."""
+
+    code = "return_code_locked"
+    status = 429
+    default_detail = "Too many wrong codes for this return; try again later or ask a manager."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after

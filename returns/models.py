@@ -75,6 +75,10 @@ class Return(FSMModelMixin, TimeStampedModel):
     exchange_surplus = models.DecimalField(
         **MONEY, default=0, help_text="What exchanged units paid beyond the new goods: refunded."
     )
+    # Wrong codes typed for this return since the last right one (returns.services.codes);
+    # at OMS_RETURN_CODE_MAX_FAILURES the code is refused until `code_locked_until`.
+    code_failures = models.PositiveSmallIntegerField(default=0)
+    code_locked_until = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
     inspected_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -83,6 +83,11 @@ class ReturnOpenInputSerializer(serializers.Serializer):
 
 class ReturnReceiveInputSerializer(serializers.Serializer):
     location = LocationCodeField(help_text="The location receiving the goods.")
+    code = serializers.CharField(
+        required=False, allow_blank=True, max_length=20,
+        help_text="The return code the customer shows, checked against this return: wrong "
+        "ones are counted, and too many lock it (429 return_code_locked).",
+    )  # fmt: skip
     exchange_tender = serializers.ChoiceField(
         choices=[Payment.Method.CARD_PRESENT, Payment.Method.CASH],
         default=Payment.Method.CARD_PRESENT,

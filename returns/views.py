@@ -51,7 +51,8 @@ ERRORS = {
     409: OpenApiResponse(
         ErrorOutputSerializer,
         description="return_quantity_exceeded, units_not_fulfilled (cancel them), "
-        "return_window_closed, final_sale, return_status_conflict, refund_already_issued.",
+        "return_window_closed, final_sale, return_status_conflict, refund_already_issued, "
+        "return_code_invalid (429 return_code_locked after too many).",
     ),
 }  # fmt: skip
 

@@ -30,5 +30,12 @@ def staff_role_at(*, user: AbstractBaseUser, location: Location) -> str | None:
     )
 
 
+def staff_roles(*, user: AbstractBaseUser) -> set[str]:
+    """The roles `user` holds at any location (every role for a superuser)."""
+    if user.is_superuser:
+        return set(StaffMembership.Role.values)
+    return set(StaffMembership.objects.filter(user=user).values_list("role", flat=True))
+
+
 def locations_by_code(*, codes) -> dict[str, Location]:
     return {loc.code: loc for loc in Location.objects.filter(code__in=set(codes))}

@@ -44,6 +44,7 @@ from returns.models import Condition, Disposition, Return, ReturnExchange, Retur
 from returns.policy import ZERO, reason_code, refunds_shipping, window_ends
 from returns.references import ReturnReference
 from returns.services import goods
+from returns.services.codes import return_code_check
 from returns.services.exchanges import return_exchange
 from returns.services.money import line_price, refund_due, return_refund
 from stores.models import Location
@@ -285,13 +286,29 @@ def return_get_for_update(*, rma: str) -> Return:
 
 
 @retry_on_conflict
-@transaction.atomic
 def return_receive(
-    *, ret: Return, location: Location, actor, exchange_tender: str = "card_present"
+    *,
+    ret: Return,
+    location: Location,
+    actor,
+    exchange_tender: str = "card_present",
+    code: str = "",
 ) -> Return:
     """The goods of a return opened online are at a store's counter (any location that
     accepts returns): on hand there in the inspection hold, the order's returned units and
-    `return_status` follow, the customer is told. 409 unless requested."""
+    `return_status` follow, the customer is told. 409 unless requested. With the `code` the
+    customer shows, that is checked first (`return_code_check`: wrong tries are kept, and
+    too many lock the return's code)."""
+    if code:
+        _check_receiving_location(location, actor)
+        return_code_check(ret=ret, code=code, actor=actor, location=location)
+    with transaction.atomic():
+        return _return_receive(
+            ret=ret, location=location, actor=actor, exchange_tender=exchange_tender
+        )
+
+
+def _return_receive(*, ret: Return, location: Location, actor, exchange_tender: str) -> Return:
     ret = return_get_for_update(rma=ret.rma)
     _check_receiving_location(location, actor)
     if ret.status != Return.Status.REQUESTED:
