@@ -27,6 +27,13 @@ class TokenFailureThrottle(SimpleRateThrottle):
             self.throttle_success()
 
 
+class ClientFailureThrottle(TokenFailureThrottle):
+    """Failures counted per API client (its user) rather than per address: give it a scope."""
+
+    def get_cache_key(self, request, view=None) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
 def client_address(request) -> str:
     """The client's address as every limit counts it: REMOTE_ADDR, or behind the trusted
     proxies (`TRUSTED_PROXY_COUNT`) the X-Forwarded-For entry the nearest of them added."""

@@ -242,6 +242,8 @@ REST_FRAMEWORK = {
         "returns": os.environ.get("DJANGO_THROTTLE_RETURNS", "600/min"),
         "customer_lookup": os.environ.get("DJANGO_THROTTLE_CUSTOMER_LOOKUP", "600/min"),
         "token_failure": os.environ.get("DJANGO_THROTTLE_TOKEN_FAILURE", "30/min"),
+        # Return codes looked up (GET /returns?code=) that find no return, per API client.
+        "return_code_miss": os.environ.get("DJANGO_THROTTLE_RETURN_CODE_MISSES", "30/hour"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),

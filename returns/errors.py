@@ -76,3 +76,15 @@ class ReturnCodeLocked(DomainError):
     def __init__(self, detail: str | None = None, *, retry_after: int, **extra) -> None:
         super().__init__(detail, retry_after=retry_after, **extra)
         self.retry_after = retry_after
+
+
+class ReturnCodeLookupsExceeded(DomainError):
+    """Too many return codes looked up that found nothing, by one client: codes are not
+    guessed by trying them."""
+
+    code = "return_code_lookups_exceeded"
+    status = 429
+    default_detail = "Too many return codes that match no return; try again later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)

@@ -15,9 +15,11 @@ from rest_framework.views import APIView
 from common.api import BodyCheckedMixin
 from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of, idempotent
 from common.schema import ErrorOutputSerializer, InvalidOutputSerializer
+from common.throttling import ClientFailureThrottle
 from orders.models import Order
 from orders.selectors import order_get, token_channel
 from returns import selectors
+from returns.errors import ReturnCodeLookupsExceeded
 from returns.models import Return
 from returns.serializers import (
     ReturnInspectInputSerializer,
@@ -62,6 +64,10 @@ def render_return(ret: Return) -> dict:
     return ReturnOutputSerializer(selectors.return_for_display(rma=ret.rma)).data
 
 
+class ReturnCodeMissThrottle(ClientFailureThrottle):
+    scope = "return_code_miss"
+
+
 class ReturnListPagination(LimitOffsetPagination):
     max_limit = 200
 
@@ -86,6 +92,20 @@ class ReturnListCreateView(generics.ListAPIView):
             customer=params.get("customer", ""),
             code=params.get("code", ""),
         )
+
+    def list(self, request, *args, **kwargs):
+        """A `code` that finds no return is counted against the client; past its rate
+        (`return_code_miss`) code lookups are refused for a while, right or wrong."""
+        code = request.query_params.get("code", "").strip()
+        if not code:
+            return super().list(request, *args, **kwargs)
+        misses = ReturnCodeMissThrottle()
+        if misses.blocked(request):
+            raise ReturnCodeLookupsExceeded(retry_after=max(int(misses.wait() or 1), 1))
+        response = super().list(request, *args, **kwargs)
+        if response.data["count"] == 0:
+            misses.record_failure(request)
+        return response
 
     def get_serializer(self, *args, **kwargs):
         page = args[0] if args else None

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.throttling import SimpleRateThrottle
 
 from returns.models import Return
 from returns.services.codes import return_code_unlock
@@ -188,3 +189,29 @@ def test_a_store_manager_elsewhere_may_clear_a_return_not_received_anywhere(
     return_code_unlock(ret=Return.objects.get(rma=ret["rma"]), actor=user)
 
     assert Return.objects.get(rma=ret["rma"]).code_failures == 0
+
+
+def test_codes_that_find_no_return_are_limited_per_client(monkeypatch, pudong, xuhui):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "return_code_miss", "3/min")
+    guesser, colleague = staff_client(pudong), staff_client(xuhui)
+    looked_up = [guesser.get("/api/v1/returns", {"code": f"ZZZZZ{n}"}) for n in range(2, 6)]
+    refused = looked_up[-1]
+
+    other_client = colleague.get("/api/v1/returns", {"code": "ZZZZZ9"})
+    by_order = guesser.get("/api/v1/returns", {"order": "OMNONE"})
+
+    assert [r.status_code for r in looked_up] == [200, 200, 200, 429]
+    assert [r.json()["count"] for r in looked_up[:3]] == [0, 0, 0]
+    assert refused.json()["code"] == "return_code_lookups_exceeded"
+    assert int(refused["Retry-After"]) > 0
+    assert other_client.status_code == 200, "the count is each client's own"
+    assert by_order.status_code == 200, "only code lookups are refused"
+
+
+def test_a_code_that_finds_its_return_is_not_counted(monkeypatch, online_return, at_pudong):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "return_code_miss", "1/min")
+    ret = online_return()
+
+    found = [at_pudong.get("/api/v1/returns", {"code": ret["code"]}) for _ in range(3)]
+
+    assert [r.json()["count"] for r in found] == [1, 1, 1]
