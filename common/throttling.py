@@ -1,5 +1,7 @@
-"""Failed token logins counted per client address (views limit themselves with DRF's
-`ScopedRateThrottle` and a `throttle_scope`)."""
+"""Failures counted against a client: wrong tokens per client address, and others (return
+codes that find nothing) per API client; views limit their requests with DRF's
+`ScopedRateThrottle` and a `throttle_scope`. `client_address` is the one client address that
+these limits and the admin login lockout count."""
 
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
