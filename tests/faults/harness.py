@@ -17,6 +17,7 @@ import redis
 import requests
 from celery import Celery
 from django.conf import settings
+from kombu.exceptions import OperationalError
 from psycopg import sql
 
 from tests.conftest import (
@@ -135,13 +136,23 @@ def worker_start(*, env: dict, log_path: Path) -> subprocess.Popen:
     command = celery_worker_command(queue=queue, name=name)
     with log_path.open("w") as out:
         proc = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=out)
-    control = Celery(broker=env["REDIS_URL"], set_as_current=False).control
+    app = Celery(broker=env["REDIS_URL"], set_as_current=False)
     deadline = time.monotonic() + 60
-    while not control.ping(destination=[name], timeout=1):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            celery_worker_stop(proc)
-            pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
+    try:
+        while not _answers_ping(app, name):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                celery_worker_stop(proc)
+                pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
+    finally:
+        app.close()  # no connection of it outlives this Redis (the next test starts another)
     return proc
+
+
+def _answers_ping(app: Celery, name: str) -> bool:
+    try:
+        return bool(app.control.ping(destination=[name], timeout=1))
+    except (OSError, redis.RedisError, OperationalError):
+        return False  # a connection the broker closed: ask again on a new one
 
 
 def manage(*args: str, env: dict) -> subprocess.CompletedProcess:

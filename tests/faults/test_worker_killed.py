@@ -271,7 +271,8 @@ def _refund(stack: Stack, shop: Shop) -> Stuck:
         assert _status(refund) == TxStatus.SUCCEEDED
         assert gateway_calls(operation=Kind.REFUND, key=refund.gateway_key, effective=True) == 1
         assert Payment.objects.get(demand=number).refunded == PAID
-        assert Return.objects.get(rma=rma).status == Return.Status.COMPLETED
+        assert Return.objects.get(rma=rma).status == Return.Status.INSPECTED
+        assert Order.objects.get(number=number).return_status == Order.ReturnStatus.RETURNED
         assert level(shop.store, shop.tee) == (5, 0)  # back on the shelf
 
     return Stuck(_execute_event(refund), not_done, done_once, {number: Order.Status.FULFILLED})
