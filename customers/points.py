@@ -80,6 +80,14 @@ def _account_lock(customer_id: int) -> PointsAccount:
     return PointsAccount.objects.select_for_update().get(pk=customer_id)
 
 
+def points_account_lock(*, customer: Customer) -> None:
+    """Lock the customer's points account (created when missing) for the caller's
+    transaction. Checkout takes it before any stock row; a writer that moves stock and then
+    points (a shipment capturing a points tender, a cancel releasing one) takes it first too,
+    so the two never wait for each other in a circle."""
+    _account_lock(customer.pk)
+
+
 def _counters_move(customer_id: int, *, points: int = 0, held: int = 0) -> bool:
     """The conditional UPDATE: False (nothing changed) when a counter would go below zero."""
     if not points and not held:

@@ -129,8 +129,6 @@ def celery_worker_start(
             celery_worker_command(queue=queue, name=name),
             cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out,
         )  # fmt: skip
-    proc.queue = queue
-    proc.log_path = log_path
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(destination=[name], timeout=1):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -150,18 +148,6 @@ def celery_worker_kill(proc: subprocess.Popen) -> None:
         os.kill(pid, signal.SIGKILL)
     proc.kill()
     proc.wait()
-
-
-def celery_worker_restart(
-    proc: subprocess.Popen, *, env: dict[str, str], log_dir: Path
-) -> subprocess.Popen:
-    """A second worker on the queue of `proc` (killed), as a restarted machine starts it."""
-    return celery_worker_start(
-        queue=proc.queue,
-        log_path=log_dir / "worker-2.log",
-        env=env,
-        name=f"{proc.queue}-2@localhost",
-    )
 
 
 def outbox_row_unlocked(event_id: int) -> bool:

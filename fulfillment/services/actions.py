@@ -50,6 +50,7 @@ from orders.events import (
 )
 from orders.models import Order
 from orders.services.lifecycle import order_get_for_update, order_lines_fulfilled
+from orders.services.points import order_points_lock
 from stores.models import StaffMembership
 from stores.selectors import staff_role_at
 
@@ -172,6 +173,7 @@ def fulfillment_pack(*, fulfillment_order: FulfillmentOrder, actor=None) -> Fulf
 def _complete(fo: FulfillmentOrder, actor) -> None:
     """Stock leaves the building; the order's lines and status follow."""
     lines = fulfillment_open_lines(fo)
+    order_points_lock(order=fo.order)  # before the stock rows, as checkout takes them
     stock_consume(
         reservations=[line.reservation for line in lines], actor=actor, reference=fo.order.number
     )

@@ -25,7 +25,11 @@ from orders.events import (
     order_events_write,
 )
 from orders.models import Order, OrderEvent, OrderLine
-from orders.services.points import order_points_earn_publish, order_points_pending_event
+from orders.services.points import (
+    order_points_earn_publish,
+    order_points_lock,
+    order_points_pending_event,
+)
 from orders.services.pricing import ZERO, order_totals, units_paid
 from orders.signals import order_cancelled
 from payments.services import demand_capture, demand_settle
@@ -146,6 +150,7 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     by_line = _active_by_line(order)
     held = [r for line in open_lines for r in by_line.get(line.reservation_reference, [])]
     codes = {r.location_id: r.location.code for r in held}  # loaded with the reservations
+    order_points_lock(order=order)  # before the stock rows, as checkout takes them
     released = stock_release(
         reservations=held,
         actor=actor,
@@ -210,6 +215,7 @@ def order_line_cancel(
         if take:
             amounts[reservation.pk] = take
             remaining -= take
+    order_points_lock(order=order)  # before the stock rows, as checkout takes them
     stock_release(
         reservations=list(amounts),
         quantities=amounts,

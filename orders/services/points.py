@@ -17,6 +17,7 @@ from common.outbox import outbox_event, outbox_publish
 from customers.errors import UnknownMember
 from customers.models import Customer
 from customers.points import (
+    points_account_lock,
     points_earn,
     points_hold_follow,
     points_pending_follow,
@@ -60,6 +61,14 @@ def order_points_tender_follow(*, payment: Payment, transaction: PaymentTransact
         restored=restored,
         source=f"{TenderReference(payment_id=payment.pk)}/tx/{transaction.pk}",
     )
+
+
+def order_points_lock(*, order: Order) -> None:
+    """Before the order's stock rows are locked: its customer's points account, when points
+    pay for it, since a capture, void or refund of that tender moves the account after the
+    stock (checkout takes the account before the stock)."""
+    if any(p.method == Method.POINTS for p in payments_of_demand(demand=order.number)):
+        points_account_lock(customer=order.customer)
 
 
 def order_points_redeem(*, order: Order, payments: list[Payment]) -> None:

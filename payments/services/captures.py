@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import transaction as db
 
+from common.db import retry_on_conflict
 from payments.errors import (
     CaptureExceedsAuthorized,
     CaptureNotRetryable,
@@ -28,6 +29,7 @@ from payments.services._base import (
 )
 
 
+@retry_on_conflict
 @db.atomic
 def payment_capture(*, payment: Payment, amount: Decimal, key: str) -> PaymentTransaction:
     """Capture `amount` of what is authorized, once per `key` (e.g. a fulfillment order's
@@ -74,6 +76,7 @@ def payment_void(*, payment: Payment, key: str, reason: str = "") -> PaymentTran
     return tx
 
 
+@retry_on_conflict
 @db.atomic
 def payments_capture(
     *, payments: list[Payment], amount: Decimal, key: str
@@ -96,6 +99,7 @@ def payments_capture(
     return rows
 
 
+@retry_on_conflict  # only calls through inside the caller's transaction
 @db.atomic(savepoint=False)  # in the caller's transaction: no savepoint
 def demand_capture(*, demand: str, amount: Decimal, key: str) -> list[PaymentTransaction]:
     """Capture up to `amount` of what a demand's tenders have left authorized (points first,
@@ -123,6 +127,7 @@ def demand_capture(*, demand: str, amount: Decimal, key: str) -> list[PaymentTra
     )
 
 
+@retry_on_conflict
 @db.atomic
 def capture_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
     """Try a failed capture again (pending, then the gateway after commit; also the admin's

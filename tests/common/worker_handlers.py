@@ -1,7 +1,5 @@
 """Outbox handlers for tests: they record each run in Redis, so runs can be counted."""
 
-import time
-
 import redis
 from django.conf import settings
 
@@ -17,22 +15,6 @@ def runs_key(key: str) -> str:
 @outbox_handler(TOPIC)
 def touch(event) -> None:
     redis.Redis.from_url(settings.REDIS_URL).rpush(runs_key(event.payload["key"]), event.pk)
-
-
-SLOW_TOPIC = "test.slow"
-
-
-def marks_key(key: str) -> str:
-    return f"omnistock-test:outbox-slow:{key}"
-
-
-@outbox_handler(SLOW_TOPIC)
-def slow(event) -> None:
-    """Long enough to be killed in the middle: marks "started", sleeps, then marks "done"."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.rpush(marks_key(event.payload["key"]), "started")
-    time.sleep(event.payload.get("seconds", 5))
-    client.rpush(marks_key(event.payload["key"]), "done")
 
 
 FLAKY_TOPIC = "test.flaky"

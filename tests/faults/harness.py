@@ -1,6 +1,7 @@
 """Real processes the fault tests start on their own ports and stop by pid: a Redis server
 that can be taken down and brought back, a gunicorn serving the test database, and a Celery
-worker whose broker is that Redis."""
+worker whose broker is that Redis, which can be SIGKILLed at a point the test chooses (a
+table the test holds, which the worker's handler waits for)."""
 
 import os
 import shutil
@@ -10,14 +11,18 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import requests
 from celery import Celery
 from django.conf import settings
+from kombu.exceptions import OperationalError
+from psycopg import sql
 
 from tests.conftest import (
     celery_worker_command,
+    celery_worker_kill,
     celery_worker_stop,
     database_url_for_processes,
 )
@@ -131,13 +136,23 @@ def worker_start(*, env: dict, log_path: Path) -> subprocess.Popen:
     command = celery_worker_command(queue=queue, name=name)
     with log_path.open("w") as out:
         proc = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=out)
-    control = Celery(broker=env["REDIS_URL"], set_as_current=False).control
+    app = Celery(broker=env["REDIS_URL"], set_as_current=False)
     deadline = time.monotonic() + 60
-    while not control.ping(destination=[name], timeout=1):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            celery_worker_stop(proc)
-            pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
+    try:
+        while not _answers_ping(app, name):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                celery_worker_stop(proc)
+                pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
+    finally:
+        app.close()  # no connection of it outlives this Redis (the next test starts another)
     return proc
+
+
+def _answers_ping(app: Celery, name: str) -> bool:
+    try:
+        return bool(app.control.ping(destination=[name], timeout=1))
+    except (OSError, redis.RedisError, OperationalError):
+        return False  # a connection the broker closed: ask again on a new one
 
 
 def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -151,3 +166,46 @@ def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
 def token_of(client) -> str:
     """The token of a test APIClient, for a request to a live server."""
     return client._credentials["HTTP_AUTHORIZATION"].split()[1]
+
+
+def worker_kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool processes by their pids, as when its machine dies: no
+    warm shutdown, no ack; its database sessions end when PostgreSQL finds them gone."""
+    celery_worker_kill(proc)
+
+
+class TableHeld:
+    """`table` held in EXCLUSIVE mode by a session of the test's own: reads go on, every
+    write to it waits, so a handler that writes it stops there, its transaction open."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.conn = psycopg.connect(database_url_for_processes())
+        self.conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(table)))
+
+    def waited_for(self) -> bool:
+        """True once another session waits for the table."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+            [self.table],
+        ).fetchone()
+        return row[0] > 0
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+
+
+SWEEP = (
+    "from datetime import timedelta; from common.outbox import outbox_sweep; "
+    "print(outbox_sweep(older_than=timedelta(0)))"
+)
+
+
+def outbox_sweep_now(*, env: dict) -> int:
+    """The beat's outbox sweep, run once beside the servers: every unprocessed event is
+    queued again at once. Returns how many were."""
+    done = manage("shell", "-c", SWEEP, env=env)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])

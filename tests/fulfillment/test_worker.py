@@ -6,28 +6,16 @@ Scenarios are grouped so that few workers have to be started.
 """
 
 import json
-import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from common.models import OutboxEvent
-from common.outbox import outbox_publish, outbox_sweep
 from fulfillment.models import FulfillmentOrder
 from fulfillment.tasks import escalate_unaccepted, expire_pickups
 from orders.models import Order
-from tests.common.worker_handlers import SLOW_TOPIC, marks_key
-from tests.conftest import (
-    celery_worker_kill,
-    celery_worker_restart,
-    celery_worker_stop,
-    database_url_for_processes,
-    outbox_row_unlocked,
-    wait_until,
-)
+from tests.conftest import wait_until
 from tests.factories import api_checkout, assert_stock_consistent, staff_client, staff_member
 from tests.fulfillment.factories import act, level, pickup_code_in, stock_put
 from tests.fulfillment.worker_mail import mail_key
@@ -193,82 +181,4 @@ def test_real_worker_runs_pickups_end_to_end(
     assert "3 x TEE-WHITE-M" in told["body"]
 
     wait_until(all_events_processed)
-    assert_stock_consistent()
-
-
-def test_event_of_a_worker_killed_mid_task_is_processed_once_after_a_sweep(
-    celery_worker_process, celery_worker_env, redis_client, tmp_path
-):
-    key = uuid.uuid4().hex
-    marks = marks_key(key)
-    with transaction.atomic():
-        event = outbox_publish(SLOW_TOPIC, key=key, seconds=4)
-    wait_until(lambda: redis_client.lrange(marks, 0, -1) == [b"started"])
-
-    celery_worker_process.kill()  # SIGKILL: no warm shutdown, no ack, no rollback by Python
-    celery_worker_process.wait()
-
-    wait_until(lambda: outbox_row_unlocked(event.pk))
-    event.refresh_from_db()
-    assert (event.processed_at, event.attempts) == (None, 1)  # the killed attempt counts
-    second = celery_worker_restart(celery_worker_process, env=celery_worker_env, log_dir=tmp_path)
-    try:
-        outbox_sweep(older_than=timedelta(0))
-        wait_until(lambda: OutboxEvent.objects.get(pk=event.pk).processed_at)
-        redis_client.blpop(["never-written-just-a-pause"], timeout=1)  # any duplicate runs now
-        runs = redis_client.lrange(marks, 0, -1)
-    finally:
-        celery_worker_stop(second)
-        redis_client.delete(marks)
-
-    assert runs == [b"started", b"started", b"done"]  # the killed run never finished
-    event.refresh_from_db()
-    assert event.attempts == 2
-    assert event.last_error == ""
-
-
-def _waiting_on(conn, table: str) -> bool:
-    """True when some other transaction waits for a lock on `table`."""
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", [table]
-        )
-        return cursor.fetchone()[0] > 0
-
-
-def test_worker_killed_while_releasing_an_order_leaves_it_for_the_sweeper_to_release_once(
-    celery_worker_process, celery_worker_env, xuhui, tee, web, tmp_path
-):
-    stock_put(location=xuhui, sku=tee, on_hand=5)
-    # Another session holds the fulfillment orders table, so the worker's release of the
-    # order stops half way: the order row locked, its fulfillment order not yet written.
-    blocker = psycopg.connect(database_url_for_processes())
-    blocker.execute("LOCK TABLE fulfillment_fulfillmentorder IN EXCLUSIVE MODE")
-    try:
-        number = api_checkout(web, [(tee.code, 2)], pickup_at(xuhui))["number"]
-        wait_until(lambda: _waiting_on(blocker, "fulfillment_fulfillmentorder"))
-        celery_worker_kill(celery_worker_process)  # in the middle of the release
-    finally:
-        blocker.rollback()  # the dead worker's session goes on, finds its client gone, aborts
-        blocker.close()
-    [placed] = OutboxEvent.objects.filter(topic="order.placed", payload__number=number)
-    wait_until(lambda: outbox_row_unlocked(placed.pk))
-    placed.refresh_from_db()
-
-    # The killed run left nothing but its count.
-    assert (placed.processed_at, placed.attempts) == (None, 1)
-    assert not FulfillmentOrder.objects.filter(order__number=number).exists()
-    assert status_of(number) == "placed"
-    second = celery_worker_restart(celery_worker_process, env=celery_worker_env, log_dir=tmp_path)
-    try:
-        outbox_sweep(older_than=timedelta(0))
-        wait_until(lambda: OutboxEvent.objects.get(pk=placed.pk).processed_at)
-        wait_until(all_events_processed)
-    finally:
-        celery_worker_stop(second)
-
-    [fo] = FulfillmentOrder.objects.filter(order__number=number)
-    assert (fo.location_id, fo.status) == (xuhui.pk, "pending")
-    assert status_of(number) == "processing"
-    assert level(xuhui, tee) == (5, 2)
     assert_stock_consistent()

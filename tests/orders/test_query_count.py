@@ -28,7 +28,9 @@ from tests.orders.factories import (
 # checkout's own transaction is a savepoint there (two statements more).
 CHECKOUT_5_LINES = 19
 ORDER_DETAIL = 5  # token, reservations, order with customer, lines
-CANCEL_5_LINES = 27
+# Cancel reads the order's tenders before its stock rows (a points tender's account is
+# locked first, in checkout's order): one statement.
+CANCEL_5_LINES = 28
 # A 3-line order as production runs it, in its own transaction (BEGIN and COMMIT counted).
 CHECKOUT_3_LINES = 15
 # A pickup the store cannot fill alone: the routing snapshot reads the store first, then the
