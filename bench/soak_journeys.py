@@ -164,6 +164,7 @@ class Client:
         body=None,
         key: str | None = None,
         expect=(200,),
+        session: requests.Session | None = None,
     ) -> tuple[int, object]:
         """One request; its answer recorded. Anything but `expect` ends the journey."""
         if time.monotonic() > self.deadline:
@@ -172,7 +173,7 @@ class Client:
         if key:
             headers["Idempotency-Key"] = key
         try:
-            response = self.session.request(
+            response = (session or self.session).request(
                 method,
                 self.world.url + path,
                 json=body,
@@ -277,7 +278,7 @@ class Client:
             "payments": self.card(lines, delivery),
         }
 
-    def checkout(self, body: dict, *, key: str | None = None, expect=(201,)):
+    def checkout(self, body: dict, *, key: str | None = None, expect=(201,), session=None):
         key = key or uuid.uuid4().hex
         status, data = self.call(
             "checkout",
@@ -287,6 +288,7 @@ class Client:
             body=body,
             key=key,
             expect=(*expect, 409, 422, 400),
+            session=session,
         )
         self.recorder.checkout(journey=self.journey, status=status, body=data, key=key)
         if status not in expect:
@@ -499,11 +501,12 @@ def scarce_journey(c: Client) -> None:
 
 
 def replay_journey(c: Client) -> None:
-    """The storefront retries a checkout with the same Idempotency-Key: the same order back;
-    the key with another body is refused (422)."""
+    """The storefront retries a checkout with the same Idempotency-Key, sometimes while the
+    first attempt is still in flight: one order, whose answer comes back; the key with
+    another body is refused (422)."""
     body = c.checkout_body(c.lines(1), c.ship_to())
     key = uuid.uuid4().hex
-    first = c.checkout(body, key=key)
+    first = duplicate_checkout(c, body, key) if c.rng.random() < 0.5 else c.checkout(body, key=key)
     again = c.checkout(body, key=key)
     if again.get("number") != first["number"]:
         c.recorder.unexpected_answer(
@@ -513,6 +516,29 @@ def replay_journey(c: Client) -> None:
     refused = c.checkout(other, key=key, expect=(422,))
     if refused.get("code") != "idempotency_key_reused":
         c.recorder.unexpected_answer(c.journey, "replay-other-body", 422, refused)
+
+
+def duplicate_checkout(c: Client, body: dict, key: str) -> dict:
+    """The same checkout sent twice at once on two connections: both answers are the one
+    order (or the duplicate is a clean 409 while the first is in flight)."""
+    answers: dict[str, dict | None] = {}
+
+    def send(name: str, session: requests.Session | None) -> None:
+        try:
+            answers[name] = c.checkout(body, key=key, expect=(201, 409), session=session)
+        except JourneyFailed:
+            answers[name] = None
+
+    with requests.Session() as twin:
+        thread = threading.Thread(target=send, args=("twin", twin))
+        thread.start()
+        send("first", None)
+        thread.join()
+    numbers = {a["number"] for a in answers.values() if a and "number" in a}
+    if len(numbers) != 1:
+        c.recorder.unexpected_answer(c.journey, "duplicate", 0, answers)
+        raise JourneyFailed("duplicate")
+    return next(a for a in answers.values() if a and "number" in a)
 
 
 def return_journey(c: Client, order: dict, address: str) -> None:
