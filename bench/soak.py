@@ -41,7 +41,7 @@ import harness
 import stack as stack_module
 from background import BacklogSampler
 from harness import BASE_DIR
-from scales import Scale, app_environment, manage, parse_scale, prepare_chain
+from scales import Scale, app_environment, parse_scale, prepare_chain
 from soak_journeys import JOURNEYS, Recorder, World, run_client
 from stack import Stack, free_port
 
@@ -181,16 +181,29 @@ def check_checkouts(db, recorder: Recorder) -> dict:
     }
 
 
-def run_verify(env: dict) -> dict:
+def run_verify(env: dict, *, timeout: float = 300) -> dict:
+    """The four verify commands, side by side (each its own process, stopped by its pid)."""
+    procs = {
+        command: subprocess.Popen(  # noqa: S603 - our own manage.py with a fixed command
+            [sys.executable, str(BASE_DIR / "manage.py"), command],
+            cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for command in VERIFY_COMMANDS
+    }  # fmt: skip
     results = {}
-    for command in VERIFY_COMMANDS:
-        result = manage(env, command, check=False)
+    for command, proc in procs.items():
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            output += f"\n(no answer in {timeout:.0f} s: stopped)"
         results[command] = {
-            "ok": result.returncode == 0,
-            "exit": result.returncode,
-            "output": (result.stdout + result.stderr)[-2000:],
+            "ok": proc.returncode == 0,
+            "exit": proc.returncode,
+            "output": output[-2000:],
         }
-        print(f"   {command}: {'clean' if result.returncode == 0 else 'BREACH'}", flush=True)
+        print(f"   {command}: {'clean' if proc.returncode == 0 else 'BREACH'}", flush=True)
     return results
 
 
@@ -222,6 +235,10 @@ def write_report(results: dict, out: Path) -> None:
         f"gunicorn {meta['gunicorn_workers']} workers, Celery pool {meta['celery_concurrency']}, "
         f"seed {meta['seed']}; load average {meta['load_average_start']:.2f} at start, "
         f"{meta.get('load_average_end', float('nan')):.2f} at end.",
+        "",
+        "Seconds per phase: "
+        + ", ".join(f"{name} {seconds}" for name, seconds in meta["phase_seconds"].items())
+        + ".",
         "",
         "## Checks",
         "",
@@ -319,10 +336,19 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     recorder = Recorder()
+    phases = results["meta"]["phase_seconds"] = {}
+    clock = [time.monotonic()]
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        phases[name] = round(now - clock[0], 1)
+        clock[0] = now
+
     code = 1
     stack = Stack(env=env, log_dir=out)
     try:
         prepare_chain(db, env, args.chain, top_up=args.top_up)
+        phase("database")
         port = free_port(args.port)
         stack.gunicorn(port=port, workers=args.workers)
         stack.celery_worker(
@@ -330,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
             name=f"{env['CELERY_TASK_DEFAULT_QUEUE']}@localhost",
         )
         world = soak_world(env, args, f"http://127.0.0.1:{port}", mail_dir)
+        phase("servers_and_tokens")
         seconds = run_traffic(world, args, recorder)
+        phase("traffic")
         sampler = BacklogSampler(db)
         backlog = sampler.now()
         drain = sampler.drain(args.drain_timeout)
@@ -341,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         results["traffic"] = recorder.summary(seconds)
         results["checkouts"] = check_checkouts(db, recorder)
+        phase("drain_and_checkouts")
         stack.stop()
         results["verify"] = run_verify(env)
+        phase("verify")
     except KeyboardInterrupt:
         print("interrupted: stopped every process this run started", flush=True)
         results["error"] = "interrupted"
