@@ -168,6 +168,7 @@ class Client:
     ) -> tuple[int, object]:
         """One request; its answer recorded. Anything but `expect` ends the journey."""
         if time.monotonic() > self.deadline:
+            self.recorder.unexpected_answer(self.journey, step, 0, "past the run's deadline")
             raise JourneyFailed("deadline")
         headers = {"Authorization": f"Token {token}"}
         if key:
