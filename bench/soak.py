@@ -17,7 +17,8 @@ One invocation prepares everything itself and stops everything it started:
    replays (the first answer again; another body is a 422);
 4. the checks: no 5xx and no request without an answer, every 201 checkout an order in the
    database, every other checkout a 4xx in the error shape, every journey step answered as
-   a user expects, the outbox empty within `--drain-timeout`, and `verify_stock`,
+   a user expects, the outbox empty within `--drain-timeout`, no ERROR or traceback in the
+   servers' logs, and `verify_stock`,
    `verify_money`, `verify_payments`, `verify_points` clean.
 
 Results go to bench/results/soak-<timestamp>/ (results.json, results.md); the exit status is
@@ -207,6 +208,22 @@ def run_verify(env: dict, *, timeout: float = 300) -> dict:
     return results
 
 
+def logged_errors(out: Path) -> list[str]:
+    """The ERROR, CRITICAL and Traceback lines gunicorn and the worker logged (the first 50):
+    a task that failed and was retried answers no client, but is no quiet day either."""
+    found = []
+    for name in ("gunicorn.log", "celery.log"):
+        path = out / name
+        if not path.exists():
+            continue
+        found += [
+            f"{name}: {line[:500]}"
+            for line in path.read_text(errors="replace").splitlines()
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+        ]
+    return found[:50]
+
+
 def checks_of(results: dict) -> dict[str, bool]:
     traffic = results.get("traffic", {})
     return {
@@ -215,6 +232,7 @@ def checks_of(results: dict) -> dict[str, bool]:
         "every_checkout_an_order_or_clean_refusal": results.get("checkouts", {}).get("ok", False),
         "journeys_as_expected": traffic.get("unexpected_count", 1) == 0,
         "outbox_drained": results.get("outbox", {}).get("drained", False),
+        "no_error_logged": results.get("logged_errors") == [],
         **{
             f"{command}_clean": results.get("verify", {}).get(command, {}).get("ok", False)
             for command in VERIFY_COMMANDS
@@ -281,6 +299,8 @@ def write_report(results: dict, out: Path) -> None:
                 lines += [f"## {title}", ""]
                 lines += [f"- `{json.dumps(item, default=str)[:600]}`" for item in traffic[key]]
                 lines.append("")
+    if results.get("logged_errors"):
+        lines += ["## Errors logged", "", "```", *results["logged_errors"], "```", ""]
     checkouts = results.get("checkouts")
     if checkouts:
         lines += [
@@ -371,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         results["checkouts"] = check_checkouts(db, recorder)
         phase("drain_and_checkouts")
         stack.stop()
+        results["logged_errors"] = logged_errors(out)
         results["verify"] = run_verify(env)
         phase("verify")
     except KeyboardInterrupt:

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 CHECKS = {
     "no_5xx", "every_request_answered", "every_checkout_an_order_or_clean_refusal",
-    "journeys_as_expected", "outbox_drained", "verify_stock_clean", "verify_money_clean",
-    "verify_payments_clean", "verify_points_clean",
+    "journeys_as_expected", "outbox_drained", "no_error_logged", "verify_stock_clean",
+    "verify_money_clean", "verify_payments_clean", "verify_points_clean",
 }  # fmt: skip
 
 
