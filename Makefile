@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz install browser wrk lint format bench bench-smoke bench-micro clean
+.PHONY: run test fuzz install browser wrk lint format bench bench-smoke bench-micro soak clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ bench-micro: install
 	$(BIN)/python bench/reserve_hot_sku.py $(BENCH_RESERVE_ARGS)
 	$(BIN)/python bench/availability.py $(BENCH_AVAILABILITY_ARGS)
 	$(BIN)/python bench/checkout.py $(BENCH_CHECKOUT_ARGS)
+
+# Minutes of mixed user journeys against gunicorn and a real worker, then every invariant.
+# make soak SOAK_ARGS="--minutes 10 --clients 16"    (see bench/README.md)
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnistock_bench_soak
+soak: export DATABASE_URL := $(SOAK_DATABASE_URL)
+soak: install
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

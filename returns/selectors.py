@@ -9,7 +9,7 @@ receive it, found by its code, order number, email or phone). Superusers see eve
 from django.db.models import Q, QuerySet
 
 from customers.selectors import customer_lookup
-from orders.selectors import order_list, token_channel
+from orders.selectors import customer_channel, order_list
 from payments.selectors import refunds_by_keys
 from returns.models import Return
 from returns.references import refund_keys
@@ -26,7 +26,8 @@ def return_list(*, user, auth=None) -> QuerySet[Return]:
     qs = _for_display().order_by("-created_at", "-pk")
     if user.is_superuser:
         return qs
-    if token_channel(auth):
+    # A store's app token is scoped like that store's staff, not like a storefront.
+    if customer_channel(auth):
         return qs.filter(order__in=order_list(user=user, auth=auth).values("pk"))
     allowed = location_ids_for_user(user=user)
     if not allowed:
