@@ -80,6 +80,16 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.DatabaseUnavailableMiddleware",
 ]
+# --- Observability ----------------------------------------------------------------------
+# Outermost: every request has its id, and is timed, whatever answers it.
+MIDDLEWARE[:0] = ["common.middleware.RequestIdMiddleware", "common.metrics.MetricsMiddleware"]
+# GET /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>` (and staff
+# signed in to the admin); with no token set only staff can read it.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# A Celery worker serves its pool's counters on this port (0: it does not), same token.
+METRICS_PORT = int(os.environ.get("METRICS_PORT", "0"))
+METRICS_ADDRESS = os.environ.get("METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 - a container's port
+
 # Seconds a client is asked to wait (Retry-After) when the database is unreachable (503).
 DATABASE_UNAVAILABLE_RETRY_AFTER = int(os.environ.get("DJANGO_DB_UNAVAILABLE_RETRY_AFTER", "5"))
 # A service aborted by a deadlock or a serialization failure runs again, this many times in
@@ -275,7 +285,14 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Queues (config/celery.py): `<prefix>orders`, the default, and `<prefix>notifications`.
+CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get(
+    "CELERY_TASK_DEFAULT_QUEUE", CELERY_QUEUE_PREFIX + "orders"
+)
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
+# The worker logs through LOGGING below (JSON lines in production), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
@@ -342,7 +359,7 @@ if not DEBUG:
     if _proxy_header:
         SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -350,11 +367,26 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# LOG_FORMAT=json (the production default): one JSON object per line with time, level,
+# logger, message, request_id and order (common/logging.py); "plain" for people reading.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "common.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(order)s] %(message)s"
+        },
+        "json": {"()": "common.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -15,6 +15,7 @@ from django.db import OperationalError, connection, transaction
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from config.celery import queue_names
 from tests.factories import KUNSHAN, PUDONG, XUHUI, api_client_for, channel_client
 from tests.inventory.factories import SkuFactory
 from tests.stores.factories import LocationFactory, WarehouseFactory
@@ -102,11 +103,13 @@ def database_url_for_processes() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def celery_worker_command(*, queue: str, name: str) -> list[str]:
-    """The command line of a real `celery worker` named `name` consuming `queue`."""
+def celery_worker_command(*, queue: str, name: str, only: str = "") -> list[str]:
+    """The command line of a real `celery worker` named `name` consuming `queue` (the
+    default, orders, queue) and its notifications queue, or just the queue `only`."""
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2",
-        "-n", name, "-Q", queue, "--include", "tests.common.worker_handlers",
+        "-n", name, "-Q", only or ",".join(queue_names(queue)),
+        "--include", "tests.common.worker_handlers",
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
 
