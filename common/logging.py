@@ -111,9 +111,15 @@ def _task_done(task=None, **kwargs) -> None:
     order_var.set("")
 
 
+def _keep_django_logging(**kwargs) -> None:
+    """A worker logs through Django's LOGGING (JSON lines in production), not Celery's own
+    format: a receiver of `setup_logging` tells Celery to leave logging alone."""
+
+
 def connect_celery_signals() -> None:
     from celery import signals
 
+    signals.setup_logging.connect(_keep_django_logging, weak=False)
     signals.before_task_publish.connect(_publishing, weak=False)
     signals.task_prerun.connect(_task_starting, weak=False)
     signals.task_postrun.connect(_task_done, weak=False)

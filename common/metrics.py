@@ -16,6 +16,11 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
+
+# prometheus_client opens its files there as soon as a metric is defined, below.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,

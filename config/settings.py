@@ -190,10 +190,33 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "common.notifications.ConsoleSmsBackend")
 SMS_SENDER = os.environ.get("SMS_SENDER", "Omnistock")
 
-CACHES = {
-    # What is counted per process (API throttles); nothing that must be shared lives here.
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-}
+
+def _redis_cache_url(broker_url: str) -> str:
+    """The broker's Redis server, the database after the broker's: a cache is flushed by
+    `cache.clear()`, which must never take the queued tasks with it."""
+    parts = urlsplit(broker_url)
+    database = int(parts.path.strip("/") or 0)
+    return parts._replace(path=f"/{(database + 1) % 16}").geturl()
+
+
+# Throttles and rate limits: in Redis (REDIS_CACHE_URL, by default the broker's server, next
+# database) when there is a broker, so every gunicorn worker and host counts the same
+# requests (while Redis is unreachable nothing is counted); DJANGO_CACHE=locmem keeps them in
+# each process (the embedded default, tests).
+DJANGO_CACHE = os.environ.get("DJANGO_CACHE", "redis" if REDIS_URL else "locmem")
+if DJANGO_CACHE == "redis":
+    CACHES = {
+        "default": {
+            # Django's RedisCache; an unreachable Redis reads as a miss (common/cache.py).
+            "BACKEND": "common.cache.ForgivingRedisCache",
+            "LOCATION": os.environ.get("REDIS_CACHE_URL", "") or _redis_cache_url(REDIS_URL),
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "omnistock"),
+            # A Redis that stops answering costs a request at most this long, not a hang.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Orders ---------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "CN")
@@ -238,9 +261,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "common.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
-    # Rates per API client (per client address for failed token logins). Counted in each
-    # server process's memory, so no outside service can take checkout down with it; with
-    # several processes a client gets up to that many times the rate.
+    # Rates per API client (per client address for failed token logins), counted in CACHES:
+    # shared by every server process when there is a Redis, and never an error when it is
+    # down (the request is then not counted).
     "DEFAULT_THROTTLE_RATES": {
         "checkout": os.environ.get("DJANGO_THROTTLE_CHECKOUT", "6000/min"),
         "returns": os.environ.get("DJANGO_THROTTLE_RETURNS", "600/min"),
@@ -291,8 +314,6 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get(
     "CELERY_TASK_DEFAULT_QUEUE", CELERY_QUEUE_PREFIX + "orders"
 )
 CELERY_TASK_ROUTES = ("config.celery.route_task",)
-# The worker logs through LOGGING below (JSON lines in production), not Celery's own format.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE

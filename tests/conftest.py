@@ -115,10 +115,16 @@ def celery_worker_command(*, queue: str, name: str, only: str = "") -> list[str]
 
 
 def celery_worker_start(
-    *, queue: str, log_path: Path, env: dict[str, str] | None = None, name: str = ""
+    *,
+    queue: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    name: str = "",
+    only: str = "",
 ) -> subprocess.Popen:
-    """Start a real `celery worker` process consuming `queue`, using the test database, and
-    wait until it answers a ping. `env` adds to (or overrides) the worker's environment."""
+    """Start a real `celery worker` process consuming `queue` (and its notifications queue,
+    or only the queue `only`), using the test database, and wait until it answers a ping.
+    `env` adds to (or overrides) the worker's environment."""
     name = name or f"{queue}@localhost"
     worker_env = {
         **os.environ,
@@ -129,7 +135,7 @@ def celery_worker_start(
     }
     with log_path.open("w") as out:
         proc = subprocess.Popen(
-            celery_worker_command(queue=queue, name=name),
+            celery_worker_command(queue=queue, name=name, only=only),
             cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out,
         )  # fmt: skip
     proc.queue = queue
