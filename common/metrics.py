@@ -48,6 +48,7 @@ TASK_RETRIES = Counter("omnistock_celery_task_retries", "Celery task retries.", 
 
 CHECKOUT_VIEW = "orders:checkout"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_timers: dict[tuple[str, str, int], Histogram] = {}
 
 
 class MetricsMiddleware:
@@ -64,7 +65,11 @@ class MetricsMiddleware:
         view = match.view_name if match is not None else "<unresolved>"
         method = request.method if request.method in _METHODS else "other"
         status = response.status_code
-        REQUEST_SECONDS.labels(view, method, str(status)).observe(perf_counter() - started)
+        key = (view, method, status)
+        timer = _timers.get(key)
+        if timer is None:  # the first of its kind: labels() is too slow for every request
+            timer = _timers[key] = REQUEST_SECONDS.labels(view, method, str(status))
+        timer.observe(perf_counter() - started)
         if view == CHECKOUT_VIEW:
             _count_checkout(response, status)
         return response

@@ -58,7 +58,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
         request_token = request_id_var.set(request_id)
         order_token = order_var.set("")
         try:
