@@ -14,4 +14,4 @@ RUN useradd --create-home --uid 1000 omnistock && mkdir -p /app/var \
     && chown -R omnistock /app/var /app/staticfiles
 USER omnistock
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "--workers", "3"]

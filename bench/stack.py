@@ -112,12 +112,13 @@ class Stack:
         return proc
 
     def celery_worker(self, *, concurrency: int, name: str) -> subprocess.Popen:
+        # No -Q: a worker consumes both queues of its CELERY_TASK_DEFAULT_QUEUE (orders and
+        # notifications, config/celery.py).
         proc = self.start(
             "celery",
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker",
                 "-l", "WARNING", "-c", str(concurrency), "-n", name,
-                "-Q", self.env["CELERY_TASK_DEFAULT_QUEUE"],
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],
         )  # fmt: skip

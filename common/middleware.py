@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from common.logging import REQUEST_ID_HEADER, order_var, request_id_from, request_id_var
+
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
@@ -44,4 +46,25 @@ class DatabaseUnavailableMiddleware:
                 UNAVAILABLE["detail"], status=503, content_type="text/plain; charset=utf-8"
             )
         response["Retry-After"] = retry_after()
+        return response
+
+
+class RequestIdMiddleware:
+    """Every request has an id: the X-Request-ID it came with when sane, else a new one. It
+    is on every log line of the request (common.logging) and of the tasks it queues, and in
+    the response's X-Request-ID header."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        request_token = request_id_var.set(request_id)
+        order_token = order_var.set("")
+        try:
+            response = self.get_response(request)
+        finally:
+            order_var.reset(order_token)
+            request_id_var.reset(request_token)
+        response[REQUEST_ID_HEADER] = request_id
         return response

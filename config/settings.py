@@ -83,6 +83,16 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+# --- Observability ----------------------------------------------------------------------
+# Outermost: every request has its id, and is timed, whatever answers it.
+MIDDLEWARE[:0] = ["common.middleware.RequestIdMiddleware", "common.metrics.MetricsMiddleware"]
+# GET /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>` (and staff
+# signed in to the admin); with no token set only staff can read it.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# A Celery worker serves its pool's counters on this port (0: it does not), same token.
+METRICS_PORT = int(os.environ.get("METRICS_PORT", "0"))
+METRICS_ADDRESS = os.environ.get("METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 - a container's port
+
 # Seconds a client is asked to wait (Retry-After) when the database is unreachable (503).
 DATABASE_UNAVAILABLE_RETRY_AFTER = int(os.environ.get("DJANGO_DB_UNAVAILABLE_RETRY_AFTER", "5"))
 # A service aborted by a deadlock or a serialization failure runs again, this many times in
@@ -185,10 +195,33 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "common.notifications.ConsoleSmsBackend")
 SMS_SENDER = os.environ.get("SMS_SENDER", "Omnistock")
 
-CACHES = {
-    # What is counted per process (API throttles); nothing that must be shared lives here.
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-}
+
+def _redis_cache_url(broker_url: str) -> str:
+    """The broker's Redis server, the database after the broker's: a cache is flushed by
+    `cache.clear()`, which must never take the queued tasks with it."""
+    parts = urlsplit(broker_url)
+    database = int(parts.path.strip("/") or 0)
+    return parts._replace(path=f"/{(database + 1) % 16}").geturl()
+
+
+# Throttles and rate limits: in Redis (REDIS_CACHE_URL, by default the broker's server, next
+# database) when there is a broker, so every gunicorn worker and host counts the same
+# requests (while Redis is unreachable nothing is counted); DJANGO_CACHE=locmem keeps them in
+# each process (the embedded default, tests).
+DJANGO_CACHE = os.environ.get("DJANGO_CACHE", "redis" if REDIS_URL else "locmem")
+if DJANGO_CACHE == "redis":
+    CACHES = {
+        "default": {
+            # Django's RedisCache; an unreachable Redis reads as a miss (common/cache.py).
+            "BACKEND": "common.cache.ForgivingRedisCache",
+            "LOCATION": os.environ.get("REDIS_CACHE_URL", "") or _redis_cache_url(REDIS_URL),
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "omnistock"),
+            # A Redis that stops answering costs a request at most this long, not a hang.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Orders ---------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "CN")
@@ -236,9 +269,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "common.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
-    # Rates per API client (per client address for failed token logins). Counted in each
-    # server process's memory, so no outside service can take checkout down with it; with
-    # several processes a client gets up to that many times the rate.
+    # Rates per API client (per client address for failed token logins), counted in CACHES:
+    # shared by every server process when there is a Redis, and never an error when it is
+    # down (the request is then not counted).
     "DEFAULT_THROTTLE_RATES": {
         "checkout": os.environ.get("DJANGO_THROTTLE_CHECKOUT", "6000/min"),
         "returns": os.environ.get("DJANGO_THROTTLE_RETURNS", "600/min"),
@@ -285,7 +318,12 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Queues (config/celery.py): `<prefix>orders`, the default, and `<prefix>notifications`.
+CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get(
+    "CELERY_TASK_DEFAULT_QUEUE", CELERY_QUEUE_PREFIX + "orders"
+)
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
@@ -352,7 +390,7 @@ if not DEBUG:
     if _proxy_header:
         SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -389,11 +427,26 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "common.throttling.client_address"
 AXES_LOCKOUT_CALLABLE = "common.login_lockout.login_locked"
 
+# LOG_FORMAT=json (the production default): one JSON object per line with time, level,
+# logger, message, request_id and order (common/logging.py); "plain" for people reading.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "common.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(order)s] %(message)s"
+        },
+        "json": {"()": "common.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.template import TemplateDoesNotExist
 from django.utils import timezone
 
+from common.logging import order_bind
 from common.notifications import notify, render_plain
 from orders.events import order_event_customer_notified, order_event_store_alerted
 from orders.models import Order
@@ -49,6 +50,7 @@ def customer_reachable(order: Order) -> bool:
 
 def notify_customer(*, order: Order, template: str, context: dict, location=None) -> None:
     """Email the order's customer, or text them when only a phone is known."""
+    order_bind(order.number)
     context = {
         "order": order, "location": location, "member_id": order.customer.member_id, **context
     }  # fmt: skip
@@ -81,6 +83,7 @@ def notify_store(
     roles: tuple[str, ...] = (),
 ) -> None:
     """Email the staff of `location` (only those with one of `roles`, when given)."""
+    order_bind(order.number)
     subject, body = _render(template, {"order": order, "location": location, **context})
     staff = StaffMembership.objects.filter(location=location)
     if roles:

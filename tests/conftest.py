@@ -15,6 +15,7 @@ from django.db import OperationalError, connection, transaction
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from config.celery import queue_names
 from tests.factories import KUNSHAN, PUDONG, XUHUI, api_client_for, channel_client
 from tests.inventory.factories import SkuFactory
 from tests.stores.factories import LocationFactory, WarehouseFactory
@@ -102,20 +103,28 @@ def database_url_for_processes() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def celery_worker_command(*, queue: str, name: str) -> list[str]:
-    """The command line of a real `celery worker` named `name` consuming `queue`."""
+def celery_worker_command(*, queue: str, name: str, only: str = "") -> list[str]:
+    """The command line of a real `celery worker` named `name` consuming `queue` (the
+    default, orders, queue) and its notifications queue, or just the queue `only`."""
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2",
-        "-n", name, "-Q", queue, "--include", "tests.common.worker_handlers",
+        "-n", name, "-Q", only or ",".join(queue_names(queue)),
+        "--include", "tests.common.worker_handlers",
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
 
 
 def celery_worker_start(
-    *, queue: str, log_path: Path, env: dict[str, str] | None = None, name: str = ""
+    *,
+    queue: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    name: str = "",
+    only: str = "",
 ) -> subprocess.Popen:
-    """Start a real `celery worker` process consuming `queue`, using the test database, and
-    wait until it answers a ping. `env` adds to (or overrides) the worker's environment."""
+    """Start a real `celery worker` process consuming `queue` (and its notifications queue,
+    or only the queue `only`), using the test database, and wait until it answers a ping.
+    `env` adds to (or overrides) the worker's environment."""
     name = name or f"{queue}@localhost"
     worker_env = {
         **os.environ,
@@ -126,7 +135,7 @@ def celery_worker_start(
     }
     with log_path.open("w") as out:
         proc = subprocess.Popen(
-            celery_worker_command(queue=queue, name=name),
+            celery_worker_command(queue=queue, name=name, only=only),
             cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out,
         )  # fmt: skip
     deadline = time.monotonic() + 60

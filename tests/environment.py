@@ -15,6 +15,9 @@ TEST_DEFAULTS = {
     "DJANGO_SECURE_SSL_REDIRECT": "0",
     "CELERY_TASK_ALWAYS_EAGER": "1",
     "DJANGO_STATIC_MANIFEST": "0",
+    # Rate limits counted in each test process (cleared before every test), not in a Redis
+    # that other runs share.
+    "DJANGO_CACHE": "locmem",
 }
 
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.bulk import insert_rows
+from common.logging import order_bind
 from common.outbox import outbox_deliver_after_commit, outbox_event, outbox_publish
 from fulfillment.models import FULFILLMENT_KINDS, FulfillmentOrder, FulfillmentOrderLine
 from inventory.errors import InsufficientStock
@@ -163,6 +164,7 @@ def _create_for(
 @transaction.atomic
 def fulfillment_release(*, order_number: str) -> list[FulfillmentOrder]:
     """One fulfillment order per location holding the order's stock. Idempotent."""
+    order_bind(order_number)
     return fulfillment_release_orders(order_numbers=[order_number]).get(order_number, [])
 
 
@@ -225,7 +227,12 @@ def fulfillment_release_orders(
     for order, fo, _ in made:
         result[order.number].append(fo)
     for order in orders:
-        logger.info("order %s released to %d location(s)", order.number, len(result[order.number]))
+        logger.info(
+            "order %s released to %d location(s)",
+            order.number,
+            len(result[order.number]),
+            extra={"order": order.number},
+        )
     return dict(result)
 
 
@@ -372,6 +379,7 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
     number = FulfillmentOrder.objects.values_list("order__number", flat=True).get(
         pk=fulfillment_order_id
     )
+    order_bind(number)
     order = order_get_for_update(number=number)
     fo = FulfillmentOrder.objects.select_for_update().get(pk=fulfillment_order_id)
     if fo.status != FulfillmentOrder.Status.REJECTED or fo.completed_at is not None:

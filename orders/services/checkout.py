@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from common.codes import readable_code
 from common.idempotency import IdempotentCall
+from common.logging import order_bind
 from common.outbox import outbox_deliver_after_commit, outbox_event
 from customers.services import customer_get_or_create
 from inventory.errors import InsufficientStock
@@ -369,6 +370,7 @@ def _place_once(
     """
     for attempt in range(NUMBER_ATTEMPTS):
         number = _new_number()
+        order_bind(number)
         try:
             with (
                 idempotency.transaction(claim_first=False) if idempotency else transaction.atomic()

@@ -9,6 +9,7 @@ from django_fsm import can_proceed
 
 from common.bulk import insert_rows
 from common.db import retry_on_conflict
+from common.logging import order_bind
 from common.models import OutboxEvent
 from common.outbox import outbox_deliver_after_commit, outbox_event
 from inventory.models import Reservation
@@ -142,6 +143,7 @@ def order_cancel(*, order: Order, actor=None, reason: str = "") -> Order:
     An order already partly shipped keeps what shipped; the rest is cancelled and the
     order is then fulfilled.
     """
+    order_bind(order.number)
     order = order_get_for_update(number=order.number)
     lines = list(order.lines.select_for_update().order_by("pk"))
     open_lines = [line for line in lines if line.quantity_open > 0]
@@ -199,6 +201,7 @@ def order_line_cancel(
     `release_stock=False` when the caller already released the units it cancels (a
     location that rejected them), so the line's holds elsewhere stay untouched.
     """
+    order_bind(order.number)
     order = order_get_for_update(number=order.number)
     line = order.lines.select_for_update().filter(pk=line_id).first()
     if line is None:

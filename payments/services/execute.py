@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction as db
 from django_fsm import can_proceed
 
+from common.logging import order_bind
 from payments.gateways import GatewayDeclined, GatewayUnavailable, gateway_get
 from payments.models import PaymentTransaction
 from payments.services._base import ErrorCode, Kind, TxStatus, _locked
@@ -24,6 +25,7 @@ def payment_transaction_execute(*, transaction_id: int, attempt: int = 1) -> Non
     if tx.status != TxStatus.PENDING:
         return
     payment = tx.payment
+    order_bind(payment.demand)
     if not payment.gateway:  # at the till: the store hands the money over
         _transaction_settle(tx=tx, reference="")
         return

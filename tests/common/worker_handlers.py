@@ -1,6 +1,7 @@
 """Outbox handlers for tests: they record each run in Redis, so runs can be counted."""
 
 import redis
+from celery import shared_task
 from django.conf import settings
 
 from common.outbox import outbox_handler
@@ -31,3 +32,9 @@ def flaky(event) -> None:
     if client.exists(broken_key(event.payload["key"])):
         raise ConnectionError("the downstream service is down")
     client.rpush(runs_key(event.payload["key"]), event.pk)
+
+
+@shared_task(name="tests.always_fails")
+def always_fails() -> None:
+    """A task that fails every time it runs (a bug, say)."""
+    raise RuntimeError("this task always fails")

@@ -46,6 +46,30 @@ def test_every_long_running_service_restarts_and_has_a_healthcheck():
     assert re.search(r"\$\{WEB_CONCURRENCY", services["web"]["command"].replace("$$", "$"))
 
 
+def test_the_worker_consumes_both_queues_and_a_notifications_worker_can_take_its_own():
+    services = _services()
+
+    worker, notifications = services["worker"], services["notifications-worker"]
+    # No -Q unless CELERY_WORKER_QUEUES says: the worker takes orders and notifications.
+    assert "${CELERY_WORKER_QUEUES:+-Q $CELERY_WORKER_QUEUES}" in worker["command"].replace(
+        "$$", "$"
+    )
+    assert "-Q notifications" in notifications["command"]
+    assert notifications["profiles"] == ["notifications"]
+    assert notifications["restart"] == "unless-stopped"
+    assert "notifications@" in " ".join(notifications["healthcheck"]["test"])
+    assert notifications["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    for service in (worker, notifications):
+        assert service["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        assert service["environment"]["METRICS_PORT"]
+
+
+def test_web_serves_metrics_of_all_its_workers():
+    assert "-c config/gunicorn.py" in _services()["web"]["command"]
+
+
 def test_the_example_environment_names_mail_and_sms_and_settings_read_every_variable():
     example = _example()
     read = (BASE / "config" / "settings.py").read_text()

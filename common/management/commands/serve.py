@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from celery import current_app as celery_app
 from django.conf import settings
@@ -37,13 +38,22 @@ class Command(BaseCommand):
         else:
             workers = os.environ.get("WEB_CONCURRENCY", "3")
             web = [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+                   "-c", str(settings.BASE_DIR / "config" / "gunicorn.py"),
                    "--bind", f"{host}:{port}", "--workers", workers,
                    "--access-logfile", "-"]  # fmt: skip
         children = [("web", subprocess.Popen(web, cwd=settings.BASE_DIR))]
         embedded = settings.CELERY_TASK_ALWAYS_EAGER
         if not embedded:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
-            children.append(("worker", subprocess.Popen([*celery, "worker", "-l", "info"])))
+            # The worker consumes both queues (orders, notifications); its pool's metrics
+            # add up in a directory of its own (served on METRICS_PORT when set).
+            worker_env = {
+                **os.environ,
+                "PROMETHEUS_MULTIPROC_DIR": str(Path(settings.VAR_DIR) / "metrics" / "worker"),
+            }
+            children.append(
+                ("worker", subprocess.Popen([*celery, "worker", "-l", "info"], env=worker_env))
+            )
             children.append(
                 ("beat", subprocess.Popen([*celery, "beat", "-l", "info",
                                            "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME]))
