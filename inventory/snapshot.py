@@ -156,24 +156,6 @@ WITH line AS (
     FROM held h JOIN stores_location l ON l.id = h.location_id
     LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
     WHERE {universe}
-), ranked AS (
-    SELECT id, reason, whole, alternative,
-           row_number() OVER by_score AS by_score,
-           count(*) FILTER (WHERE whole) OVER by_score AS wholes_so_far,
-           row_number() OVER (
-               PARTITION BY reason IS NULL ORDER BY round(km * 100), code COLLATE "C"
-           ) AS by_distance,
-           row_number() OVER (
-               PARTITION BY alternative ORDER BY round(km * 100), code COLLATE "C"
-           ) AS alternative_by_distance
-    FROM loc
-    WINDOW by_score AS (
-        PARTITION BY reason IS NULL
-        ORDER BY round((km * (1 + %(penalty)s * recent_rejection_rate)
-                        + %(penalty_km)s * recent_rejection_rate) * 1000),
-                 kind <> %(prefer)s, depth DESC, code COLLATE "C"
-        ROWS UNBOUNDED PRECEDING
-    )
 ), deepest AS (
     -- Only a demand that no one location can fill is split.
     SELECT location_id FROM (
@@ -185,19 +167,18 @@ WITH line AS (
           AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
     ) per_line WHERE before < qty
 ), picked AS (
-    SELECT id, reason, COALESCE(
-               (reason IS NULL AND by_score <= %(best)s)
-               OR (reason IS NULL AND whole AND wholes_so_far <= %(wholes)s)
-               OR (reason IS NOT NULL AND by_distance <= %(dropped)s)
-               OR (alternative AND alternative_by_distance <= %(alternatives)s)
-               OR id IN (SELECT location_id FROM deepest), false) AS picked
-    FROM ranked
+    -- Each ranking's first few, by a top-N sort of its own: no full sort of the chain.
+    (SELECT id FROM loc WHERE reason IS NULL ORDER BY {by_score} LIMIT %(best)s)
+    UNION (SELECT id FROM loc WHERE reason IS NULL AND whole ORDER BY {by_score} LIMIT %(wholes)s)
+    UNION (SELECT id FROM loc WHERE reason IS NOT NULL ORDER BY {by_distance} LIMIT %(dropped)s)
+    UNION (SELECT id FROM loc WHERE alternative ORDER BY {by_distance} LIMIT %(alternatives)s)
+    UNION SELECT location_id FROM deepest
 )
 SELECT loc.id, code, kind, latitude, longitude, is_active, can_ship, can_pickup, can_curbside,
        capacity_left, recent_rejection_rate, held.skus, held.atp, held.free,
        (SELECT json_object_agg(reason, n) FROM (
             SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
-            FROM picked WHERE NOT picked GROUP BY 1) left_out)
+            FROM loc WHERE id NOT IN (SELECT id FROM picked) GROUP BY 1) left_out)
 FROM picked JOIN loc ON loc.id = picked.id
 CROSS JOIN LATERAL (
     SELECT array_agg(s.sku_id) AS skus,
@@ -205,8 +186,14 @@ CROSS JOIN LATERAL (
            array_agg(s.on_hand - s.reserved - s.held) AS free
     FROM "inventory_stocklevel" s WHERE s.location_id = picked.id AND s.sku_id = ANY(%(skus)s)
 ) held
-WHERE picked.picked
 """
+# The router's score (`sourcing._sorted_out`) and the distance it shows, as sort keys.
+_BY_SCORE = (
+    "round((km * (1 + %(penalty)s * recent_rejection_rate)"
+    " + %(penalty_km)s * recent_rejection_rate) * 1000),"
+    ' kind <> %(prefer)s, depth DESC, code COLLATE "C"'
+)
+_BY_DISTANCE = 'round(km * 100), code COLLATE "C"'
 
 
 def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapshot:
@@ -245,6 +232,8 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         distance=distance,
         offers=offers,
         universe=universe,
+        by_score=_BY_SCORE,
+        by_distance=_BY_DISTANCE,
     )
     lat, lng = demand.point or (None, None)
     params = {
