@@ -131,18 +131,14 @@ WITH line AS (
 ), stock AS NOT MATERIALIZED (
     SELECT s.location_id, s.sku_id, line.qty, line.wanted,
            s.on_hand - s.reserved - s.held AS free,
-           GREATEST(0, CASE WHEN %(safety)s THEN s.on_hand - s.reserved - s.held
-                            ELSE s.on_hand - s.reserved - s.held - s.safety_stock END) AS units,
-           GREATEST(0, CASE WHEN %(wanted_safety)s THEN s.on_hand - s.reserved - s.held
-                            ELSE s.on_hand - s.reserved - s.held - s.safety_stock END)
-               AS wanted_units
+           GREATEST(0, {units}) AS units{wanted_units}
     FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
 ), held AS (
     SELECT location_id,
-           COALESCE(sum(units) FILTER (WHERE qty IS NOT NULL), 0) AS depth,
-           COALESCE(bool_or(free > 0) FILTER (WHERE qty IS NOT NULL), false) AS any_free,
+           COALESCE(sum(units) {of_lines}, 0) AS depth,
+           COALESCE(bool_or(free > 0) {of_lines}, false) AS any_free,
            count(*) FILTER (WHERE units >= qty) = %(lines)s AS whole,
-           count(*) FILTER (WHERE wanted_units >= wanted) = %(wanted_lines)s AS has_all
+           {has_all} AS has_all
     FROM stock GROUP BY location_id
 ), loc AS (
     SELECT {columns}, h.depth, h.whole, h.has_all AND l.is_active AND {offers} AS alternative,
@@ -220,10 +216,17 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         distance = "0.0::float8"
     else:
         distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
-    offers, universe = "false", "true"
+    free = "s.on_hand - s.reserved - s.held"
+    atp = f"{free} - s.safety_stock"
+    # A plain ship order: every SKU is a line of it, and nothing is wanted besides.
+    offers, universe, of_lines, has_all, wanted_units = "false", "true", "", "false", ""
     if at_store is not None:
         offers = f"l.{store_capability(at_store.method)}"
         universe = f"l.id <> %(store)s AND l.is_active AND ({offers} OR l.can_ship)"
+        of_lines = "FILTER (WHERE qty IS NOT NULL)"
+        has_all = "count(*) FILTER (WHERE wanted_units >= wanted) = %(wanted_lines)s"
+        wanted = free if at_store.allow_safety_stock else atp
+        wanted_units = f",\n           GREATEST(0, {wanted}) AS wanted_units"
     # Every fragment is written here; the demand goes in as parameters.
     sql = _SHIP_SNAPSHOT.format(
         columns=_LOCATION_COLUMNS.format(
@@ -234,16 +237,18 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         universe=universe,
         by_score=_BY_SCORE,
         by_distance=_BY_DISTANCE,
+        units=free if demand.allow_safety_stock else atp,
+        wanted_units=wanted_units,
+        of_lines=of_lines,
+        has_all=has_all,
     )
     lat, lng = demand.point or (None, None)
     params = {
         "skus": skus,
         "qtys": [demand.lines.get(sku) for sku in skus],
         "lines": len(demand.lines),
-        "safety": demand.allow_safety_stock,
         "wanted": [at_store.lines.get(sku) if at_store else None for sku in skus],
         "wanted_lines": len(at_store.lines) if at_store else -1,
-        "wanted_safety": at_store.allow_safety_stock if at_store else False,
         "store": at_store.location_id if at_store else None,
         "exclude": sorted(demand.exclude),
         "today": timezone.localdate(),

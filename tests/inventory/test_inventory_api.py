@@ -183,7 +183,7 @@ def test_availability_rows_are_cut_by_the_database_not_after_loading_them(stocke
         rows = availability(sku_ids=[tee.pk], near=PEOPLES_SQUARE, limit=2)
 
     assert [row["location"] for row in rows] == ["SH-PUDONG", "SH-XUHUI"]
-    [stock_query] = [q["sql"] for q in queries if 'FROM "inventory_stocklevel"' in q["sql"]]
+    [stock_query] = [q["sql"] for q in queries if '"inventory_stocklevel"' in q["sql"]]
     assert stock_query.endswith("LIMIT 2")
 
 
@@ -255,6 +255,23 @@ def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
     monkeypatch.setattr(selectors, "native_sql", lambda: False)
 
     assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
+
+
+@pytest.mark.parametrize(
+    "query", [{}, {"near": PEOPLES_SQUARE}, {"near": PEOPLES_SQUARE, "limit": 2}]
+)
+def test_availability_everywhere_gives_the_same_rows_from_the_stock_or_the_locations_first(
+    stocked, tee, query, monkeypatch
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+
+    stock_first = availability(sku_ids=[tee.pk, cap.pk], **query)
+    monkeypatch.setattr(selectors, "STOCK_FIRST_MAX_SKUS", 0)
+
+    assert availability(sku_ids=[tee.pk, cap.pk], **query) == stock_first
+    assert len(stock_first) == query.get("limit", 5)
 
 
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
