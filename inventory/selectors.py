@@ -1,6 +1,5 @@
 """Reads of stock that callers share."""
 
-import json
 from collections.abc import Iterable
 
 from django.db import connection
@@ -148,84 +147,6 @@ def availability(
         return _availability_portable(
             sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id, limit=limit
         )
-    sql, params = _availability_sql(
-        sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id
-    )
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        {
-            "location": location,
-            "sku": sku,
-            "on_hand": on_hand,
-            "reserved": reserved,
-            "held": held,
-            "available": available,
-            "distance_km": None if km is None else round(km, 2),
-            "can_ship": can_ship,
-            "can_pickup": can_pickup,
-        }
-        for location, sku, on_hand, reserved, held, available, km, can_ship, can_pickup in rows
-    ]
-
-
-def availability_json(
-    *,
-    sku_ids: list[int],
-    near: tuple[float, float] | None = None,
-    radius_km: float | None = None,
-    location_id: int | None = None,
-    limit: int,
-) -> str:
-    """The availability API's answer as JSON text: `{"results": [...], "truncated": ...}`,
-    the first `limit` rows of `availability` and whether there were more.
-
-    On PostgreSQL the database writes the JSON in the same one query, so a thousand rows
-    never become Python objects; elsewhere the rows are dumped.
-    """
-    if not native_sql():
-        rows = availability(
-            sku_ids=sku_ids,
-            near=near,
-            radius_km=radius_km,
-            location_id=location_id,
-            limit=limit + 1,
-        )
-        return json.dumps({"results": rows[:limit], "truncated": len(rows) > limit})
-    sql, params = _availability_sql(
-        sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id
-    )
-    params["shown"] = limit
-    # Numbered again in the answer's order, over at most limit + 1 rows.
-    sql = f"""
-        SELECT json_build_object(
-            'results', COALESCE(json_agg(json_build_object(
-                'location', location, 'sku', sku, 'on_hand', on_hand, 'reserved', reserved,
-                'held', held, 'available', available,
-                'distance_km', round(km::numeric, 2),
-                'can_ship', can_ship, 'can_pickup', can_pickup
-            ) ORDER BY n) FILTER (WHERE n <= %(shown)s), '[]'),
-            'truncated', count(*) > %(shown)s)::text
-        FROM (
-            SELECT *, row_number() OVER (ORDER BY km, location, sku) AS n
-            FROM ({sql} LIMIT {int(limit) + 1}) answer
-        ) numbered"""  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
-def _availability_sql(
-    *,
-    sku_ids: list[int],
-    near: tuple[float, float] | None,
-    radius_km: float | None,
-    location_id: int | None,
-) -> tuple[str, dict]:
-    """The query of `availability` (no limit) and its parameters."""
     params: dict = {"skus": list(sku_ids), "today": timezone.localdate()}
     distance = "NULL::float8"
     where = ["l.is_active"]
@@ -272,12 +193,30 @@ def _availability_sql(
     # Every fragment is written here; the caller's values are parameters.
     sql = f"""
         WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
-        SELECT l.code AS location, {sku} AS sku, s.on_hand, s.reserved, s.held,
-               GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock) AS available,
+        SELECT l.code, {sku} AS sku, s.on_hand, s.reserved, s.held,
+               GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock),
                l.km, l.can_ship, l.can_pickup
         {stock}
         ORDER BY {order.replace("k.code", "sku")}"""  # noqa: S608
-    return sql, params
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        {
+            "location": location,
+            "sku": sku,
+            "on_hand": on_hand,
+            "reserved": reserved,
+            "held": held,
+            "available": available,
+            "distance_km": None if km is None else round(km, 2),
+            "can_ship": can_ship,
+            "can_pickup": can_pickup,
+        }
+        for location, sku, on_hand, reserved, held, available, km, can_ship, can_pickup in rows
+    ]
 
 
 def _availability_portable(

@@ -1,4 +1,4 @@
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
@@ -79,7 +79,7 @@ class AvailabilityView(APIView):
         ],
         responses=AvailabilityOutputSerializer,
     )
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request) -> Response:
         params = request.query_params
         query = AvailabilityQuerySerializer(
             data={
@@ -99,15 +99,16 @@ class AvailabilityView(APIView):
             if location is None:
                 raise ValidationError({"location": [f"Unknown location: {data['location']}"]})
             location_id = location.pk
-        body = selectors.availability_json(
+        rows = selectors.availability(
             sku_ids=list(skus.values()),
             near=data.get("near"),
             radius_km=data.get("radius_km"),
             location_id=location_id,
-            limit=AVAILABILITY_LIMIT,
+            limit=AVAILABILITY_LIMIT + 1,  # one more, to know whether there were more
         )
-        # The database wrote the JSON (AvailabilityOutputSerializer's shape): sent as it is.
-        return HttpResponse(body, content_type="application/json")
+        return Response(
+            {"results": rows[:AVAILABILITY_LIMIT], "truncated": len(rows) > AVAILABILITY_LIMIT}
+        )
 
 
 class SkuSyncView(APIView):
