@@ -4,6 +4,7 @@
 a few portable ones on the embedded SQLite) for `inventory.sourcing.route` to decide over.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -174,7 +175,7 @@ SELECT loc.id, code, kind, latitude, longitude, is_active, can_ship, can_pickup,
        capacity_left, recent_rejection_rate, held.skus, held.atp, held.free,
        (SELECT json_object_agg(reason, n) FROM (
             SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
-            FROM loc WHERE id NOT IN (SELECT id FROM picked) GROUP BY 1) left_out)
+            FROM loc WHERE id NOT IN (SELECT id FROM picked) GROUP BY 1) left_out)::text
 FROM picked JOIN loc ON loc.id = picked.id
 CROSS JOIN LATERAL (
     SELECT array_agg(s.sku_id) AS skus,
@@ -265,7 +266,8 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    left_out = (rows[0][14] or {}) if rows else {}
+    # The same counts on every row, as text: decoded once.
+    left_out = json.loads(rows[0][14] or "{}") if rows else {}
     return Snapshot([_candidate(row) for row in rows], left_out=left_out)
 
 
