@@ -1,8 +1,12 @@
 """Routing a ship order in process, on the bench database: run by `run.py` as a subprocess.
 
 For --repeat orders of --lines random SKUs (1 unit each) shipped to a random point of the
-chain: the routing snapshot (`inventory.snapshot.sourcing_candidates`) and the engine
-(`inventory.sourcing.route`) timed apart, and the size of the decision a caller stores.
+chain, as checkout routes them: the routing snapshot of the demand
+(`inventory.snapshot.sourcing_candidates` given the `Demand`: only the candidates that can
+change the decision, the rest counted) and the engine (`inventory.sourcing.route`) timed
+apart and together, the candidates it returned, the locations the decision counted and the
+size of the decision a caller stores. Then the same orders over the whole-chain snapshot a
+re-route plans on (every location holding any of the lines), timed apart as `whole_chain_*`.
 Prints one JSON object.
 """
 
@@ -28,46 +32,70 @@ def main() -> None:
 
     django.setup()
     from inventory.models import DeliveryMethod, Sku
-    from inventory.snapshot import sourcing_candidates
-    from inventory.sourcing import Demand, route
     from stores.models import Location
 
     rng = random.Random(args.seed)
     sku_ids = list(Sku.objects.order_by("id").values_list("id", flat=True))
     points = list(Location.objects.values_list("latitude", "longitude"))
     lats, lons = [p[0] for p in points], [p[1] for p in points]
-    snapshot_ms, route_ms, sizes, candidates, ok = [], [], [], [], 0
-    for index in range(args.repeat + 1):
-        lines = dict.fromkeys(rng.sample(sku_ids, min(args.lines, len(sku_ids))), 1)
-        point = (rng.uniform(min(lats), max(lats)), rng.uniform(min(lons), max(lons)))
-        started = time.perf_counter()
-        pool = sourcing_candidates(sku_ids=list(lines), method=DeliveryMethod.SHIP)
-        taken = time.perf_counter()
-        decision = route(Demand(method=DeliveryMethod.SHIP, lines=lines, point=point), pool)
-        routed = time.perf_counter()
-        if index == 0:
-            continue  # warm-up
-        snapshot_ms.append((taken - started) * 1000)
-        route_ms.append((routed - taken) * 1000)
-        sizes.append(len(json.dumps(decision.as_dict(), default=str)))
-        candidates.append(len(pool))
-        ok += decision.ok
+    orders = [
+        (
+            dict.fromkeys(rng.sample(sku_ids, min(args.lines, len(sku_ids))), 1),
+            (rng.uniform(min(lats), max(lats)), rng.uniform(min(lons), max(lons))),
+        )
+        for _ in range(args.repeat + 1)  # the first is a warm-up
+    ]
+    checkout = probe(orders, method=DeliveryMethod.SHIP, bounded=True)
+    whole = probe(orders, method=DeliveryMethod.SHIP, bounded=False)
     print(
         json.dumps(
             {
                 "orders": args.repeat,
                 "lines": args.lines,
-                "routed_ok": ok,
-                "candidates_mean": sum(candidates) / len(candidates),
-                "snapshot_ms_p50": percentile(snapshot_ms, 0.5),
-                "snapshot_ms_p99": percentile(snapshot_ms, 0.99),
-                "route_ms_p50": percentile(route_ms, 0.5),
-                "route_ms_p99": percentile(route_ms, 0.99),
-                "decision_bytes_mean": sum(sizes) / len(sizes),
-                "decision_bytes_max": max(sizes),
+                **checkout,
+                **{f"whole_chain_{key}": value for key, value in whole.items()},
             }
         )
     )
+
+
+def probe(orders: list, *, method: str, bounded: bool) -> dict:
+    """Snapshot and route each order; the first is not counted."""
+    from inventory.snapshot import sourcing_candidates
+    from inventory.sourcing import Demand, route
+
+    snapshot_ms, route_ms, total_ms, sizes, candidates, locations, ok = [], [], [], [], [], [], 0
+    for index, (lines, point) in enumerate(orders):
+        demand = Demand(method=method, lines=lines, point=point)
+        started = time.perf_counter()
+        pool = sourcing_candidates(
+            sku_ids=list(lines), method=method, demand=demand if bounded else None
+        )
+        taken = time.perf_counter()
+        decision = route(demand, pool)
+        routed = time.perf_counter()
+        if index == 0:
+            continue
+        snapshot_ms.append((taken - started) * 1000)
+        route_ms.append((routed - taken) * 1000)
+        total_ms.append((routed - started) * 1000)
+        sizes.append(len(json.dumps(decision.as_dict(), default=str)))
+        candidates.append(len(pool))
+        locations.append(decision.summary.get("considered", len(pool)))
+        ok += decision.ok
+    return {
+        "routed_ok": ok,
+        "candidates_mean": sum(candidates) / len(candidates),
+        "locations_mean": sum(locations) / len(locations),
+        "snapshot_ms_p50": percentile(snapshot_ms, 0.5),
+        "snapshot_ms_p99": percentile(snapshot_ms, 0.99),
+        "route_ms_p50": percentile(route_ms, 0.5),
+        "route_ms_p99": percentile(route_ms, 0.99),
+        "total_ms_p50": percentile(total_ms, 0.5),
+        "total_ms_p99": percentile(total_ms, 0.99),
+        "decision_bytes_mean": sum(sizes) / len(sizes),
+        "decision_bytes_max": max(sizes),
+    }
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -122,6 +122,11 @@ def sku_ids_by_code(*, codes: Iterable[str]) -> dict[str, int]:
     return dict(Sku.objects.filter(code__in=set(codes)).values_list("code", "pk"))
 
 
+# Up to this many SKUs, availability everywhere reads their stock rows first (one index-only
+# scan each); more, and it walks the locations in answer order, so that a limit stops it early.
+STOCK_FIRST_MAX_SKUS = 4
+
+
 def availability(
     *,
     sku_ids: list[int],
@@ -156,30 +161,43 @@ def availability(
         if radius_km is not None:
             where.append(f"{distance} <= %(radius)s")
             params["radius"] = radius_km
-    # The locations in answer order, each with its distance computed once, then the stock
-    # rows of each in turn: with a limit, only the first locations' rows are read and
-    # sorted. Every fragment is written here; the caller's values are parameters.
-    sql = f"""
-        WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
-        SELECT l.code, x.sku, x.on_hand, x.reserved, x.held,
-               GREATEST(0, x.on_hand - x.reserved - x.held - x.safety_stock),
-               l.km, l.can_ship, l.can_pickup
-        FROM (
+    locations = f"""
             SELECT l.id, l.code, {distance} AS km,
                    l.can_ship AND COALESCE(d.orders, 0) < l.daily_ship_capacity AS can_ship,
                    l.can_pickup
             FROM stores_location l
             LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
-            WHERE {" AND ".join(where)}
-            ORDER BY {order.replace(", k.code", "")}
-        ) l
-        CROSS JOIN LATERAL (
-            SELECT k.code AS sku, s.on_hand, s.reserved, s.held, s.safety_stock
-            FROM "inventory_stocklevel" s JOIN k ON k.id = s.sku_id
-            WHERE s.sku_id = ANY(%(skus)s) AND s.location_id = l.id
-            OFFSET 0
-        ) x
-        ORDER BY {order.replace("k.code", "x.sku")}"""  # noqa: S608
+            WHERE {" AND ".join(where)}"""  # noqa: S608
+    if len(where) == 1 and len(sku_ids) <= STOCK_FIRST_MAX_SKUS:
+        # A few SKUs everywhere: their stock rows in one index-only scan, each joined to its
+        # location (the SKU's code looked up apart, so the planner sees how many rows come).
+        sku = "(SELECT k.code FROM k WHERE k.id = s.sku_id)"
+        stock = f"""
+            FROM ({locations}) l
+            JOIN "inventory_stocklevel" s ON s.location_id = l.id
+            WHERE s.sku_id = ANY(%(skus)s)"""
+    else:
+        # Near a point, at one location or many SKUs: the locations in answer order, each
+        # with its distance computed once, then the stock rows of each in turn; with a limit
+        # only the first locations' rows are read and sorted.
+        sku = "k.code"
+        stock = f"""
+            FROM ({locations} ORDER BY {order.replace(", k.code", "")}) l
+            CROSS JOIN LATERAL (
+                SELECT s.sku_id, s.on_hand, s.reserved, s.held, s.safety_stock
+                FROM "inventory_stocklevel" s
+                WHERE s.sku_id = ANY(%(skus)s) AND s.location_id = l.id
+                OFFSET 0
+            ) s
+            JOIN k ON k.id = s.sku_id"""  # noqa: S608
+    # Every fragment is written here; the caller's values are parameters.
+    sql = f"""
+        WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
+        SELECT l.code, {sku} AS sku, s.on_hand, s.reserved, s.held,
+               GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock),
+               l.km, l.can_ship, l.can_pickup
+        {stock}
+        ORDER BY {order.replace("k.code", "sku")}"""  # noqa: S608
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     with connection.cursor() as cursor:

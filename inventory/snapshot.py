@@ -4,6 +4,7 @@
 a few portable ones on the embedded SQLite) for `inventory.sourcing.route` to decide over.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -131,18 +132,14 @@ WITH line AS (
 ), stock AS NOT MATERIALIZED (
     SELECT s.location_id, s.sku_id, line.qty, line.wanted,
            s.on_hand - s.reserved - s.held AS free,
-           GREATEST(0, CASE WHEN %(safety)s THEN s.on_hand - s.reserved - s.held
-                            ELSE s.on_hand - s.reserved - s.held - s.safety_stock END) AS units,
-           GREATEST(0, CASE WHEN %(wanted_safety)s THEN s.on_hand - s.reserved - s.held
-                            ELSE s.on_hand - s.reserved - s.held - s.safety_stock END)
-               AS wanted_units
+           GREATEST(0, {units}) AS units{wanted_units}
     FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
 ), held AS (
     SELECT location_id,
-           COALESCE(sum(units) FILTER (WHERE qty IS NOT NULL), 0) AS depth,
-           COALESCE(bool_or(free > 0) FILTER (WHERE qty IS NOT NULL), false) AS any_free,
+           COALESCE(sum(units) {of_lines}, 0) AS depth,
+           COALESCE(bool_or(free > 0) {of_lines}, false) AS any_free,
            count(*) FILTER (WHERE units >= qty) = %(lines)s AS whole,
-           count(*) FILTER (WHERE wanted_units >= wanted) = %(wanted_lines)s AS has_all
+           {has_all} AS has_all
     FROM stock GROUP BY location_id
 ), loc AS (
     SELECT {columns}, h.depth, h.whole, h.has_all AND l.is_active AND {offers} AS alternative,
@@ -156,24 +153,6 @@ WITH line AS (
     FROM held h JOIN stores_location l ON l.id = h.location_id
     LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
     WHERE {universe}
-), ranked AS (
-    SELECT id, reason, whole, alternative,
-           row_number() OVER by_score AS by_score,
-           count(*) FILTER (WHERE whole) OVER by_score AS wholes_so_far,
-           row_number() OVER (
-               PARTITION BY reason IS NULL ORDER BY round(km * 100), code COLLATE "C"
-           ) AS by_distance,
-           row_number() OVER (
-               PARTITION BY alternative ORDER BY round(km * 100), code COLLATE "C"
-           ) AS alternative_by_distance
-    FROM loc
-    WINDOW by_score AS (
-        PARTITION BY reason IS NULL
-        ORDER BY round((km * (1 + %(penalty)s * recent_rejection_rate)
-                        + %(penalty_km)s * recent_rejection_rate) * 1000),
-                 kind <> %(prefer)s, depth DESC, code COLLATE "C"
-        ROWS UNBOUNDED PRECEDING
-    )
 ), deepest AS (
     -- Only a demand that no one location can fill is split.
     SELECT location_id FROM (
@@ -185,19 +164,18 @@ WITH line AS (
           AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
     ) per_line WHERE before < qty
 ), picked AS (
-    SELECT id, reason, COALESCE(
-               (reason IS NULL AND by_score <= %(best)s)
-               OR (reason IS NULL AND whole AND wholes_so_far <= %(wholes)s)
-               OR (reason IS NOT NULL AND by_distance <= %(dropped)s)
-               OR (alternative AND alternative_by_distance <= %(alternatives)s)
-               OR id IN (SELECT location_id FROM deepest), false) AS picked
-    FROM ranked
+    -- Each ranking's first few, by a top-N sort of its own: no full sort of the chain.
+    (SELECT id FROM loc WHERE reason IS NULL ORDER BY {by_score} LIMIT %(best)s)
+    UNION (SELECT id FROM loc WHERE reason IS NULL AND whole ORDER BY {by_score} LIMIT %(wholes)s)
+    UNION (SELECT id FROM loc WHERE reason IS NOT NULL ORDER BY {by_distance} LIMIT %(dropped)s)
+    UNION (SELECT id FROM loc WHERE alternative ORDER BY {by_distance} LIMIT %(alternatives)s)
+    UNION SELECT location_id FROM deepest
 )
 SELECT loc.id, code, kind, latitude, longitude, is_active, can_ship, can_pickup, can_curbside,
        capacity_left, recent_rejection_rate, held.skus, held.atp, held.free,
        (SELECT json_object_agg(reason, n) FROM (
             SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
-            FROM picked WHERE NOT picked GROUP BY 1) left_out)
+            FROM loc WHERE id NOT IN (SELECT id FROM picked) GROUP BY 1) left_out)::text
 FROM picked JOIN loc ON loc.id = picked.id
 CROSS JOIN LATERAL (
     SELECT array_agg(s.sku_id) AS skus,
@@ -205,8 +183,14 @@ CROSS JOIN LATERAL (
            array_agg(s.on_hand - s.reserved - s.held) AS free
     FROM "inventory_stocklevel" s WHERE s.location_id = picked.id AND s.sku_id = ANY(%(skus)s)
 ) held
-WHERE picked.picked
 """
+# The router's score (`sourcing._sorted_out`) and the distance it shows, as sort keys.
+_BY_SCORE = (
+    "round((km * (1 + %(penalty)s * recent_rejection_rate)"
+    " + %(penalty_km)s * recent_rejection_rate) * 1000),"
+    ' kind <> %(prefer)s, depth DESC, code COLLATE "C"'
+)
+_BY_DISTANCE = 'round(km * 100), code COLLATE "C"'
 
 
 def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapshot:
@@ -233,10 +217,17 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         distance = "0.0::float8"
     else:
         distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
-    offers, universe = "false", "true"
+    free = "s.on_hand - s.reserved - s.held"
+    atp = f"{free} - s.safety_stock"
+    # A plain ship order: every SKU is a line of it, and nothing is wanted besides.
+    offers, universe, of_lines, has_all, wanted_units = "false", "true", "", "false", ""
     if at_store is not None:
         offers = f"l.{store_capability(at_store.method)}"
         universe = f"l.id <> %(store)s AND l.is_active AND ({offers} OR l.can_ship)"
+        of_lines = "FILTER (WHERE qty IS NOT NULL)"
+        has_all = "count(*) FILTER (WHERE wanted_units >= wanted) = %(wanted_lines)s"
+        wanted = free if at_store.allow_safety_stock else atp
+        wanted_units = f",\n           GREATEST(0, {wanted}) AS wanted_units"
     # Every fragment is written here; the demand goes in as parameters.
     sql = _SHIP_SNAPSHOT.format(
         columns=_LOCATION_COLUMNS.format(
@@ -245,16 +236,20 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         distance=distance,
         offers=offers,
         universe=universe,
+        by_score=_BY_SCORE,
+        by_distance=_BY_DISTANCE,
+        units=free if demand.allow_safety_stock else atp,
+        wanted_units=wanted_units,
+        of_lines=of_lines,
+        has_all=has_all,
     )
     lat, lng = demand.point or (None, None)
     params = {
         "skus": skus,
         "qtys": [demand.lines.get(sku) for sku in skus],
         "lines": len(demand.lines),
-        "safety": demand.allow_safety_stock,
         "wanted": [at_store.lines.get(sku) if at_store else None for sku in skus],
         "wanted_lines": len(at_store.lines) if at_store else -1,
-        "wanted_safety": at_store.allow_safety_stock if at_store else False,
         "store": at_store.location_id if at_store else None,
         "exclude": sorted(demand.exclude),
         "today": timezone.localdate(),
@@ -271,7 +266,8 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    left_out = (rows[0][14] or {}) if rows else {}
+    # The same counts on every row, as text: decoded once.
+    left_out = json.loads(rows[0][14] or "{}") if rows else {}
     return Snapshot([_candidate(row) for row in rows], left_out=left_out)
 
 

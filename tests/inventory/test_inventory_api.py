@@ -183,7 +183,7 @@ def test_availability_rows_are_cut_by_the_database_not_after_loading_them(stocke
         rows = availability(sku_ids=[tee.pk], near=PEOPLES_SQUARE, limit=2)
 
     assert [row["location"] for row in rows] == ["SH-PUDONG", "SH-XUHUI"]
-    [stock_query] = [q["sql"] for q in queries if 'FROM "inventory_stocklevel"' in q["sql"]]
+    [stock_query] = [q["sql"] for q in queries if '"inventory_stocklevel"' in q["sql"]]
     assert stock_query.endswith("LIMIT 2")
 
 
@@ -255,6 +255,64 @@ def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
     monkeypatch.setattr(selectors, "native_sql", lambda: False)
 
     assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
+
+
+@pytest.mark.parametrize(
+    "query", [{}, {"near": PEOPLES_SQUARE}, {"near": PEOPLES_SQUARE, "limit": 2}]
+)
+def test_availability_everywhere_gives_the_same_rows_from_the_stock_or_the_locations_first(
+    stocked, tee, query, monkeypatch
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+
+    stock_first = availability(sku_ids=[tee.pk, cap.pk], **query)
+    monkeypatch.setattr(selectors, "STOCK_FIRST_MAX_SKUS", 0)
+
+    assert availability(sku_ids=[tee.pk, cap.pk], **query) == stock_first
+    assert len(stock_first) == query.get("limit", 5)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"near": PEOPLES_SQUARE}, {"near": PEOPLES_SQUARE, "radius_km": 20}, {"limit": 2}],
+)
+@pytest.mark.parametrize("native", [True, False])
+def test_availability_api_answers_the_selectors_rows_cut_to_its_limit(
+    user_client, stocked, tee, query, native, monkeypatch
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+    limit = query.pop("limit", views.AVAILABILITY_LIMIT)
+    monkeypatch.setattr(views, "AVAILABILITY_LIMIT", limit)
+    rows = availability(sku_ids=[tee.pk, cap.pk], **query, limit=limit + 1)
+    if not native:
+        monkeypatch.setattr(selectors, "native_sql", lambda: False)
+    params = {"near": near(query["near"])} if "near" in query else {}
+    params |= {"radius_km": query["radius_km"]} if "radius_km" in query else {}
+
+    response = _availability(user_client(), sku=["SKU-TEE", "SKU-CAP"], **params)
+
+    assert response.status_code == 200
+    assert response.json() == {"results": rows[:limit], "truncated": len(rows) > limit}
+
+
+@pytest.mark.parametrize("size", [5, 60])
+def test_availability_api_takes_the_same_few_queries_whatever_the_number_of_locations(
+    user_client, tee, size, django_assert_max_num_queries
+):
+    for index in range(size):
+        stock_put(location=LocationFactory(code=f"SH-{index:03d}"), sku=tee, on_hand=index % 4)
+    client = user_client()
+    _availability(client, sku="SKU-TEE")  # the token's last use is written once a minute
+
+    # The token, the SKU codes, the stock rows with their locations.
+    with django_assert_max_num_queries(3):
+        response = _availability(client, sku="SKU-TEE", near=near(PEOPLES_SQUARE))
+
+    assert len(response.json()["results"]) == size
 
 
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
