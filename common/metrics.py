@@ -8,6 +8,7 @@ figures are read from the database at scrape time, in one query.
 """
 
 import hmac
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +46,8 @@ CHECKOUTS_REFUSED = Counter(
 )
 TASK_FAILURES = Counter("omnistock_celery_task_failures", "Celery tasks that failed.", ["task"])
 TASK_RETRIES = Counter("omnistock_celery_task_retries", "Celery task retries.", ["task"])
+
+logger = logging.getLogger(__name__)
 
 CHECKOUT_VIEW = "orders:checkout"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -208,8 +211,14 @@ def _worker_initialising(**kwargs) -> None:
 
 def _worker_starting(**kwargs) -> None:
     port = int(settings.METRICS_PORT or 0)
-    if port:
-        worker_metrics_serve(port=port, address=settings.METRICS_ADDRESS)
+    if not port:
+        return
+    if not _multiprocess_dir():
+        logger.warning(
+            "METRICS_PORT is set without PROMETHEUS_MULTIPROC_DIR: the counts of the pool's "
+            "processes are not seen on it"
+        )
+    worker_metrics_serve(port=port, address=settings.METRICS_ADDRESS)
 
 
 def connect_celery_signals() -> None:

@@ -139,6 +139,22 @@ def test_the_outbox_backlog_its_age_and_the_given_up_are_read_at_scrape_time(
     assert value(scraped, "omnistock_outbox_given_up") == 1
 
 
+def test_a_task_retried_then_given_up_counts_a_retry_and_a_failure(scrape, db):
+    from tests.common.worker_handlers import retries_then_fails
+
+    before = scrape()
+    retries_then_fails.apply()
+
+    after = scrape()
+    task = {"task": "tests.retries_then_fails"}
+    retries, failures = (
+        "omnistock_celery_task_retries_total",
+        "omnistock_celery_task_failures_total",
+    )
+    assert value(after, retries, **task) - value(before, retries, **task) == 1
+    assert value(after, failures, **task) - value(before, failures, **task) == 1
+
+
 def _scrape_url(url: str, token: str = METRICS_TOKEN) -> dict:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - our own server

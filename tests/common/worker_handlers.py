@@ -38,3 +38,9 @@ def flaky(event) -> None:
 def always_fails() -> None:
     """A task that fails every time it runs (a bug, say)."""
     raise RuntimeError("this task always fails")
+
+
+@shared_task(bind=True, max_retries=1, name="tests.retries_then_fails")
+def retries_then_fails(self) -> None:
+    """Retried once (a downstream service down), then given up on."""
+    raise self.retry(exc=ConnectionError("the downstream service is down"), countdown=0)

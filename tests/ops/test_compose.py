@@ -58,9 +58,7 @@ def test_the_worker_consumes_both_queues_and_a_notifications_worker_can_take_its
     assert notifications["profiles"] == ["notifications"]
     assert notifications["restart"] == "unless-stopped"
     assert "notifications@" in " ".join(notifications["healthcheck"]["test"])
-    assert notifications["depends_on"]["migrate"]["condition"] == (
-        "service_completed_successfully"
-    )
+    assert notifications["depends_on"]["migrate"]["condition"] == ("service_completed_successfully")
     for service in (worker, notifications):
         assert service["environment"]["PROMETHEUS_MULTIPROC_DIR"]
         assert service["environment"]["METRICS_PORT"]
