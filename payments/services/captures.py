@@ -124,7 +124,7 @@ def demand_capture(*, demand: str, amount: Decimal, key: str) -> list[PaymentTra
 
 
 @db.atomic
-def capture_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
+def capture_retry(*, transaction: PaymentTransaction, actor=None) -> PaymentTransaction:
     """Try a failed capture again (pending, then the gateway after commit; also the admin's
     "retry" action). After a decline it goes under a new gateway key; after an unknown
     outcome under the same one, so a capture the gateway did make is not made twice. 409
@@ -136,11 +136,12 @@ def capture_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
         room=_open,
         not_retryable=CaptureNotRetryable,
         too_much=_beyond_authorized,
+        actor=actor,
     )
 
 
 @db.atomic
-def void_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
+def void_retry(*, transaction: PaymentTransaction, actor=None) -> PaymentTransaction:
     """Try a failed void again, as `capture_retry` does a capture (also the admin's "retry"
     action). 409 unless failed, or when what is left authorized no longer covers it."""
     return _retry(
@@ -149,6 +150,7 @@ def void_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
         room=_open,
         not_retryable=VoidNotRetryable,
         too_much=_beyond_authorized,
+        actor=actor,
     )
 
 
