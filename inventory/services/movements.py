@@ -164,15 +164,18 @@ def stock_cycle_count(
 @transaction.atomic
 def stock_set_safety_stock(
     *, location: Location, sku: Sku, safety_stock: int, actor=None, note: str = ""
-) -> StockMovement:
+) -> StockMovement | None:
     """Safety stock is a setting, not a quantity on the shelf: its ledger row moves nothing
-    (every delta 0) and says who set it, from what to what, and why."""
+    (every delta 0) and says who set it, from what to what, and why. None (no row) when it
+    already was `safety_stock`."""
     if safety_stock < 0:
         raise InvalidMovement("Safety stock cannot be negative.", field="safety_stock")
     pair = pair_of(location, sku)
     ensure_levels([pair])
     level = StockLevel.objects.select_for_update().get(location_id=pair[0], sku_id=pair[1])
     before = level.safety_stock
+    if before == safety_stock:
+        return None
     StockLevel.objects.filter(pk=level.pk).update(safety_stock=safety_stock)
     text = f"safety stock {before} → {safety_stock}" + (f": {note}" if note else "")
     movement = ledger_row(
