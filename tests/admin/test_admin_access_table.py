@@ -4,7 +4,8 @@ against the table below. An object's URLs are opened on a record of store A. A U
 action without a row fails, naming itself.
 
 Answers: OK (the page, or a redirect onward), LOGIN (sent to the login page), 403, GONE (no
-such record for them: a 404, or the admin's "does not exist" redirect to its front page).
+such record for them: a 404, or a record's URL sending them back to the list, "not one of
+your locations' records", or to the front page).
 An action is OK when the changelist offers it to that user, else 403.
 """
 
@@ -58,7 +59,7 @@ def admin_routes() -> list[str]:
 
 
 def admin_actions() -> list[str]:
-    """ "app.model:action" of every action of every registered ModelAdmin."""
+    """Every action of every registered ModelAdmin, as "app.model:action"."""
     return sorted(
         f"{model._meta.label_lower}:{name}"
         for model, model_admin in admin.site._registry.items()
@@ -92,6 +93,7 @@ ACCESS: dict[str, tuple] = {
     "password_change/done/": EVERY_STAFF,
     "autocomplete/": NOBODY,
     "jsi18n/": EVERY_STAFF,
+    # No record has a page on a site of its own.
     "r/<path:content_type_id>/<path:object_id>/": (*OUT, GONE, GONE, GONE, GONE, GONE),
     "auth/group/": SUPERUSER_ONLY,
     "auth/group/add/": SUPERUSER_ONLY,
