@@ -17,12 +17,22 @@ from customers.selectors import (
 )
 from customers.serializers import PointsAdjustInputSerializer
 from customers.services import customer_enrol, customer_merge, customer_update
+from stores.admin import ScopedNotFoundMixin
 from stores.models import StaffMembership
 from stores.selectors import location_ids_for_user
 
 # Customers found by an exact identifier in this session: staff may open them (they serve
 # any customer at the counter) though none of their orders touch their stores.
 LOOKED_UP_SESSION_KEY = "customers_looked_up"
+
+
+def _customers_visible(request) -> Q | None:
+    """The customers staff may open here: those their stores serve and those they looked up
+    by an exact identifier; None for a superuser (every one)."""
+    if location_ids_for_user(user=request.user) is None:
+        return None
+    looked_up = Q(pk__in=request.session.get(LOOKED_UP_SESSION_KEY, []))
+    return looked_up | customers_served(user=request.user)
 
 
 class CustomerAdminForm(forms.ModelForm):
@@ -144,11 +154,8 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("merged_into")
-        allowed = location_ids_for_user(user=request.user)
-        if allowed is None:
-            return qs
-        looked_up = Q(pk__in=request.session.get(LOOKED_UP_SESSION_KEY, []))
-        return qs.filter(looked_up | customers_served(user=request.user))
+        visible = _customers_visible(request)
+        return qs if visible is None else qs.filter(visible)
 
     def get_search_results(self, request, queryset, search_term):
         """A phone, email or member id, however typed, finds that customer (its survivor)
@@ -275,8 +282,9 @@ class PointsAdjustmentForm(forms.ModelForm):
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(admin.ModelAdmin):
-    """Every points entry; managers add an adjustment (with a reason) here."""
+class PointsEntryAdmin(ScopedNotFoundMixin, admin.ModelAdmin):
+    """The points entries of the customers this person may open (as on the customer page);
+    managers add an adjustment (with a reason) here."""
 
     form = PointsAdjustmentForm
     list_display = ["created_at", "customer", "kind", "points", "held", "pending", "source",
@@ -285,6 +293,13 @@ class PointsEntryAdmin(admin.ModelAdmin):
     search_fields = ["customer__email", "customer__phone", "source", "demand"]
     autocomplete_fields = ["customer"]
     list_select_related = ["customer", "actor"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        visible = _customers_visible(request)
+        if visible is None:
+            return qs
+        return qs.filter(customer__in=Customer.objects.filter(visible))
 
     def has_add_permission(self, request) -> bool:
         return super().has_add_permission(request) and _is_manager(request.user)

@@ -213,8 +213,9 @@ class StockLevelAdmin(LocationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
             after = form.cleaned_data["safety_stock"]
             try:
                 services.stock_set_safety_stock(
-                    location=level.location, sku=level.sku, safety_stock=after
-                )
+                    location=level.location, sku=level.sku, safety_stock=after,
+                    actor=request.user, note=form.cleaned_data["reason"],
+                )  # fmt: skip
             except DomainError as exc:
                 form.add_error("safety_stock", exc.detail)
             else:

@@ -151,6 +151,8 @@ class StockMovement(models.Model):
         DAMAGED = "damaged", "Damaged (held)"
         NOT_FOUND = "not_found", "Not found (held until counted)"
         HOLD_REVERSAL = "hold_reversal", "Disposition reversed (held again)"
+        # A setting, not a quantity: no delta; the note says from what to what, and why.
+        SAFETY_STOCK = "safety_stock", "Safety stock set"
 
     # movement_pair_idx (location, sku, created_at) serves every lookup by location.
     location = models.ForeignKey(
@@ -343,6 +345,10 @@ class Transfer(FSMModelMixin, TimeStampedModel):
     received_at = models.DateTimeField(null=True, blank=True)
     # A standalone transfer: a location asked another for stock (none for an order's).
     requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    declined_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )  # fmt: skip

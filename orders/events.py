@@ -356,6 +356,16 @@ def order_event_ready_for_pickup(
     )  # fmt: skip
 
 
+def order_event_pickup_code_resent(
+    *, order: Order, fulfillment_order: int, location, actor=None
+) -> OrderEvent:
+    """The code sent so far stopped working; the customer is sent a new one."""
+    return _at(
+        Kind.PICKUP_CODE_RESENT, order=order, fulfillment_order=fulfillment_order,
+        location=location, actor=actor, message=f"Pickup code at {location.code} sent again",
+    )  # fmt: skip
+
+
 def order_event_customer_arrived(
     *, order: Order, fulfillment_order: int, location, parking_spot: str = "", actor=None
 ) -> OrderEvent:

@@ -216,6 +216,7 @@ class OrderEvent(models.Model):
         TRANSFER_SHIPPED = "transfer_shipped", "Sent to the pickup store"
         TRANSFER_RECEIVED = "transfer_received", "Received at the pickup store"
         READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
+        PICKUP_CODE_RESENT = "pickup_code_resent", "Pickup code sent again"
         CUSTOMER_ARRIVED = "customer_arrived", "Customer arrived"
         HANDED_OVER = "handed_over", "Handed over"
         EXPIRED = "expired", "Pickup expired"

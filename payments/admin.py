@@ -28,7 +28,7 @@ class PaymentTransactionInline(admin.TabularInline):
     can_delete = False
     fields = [
         "id", "kind", "amount", "status", "gateway_reference", "idempotency_key", "attempt",
-        "reason", "error_code", "error", "created_at", "updated_at",
+        "reason", "error_code", "error", "actor", "created_at", "updated_at",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -43,7 +43,7 @@ def _retry(model_admin, request, transactions, *, noun: str = "refund") -> None:
     retried = 0
     for tx in transactions:
         try:
-            RETRIES[tx.kind](transaction=tx)
+            RETRIES[tx.kind](transaction=tx, actor=request.user)
         except DomainError as exc:
             label = tx.get_kind_display()
             model_admin.message_user(request, f"{label} {tx.pk}: {exc.detail}", messages.WARNING)

@@ -7,6 +7,7 @@ back authorization); `payments.selectors.payment_breaches` checks it.
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -155,6 +156,11 @@ class PaymentTransaction(FSMModelMixin, TimeStampedModel):
     reason = models.CharField(max_length=255, blank=True)
     error_code = models.CharField(max_length=20, choices=ErrorCode.choices, blank=True)
     error = models.TextField(blank=True)
+    # The member of staff who last sent it to the gateway by hand (a retry); none when the
+    # system wrote and sent it.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["pk"]

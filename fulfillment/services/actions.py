@@ -43,6 +43,7 @@ from orders.events import (
     order_event_handed_over,
     order_event_packed,
     order_event_picked,
+    order_event_pickup_code_resent,
     order_event_ready_for_pickup,
     order_event_rejected,
     order_event_shipped,
@@ -254,6 +255,7 @@ def fulfillment_resend_code(*, fulfillment_order: FulfillmentOrder, actor=None) 
     if fo.status != Status.READY_FOR_PICKUP:
         raise PickupNotReady(status=fo.status)
     pickup_code_revoke(fulfillment_order=fo)
+    order_event_pickup_code_resent(**_where(fo), actor=actor)
     outbox_publish(
         "fulfillment.ready", fulfillment_order=fo.pk, round=fo.pickup_code_round, again=True
     )

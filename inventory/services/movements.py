@@ -162,13 +162,30 @@ def stock_cycle_count(
 
 
 @transaction.atomic
-def stock_set_safety_stock(*, location: Location, sku: Sku, safety_stock: int) -> None:
-    """Safety stock is a setting, not a quantity on the shelf: no ledger row."""
+def stock_set_safety_stock(
+    *, location: Location, sku: Sku, safety_stock: int, actor=None, note: str = ""
+) -> StockMovement | None:
+    """Safety stock is a setting, not a quantity on the shelf: its ledger row moves nothing
+    (every delta 0) and says who set it, from what to what, and why. None (no row) when it
+    already was `safety_stock`."""
     if safety_stock < 0:
         raise InvalidMovement("Safety stock cannot be negative.", field="safety_stock")
     pair = pair_of(location, sku)
     ensure_levels([pair])
-    StockLevel.objects.filter(location_id=pair[0], sku_id=pair[1]).update(safety_stock=safety_stock)
+    level = StockLevel.objects.select_for_update().get(location_id=pair[0], sku_id=pair[1])
+    before = level.safety_stock
+    if before == safety_stock:
+        return None
+    StockLevel.objects.filter(pk=level.pk).update(safety_stock=safety_stock)
+    text = f"safety stock {before} → {safety_stock}" + (f": {note}" if note else "")
+    movement = ledger_row(
+        pair,
+        Reason.SAFETY_STOCK,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        note=text[: StockMovement._meta.get_field("note").max_length],
+    )
+    movement.save()
+    return movement
 
 
 # The reasons a person or an outside system records directly, with what `quantity` means.

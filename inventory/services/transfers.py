@@ -184,8 +184,9 @@ def transfer_decline(*, transfer: Transfer, actor, reason: str = "") -> Transfer
     if not can_proceed(transfer.decline):
         raise TransferNotOpen(status=transfer.status)
     transfer.decline()
+    transfer.declined_by = actor if getattr(actor, "is_authenticated", False) else None
     transfer.note = (f"{transfer.note} / declined: {reason}" if reason else transfer.note)[:255]
-    transfer.save(update_fields=["status", "note", "updated_at"])
+    transfer.save(update_fields=["status", "declined_by", "note", "updated_at"])
     return transfer
 
 

@@ -169,6 +169,7 @@ def _retry(
     room: Callable[[Payment, Held], Decimal],
     not_retryable: type[Exception],
     too_much: Callable[[Decimal, Decimal], Exception],
+    actor=None,
 ) -> PaymentTransaction:
     """Put a failed transaction of `kind` back to pending and send it after commit. After a
     decline it goes under a new gateway key (the gateway keeps its "no" under the old one);
@@ -186,8 +187,9 @@ def _retry(
     if tx.error_code == ErrorCode.DECLINED:
         tx.attempt += 1
     tx.error_code, tx.error = ErrorCode.NONE, ""
+    tx.actor = actor if getattr(actor, "is_authenticated", False) else None
     tx.retry()
-    tx.save(update_fields=["attempt", "error_code", "error", "status", "updated_at"])
+    tx.save(update_fields=["attempt", "error_code", "error", "actor", "status", "updated_at"])
     tx.payment = payment
     _send_after_commit(tx)
     return tx

@@ -129,7 +129,7 @@ def demand_capture(*, demand: str, amount: Decimal, key: str) -> list[PaymentTra
 
 @retry_on_conflict
 @db.atomic
-def capture_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
+def capture_retry(*, transaction: PaymentTransaction, actor=None) -> PaymentTransaction:
     """Try a failed capture again (pending, then the gateway after commit; also the admin's
     "retry" action). After a decline it goes under a new gateway key; after an unknown
     outcome under the same one, so a capture the gateway did make is not made twice. 409
@@ -141,11 +141,12 @@ def capture_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
         room=_open,
         not_retryable=CaptureNotRetryable,
         too_much=_beyond_authorized,
+        actor=actor,
     )
 
 
 @db.atomic
-def void_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
+def void_retry(*, transaction: PaymentTransaction, actor=None) -> PaymentTransaction:
     """Try a failed void again, as `capture_retry` does a capture (also the admin's "retry"
     action). 409 unless failed, or when what is left authorized no longer covers it."""
     return _retry(
@@ -154,6 +155,7 @@ def void_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
         room=_open,
         not_retryable=VoidNotRetryable,
         too_much=_beyond_authorized,
+        actor=actor,
     )
 
 

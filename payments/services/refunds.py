@@ -35,7 +35,7 @@ def refund_issue(
 
 
 @db.atomic
-def refund_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
+def refund_retry(*, transaction: PaymentTransaction, actor=None) -> PaymentTransaction:
     """Try a failed refund again (pending, then the gateway after commit). After a decline
     it goes under a new gateway key; after a timeout under the same one, so a refund the
     gateway did make is not made twice. 409 unless failed, or when it no longer fits."""
@@ -49,4 +49,5 @@ def refund_retry(*, transaction: PaymentTransaction) -> PaymentTransaction:
         room=_refundable,
         not_retryable=RefundNotRetryable,
         too_much=too_much,
+        actor=actor,
     )

@@ -730,15 +730,24 @@ def test_negative_cycle_count_is_invalid(store, sku):
 # --- safety stock --------------------------------------------------------------------------
 
 
-def test_safety_stock_is_a_setting_without_a_ledger_row(store, sku):
+def test_safety_stock_is_a_setting_whose_ledger_row_moves_nothing(store, sku):
     stock_put(location=store, sku=sku, on_hand=5)
     movements = StockMovement.objects.count()
 
-    stock_set_safety_stock(location=store, sku=sku, safety_stock=4)
+    row = stock_set_safety_stock(location=store, sku=sku, safety_stock=4, note="promo")
+    again = stock_set_safety_stock(location=store, sku=sku, safety_stock=4)
 
     assert level_of(store, sku).safety_stock == 4
     assert level_of(store, sku).available_to_promise == 1
-    assert StockMovement.objects.count() == movements
+    assert StockMovement.objects.count() == movements + 1  # setting it again records nothing
+    assert again is None
+    assert (row.reason, row.delta_on_hand, row.delta_reserved, row.delta_held) == (
+        "safety_stock",
+        0,
+        0,
+        0,
+    )
+    assert row.note == "safety stock 0 → 4: promo"
     with pytest.raises(InvalidMovement):
         stock_set_safety_stock(location=store, sku=sku, safety_stock=-1)
 
