@@ -24,3 +24,17 @@ class ForgivingRedisCache(RedisCache):
             super().set(key, value, timeout, version)
         except RedisError as exc:
             logger.warning("cache unavailable, write skipped: %s", exc)
+
+    def add(self, key: str, value: Any, timeout: Any = None, version: int | None = None) -> bool:
+        try:
+            return super().add(key, value, timeout, version)
+        except RedisError as exc:
+            logger.warning("cache unavailable, write skipped: %s", exc)
+            return True  # as if this were the first: a rate limit counts nothing meanwhile
+
+    def incr(self, key: str, delta: int = 1, version: int | None = None) -> int:
+        try:
+            return super().incr(key, delta, version)
+        except RedisError as exc:
+            logger.warning("cache unavailable, count skipped: %s", exc)
+            return 0

@@ -13,10 +13,10 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of
+from common.throttling import ScopedWindowThrottle
 from customers.filters import CustomerFilter
 from customers.models import Customer, PointsEntry
 from customers.permissions import IsStaffOrChannelClient, PointsAdjuster
@@ -36,7 +36,7 @@ class CustomerListView(generics.ListAPIView):
     least one is required (400 otherwise). A merged record answers with its survivor."""
 
     permission_classes = [IsStaffOrChannelClient]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "customer_lookup"
     serializer_class = CustomerDetailOutputSerializer
     filterset_class = CustomerFilter

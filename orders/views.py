@@ -7,7 +7,6 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import DomainError
@@ -20,6 +19,7 @@ from common.idempotency import (
     idempotent_replay,
 )
 from common.schema import ErrorOutputSerializer, InvalidOutputSerializer
+from common.throttling import ScopedWindowThrottle
 from inventory.models import Reservation
 from inventory.selectors import reservations_for_demand
 from orders import selectors
@@ -88,7 +88,7 @@ class CheckoutView(APIView):
     """Place an order: routes, reserves every line and records the order in one transaction."""
 
     permission_classes = [permissions.IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "checkout"
 
     @extend_schema(

@@ -9,13 +9,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.api import BodyCheckedMixin
 from common.idempotency import IDEMPOTENCY_HEADER, idempotency_key_of, idempotent
 from common.schema import ErrorOutputSerializer, InvalidOutputSerializer
-from common.throttling import ClientFailureThrottle
+from common.throttling import ClientFailureThrottle, ScopedWindowThrottle
 from orders.models import Order
 from orders.selectors import order_get, token_channel
 from returns import selectors
@@ -77,7 +76,7 @@ class ReturnListCreateView(generics.ListAPIView):
     or return `code`; POST opens one (online without a location, or at a store's counter)."""
 
     permission_classes = [permissions.IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "returns"
     serializer_class = ReturnOutputSerializer
     pagination_class = ReturnListPagination

@@ -1,10 +1,17 @@
 """API rate limits: a client over its rate gets a JSON 429 and nothing is written; wrong tokens
 from one address are cut off before they can be tried at speed."""
 
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
-from rest_framework.test import APIClient
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.throttling import SimpleRateThrottle
 
+from common.cache import ForgivingRedisCache
+from common.throttling import ScopedWindowThrottle
 from orders.models import Order
 from tests.factories import channel_client
 from tests.orders.factories import body, pickup_at, post_checkout, stock_put
@@ -78,3 +85,41 @@ def test_customer_lookups_and_returns_have_their_own_rate(rates, scope, path):
 
     assert answers[:2] == [200, 200]
     assert answers[2] == 429
+
+
+def _window_throttle(cache) -> tuple[ScopedWindowThrottle, object, object]:
+    throttle = ScopedWindowThrottle()
+    throttle.cache = cache
+    view = type("View", (), {"throttle_scope": "checkout"})()
+    request = APIRequestFactory().post("/api/v1/checkout", REMOTE_ADDR="10.0.0.7")
+    request.user = AnonymousUser()
+    return throttle, request, view
+
+
+def test_concurrent_requests_in_every_server_process_are_each_counted_once(rates):
+    """The limit holds when many workers count at the same moment in the shared Redis: no
+    more requests are let through than the rate allows, and none fewer."""
+    rates("checkout", "40/min")
+    cache = ForgivingRedisCache(
+        os.environ["REDIS_URL"], {"KEY_PREFIX": f"throttle-{uuid.uuid4().hex}"}
+    )
+
+    def client_requests(_) -> list[bool]:
+        throttle, request, view = _window_throttle(cache)
+        return [throttle.allow_request(request, view) for _ in range(10)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        allowed = [ok for answers in pool.map(client_requests, range(8)) for ok in answers]
+
+    assert allowed.count(True) == 40
+    throttle, request, view = _window_throttle(cache)
+    assert throttle.allow_request(request, view) is False
+    assert 1 <= throttle.wait() <= 60, "Retry-After: the rest of the window opened by the first"
+
+
+def test_a_redis_that_is_away_counts_nothing_and_refuses_nothing(rates):
+    rates("checkout", "1/min")
+    cache = ForgivingRedisCache("redis://127.0.0.1:18615/0", {"OPTIONS": {"socket_timeout": 1}})
+    throttle, request, view = _window_throttle(cache)
+
+    assert [throttle.allow_request(request, view) for _ in range(3)] == [True, True, True]
