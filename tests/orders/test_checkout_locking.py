@@ -102,3 +102,23 @@ def test_checkout_answer_and_its_replay_are_the_order_as_get_shows_it(order_for,
     if name in ("ship-split", "ship-to-store"):
         held = {r["location"] for line in shown.json()["lines"] for r in line["reservations"]}
         assert len(held) == 2
+
+
+def test_checkout_answer_with_discounts_tenders_and_a_new_member_is_the_order_as_get_shows_it(
+    order_for, xuhui
+):
+    _channel, payload = order_for("pickup")
+    payload["enrol"] = True
+    payload["customer"]["phone"] = "+8613800000000"
+    payload["lines"][0]["discount"] = "5.5"
+    payload["discounts"] = [{"code": "SUMMER10", "amount": "10"}]
+    client = channel_client("web")
+
+    placed = post_checkout(client, payload)
+    shown = client.get(f"/api/v1/orders/{placed.json()['number']}")
+
+    assert (placed.status_code, shown.status_code) == (201, 200), placed.content
+    assert placed.json() == shown.json()
+    assert placed.json()["customer"]["member_id"]
+    assert placed.json()["discounts"] == [{"code": "SUMMER10", "amount": "10.00"}]
+    assert [line["line_discount"] for line in placed.json()["lines"]] == ["5.50", "0.00"]
