@@ -25,13 +25,13 @@ class HashedTokenAuthentication(TokenAuthentication):
             raise
 
     def authenticate_credentials(self, key: str):
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(digest=token_digest(key), revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        # The digest is unique: one row or none, no ORDER BY and LIMIT; the user read with it.
+        try:
+            token = ApiToken.objects.select_related("user").get(
+                digest=token_digest(key), revoked_at__isnull=True, user__is_active=True
+            )
+        except ApiToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.") from None
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
