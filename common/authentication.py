@@ -25,9 +25,13 @@ class HashedTokenAuthentication(TokenAuthentication):
             raise
 
     def authenticate_credentials(self, key: str):
-        token = ApiToken.objects.select_related("user").filter(digest=token_digest(key)).first()
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+        # The digest is unique: one row or none, no ORDER BY and LIMIT; the user read with it.
+        try:
+            token = ApiToken.objects.select_related("user").get(
+                digest=token_digest(key), user__is_active=True
+            )
+        except ApiToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
         now = timezone.now()
         refusal = token_refusal(token=token, now=now)  # on the row just read: no query more
         if refusal is not None:

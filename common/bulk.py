@@ -6,16 +6,19 @@ Each is a multi-row INSERT as `bulk_create` writes it; on PostgreSQL they go to 
 together as one statement of data-modifying CTEs, so the whole write is one round trip.
 Elsewhere (the embedded SQLite default) each table is one `bulk_create`.
 
-The INSERTs are compiled by Django's own InsertQuery, so field conversion, `auto_now` and
-`pre_save` behave exactly as in `bulk_create`; primary keys are set on the objects, in the
-order given, as `bulk_create` sets them.
+Each field's value is what `bulk_create` would send (its `pre_save`, so `auto_now`, and its
+`get_db_prep_save`); on PostgreSQL the INSERT's text is made once per model and row count,
+elsewhere (or for a value that is an expression) Django's own InsertQuery compiles it.
+Primary keys are set on the objects, in the order given, as `bulk_create` sets them.
 """
 
+import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import AutoField, Model, QuerySet
+from django.db.models import AutoField, Field, Model, QuerySet
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
@@ -29,13 +32,50 @@ class Rows:
     skip_conflicts: bool = False
 
 
+def _insert_fields(opts) -> list[Field]:
+    return [f for f in opts.concrete_fields if not f.generated and not isinstance(f, AutoField)]
+
+
+@functools.cache
+def _insert_sql(model: type[Model], count: int, *, skip_conflicts: bool, returning: bool) -> str:
+    """The text of a multi-row INSERT of `count` rows, as InsertQuery writes it (PostgreSQL)."""
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    opts = model._meta
+    columns = ", ".join(qn(f.column) for f in _insert_fields(opts))
+    row = "(" + ", ".join(["%s"] * len(_insert_fields(opts))) + ")"
+    # Table and column names only; every value is a parameter.
+    sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES "  # noqa: S608
+    sql += ", ".join([row] * count)
+    if skip_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {qn(opts.db_table)}.{qn(opts.pk.column)}"
+    return sql
+
+
 def _compiled(rows: Rows, connection, *, returning: bool) -> tuple[str, tuple]:
     objs = list(rows.objs)
     model = type(objs[0])
     opts = model._meta
     # What bulk_create does first: pk defaults, related objects' ids copied to the row.
     model._default_manager.get_queryset()._prepare_for_bulk_create(objs)
-    fields = [f for f in opts.concrete_fields if not f.generated and not isinstance(f, AutoField)]
+    fields = _insert_fields(opts)
+    if connection.vendor == "postgresql" and connection.alias == DEFAULT_DB_ALIAS:
+        # Plain values need no compiler: each field's pre_save and database value, as
+        # InsertQuery takes them, under a text made once per model and row count.
+        values = [f.pre_save(obj, True) for obj in objs for f in fields]
+        plain = not any(hasattr(f, "get_placeholder") for f in fields) and not any(
+            hasattr(v, "resolve_expression") for v in values
+        )
+        if plain:
+            params = tuple(
+                f.get_db_prep_save(v, connection=connection)
+                for f, v in zip(itertools.cycle(fields), values)
+            )
+            sql = _insert_sql(
+                model, len(objs), skip_conflicts=rows.skip_conflicts, returning=returning
+            )
+            return sql, params
     query = InsertQuery(model, on_conflict=OnConflict.IGNORE if rows.skip_conflicts else None)
     query.insert_values(fields, objs)
     compiler = query.get_compiler(connection=connection)

@@ -33,6 +33,7 @@ from orders.serializers import (
     OrderOutputSerializer,
     OrderSummaryOutputSerializer,
 )
+from orders.serializers.outputs import order_placed_output
 from orders.services.checkout import CheckoutRequest, PlacedOrder, checkout
 from orders.services.intake import checkout_request_complete
 from orders.services.lifecycle import order_cancel, order_line_cancel
@@ -60,14 +61,12 @@ def render_order(order: Order) -> dict:
 
 def render_placed(placed: PlacedOrder) -> dict:
     """A new order as GET /orders/{number} will show it, from memory: no query."""
-    return OrderOutputSerializer(
+    return order_placed_output(
         placed.order,
-        context={
-            "reservations": placed.reservations,
-            "lines": placed.lines,
-            "payments": {placed.order.number: placed.payments},
-        },
-    ).data
+        lines=placed.lines,
+        reservations=placed.reservations,
+        payments=placed.payments,
+    )
 
 
 def checkout_idempotent(

@@ -1,13 +1,15 @@
 """What every writer of stock shares: stock rows, ledger rows and the bounds of a quantity.
 
-Stock arithmetic is one conditional UPDATE per (location, sku) whose row count is checked;
-rows are touched in (location id, sku id) order so concurrent requests never deadlock.
+Stock arithmetic is one conditional UPDATE per (location, sku) whose row count is checked
+(a reserve takes all of its pairs in one such statement: `take_free`); rows are touched in
+(location id, sku id) order so concurrent requests never deadlock.
 """
 
 import dataclasses
 from collections.abc import Iterable, Mapping
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -66,6 +68,71 @@ def change_level(
         changes["held"] = F("held") + held
     updated = rows.update(**changes, updated_at=timezone.now())
     return updated == 1
+
+
+# Every pair of a demand in one statement: the sub-select locks the rows whose free stock
+# covers the request in (location, sku) order, as one UPDATE per pair in that order would,
+# then they change. A row locked by another transaction is waited for and its guard checked
+# again on the version that transaction committed (READ COMMITTED), so a pair short by then
+# is left out of what the statement returns, unlocked and unchanged.
+_TAKE_FREE = """UPDATE {table} AS s
+    SET on_hand = s.on_hand + locked.on_hand, reserved = s.reserved + locked.reserved,
+        updated_at = %(now)s
+    FROM (
+        SELECT level.id, w.on_hand, w.reserved
+        FROM {table} AS level
+        JOIN unnest(%(locations)s::integer[], %(skus)s::integer[], %(on_hand)s::integer[],
+                    %(reserved)s::integer[], %(need)s::integer[])
+            AS w (location_id, sku_id, on_hand, reserved, need)
+            ON level.location_id = w.location_id AND level.sku_id = w.sku_id
+        WHERE level.on_hand >= level.reserved + level.held + w.need {safety}
+        ORDER BY level.location_id, level.sku_id
+        FOR UPDATE OF level
+    ) AS locked
+    WHERE s.id = locked.id
+    RETURNING s.location_id, s.sku_id"""
+
+
+def _take_free_sql(*, allow_safety_stock: bool) -> str:
+    return _TAKE_FREE.format(
+        table=connection.ops.quote_name(StockLevel._meta.db_table),
+        safety="" if allow_safety_stock else "+ level.safety_stock",
+    )
+
+
+def take_free(
+    amounts: Mapping[Pair, int], *, from_shelf: bool, allow_safety_stock: bool
+) -> list[Pair]:
+    """Every pair's `amounts` out of its free stock (see free_guard), in one statement:
+    reserved (`from_shelf=False`) or gone from on hand (`from_shelf`). Returns the pairs
+    whose guard did not hold, in (location, sku) order; the others stay changed and locked.
+    """
+    ordered = sorted(amounts.items())
+    if connection.vendor != "postgresql":
+        # The embedded default (SQLite) has no row locks to order: one UPDATE per pair.
+        return [
+            pair
+            for pair, qty in ordered
+            if not change_level(
+                pair,
+                on_hand=-qty if from_shelf else 0,
+                reserved=0 if from_shelf else qty,
+                guard=free_guard(qty, allow_safety_stock=allow_safety_stock),
+            )
+        ]
+    quantities = [qty for _, qty in ordered]
+    params = {
+        "locations": [loc for (loc, _), _ in ordered],
+        "skus": [sku for (_, sku), _ in ordered],
+        "on_hand": [-qty for qty in quantities] if from_shelf else [0] * len(ordered),
+        "reserved": [0] * len(ordered) if from_shelf else quantities,
+        "need": quantities,
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_take_free_sql(allow_safety_stock=allow_safety_stock), params)
+        changed = set(cursor.fetchall())
+    return [pair for pair, _ in ordered if pair not in changed]
 
 
 def free_guard(quantity: int, *, allow_safety_stock: bool) -> Q:

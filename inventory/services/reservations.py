@@ -21,9 +21,9 @@ from inventory.services.levels import (
     Pair,
     change_level,
     check_positive,
-    free_guard,
     ledger_row,
     shortage,
+    take_free,
 )
 from inventory.services.ship_capacity import ship_days_claim, ship_days_free, ship_days_to_take
 from inventory.sourcing import USES_SHIP_CAPACITY
@@ -129,15 +129,11 @@ def _reserve(
     else:
         # Every row first, in one statement; the stock rows are locked last.
         insert_rows(Rows(day_rows, skip_conflicts=True), reservations, held, *with_rows)
-    for index, (pair, qty) in enumerate(ordered):
-        if not change_level(
-            pair,
-            on_hand=-qty if handed_over else 0,
-            reserved=0 if handed_over else qty,
-            guard=free_guard(qty, allow_safety_stock=allow_safety_stock),
-        ):
-            # Report every short line, not only the first: the rest are read, not locked.
-            raise shortage(dict(ordered[index:]), pair, allow_safety_stock=allow_safety_stock)
+    short = take_free(totals, from_shelf=handed_over, allow_safety_stock=allow_safety_stock)
+    if short:
+        # Every short line is reported, as it reads now (the rest are held until rollback).
+        missing = {pair: totals[pair] for pair in short}
+        raise shortage(missing, short[0], allow_safety_stock=allow_safety_stock)
     if handed_over:
         StockMovement.objects.bulk_create(
             held

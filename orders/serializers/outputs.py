@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import Order, OrderEvent, OrderLine
+from orders.references import LineReference
 from orders.services.pricing import order_totals_display
 from payments.models import Payment
 from payments.selectors import payments_of_demand
@@ -90,6 +91,17 @@ class CustomerOutputSerializer(serializers.Serializer):
     )
 
 
+def order_delivery(order: Order) -> dict:
+    delivery = {"method": order.delivery_method}
+    if order.pickup_location_id:
+        delivery["location"] = order.pickup_location.code
+    if order.shipping_address:
+        delivery["address"] = order.shipping_address
+    if order.ship_to_store:
+        delivery["ship_to_store"] = True
+    return delivery
+
+
 class OrderOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
     customer = CustomerOutputSerializer()
     delivery = serializers.SerializerMethodField()
@@ -126,14 +138,7 @@ class OrderOutputSerializer(OrderMoneyMixin, serializers.ModelSerializer):
         return PaymentOutputSerializer(order_payments(order, self.context), many=True).data
 
     def get_delivery(self, order: Order) -> dict:
-        delivery = {"method": order.delivery_method}
-        if order.pickup_location_id:
-            delivery["location"] = order.pickup_location.code
-        if order.shipping_address:
-            delivery["address"] = order.shipping_address
-        if order.ship_to_store:
-            delivery["ship_to_store"] = True
-        return delivery
+        return order_delivery(order)
 
     @extend_schema_field(OrderLineOutputSerializer(many=True))
     def get_lines(self, order: Order) -> list[dict]:
@@ -172,3 +177,80 @@ class OrderEventOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["kind", "message", "data", "actor", "location", "created_at"]
+
+
+# The fields' own formatting (two decimals as a string, the datetime in the current zone),
+# so the plain answer below reads exactly as OrderOutputSerializer's.
+_MONEY = serializers.DecimalField(max_digits=12, decimal_places=2)
+_WHEN = serializers.DateTimeField()
+
+
+def order_placed_output(
+    order: Order,
+    *,
+    lines: list[OrderLine],
+    reservations: dict[str, list[dict]],
+    payments: list[Payment],
+) -> dict:
+    """A new order exactly as OrderOutputSerializer shows it, built as plain values: checkout
+    answers every order with it, and the serializer's machinery would cost more than the
+    rest of the answer."""
+    money = _MONEY.to_representation
+    customer = order.customer
+    number = order.number
+    return {
+        "number": number,
+        "status": str(order.status),
+        "return_status": str(order.return_status),
+        "channel": str(order.channel),
+        "customer": None
+        if customer is None
+        else {
+            "email": customer.email,
+            "phone": customer.phone,
+            "name": customer.name,
+            "member_id": customer.member_id,
+        },
+        "delivery": order_delivery(order),
+        "currency": order.currency,
+        "subtotal": money(order.subtotal),
+        "shipping_total": money(order.shipping_total),
+        "discount_total": money(order.discount_total),
+        "total": money(order.grand_total),
+        "discounts": [
+            {"code": str(d["code"]), "amount": money(d["amount"])} for d in order.discounts
+        ],
+        "totals": order_totals_display(order=order, payments=payments),
+        "payments": [
+            {
+                "method": str(p.method),
+                "amount": money(p.amount),
+                "authorized": money(p.authorized),
+                "captured": money(p.captured),
+                "refunded": money(p.refunded),
+                "status": str(p.status),
+            }
+            for p in payments
+        ],
+        "lines": [
+            {
+                "id": line.pk,
+                "sku": line.sku_code,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": money(line.unit_price),
+                "line_discount": money(line.line_discount),
+                "order_discount": money(line.order_discount),
+                "unit_paid": money(line.unit_paid),
+                "units_paid_extra": line.units_paid_extra,
+                "quantity_cancelled": line.quantity_cancelled,
+                "quantity_fulfilled": line.quantity_fulfilled,
+                "quantity_returned": line.quantity_returned,
+                "reservations": reservations.get(
+                    str(LineReference(number=number, line_id=line.pk)), []
+                ),
+            }
+            for line in lines
+        ],
+        "created_at": _WHEN.to_representation(order.created_at),
+    }

@@ -27,9 +27,8 @@ from orders.events import (
     order_event_placed,
     order_event_reserved,
     order_event_routed,
-    order_events_write,
 )
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
 from orders.services.points import (
     order_points_earn_event,
     order_points_pending_event,
@@ -152,8 +151,9 @@ def _write_order(
     totals: CheckoutMoney,
     actor,
     number: str,
-) -> tuple[Order, list[OrderLine], list[StockRequest]]:
-    """The order, its lines and events; returns what the lines must hold.
+) -> tuple[Order, list[OrderLine], list[StockRequest], list[OrderEvent]]:
+    """The order and its lines; returns what the lines must hold and the order's events,
+    unsaved (they go with the reservations, in one statement).
 
     No stock row is touched here. A sale at the till is written as it will end, fulfilled:
     its stock is consumed as it is reserved.
@@ -233,8 +233,7 @@ def _write_order(
                 save=False,
             )
         )
-    order_events_write(events)
-    return order, lines, holds
+    return order, lines, holds, events
 
 
 @dataclass(frozen=True)
@@ -269,10 +268,10 @@ def _placed(
 
 
 def _hold_stock(*, order: Order, holds: list[StockRequest], with_rows: list[list[Model]]) -> None:
-    """The conditional stock UPDATEs: last, so each row stays locked only until the commit.
-    `with_rows` (the outbox event, the recorded answer) are written with the reservations,
-    in one statement before them. A sale at the till takes its units out at once (the goods
-    left with the customer)."""
+    """The conditional stock UPDATE of every line: last, so each row stays locked only until
+    the commit. `with_rows` (the order's events, the outbox event, the recorded answer) are
+    written with the reservations, in one statement before it. A sale at the till takes its
+    units out at once (the goods left with the customer)."""
     at_till = order.delivery_method == DeliveryMethod.CARRY_OUT
     stock_reserve(
         requests=holds,
@@ -362,7 +361,7 @@ def _place_once(
     actor,
     idempotency: IdempotentCall[PlacedOrder] | None,
 ) -> PlacedOrder:
-    """One transaction: every row first, the answer recorded, the stock UPDATEs last.
+    """One transaction: every row first, the answer recorded, the stock UPDATE last.
 
     The Idempotency-Key is claimed with the answer, in the same statement as the outbox row
     and the reservations, so its record is written once (see common.idempotency: a
@@ -375,7 +374,7 @@ def _place_once(
             with (
                 idempotency.transaction(claim_first=False) if idempotency else transaction.atomic()
             ):
-                order, lines, holds = _write_order(
+                order, lines, holds, order_events = _write_order(
                     request=request, decision=decision, totals=totals, actor=actor, number=number
                 )
                 payments = payments_new(
@@ -391,7 +390,11 @@ def _place_once(
                 placed = replace(_placed(order, lines, holds, decision), payments=payments)
                 events = [outbox_event("order.placed", number=number), _points_event(order)]
                 answer = [idempotency.record(placed, save=False)] if idempotency else []
-                _hold_stock(order=order, holds=holds, with_rows=[events, new_payments, answer])
+                _hold_stock(
+                    order=order,
+                    holds=holds,
+                    with_rows=[order_events, events, new_payments, answer],
+                )
                 outbox_deliver_after_commit(events)
         except _NumberTaken as taken:
             # Only a clash on the number is retried; a number clashing five times running

@@ -183,6 +183,19 @@ def test_checking_a_token_and_why_it_is_refused_is_one_query(django_assert_num_q
 
 
 @pytest.mark.django_db
+def test_token_of_a_deactivated_user_is_401_at_once(api_client):
+    key = _issue("--channel", "app")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api_client.get("/api/v1/locations").status_code == 200
+
+    get_user_model().objects.filter(username="channel-app").update(is_active=False)
+    response = api_client.get("/api/v1/locations")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+
+
+@pytest.mark.django_db
 def test_anonymous_request_is_401_with_the_error_shape(api_client):
     response = api_client.get("/api/v1/locations")
 
