@@ -32,8 +32,8 @@ from returns.services.lifecycle import (
     return_receive,
     return_reject,
 )
-from stores.models import Location
-from stores.selectors import location_ids_for_user
+from stores.models import Location, StaffMembership
+from stores.selectors import location_ids_for_user, staff_roles
 
 BUTTONS = {
     "receive": (return_receive, ReturnReceiveInputSerializer),
@@ -120,7 +120,11 @@ class ReturnAdmin(FSMAdminMixin, admin.ModelAdmin):
              for r in selectors.return_refunds(ret=ret)),
         ) or "-"  # fmt: skip
 
-    @admin.action(description="Clear wrong return-code tries (managers)")
+    def has_clear_code_tries_permission(self, request) -> bool:
+        """Only managers clear the tries (each return's own rule is the service's)."""
+        return StaffMembership.Role.MANAGER in staff_roles(user=request.user)
+
+    @admin.action(description="Clear wrong return-code tries", permissions=["clear_code_tries"])
     def clear_code_tries(self, request, queryset):
         cleared = 0
         for ret in queryset:

@@ -12,6 +12,7 @@ An action is OK when the changelist offers it to that user, else 403.
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -228,6 +229,26 @@ ACCESS: dict[str, tuple] = {
     "customers/customer/<path:object_id>/delete/": SUPERUSER_ONLY,
     "customers/customer/<path:object_id>/change/": STORE_A_RECORD,
     "customers/customer/<path:object_id>/": TO_ITS_PAGE,
+    # The login lockout's records (django-axes): a superuser reads and clears them, nobody
+    # writes them by hand.
+    "axes/accessattempt/": SUPERUSER_ONLY,
+    "axes/accessattempt/add/": NOBODY,
+    "axes/accessattempt/<path:object_id>/history/": SUPERUSER_ONLY,
+    "axes/accessattempt/<path:object_id>/delete/": SUPERUSER_ONLY,
+    "axes/accessattempt/<path:object_id>/change/": SUPERUSER_ONLY,
+    "axes/accessattempt/<path:object_id>/": TO_ITS_PAGE,
+    "axes/accesslog/": SUPERUSER_ONLY,
+    "axes/accesslog/add/": NOBODY,
+    "axes/accesslog/<path:object_id>/history/": SUPERUSER_ONLY,
+    "axes/accesslog/<path:object_id>/delete/": SUPERUSER_ONLY,
+    "axes/accesslog/<path:object_id>/change/": SUPERUSER_ONLY,
+    "axes/accesslog/<path:object_id>/": TO_ITS_PAGE,
+    "axes/accessfailurelog/": SUPERUSER_ONLY,
+    "axes/accessfailurelog/add/": NOBODY,
+    "axes/accessfailurelog/<path:object_id>/history/": SUPERUSER_ONLY,
+    "axes/accessfailurelog/<path:object_id>/delete/": SUPERUSER_ONLY,
+    "axes/accessfailurelog/<path:object_id>/change/": SUPERUSER_ONLY,
+    "axes/accessfailurelog/<path:object_id>/": TO_ITS_PAGE,
     "app_list": EVERY_STAFF,
     "auth.group:delete_selected": SUPERUSER_ONLY,
     "auth.user:delete_selected": SUPERUSER_ONLY,
@@ -261,6 +282,11 @@ ACCESS: dict[str, tuple] = {
     "payments.paymenttransaction:delete_selected": NOBODY,
     "payments.paymenttransaction:retry": SUPERUSER_ONLY,
     "returns.return:delete_selected": NOBODY,
+    "returns.return:clear_code_tries": MANAGERS,
+    "axes.accessattempt:cleanup_expired_attempts": SUPERUSER_ONLY,
+    "axes.accessattempt:delete_selected": SUPERUSER_ONLY,
+    "axes.accessfailurelog:delete_selected": SUPERUSER_ONLY,
+    "axes.accesslog:delete_selected": SUPERUSER_ONLY,
     "stores.location:delete_selected": SUPERUSER_ONLY,
     "stores.staffmembership:delete_selected": SUPERUSER_ONLY,
 }
@@ -335,6 +361,13 @@ def world(xuhui, pudong, kunshan, tee, django_capture_on_commit_callbacks):
         "orders.order": order,
         "fulfillment.fulfillmentorder": fo,
         "returns.return": ret,
+        "axes.accessattempt": AccessAttempt.objects.create(
+            username="associate_a", ip_address="10.0.0.9", failures_since_start=1
+        ),
+        "axes.accesslog": AccessLog.objects.create(username="associate_a", ip_address="10.0.0.9"),
+        "axes.accessfailurelog": AccessFailureLog.objects.create(
+            username="associate_a", ip_address="10.0.0.9"
+        ),
     }
     clients = {"anonymous": Client()}
     for role, user in users.items():
