@@ -1,8 +1,10 @@
 """What the orders API takes: a checkout as a storefront or a till sends it, a cancel."""
 
+import threading
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.functional import cached_property
 from rest_framework import serializers
 
 from common.models import Channel
@@ -18,6 +20,27 @@ from payments.models import Payment
 from payments.services import Tender
 from stores.models import Location
 from stores.selectors import locations_by_code
+
+
+class FieldsOncePerThread:
+    """A serializer whose fields (nested serializers and theirs included) are built and
+    bound once per thread instead of deep-copied for every instance, as DRF does so that an
+    instance may change its own fields. These fields are never changed and keep nothing of
+    a request but their parent, which is set to the serializer at hand; one thread
+    validates one request at a time, so no two serializers share them at once."""
+
+    _built = threading.local()
+
+    @cached_property
+    def fields(self):
+        fields = getattr(self._built, type(self).__qualname__, None)
+        if fields is None:
+            fields = super().fields
+            setattr(self._built, type(self).__qualname__, fields)
+        fields.serializer = self
+        for field in fields.values():
+            field.parent = self
+        return fields
 
 
 class CustomerInputSerializer(serializers.Serializer):
@@ -201,7 +224,7 @@ class DeliveryInputSerializer(serializers.Serializer):
         return attrs
 
 
-class CheckoutInputSerializer(serializers.Serializer):
+class CheckoutInputSerializer(FieldsOncePerThread, serializers.Serializer):
     customer = CustomerInputSerializer()
     channel = serializers.ChoiceField(choices=Channel.choices)
     lines = CheckoutLineInputSerializer(many=True, allow_empty=False)
