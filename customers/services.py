@@ -1,7 +1,10 @@
 """Writers of customers: one customer identity across channels, enrolment and merges."""
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, Q, QuerySet
+import functools
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from common.bulk import insert_or_read
@@ -115,15 +118,26 @@ def _save_unless_member_id_taken(customer: Customer, fields: list[str]) -> bool:
 def _holders(*, email: str | None, phone: str | None, member_id: str | None) -> QuerySet[Customer]:
     """Everyone holding this email, this phone or this member id, and whom they were
     merged into."""
-    wanted = Q(pk__in=[])
-    if email:
-        wanted |= Q(email=email)
-    if phone:
-        wanted |= Q(phone=phone)
-    if member_id:
-        wanted |= Q(member_id=member_id)
-    survivors = Customer.objects.filter(wanted, merged_into__isnull=False).values("merged_into")
-    return Customer.objects.filter(wanted | Q(pk__in=survivors)).order_by("pk")
+    given = {"email": email, "phone": phone, "member_id": member_id}
+    values = [value for value in given.values() if value]
+    sql = _holder_ids_sql(tuple(field for field, value in given.items() if value))
+    ids = RawSQL(sql, values * 2)  # noqa: S611 - names only; every value is a parameter
+    return Customer.objects.filter(pk__in=ids).order_by("pk")
+
+
+@functools.cache
+def _holder_ids_sql(fields: tuple[str, ...]) -> str:
+    """The ids of the holders of these identifiers (one parameter each, given twice) and of
+    their survivors: written once per set of identifiers, not compiled on every checkout."""
+    qn, opts = connection.ops.quote_name, Customer._meta
+    table, pk = qn(opts.db_table), qn(opts.pk.column)
+    merged_into = qn(opts.get_field("merged_into").column)
+    named = " OR ".join(f"{qn(opts.get_field(field).column)} = %s" for field in fields)
+    # Table and column names only; every value is a parameter.
+    return (
+        f"SELECT {pk} FROM {table} WHERE {named}"  # noqa: S608
+        f" UNION SELECT {merged_into} FROM {table} WHERE ({named}) AND {merged_into} IS NOT NULL"
+    )
 
 
 def _found(
