@@ -230,3 +230,26 @@ def test_an_order_whose_total_does_not_fit_is_400_and_holds_nothing(web, kunshan
     assert response.json()["code"] == "order_total_too_large"
     assert not Order.objects.exists()
     assert level_of(kunshan, SkuFactory(code="BIG-000")).reserved == 0
+
+
+def test_checkouts_validated_at_once_in_several_threads_each_get_their_own_errors():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from orders.serializers import CheckoutInputSerializer
+
+    def bad(n: int) -> dict:
+        payload = _checkout_body(lines__0__quantity=0, channel=f"nowhere-{n}")
+        payload["customer"] = {"email": f"not-an-email-{n}"}
+        payload["delivery"] = {"method": "ship", "ship_to_store": n % 2 == 0}
+        return payload
+
+    def errors(n: int) -> dict:
+        serializer = CheckoutInputSerializer(data=bad(n))
+        assert not serializer.is_valid()
+        return serializer.errors
+
+    expected = {n: errors(n) for n in range(8)}
+    assert expected[1]["channel"] == ['"nowhere-1" is not a valid choice.']
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(errors, [n % 8 for n in range(400)]))
+    assert answers == [expected[n % 8] for n in range(400)]
