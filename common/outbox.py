@@ -3,8 +3,11 @@
 `outbox_publish` writes an event row inside the caller's transaction and queues its
 delivery only once that transaction commits, so a rollback sends nothing and a broker
 outage loses nothing: `outbox_sweep` re-queues rows that were not processed in time.
-Processing takes a row lock and marks the row in the same transaction as the handler's
-own writes, so a duplicate delivery finds it processed and does nothing.
+Processing claims the row (`SELECT ... FOR UPDATE SKIP LOCKED`) in the transaction that runs
+the handler and marks it processed in that same transaction, with the handler's own writes:
+a duplicate delivery finds it locked (skips it) or processed, and does nothing. No lock or
+state outlives a transaction, so the outbox is correct behind a transaction pooler
+(PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
 
 A handler that fails is rolled back with its writes; the failure is counted on the row in
 a transaction of its own, and the sweeper waits twice as long after each failed attempt.
@@ -12,8 +15,7 @@ After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as 
 """
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -88,23 +90,66 @@ def outbox_deliver_after_commit(events: list[OutboxEvent]) -> None:
         transaction.on_commit(partial(_enqueue, event.pk, event.topic))
 
 
-@contextmanager
-def _working_on(event_id: int) -> Iterator[bool]:
-    """True when no other process works on the event now. A PostgreSQL session lock on the
-    event's id: released at the end, or by the server when a killed worker's connection
-    goes. (The embedded default runs every task in its one process: nothing to exclude.)"""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [event_id])
-        mine = cursor.fetchone()[0]
-    try:
-        yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [event_id])
+_TABLE = OutboxEvent._meta.db_table
+# An attempt counted on each unprocessed event asked for, in a statement of its own, except on
+# those a transaction works on now (their rows locked): a duplicate delivery of an event being
+# processed counts nothing. Returns the ids counted.
+_COUNT_ATTEMPT = f"""
+    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
+    WHERE id IN (
+        SELECT id FROM {_TABLE} WHERE id = ANY(%s) AND processed_at IS NULL
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+"""  # noqa: S608 - the table name; every value is a parameter
+# The same for an event and the new events of its topic waiting with it (that one first,
+# then oldest first).
+_COUNT_ATTEMPT_WAITING = f"""
+    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
+    WHERE id IN (
+        SELECT id FROM {_TABLE}
+        WHERE processed_at IS NULL AND topic = %s AND (id = %s OR attempts = 0)
+        ORDER BY id <> %s, id LIMIT %s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+"""  # noqa: S608 - the table name; every value is a parameter
+
+
+def _count_attempt(*, event_ids: list[int], topic: str = "", limit: int = 0) -> list[int]:
+    """Count an attempt on `event_ids` (with `topic` and `limit`: on the first of them and
+    the new events of `topic` waiting with it) that are unprocessed and that no transaction
+    works on now; committed at once (autocommit). Returns the ids counted."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if topic:
+                first = event_ids[0]
+                cursor.execute(_COUNT_ATTEMPT_WAITING, [now, topic, first, first, limit])
+            else:
+                cursor.execute(_COUNT_ATTEMPT, [now, event_ids])
+            return sorted(row[0] for row in cursor.fetchall())
+    # The embedded default runs every task in its one process: nothing to exclude.
+    unprocessed = OutboxEvent.objects.filter(processed_at__isnull=True)
+    if topic:
+        unprocessed = unprocessed.filter(Q(pk=event_ids[0]) | Q(attempts=0), topic=topic)
+        ids = list(unprocessed.order_by("pk").values_list("pk", flat=True)[:limit])
+    else:
+        ids = list(unprocessed.filter(pk__in=event_ids).values_list("pk", flat=True))
+    OutboxEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, enqueued_at=now)
+    return sorted(ids)
+
+
+def _claim(event_ids: list[int]) -> list[OutboxEvent]:
+    """Inside the transaction that does the work: lock the rows of `event_ids` still
+    unprocessed, skipping any another transaction holds. The lock lasts until the commit that
+    marks them processed (or the rollback that leaves them to a retry), on whatever server
+    connection runs this transaction: nothing outlives it behind a transaction pooler."""
+    return list(
+        OutboxEvent.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=event_ids, processed_at__isnull=True)
+        .order_by("pk")
+    )
 
 
 def outbox_process(*, event_id: int) -> bool:
@@ -115,75 +160,22 @@ def outbox_process(*, event_id: int) -> bool:
     off from it and in the end leaves it for a person, instead of redelivering it for ever.
     A delivery of an event that another worker is working on counts nothing.
     """
-    with _working_on(event_id) as mine:
-        if not mine:
-            return False  # a duplicate delivery, while the first one runs
-        # One UPDATE, committed on its own (autocommit): counted whatever happens next.
-        claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
-            attempts=F("attempts") + 1, enqueued_at=timezone.now()
-        )
-        if not claimed:
-            return False  # already processed
-        with transaction.atomic():
-            event = (
-                OutboxEvent.objects.select_for_update()
-                .filter(pk=event_id, processed_at__isnull=True)
-                .first()
-            )
-            if event is None:  # processed meanwhile (by a worker that held no session lock)
-                return False
-            handler = _handlers.get(event.topic)
-            if handler is not None:
-                handler(event)
-            else:
-                logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
-            event.processed_at = timezone.now()
-            event.last_error = ""
-            event.save(update_fields=["processed_at", "last_error"])
+    if not _count_attempt(event_ids=[event_id]):
+        return False  # already processed, or a duplicate delivery while the first one runs
+    with transaction.atomic():
+        claimed = _claim([event_id])
+        if not claimed:  # processed meanwhile, or taken by a delivery counted at that moment
+            return False
+        [event] = claimed
+        handler = _handlers.get(event.topic)
+        if handler is not None:
+            handler(event)
+        else:
+            logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
+        event.processed_at = timezone.now()
+        event.last_error = ""
+        event.save(update_fields=["processed_at", "last_error"])
     return True
-
-
-_TABLE = OutboxEvent._meta.db_table
-# The new events of a topic waiting with one of them (that one first, then oldest first),
-# each taken only if no other session works on it now (the session lock of _working_on).
-_TAKE_WAITING = f"""
-    SELECT id FROM (
-        SELECT id FROM {_TABLE}
-        WHERE processed_at IS NULL AND topic = %s AND (id = %s OR attempts = 0)
-        ORDER BY id <> %s, id LIMIT %s
-    ) AS waiting
-    WHERE pg_try_advisory_lock(id)
-"""  # noqa: S608 - the table name; every value is a parameter
-_COUNT_ATTEMPT = f"""
-    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
-    WHERE id = ANY(%s) AND processed_at IS NULL RETURNING id
-"""  # noqa: S608 - the table name; every value is a parameter
-
-
-_UNLOCK = "SELECT pg_advisory_unlock(id) FROM unnest(%s::bigint[]) AS id"
-
-
-@contextmanager
-def _working_on_waiting(topic: str, event_id: int, limit: int) -> Iterator[list[int]]:
-    """`_working_on` for a batch: the ids of `event_id` and of the new events of `topic`
-    waiting with it that no other process works on now, each under its session lock."""
-    if connection.vendor != "postgresql":
-        yield list(
-            OutboxEvent.objects.filter(Q(pk=event_id) | Q(attempts=0), topic=topic)
-            .filter(processed_at__isnull=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_WAITING, [topic, event_id, event_id, limit])
-        mine = [row[0] for row in cursor.fetchall()]
-    try:
-        yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute(_UNLOCK, [mine])
 
 
 def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) -> int:
@@ -195,39 +187,20 @@ def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) 
     is processed on its own at once, so one bad event holds up none of the others.
     """
     handler = _batch_handlers[topic]
-    with _working_on_waiting(topic, event_id, limit) as mine:
-        if not mine:
-            return 0
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(_COUNT_ATTEMPT, [timezone.now(), mine])
-                claimed = [row[0] for row in cursor.fetchall()]
-        else:
-            claimed = list(
-                OutboxEvent.objects.filter(pk__in=mine, processed_at__isnull=True).values_list(
-                    "pk", flat=True
+    counted = _count_attempt(event_ids=[event_id], topic=topic, limit=limit)
+    if not counted:
+        return 0
+    try:
+        with transaction.atomic():
+            events = _claim(counted)
+            if events:
+                handler(events)
+                OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+                    processed_at=timezone.now(), last_error=""
                 )
-            )
-            OutboxEvent.objects.filter(pk__in=claimed).update(
-                attempts=F("attempts") + 1, enqueued_at=timezone.now()
-            )
-        if not claimed:
-            return 0
-        try:
-            with transaction.atomic():
-                events = list(
-                    OutboxEvent.objects.select_for_update()
-                    .filter(pk__in=claimed, processed_at__isnull=True)
-                    .order_by("pk")
-                )
-                if events:
-                    handler(events)
-                    OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-                        processed_at=timezone.now(), last_error=""
-                    )
-        except Exception:
-            logger.warning("a batch of %d %s events failed; one by one now", len(claimed), topic)
-            return _one_by_one(claimed, first=event_id)
+    except Exception:
+        logger.warning("a batch of %d %s events failed; one by one now", len(counted), topic)
+        return _one_by_one(counted, first=event_id)
     if len(events) > 1:
         logger.info("outbox processed %d %s events in one batch", len(events), topic)
     return len(events)

@@ -183,12 +183,12 @@ def test_a_delivery_while_another_worker_works_on_the_event_counts_nothing(redis
     event = OutboxEvent.objects.create(
         topic=TOPIC, payload={"key": key}, enqueued_at=timezone.now()
     )
-    working = psycopg.connect(database_url_for_processes(), autocommit=True)
-    working.execute("SELECT pg_advisory_lock(%s)", [event.pk])  # as a worker running it
+    working = psycopg.connect(database_url_for_processes())  # a transaction, as a worker's
+    working.execute("SELECT id FROM common_outboxevent WHERE id = %s FOR UPDATE", [event.pk])
     try:
         assert outbox_process(event_id=event.pk) is False
     finally:
-        working.close()  # the worker is gone: its session lock with it
+        working.close()  # the worker is gone: its transaction rolled back, the row free
 
     event.refresh_from_db()
     assert (event.attempts, event.processed_at) == (0, None)

@@ -17,12 +17,11 @@ from tests.inventory.factories import stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Statements of one batch, whatever its size: the events taken (under their session locks),
-# their attempts counted, BEGIN, the events locked, the orders locked, those already
-# released, their reservations, their locations, the fulfillment orders, the orders'
-# status, the lines with the events and the outbox rows, the events marked processed,
-# COMMIT, the session locks given back.
-RELEASE_BATCH = 14
+# Statements of one batch, whatever its size: the waiting events' attempts counted, BEGIN,
+# the events claimed (their rows locked), the orders locked, those already released, their
+# reservations, their locations, the fulfillment orders, the orders' status, the lines with
+# the events and the outbox rows, the events marked processed, COMMIT.
+RELEASE_BATCH = 12
 
 
 @pytest.fixture
