@@ -16,10 +16,12 @@ After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as 
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
+import redis
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
@@ -35,8 +37,10 @@ BatchHandler = Callable[[list[OutboxEvent]], None]
 _handlers: dict[str, Handler] = {}
 _batch_handlers: dict[str, BatchHandler] = {}
 
-# How many waiting events of a topic one delivery takes at most, when it has a batch handler.
+# How many waiting events of a topic one delivery takes at a time.
 BATCH_SIZE = 100
+# Seconds a publish waits on the broker's Redis to learn whether a delivery is queued.
+QUEUED_TIMEOUT = 2
 
 
 def outbox_handler(topic: str) -> Callable[[Handler], Handler]:
@@ -61,11 +65,50 @@ def outbox_batch_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:
     return register
 
 
+def _queued_flags() -> redis.Redis | None:
+    """Where a delivery of a topic marks itself queued and not started: the broker's Redis,
+    when deliveries go through one (not in process, where each runs at once)."""
+    conf = outbox_deliver.app.conf
+    if conf.task_always_eager or not str(conf.broker_url).startswith(("redis://", "rediss://")):
+        return None
+    return _redis(conf.broker_url)
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    """One client (and its connection pool) per process and URL."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=QUEUED_TIMEOUT, socket_timeout=QUEUED_TIMEOUT
+    )
+
+
+def _queued_key(topic: str) -> str:
+    return f"omnistock:outbox:queued:{outbox_deliver.app.conf.task_default_queue}:{topic}"
+
+
 def _enqueue(event_id: int, topic: str = "") -> None:
+    """Queue the delivery of an event; with its topic, only when no delivery of that topic
+    is queued and not started yet, since that one, once it starts, takes this event too."""
+    flags = _queued_flags() if topic else None
     try:
+        if flags is not None and not flags.set(
+            _queued_key(topic), event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER
+        ):
+            return
         outbox_deliver.delay(event_id, topic)
     except Exception:  # the broker is down: the sweeper will re-queue the row
         logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
+        if flags is not None:
+            with suppress(Exception):  # so the next event of the topic tries again
+                flags.delete(_queued_key(topic))
+
+
+def _queued_clear(topic: str) -> None:
+    """A delivery of `topic` starts: events published from now on queue their own."""
+    flags = _queued_flags() if topic else None
+    if flags is not None:
+        with suppress(redis.RedisError):  # the flag expires on its own
+            flags.delete(_queued_key(topic))
 
 
 def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
@@ -186,10 +229,24 @@ def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) 
     event another worker works on is left to it. Should the batch fail, each of its events
     is processed on its own at once, so one bad event holds up none of the others.
     """
-    handler = _batch_handlers[topic]
+    return _process_waiting(topic=topic, event_id=event_id, limit=limit)[1]
+
+
+def _process_waiting(*, topic: str, event_id: int, limit: int) -> tuple[int, int]:
+    """`event_id` and up to `limit` new events of `topic` waiting with it: in one batch when
+    the topic has a batch handler, else each on its own. Returns (taken, processed)."""
+    handler = _batch_handlers.get(topic)
+    if handler is None:
+        waiting = list(
+            OutboxEvent.objects.filter(Q(pk=event_id) | Q(attempts=0), topic=topic)
+            .filter(processed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return len(waiting), _one_by_one(waiting, first=event_id)
     counted = _count_attempt(event_ids=[event_id], topic=topic, limit=limit)
     if not counted:
-        return 0
+        return 0, 0
     try:
         with transaction.atomic():
             events = _claim(counted)
@@ -200,15 +257,33 @@ def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) 
                 )
     except Exception:
         logger.warning("a batch of %d %s events failed; one by one now", len(counted), topic)
-        return _one_by_one(counted, first=event_id)
+        return len(counted), _one_by_one(counted, first=event_id)
     if len(events) > 1:
         logger.info("outbox processed %d %s events in one batch", len(events), topic)
-    return len(events)
+    return len(counted), len(events)
+
+
+def outbox_process_waiting(
+    *, topic: str, event_id: int, limit: int = BATCH_SIZE, rounds: int = 10
+) -> int:
+    """`event_id` and the new events of `topic` waiting with it, `limit` at a time while as
+    many wait (a backlog), for at most `rounds`; then a delivery is queued for the rest.
+    Returns how many were processed."""
+    done = 0
+    for _ in range(rounds):
+        taken, processed = _process_waiting(topic=topic, event_id=event_id, limit=limit)
+        done += processed
+        if taken < limit:
+            return done
+        event_id = 0  # the first is done with (or its failure raised): only the new ones now
+    _enqueue(event_id, topic)
+    return done
 
 
 def _one_by_one(event_ids: list[int], *, first: int) -> int:
-    """After a failed batch: each event on its own; the first one's failure is raised (its
-    delivery retries it), the others' are counted on them for the sweeper."""
+    """Each event on its own (the events of a topic without a batch handler, or of a failed
+    batch); the first one's failure is raised (its delivery retries it), the others' are
+    counted on them for the sweeper."""
     done, failure = 0, None
     for event_id in event_ids:
         try:
@@ -289,12 +364,14 @@ def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) 
 
 @shared_task(bind=True, max_retries=3, name="common.tasks.outbox_deliver")
 def outbox_deliver(self, event_id: int, topic: str = "") -> bool:
-    """Process one outbox event (with the new ones of its topic waiting with it, when the
-    topic has a batch handler). A failure (a mail server down, a deadlock) is counted on
-    the event and retried by a worker with backoff; the sweeper takes over after that."""
+    """Process one outbox event, with the new ones of its topic waiting with it (whose
+    publishers queued no delivery of their own while this one waited to start). A failure
+    (a mail server down, a deadlock) is counted on the event and retried by a worker with
+    backoff; the sweeper takes over after that."""
     try:
-        if topic in _batch_handlers and not self.request.retries:
-            return outbox_process_batch(topic=topic, event_id=event_id) > 0
+        if topic and not self.request.retries:
+            _queued_clear(topic)
+            return outbox_process_waiting(topic=topic, event_id=event_id) > 0
         return outbox_process(event_id=event_id)
     except Exception as exc:
         outbox_record_failure(event_id=event_id, error=repr(exc))
