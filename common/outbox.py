@@ -205,6 +205,11 @@ def outbox_process(*, event_id: int) -> bool:
     """
     if not _count_attempt(event_ids=[event_id]):
         return False  # already processed, or a duplicate delivery while the first one runs
+    return _run(event_id)
+
+
+def _run(event_id: int) -> bool:
+    """`outbox_process` of an event whose attempt is counted already."""
     with transaction.atomic():
         claimed = _claim([event_id])
         if not claimed:  # processed meanwhile, or taken by a delivery counted at that moment
@@ -227,7 +232,8 @@ def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) 
 
     As `outbox_process`: every attempt is counted first, in a statement of its own, and an
     event another worker works on is left to it. Should the batch fail, each of its events
-    is processed on its own at once, so one bad event holds up none of the others.
+    is processed on its own at once (the same attempt), so one bad event holds up none of
+    the others.
     """
     return _process_waiting(topic=topic, event_id=event_id, limit=limit)[1]
 
@@ -256,8 +262,10 @@ def _process_waiting(*, topic: str, event_id: int, limit: int) -> tuple[int, int
                     processed_at=timezone.now(), last_error=""
                 )
     except Exception:
+        if len(counted) == 1:
+            raise
         logger.warning("a batch of %d %s events failed; one by one now", len(counted), topic)
-        return len(counted), _one_by_one(counted, first=event_id)
+        return len(counted), _one_by_one(counted, first=event_id, counted=True)
     if len(events) > 1:
         logger.info("outbox processed %d %s events in one batch", len(events), topic)
     return len(counted), len(events)
@@ -280,14 +288,14 @@ def outbox_process_waiting(
     return done
 
 
-def _one_by_one(event_ids: list[int], *, first: int) -> int:
-    """Each event on its own (the events of a topic without a batch handler, or of a failed
-    batch); the first one's failure is raised (its delivery retries it), the others' are
-    counted on them for the sweeper."""
+def _one_by_one(event_ids: list[int], *, first: int, counted: bool = False) -> int:
+    """Each event on its own (the events of a topic without a batch handler, or those of a
+    failed batch, whose attempt that batch `counted`); the first one's failure is raised
+    (its delivery retries it), the others' are kept on them for the sweeper."""
     done, failure = 0, None
     for event_id in event_ids:
         try:
-            done += outbox_process(event_id=event_id)
+            done += _run(event_id) if counted else outbox_process(event_id=event_id)
         except Exception as exc:
             if event_id == first:
                 failure = exc
