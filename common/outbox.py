@@ -90,25 +90,26 @@ def _enqueue(event_id: int, topic: str = "") -> None:
     """Queue the delivery of an event; with its topic, only when no delivery of that topic
     is queued and not started yet, since that one, once it starts, takes this event too."""
     flags = _queued_flags() if topic else None
+    flag = _queued_key(topic) if flags is not None else ""
     try:
-        if flags is not None and not flags.set(
-            _queued_key(topic), event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER
-        ):
+        if flag and not flags.set(flag, event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER):
             return
-        outbox_deliver.delay(event_id, topic)
+        outbox_deliver.delay(event_id, topic, flag=flag)
     except Exception:  # the broker is down: the sweeper will re-queue the row
         logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
-        if flags is not None:
+        if flag:
             with suppress(Exception):  # so the next event of the topic tries again
-                flags.delete(_queued_key(topic))
+                flags.delete(flag)
 
 
-def _queued_clear(topic: str) -> None:
-    """A delivery of `topic` starts: events published from now on queue their own."""
-    flags = _queued_flags() if topic else None
+def _queued_clear(flag: str) -> None:
+    """The delivery that set `flag` starts: events published from now on queue their own.
+    (The flag travels with the delivery, so whichever queue a worker takes it from, the
+    worker clears what the publisher set.)"""
+    flags = _queued_flags() if flag else None
     if flags is not None:
         with suppress(redis.RedisError):  # the flag expires on its own
-            flags.delete(_queued_key(topic))
+            flags.delete(flag)
 
 
 def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
@@ -371,14 +372,14 @@ def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) 
 
 
 @shared_task(bind=True, max_retries=3, name="common.tasks.outbox_deliver")
-def outbox_deliver(self, event_id: int, topic: str = "") -> bool:
+def outbox_deliver(self, event_id: int, topic: str = "", flag: str = "") -> bool:
     """Process one outbox event, with the new ones of its topic waiting with it (whose
     publishers queued no delivery of their own while this one waited to start). A failure
     (a mail server down, a deadlock) is counted on the event and retried by a worker with
     backoff; the sweeper takes over after that."""
     try:
         if topic and not self.request.retries:
-            _queued_clear(topic)
+            _queued_clear(flag)
             return outbox_process_waiting(topic=topic, event_id=event_id) > 0
         return outbox_process(event_id=event_id)
     except Exception as exc:

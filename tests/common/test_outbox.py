@@ -226,7 +226,8 @@ def test_a_publish_while_a_delivery_of_its_topic_waits_queues_none_and_that_one_
 
     assert redis_client.llen(queue_without_worker) == 1  # the second found the first queued
 
-    assert outbox_deliver.apply(args=[waiting.pk, TOPIC]).result is True  # it starts
+    flag = outbox._queued_key(TOPIC)  # what the queued delivery carries
+    assert outbox_deliver.apply(args=[waiting.pk, TOPIC, flag]).result is True  # it starts
     assert (_runs(redis_client, first), _runs(redis_client, second)) == (1, 1)
     outbox_publish(TOPIC, key=uuid.uuid4().hex)  # after it started: a delivery of its own
     assert redis_client.llen(queue_without_worker) == 2
