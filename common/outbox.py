@@ -15,6 +15,7 @@ After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as 
 """
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
@@ -39,6 +40,10 @@ _batch_handlers: dict[str, BatchHandler] = {}
 
 # How many waiting events of a topic one delivery takes at a time.
 BATCH_SIZE = 100
+# A topic without a batch handler runs its events one by one: fewer at a time (emails, say).
+ONE_BY_ONE_SIZE = 20
+# How long one delivery goes on taking waiting events before it queues another for the rest.
+WAITING_SECONDS = 60
 # Seconds a publish waits on the broker's Redis to learn whether a delivery is queued.
 QUEUED_TIMEOUT = 2
 
@@ -273,20 +278,24 @@ def _process_waiting(*, topic: str, event_id: int, limit: int) -> tuple[int, int
 
 
 def outbox_process_waiting(
-    *, topic: str, event_id: int, limit: int = BATCH_SIZE, rounds: int = 10
+    *, topic: str, event_id: int, limit: int = BATCH_SIZE, seconds: float = WAITING_SECONDS
 ) -> int:
-    """`event_id` and the new events of `topic` waiting with it, `limit` at a time while as
-    many wait (a backlog), for at most `rounds`; then a delivery is queued for the rest.
-    Returns how many were processed."""
-    done = 0
-    for _ in range(rounds):
+    """`event_id` and the new events of `topic` waiting with it, `limit` at a time (fewer
+    for a topic without a batch handler, whose events run one by one) while as many wait (a
+    backlog); after `seconds` a delivery is queued for the rest, so one delivery stays well
+    inside the task time limit. Returns how many were processed."""
+    if topic not in _batch_handlers:
+        limit = min(limit, ONE_BY_ONE_SIZE)
+    done, until = 0, time.monotonic() + seconds
+    while True:
         taken, processed = _process_waiting(topic=topic, event_id=event_id, limit=limit)
         done += processed
         if taken < limit:
             return done
         event_id = 0  # the first is done with (or its failure raised): only the new ones now
-    _enqueue(event_id, topic)
-    return done
+        if time.monotonic() > until:
+            _enqueue(event_id, topic)
+            return done
 
 
 def _one_by_one(event_ids: list[int], *, first: int, counted: bool = False) -> int:
