@@ -21,7 +21,9 @@ UNAVAILABLE = {
 }
 CONFLICTED = {
     "code": "service_unavailable",
-    "detail": "Other requests were changing the same records at the same moment; try again shortly.",
+    "detail": (
+        "Other requests were changing the same records at the same moment; try again shortly."
+    ),
 }
 
 

@@ -138,6 +138,16 @@ else:
         }
     }
 
+# Behind a pooler that hands each transaction to any server connection (PgBouncer's
+# `pool_mode = transaction`), nothing may rely on the session: no server-side cursors (they
+# live past a transaction) and no prepared statements (psycopg prepares on the connection).
+DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "session")
+if DATABASE_POOL_MODE not in {"session", "transaction"}:
+    raise ImproperlyConfigured("DATABASE_POOL_MODE is session (the default) or transaction")
+if DATABASE_POOL_MODE == "transaction" and DATABASE_URL:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if EMBEDDED:
