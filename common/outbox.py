@@ -96,13 +96,16 @@ def _enqueue(event_id: int, topic: str = "") -> None:
     is queued and not started yet, since that one, once it starts, takes this event too."""
     flags = _queued_flags() if topic else None
     flag = _queued_key(topic) if flags is not None else ""
+    flag_set = False
     try:
-        if flag and not flags.set(flag, event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER):
-            return
+        if flag:
+            flag_set = flags.set(flag, event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER)
+            if not flag_set:
+                return
         outbox_deliver.delay(event_id, topic, flag=flag)
     except Exception:  # the broker is down: the sweeper will re-queue the row
         logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
-        if flag:
+        if flag_set:
             with suppress(Exception):  # so the next event of the topic tries again
                 flags.delete(flag)
 
@@ -268,8 +271,8 @@ def _process_waiting(*, topic: str, event_id: int, limit: int) -> tuple[int, int
                     processed_at=timezone.now(), last_error=""
                 )
     except Exception:
-        if len(counted) == 1:
-            raise
+        if counted == [event_id]:
+            raise  # the delivered event alone: its delivery records the failure
         logger.warning("a batch of %d %s events failed; one by one now", len(counted), topic)
         return len(counted), _one_by_one(counted, first=event_id, counted=True)
     if len(events) > 1:
