@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz install browser wrk lint format bench bench-smoke bench-micro soak clean
+.PHONY: run test fuzz install browser wrk pgbouncer lint format bench bench-smoke bench-micro soak clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ run: install
 
 # The test defaults (DATABASE_URL, REDIS_URL, ...) are pytest's own: tests/environment.py.
 # What the caller sets (in the environment or as `make test VAR=...`) is passed on and wins.
-test: install browser wrk
+# The PgBouncer test runs Debian's pgbouncer in transaction pooling mode.
+pgbouncer:
+	$(call debian_package,pgbouncer,the PgBouncer test needs it)
+
+test: install browser wrk pgbouncer
 	$(BIN)/python -m tests.preflight
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -13,7 +13,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import DomainError
-from common.middleware import UNAVAILABLE, database_unavailable_logged, retry_after
+from common.middleware import database_unavailable_logged, retry_after, unavailable_body
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -24,7 +24,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, OperationalError | InterfaceError):
         database_unavailable_logged(exc, context["request"])
         return Response(
-            UNAVAILABLE,
+            unavailable_body(exc),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": retry_after()},
         )

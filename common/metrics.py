@@ -142,7 +142,11 @@ def _outbox_metrics() -> bytes:
 def _token_matches(authorization: str) -> bool:
     token = settings.METRICS_TOKEN
     scheme, _, given = authorization.partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given, token)
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.encode(), token.encode())
+    )
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from common.db import is_conflict
 from common.logging import REQUEST_ID_HEADER, order_var, request_id_from, request_id_var
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,18 @@ UNAVAILABLE = {
     "code": "service_unavailable",
     "detail": "The service cannot reach its database just now; try again shortly.",
 }
+CONFLICTED = {
+    "code": "service_unavailable",
+    "detail": (
+        "Other requests were changing the same records at the same moment; try again shortly."
+    ),
+}
+
+
+def unavailable_body(exc: Exception) -> dict[str, str]:
+    """The 503's body: a deadlock or serialization failure that outlasted its retries is
+    contention, not a database out of reach."""
+    return CONFLICTED if is_conflict(exc) else UNAVAILABLE
 
 
 def retry_after() -> str:
@@ -40,10 +53,12 @@ class DatabaseUnavailableMiddleware:
             return None
         database_unavailable_logged(exc, request)
         if request.path.startswith("/api/"):
-            response: HttpResponse = JsonResponse(UNAVAILABLE, status=503)
+            response: HttpResponse = JsonResponse(unavailable_body(exc), status=503)
         else:
             response = HttpResponse(
-                UNAVAILABLE["detail"], status=503, content_type="text/plain; charset=utf-8"
+                unavailable_body(exc)["detail"],
+                status=503,
+                content_type="text/plain; charset=utf-8",
             )
         response["Retry-After"] = retry_after()
         return response

@@ -3,8 +3,11 @@
 `outbox_publish` writes an event row inside the caller's transaction and queues its
 delivery only once that transaction commits, so a rollback sends nothing and a broker
 outage loses nothing: `outbox_sweep` re-queues rows that were not processed in time.
-Processing takes a row lock and marks the row in the same transaction as the handler's
-own writes, so a duplicate delivery finds it processed and does nothing.
+Processing claims the row (`SELECT ... FOR UPDATE SKIP LOCKED`) in the transaction that runs
+the handler and marks it processed in that same transaction, with the handler's own writes:
+a duplicate delivery finds it locked (skips it) or processed, and does nothing. No lock or
+state outlives a transaction, so the outbox is correct behind a transaction pooler
+(PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
 
 A handler that fails is rolled back with its writes; the failure is counted on the row in
 a transaction of its own, and the sweeper waits twice as long after each failed attempt.
@@ -12,12 +15,14 @@ After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as 
 """
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
+import redis
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
@@ -33,8 +38,14 @@ BatchHandler = Callable[[list[OutboxEvent]], None]
 _handlers: dict[str, Handler] = {}
 _batch_handlers: dict[str, BatchHandler] = {}
 
-# How many waiting events of a topic one delivery takes at most, when it has a batch handler.
+# How many waiting events of a topic one delivery takes at a time.
 BATCH_SIZE = 100
+# A topic without a batch handler runs its events one by one: fewer at a time (emails, say).
+ONE_BY_ONE_SIZE = 20
+# How long one delivery goes on taking waiting events before it queues another for the rest.
+WAITING_SECONDS = 60
+# Seconds a publish waits on the broker's Redis to learn whether a delivery is queued.
+QUEUED_TIMEOUT = 2
 
 
 def outbox_handler(topic: str) -> Callable[[Handler], Handler]:
@@ -59,11 +70,54 @@ def outbox_batch_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:
     return register
 
 
+def _queued_flags() -> redis.Redis | None:
+    """Where a delivery of a topic marks itself queued and not started: the broker's Redis,
+    when deliveries go through one (not in process, where each runs at once)."""
+    conf = outbox_deliver.app.conf
+    if conf.task_always_eager or not str(conf.broker_url).startswith(("redis://", "rediss://")):
+        return None
+    return _redis(conf.broker_url)
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    """One client (and its connection pool) per process and URL."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=QUEUED_TIMEOUT, socket_timeout=QUEUED_TIMEOUT
+    )
+
+
+def _queued_key(topic: str) -> str:
+    return f"omnistock:outbox:queued:{outbox_deliver.app.conf.task_default_queue}:{topic}"
+
+
 def _enqueue(event_id: int, topic: str = "") -> None:
+    """Queue the delivery of an event; with its topic, only when no delivery of that topic
+    is queued and not started yet, since that one, once it starts, takes this event too."""
+    flags = _queued_flags() if topic else None
+    flag = _queued_key(topic) if flags is not None else ""
+    flag_set = False
     try:
-        outbox_deliver.delay(event_id, topic)
+        if flag:
+            flag_set = flags.set(flag, event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER)
+            if not flag_set:
+                return
+        outbox_deliver.delay(event_id, topic, flag=flag)
     except Exception:  # the broker is down: the sweeper will re-queue the row
         logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
+        if flag_set:
+            with suppress(Exception):  # so the next event of the topic tries again
+                flags.delete(flag)
+
+
+def _queued_clear(flag: str) -> None:
+    """The delivery that set `flag` starts: events published from now on queue their own.
+    (The flag travels with the delivery, so whichever queue a worker takes it from, the
+    worker clears what the publisher set.)"""
+    flags = _queued_flags() if flag else None
+    if flags is not None:
+        with suppress(redis.RedisError):  # the flag expires on its own
+            flags.delete(flag)
 
 
 def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
@@ -88,23 +142,66 @@ def outbox_deliver_after_commit(events: list[OutboxEvent]) -> None:
         transaction.on_commit(partial(_enqueue, event.pk, event.topic))
 
 
-@contextmanager
-def _working_on(event_id: int) -> Iterator[bool]:
-    """True when no other process works on the event now. A PostgreSQL session lock on the
-    event's id: released at the end, or by the server when a killed worker's connection
-    goes. (The embedded default runs every task in its one process: nothing to exclude.)"""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [event_id])
-        mine = cursor.fetchone()[0]
-    try:
-        yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [event_id])
+_TABLE = OutboxEvent._meta.db_table
+# An attempt counted on each unprocessed event asked for, in a statement of its own, except on
+# those a transaction works on now (their rows locked): a duplicate delivery of an event being
+# processed counts nothing. Returns the ids counted.
+_COUNT_ATTEMPT = f"""
+    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
+    WHERE id IN (
+        SELECT id FROM {_TABLE} WHERE id = ANY(%s) AND processed_at IS NULL
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+"""  # noqa: S608 - the table name; every value is a parameter
+# The same for an event and the new events of its topic waiting with it (that one first,
+# then oldest first).
+_COUNT_ATTEMPT_WAITING = f"""
+    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
+    WHERE id IN (
+        SELECT id FROM {_TABLE}
+        WHERE processed_at IS NULL AND topic = %s AND (id = %s OR attempts = 0)
+        ORDER BY id <> %s, id LIMIT %s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+"""  # noqa: S608 - the table name; every value is a parameter
+
+
+def _count_attempt(*, event_ids: list[int], topic: str = "", limit: int = 0) -> list[int]:
+    """Count an attempt on `event_ids` (with `topic` and `limit`: on the first of them and
+    the new events of `topic` waiting with it) that are unprocessed and that no transaction
+    works on now; committed at once (autocommit). Returns the ids counted."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if topic:
+                first = event_ids[0]
+                cursor.execute(_COUNT_ATTEMPT_WAITING, [now, topic, first, first, limit])
+            else:
+                cursor.execute(_COUNT_ATTEMPT, [now, event_ids])
+            return sorted(row[0] for row in cursor.fetchall())
+    # The embedded default runs every task in its one process: nothing to exclude.
+    unprocessed = OutboxEvent.objects.filter(processed_at__isnull=True)
+    if topic:
+        unprocessed = unprocessed.filter(Q(pk=event_ids[0]) | Q(attempts=0), topic=topic)
+        ids = list(unprocessed.order_by("pk").values_list("pk", flat=True)[:limit])
+    else:
+        ids = list(unprocessed.filter(pk__in=event_ids).values_list("pk", flat=True))
+    OutboxEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, enqueued_at=now)
+    return sorted(ids)
+
+
+def _claim(event_ids: list[int]) -> list[OutboxEvent]:
+    """Inside the transaction that does the work: lock the rows of `event_ids` still
+    unprocessed, skipping any another transaction holds. The lock lasts until the commit that
+    marks them processed (or the rollback that leaves them to a retry), on whatever server
+    connection runs this transaction: nothing outlives it behind a transaction pooler."""
+    return list(
+        OutboxEvent.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=event_ids, processed_at__isnull=True)
+        .order_by("pk")
+    )
 
 
 def outbox_process(*, event_id: int) -> bool:
@@ -115,75 +212,27 @@ def outbox_process(*, event_id: int) -> bool:
     off from it and in the end leaves it for a person, instead of redelivering it for ever.
     A delivery of an event that another worker is working on counts nothing.
     """
-    with _working_on(event_id) as mine:
-        if not mine:
-            return False  # a duplicate delivery, while the first one runs
-        # One UPDATE, committed on its own (autocommit): counted whatever happens next.
-        claimed = OutboxEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
-            attempts=F("attempts") + 1, enqueued_at=timezone.now()
-        )
-        if not claimed:
-            return False  # already processed
-        with transaction.atomic():
-            event = (
-                OutboxEvent.objects.select_for_update()
-                .filter(pk=event_id, processed_at__isnull=True)
-                .first()
-            )
-            if event is None:  # processed meanwhile (by a worker that held no session lock)
-                return False
-            handler = _handlers.get(event.topic)
-            if handler is not None:
-                handler(event)
-            else:
-                logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
-            event.processed_at = timezone.now()
-            event.last_error = ""
-            event.save(update_fields=["processed_at", "last_error"])
+    if not _count_attempt(event_ids=[event_id]):
+        return False  # already processed, or a duplicate delivery while the first one runs
+    return _run(event_id)
+
+
+def _run(event_id: int) -> bool:
+    """`outbox_process` of an event whose attempt is counted already."""
+    with transaction.atomic():
+        claimed = _claim([event_id])
+        if not claimed:  # processed meanwhile, or taken by a delivery counted at that moment
+            return False
+        [event] = claimed
+        handler = _handlers.get(event.topic)
+        if handler is not None:
+            handler(event)
+        else:
+            logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
+        event.processed_at = timezone.now()
+        event.last_error = ""
+        event.save(update_fields=["processed_at", "last_error"])
     return True
-
-
-_TABLE = OutboxEvent._meta.db_table
-# The new events of a topic waiting with one of them (that one first, then oldest first),
-# each taken only if no other session works on it now (the session lock of _working_on).
-_TAKE_WAITING = f"""
-    SELECT id FROM (
-        SELECT id FROM {_TABLE}
-        WHERE processed_at IS NULL AND topic = %s AND (id = %s OR attempts = 0)
-        ORDER BY id <> %s, id LIMIT %s
-    ) AS waiting
-    WHERE pg_try_advisory_lock(id)
-"""  # noqa: S608 - the table name; every value is a parameter
-_COUNT_ATTEMPT = f"""
-    UPDATE {_TABLE} SET attempts = attempts + 1, enqueued_at = %s
-    WHERE id = ANY(%s) AND processed_at IS NULL RETURNING id
-"""  # noqa: S608 - the table name; every value is a parameter
-
-
-_UNLOCK = "SELECT pg_advisory_unlock(id) FROM unnest(%s::bigint[]) AS id"
-
-
-@contextmanager
-def _working_on_waiting(topic: str, event_id: int, limit: int) -> Iterator[list[int]]:
-    """`_working_on` for a batch: the ids of `event_id` and of the new events of `topic`
-    waiting with it that no other process works on now, each under its session lock."""
-    if connection.vendor != "postgresql":
-        yield list(
-            OutboxEvent.objects.filter(Q(pk=event_id) | Q(attempts=0), topic=topic)
-            .filter(processed_at__isnull=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_WAITING, [topic, event_id, event_id, limit])
-        mine = [row[0] for row in cursor.fetchall()]
-    try:
-        yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute(_UNLOCK, [mine])
 
 
 def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) -> int:
@@ -192,54 +241,74 @@ def outbox_process_batch(*, topic: str, event_id: int, limit: int = BATCH_SIZE) 
 
     As `outbox_process`: every attempt is counted first, in a statement of its own, and an
     event another worker works on is left to it. Should the batch fail, each of its events
-    is processed on its own at once, so one bad event holds up none of the others.
+    is processed on its own at once (the same attempt), so one bad event holds up none of
+    the others.
     """
-    handler = _batch_handlers[topic]
-    with _working_on_waiting(topic, event_id, limit) as mine:
-        if not mine:
-            return 0
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(_COUNT_ATTEMPT, [timezone.now(), mine])
-                claimed = [row[0] for row in cursor.fetchall()]
-        else:
-            claimed = list(
-                OutboxEvent.objects.filter(pk__in=mine, processed_at__isnull=True).values_list(
-                    "pk", flat=True
+    return _process_waiting(topic=topic, event_id=event_id, limit=limit)[1]
+
+
+def _process_waiting(*, topic: str, event_id: int, limit: int) -> tuple[int, int]:
+    """`event_id` and up to `limit` new events of `topic` waiting with it: in one batch when
+    the topic has a batch handler, else each on its own. Returns (taken, processed)."""
+    handler = _batch_handlers.get(topic)
+    if handler is None:
+        waiting = list(
+            OutboxEvent.objects.filter(Q(pk=event_id) | Q(attempts=0), topic=topic)
+            .filter(processed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return len(waiting), _one_by_one(waiting, first=event_id)
+    counted = _count_attempt(event_ids=[event_id], topic=topic, limit=limit)
+    if not counted:
+        return 0, 0
+    try:
+        with transaction.atomic():
+            events = _claim(counted)
+            if events:
+                handler(events)
+                OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+                    processed_at=timezone.now(), last_error=""
                 )
-            )
-            OutboxEvent.objects.filter(pk__in=claimed).update(
-                attempts=F("attempts") + 1, enqueued_at=timezone.now()
-            )
-        if not claimed:
-            return 0
-        try:
-            with transaction.atomic():
-                events = list(
-                    OutboxEvent.objects.select_for_update()
-                    .filter(pk__in=claimed, processed_at__isnull=True)
-                    .order_by("pk")
-                )
-                if events:
-                    handler(events)
-                    OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-                        processed_at=timezone.now(), last_error=""
-                    )
-        except Exception:
-            logger.warning("a batch of %d %s events failed; one by one now", len(claimed), topic)
-            return _one_by_one(claimed, first=event_id)
+    except Exception:
+        if counted == [event_id]:
+            raise  # the delivered event alone: its delivery records the failure
+        logger.warning("a batch of %d %s events failed; one by one now", len(counted), topic)
+        return len(counted), _one_by_one(counted, first=event_id, counted=True)
     if len(events) > 1:
         logger.info("outbox processed %d %s events in one batch", len(events), topic)
-    return len(events)
+    return len(counted), len(events)
 
 
-def _one_by_one(event_ids: list[int], *, first: int) -> int:
-    """After a failed batch: each event on its own; the first one's failure is raised (its
-    delivery retries it), the others' are counted on them for the sweeper."""
+def outbox_process_waiting(
+    *, topic: str, event_id: int, limit: int = BATCH_SIZE, seconds: float = WAITING_SECONDS
+) -> int:
+    """`event_id` and the new events of `topic` waiting with it, `limit` at a time (fewer
+    for a topic without a batch handler, whose events run one by one) while as many wait (a
+    backlog); after `seconds` a delivery is queued for the rest, so one delivery stays well
+    inside the task time limit. Returns how many were processed."""
+    if topic not in _batch_handlers:
+        limit = min(limit, ONE_BY_ONE_SIZE)
+    done, until = 0, time.monotonic() + seconds
+    while True:
+        taken, processed = _process_waiting(topic=topic, event_id=event_id, limit=limit)
+        done += processed
+        if taken < limit:
+            return done
+        event_id = 0  # the first is done with (or its failure raised): only the new ones now
+        if time.monotonic() > until:
+            _enqueue(event_id, topic)
+            return done
+
+
+def _one_by_one(event_ids: list[int], *, first: int, counted: bool = False) -> int:
+    """Each event on its own (the events of a topic without a batch handler, or those of a
+    failed batch, whose attempt that batch `counted`); the first one's failure is raised
+    (its delivery retries it), the others' are kept on them for the sweeper."""
     done, failure = 0, None
     for event_id in event_ids:
         try:
-            done += outbox_process(event_id=event_id)
+            done += _run(event_id) if counted else outbox_process(event_id=event_id)
         except Exception as exc:
             if event_id == first:
                 failure = exc
@@ -315,13 +384,15 @@ def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) 
 
 
 @shared_task(bind=True, max_retries=3, name="common.tasks.outbox_deliver")
-def outbox_deliver(self, event_id: int, topic: str = "") -> bool:
-    """Process one outbox event (with the new ones of its topic waiting with it, when the
-    topic has a batch handler). A failure (a mail server down, a deadlock) is counted on
-    the event and retried by a worker with backoff; the sweeper takes over after that."""
+def outbox_deliver(self, event_id: int, topic: str = "", flag: str = "") -> bool:
+    """Process one outbox event, with the new ones of its topic waiting with it (whose
+    publishers queued no delivery of their own while this one waited to start). A failure
+    (a mail server down, a deadlock) is counted on the event and retried by a worker with
+    backoff; the sweeper takes over after that."""
     try:
-        if topic in _batch_handlers and not self.request.retries:
-            return outbox_process_batch(topic=topic, event_id=event_id) > 0
+        if topic and not self.request.retries:
+            _queued_clear(flag)
+            return outbox_process_waiting(topic=topic, event_id=event_id) > 0
         return outbox_process(event_id=event_id)
     except Exception as exc:
         outbox_record_failure(event_id=event_id, error=repr(exc))

@@ -8,7 +8,7 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle, SimpleRa
 
 class ScopedWindowThrottle(ScopedRateThrottle):
     """A view's rate (its `throttle_scope`) counted per client in a window that opens at the
-    client's first request: one atomic increment in the cache per request. DRF's own keeps
+    client's first request: one increment of a counter in the cache per request. DRF's own keeps
     the time of every request in the window in one list that it reads and writes whole on
     each request (6,000 entries at the checkout rate), and loses counts to concurrent
     writers."""
@@ -24,13 +24,16 @@ class ScopedWindowThrottle(ScopedRateThrottle):
             return True
         self.now = self.timer()
         for _ in range(2):
-            if self.cache.add(self.key, 1, self.duration):
-                self.cache.set(f"{self.key}:opened", self.now, self.duration)
-                return True
             try:
-                return self.cache.incr(self.key) <= self.num_requests
-            except ValueError:  # the window closed between the two calls: open the next
-                continue
+                count = self.cache.incr(self.key)
+            except ValueError:  # no window open for this client: open one
+                if self.cache.add(self.key, 1, self.duration):
+                    self.cache.set(f"{self.key}:opened", self.now, self.duration)
+                    return True
+                continue  # another request opened it first: count in that one
+            if count == 1:  # the window closed between the cache's check and its increment,
+                self.cache.touch(self.key, self.duration)  # which made a key with no expiry
+            return count <= self.num_requests
         return True
 
     def wait(self) -> float:

@@ -138,6 +138,16 @@ else:
         }
     }
 
+# Behind a pooler that hands each transaction to any server connection (PgBouncer's
+# `pool_mode = transaction`), nothing may rely on the session: no server-side cursors (they
+# live past a transaction) and no prepared statements (psycopg prepares on the connection).
+DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "session")
+if DATABASE_POOL_MODE not in {"session", "transaction"}:
+    raise ImproperlyConfigured("DATABASE_POOL_MODE is session (the default) or transaction")
+if DATABASE_POOL_MODE == "transaction" and DATABASE_URL:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if EMBEDDED:
@@ -399,14 +409,11 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Client addresses behind a proxy ------------------------------------------------
-# The proxy that says a request is HTTPS (DJANGO_PROXY_SSL_HEADER) also appends the client's
-# address to X-Forwarded-For; the address counted by the API throttles and the admin lockout
-# is the one that many proxies from the right (0: the connection's own address, REMOTE_ADDR,
-# as when the app is reached directly). Entries further left are the client's own claims.
-_behind_proxy = not DEBUG and bool(
-    os.environ.get("DJANGO_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
-)
-TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1" if _behind_proxy else "0"))
+# A proxy in front appends the client's address to X-Forwarded-For; the address counted by
+# the API throttles and the admin lockout is the one DJANGO_PROXY_COUNT proxies from the
+# right. 0 (the default, as when the app is reached directly) counts the connection's own
+# address, REMOTE_ADDR: a client reaching the app directly could otherwise name any address.
+TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "0"))
 REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
 
 # --- Admin login lockout (django-axes) ------------------------------------------------

@@ -1,8 +1,10 @@
 """Outbox handlers: the background side of fulfillment, run once per event after commit."""
 
+from django.db.models import Prefetch
+
 from common.models import OutboxEvent
 from common.outbox import outbox_batch_handler, outbox_handler
-from fulfillment.models import FulfillmentOrder
+from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from fulfillment.notifications import customer_reachable, notify_customer, notify_store
 from fulfillment.services.actions import fulfillment_order_lock
 from fulfillment.services.pickup_codes import pickup_code_issue
@@ -44,7 +46,28 @@ def tell_store_new(event: OutboxEvent) -> None:
     fo = _fo(event)
     if fo.status != FulfillmentOrder.Status.PENDING:
         return  # already handled by the store, or cancelled: nothing to announce
-    lines = list(fo.lines.select_related("order_line"))
+    _announce(fo, lines=list(fo.lines.select_related("order_line")))
+
+
+@outbox_batch_handler("fulfillment.released")
+def tell_stores_new(events: list[OutboxEvent]) -> None:
+    """Many released fulfillment orders announced in one transaction, read together."""
+    pending = (
+        FulfillmentOrder.objects.select_related("order__customer", "location", "destination")
+        .prefetch_related(
+            Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
+        )
+        .filter(
+            pk__in=[event.payload["fulfillment_order"] for event in events],
+            status=FulfillmentOrder.Status.PENDING,  # the others: nothing to announce
+        )
+        .order_by("pk")
+    )
+    for fo in pending:
+        _announce(fo, lines=list(fo.lines.all()))
+
+
+def _announce(fo: FulfillmentOrder, *, lines: list[FulfillmentOrderLine]) -> None:
     notify_store(
         order=fo.order,
         location=fo.location,

@@ -138,6 +138,8 @@ def celery_worker_start(
             celery_worker_command(queue=queue, name=name, only=only),
             cwd=BASE_DIR, env=worker_env, stdout=out, stderr=out,
         )  # fmt: skip
+    proc.queue = queue
+    proc.log_path = log_path
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(destination=[name], timeout=1):
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -44,6 +44,7 @@ from payments.services import (
     void_retry,
 )
 from returns.models import Return
+from returns.services.codes import return_code_unlock
 from returns.services.lifecycle import (
     Inspection,
     ReturnLineRequest,
@@ -385,6 +386,13 @@ def _return_cancel(w: World, user):
     return return_cancel(ret=ret, actor=user)
 
 
+def _return_code_unlock(w: World, user):
+    ret = w.returned(key="audit-code-unlock")
+    Return.objects.filter(pk=ret.pk).update(code_failures=2)  # two wrong codes typed
+    ret.refresh_from_db()
+    return return_code_unlock(ret=ret, actor=user)
+
+
 def _points_adjust(w: World, user):
     customer = customer_get_or_create(email="points@example.com", phone=None, name="P")
     return points_adjust(customer=customer, points=50, reason="goodwill", actor=user,
@@ -503,6 +511,7 @@ AUDIT: dict[str, Row] = {
     "return_complete": Row(_return_complete, OrderEvent, Kind.RETURN_COMPLETED, "associate"),
     "return_reject": Row(_return_reject, OrderEvent, Kind.RETURN_REJECTED, "associate"),
     "return_cancel": Row(_return_cancel, OrderEvent, Kind.RETURN_CANCELLED, "associate"),
+    "return_code_unlock": Row(_return_code_unlock, OrderEvent, Kind.RETURN_CODE_UNLOCKED),
     "points_adjust": Row(_points_adjust, PointsEntry, PointsEntry.Kind.ADJUST),
     "customer_merge": Row(_customer_merge, CustomerEvent, CustomerEvent.Kind.MERGED_IN),
     "capture_retry": Row(

@@ -14,6 +14,7 @@ from fulfillment.services.actions import (
 from inventory.services import stock_release
 from orders.events import order_event_expired
 from orders.services.lifecycle import order_line_cancel
+from orders.services.points import order_points_lock
 
 Status = FulfillmentOrder.Status
 
@@ -24,6 +25,7 @@ def fulfillment_expire(*, fulfillment_order: FulfillmentOrder) -> FulfillmentOrd
     fo = fulfillment_order_lock(fulfillment_order)
     if fo.status != Status.READY_FOR_PICKUP or fo.pickup_deadline > timezone.now():
         return None
+    order_points_lock(order=fo.order)  # before the stock rows, as checkout takes them
     lines = fulfillment_open_lines(fo)
     fo.expire()
     fo.completed_at = timezone.now()

@@ -31,6 +31,7 @@ from orders.services.lifecycle import (
     order_line_cancel,
     orders_start_processing,
 )
+from orders.services.points import order_points_lock
 from stores.hours import location_open_deadline
 from stores.models import Location
 
@@ -404,6 +405,7 @@ def fulfillment_reroute(*, fulfillment_order_id: int) -> list[FulfillmentOrder]:
     remaining = {line: qty for line, qty in remaining.items() if qty > 0}
     created: list[FulfillmentOrder] = []
     if remaining:
+        order_points_lock(order=order)  # before the stock rows, as checkout takes them
         created, placed = _place_elsewhere(order=order, rejected=fo, remaining=remaining)
         remaining = {line: qty for line, qty in remaining.items() if line not in placed}
     for line, qty in remaining.items():

@@ -81,7 +81,20 @@ def test_after_the_cool_off_the_right_password_works_again(client, associate):
     assert _logged_in(_login(client, "xuhui-associate", PASSWORD))
 
 
-def test_behind_the_proxy_the_address_it_forwarded_is_the_one_locked(client, associate):
+def test_without_a_proxy_configured_a_forwarded_address_is_not_believed(client, associate):
+    for n in range(5):
+        client.post(
+            LOGIN, {"username": "xuhui-associate", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{n}", REMOTE_ADDR="198.51.100.1",
+        )  # fmt: skip
+
+    answer = _login(client, "xuhui-associate", PASSWORD, address="198.51.100.1")
+
+    assert answer.status_code == 429, "five addresses named by one client are one address"
+
+
+def test_behind_the_proxy_the_address_it_forwarded_is_the_one_locked(client, associate, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}  # DJANGO_PROXY_COUNT
     via_proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request comes from the proxy
     for _ in range(5):
         client.post(

@@ -6,9 +6,11 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from common import outbox
 from common.models import OutboxEvent
 from common.outbox import outbox_process, outbox_publish, outbox_requeue, outbox_sweep
 from common.tasks import outbox_deliver
+from config.celery import app as celery_app
 from tests.common.worker_handlers import FLAKY_TOPIC, TOPIC, broken_key, runs_key
 from tests.conftest import database_url_for_processes, wait_until
 
@@ -183,12 +185,12 @@ def test_a_delivery_while_another_worker_works_on_the_event_counts_nothing(redis
     event = OutboxEvent.objects.create(
         topic=TOPIC, payload={"key": key}, enqueued_at=timezone.now()
     )
-    working = psycopg.connect(database_url_for_processes(), autocommit=True)
-    working.execute("SELECT pg_advisory_lock(%s)", [event.pk])  # as a worker running it
+    working = psycopg.connect(database_url_for_processes())  # a transaction, as a worker's
+    working.execute("SELECT id FROM common_outboxevent WHERE id = %s FOR UPDATE", [event.pk])
     try:
         assert outbox_process(event_id=event.pk) is False
     finally:
-        working.close()  # the worker is gone: its session lock with it
+        working.close()  # the worker is gone: its transaction rolled back, the row free
 
     event.refresh_from_db()
     assert (event.attempts, event.processed_at) == (0, None)
@@ -196,3 +198,50 @@ def test_a_delivery_while_another_worker_works_on_the_event_counts_nothing(redis
     event.refresh_from_db()
     assert event.attempts == 1
     assert _runs(redis_client, key) == 1
+
+
+@pytest.fixture
+def queue_without_worker(redis_client):
+    """Deliveries go to a queue of Redis that no worker consumes; yields its name."""
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    previous = {
+        "task_always_eager": celery_app.conf.task_always_eager,
+        "task_default_queue": celery_app.conf.task_default_queue,
+    }
+    celery_app.conf.update(task_always_eager=False, task_default_queue=queue)
+    try:
+        yield queue
+    finally:
+        celery_app.conf.update(**previous)
+        redis_client.delete(queue, outbox._queued_key(TOPIC))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publish_while_a_delivery_of_its_topic_waits_queues_none_and_that_one_takes_it(
+    redis_client, queue_without_worker
+):
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    waiting = outbox_publish(TOPIC, key=first)
+    outbox_publish(TOPIC, key=second)
+
+    assert redis_client.llen(queue_without_worker) == 1  # the second found the first queued
+
+    flag = outbox._queued_key(TOPIC)  # what the queued delivery carries
+    assert outbox_deliver.apply(args=[waiting.pk, TOPIC, flag]).result is True  # it starts
+    assert (_runs(redis_client, first), _runs(redis_client, second)) == (1, 1)
+    outbox_publish(TOPIC, key=uuid.uuid4().hex)  # after it started: a delivery of its own
+    assert redis_client.llen(queue_without_worker) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_larger_than_a_batch_is_taken_by_one_delivery_batch_after_batch(
+    redis_client, monkeypatch
+):
+    monkeypatch.setattr(outbox, "_enqueue", lambda *delivery: None)  # their deliveries lost
+    keys = [uuid.uuid4().hex for _ in range(5)]
+    events = [outbox_publish(TOPIC, key=key) for key in keys]
+
+    assert outbox.outbox_process_waiting(topic=TOPIC, event_id=events[0].pk, limit=2) == 5
+
+    assert [_runs(redis_client, key) for key in keys] == [1] * 5
+    assert set(OutboxEvent.objects.values_list("attempts", flat=True)) == {1}

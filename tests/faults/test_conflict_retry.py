@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from rest_framework.test import APIRequestFactory
 
+from common.api import exception_handler
 from common.db import is_conflict, retry_on_conflict
 from inventory.models import Sku
 from tests.inventory.factories import SkuFactory
@@ -73,6 +75,11 @@ def test_without_retries_the_deadlock_aborts_one_and_writes_nothing_of_it(settin
     assert attempts == {"a": 1, "b": 1}
     # the survivor's write only: both rows updated by one transaction, or both untouched
     assert set(Sku.objects.values_list("price", flat=True)) == {Decimal("2.00")}
+    answer = exception_handler(errors[0], {"request": APIRequestFactory().post("/api/v1/x")})
+    assert answer.status_code == 503
+    assert answer["Retry-After"]
+    assert answer.data["code"] == "service_unavailable"
+    assert "same records at the same moment" in answer.data["detail"], "not 'cannot reach'"
 
 
 def test_inside_an_outer_transaction_it_only_calls_through():

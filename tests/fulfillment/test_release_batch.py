@@ -10,6 +10,7 @@ import pytest
 from common import outbox
 from common.models import OutboxEvent
 from common.tasks import outbox_deliver
+from customers.models import PointsEntry
 from orders.models import Order, OrderEvent
 from tests.factories import assert_stock_consistent, place_order
 from tests.fulfillment.factories import fulfillment_orders, level
@@ -17,12 +18,11 @@ from tests.inventory.factories import stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Statements of one batch, whatever its size: the events taken (under their session locks),
-# their attempts counted, BEGIN, the events locked, the orders locked, those already
-# released, their reservations, their locations, the fulfillment orders, the orders'
-# status, the lines with the events and the outbox rows, the events marked processed,
-# COMMIT, the session locks given back.
-RELEASE_BATCH = 14
+# Statements of one batch, whatever its size: the waiting events' attempts counted, BEGIN,
+# the events claimed (their rows locked), the orders locked, those already released, their
+# reservations, their locations, the fulfillment orders, the orders' status, the lines with
+# the events and the outbox rows, the events marked processed, COMMIT.
+RELEASE_BATCH = 12
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_the_delivery_of_one_placed_order_takes_the_others_waiting_with_it(
     assert all(len(fulfillment_orders(order)) == 2 for order in orders)
 
 
-def test_a_batch_that_fails_is_processed_one_by_one_and_counts_every_attempt(
+def test_a_batch_that_fails_is_processed_one_by_one_within_the_same_attempt(
     held_back, xuhui, pudong, kunshan, tee, mug, monkeypatch
 ):
     orders = _backlog(3, xuhui=xuhui, pudong=pudong, kunshan=kunshan, tee=tee, mug=mug)
@@ -101,7 +101,43 @@ def test_a_batch_that_fails_is_processed_one_by_one_and_counts_every_attempt(
     assert outbox.outbox_process_batch(topic=topic, event_id=first_id) == 3
 
     assert all(len(fulfillment_orders(order)) == 2 for order in orders)
-    # The failed batch counted one attempt on each, the one-by-one run another.
+    # One delivery, one attempt each: the failed batch counted it, the one-by-one run is it.
     assert set(OutboxEvent.objects.filter(topic=topic).values_list("attempts", "last_error")) == {
-        (2, "")
+        (1, "")
     }
+
+
+def test_a_backlog_of_released_fulfillment_orders_is_announced_by_one_delivery(
+    held_back, xuhui, pudong, kunshan, tee, mug
+):
+    orders = _backlog(4, xuhui=xuhui, pudong=pudong, kunshan=kunshan, tee=tee, mug=mug)
+    [first_id, topic] = next(d for d in held_back if d[1] == "order.placed")
+    outbox.outbox_process_batch(topic=topic, event_id=first_id)
+    released = [d for d in held_back if d[1] == "fulfillment.released"]
+    assert len(released) == 8
+
+    assert outbox_deliver.apply(args=list(released[0])).result is True
+
+    for order in orders:
+        alerts = order.events.filter(kind=OrderEvent.Kind.NOTIFIED, data__template="store_new")
+        assert sorted(alerts.values_list("location__code", flat=True)) == [
+            "DC-KUNSHAN",
+            "SH-XUHUI",
+        ]
+    announced = OutboxEvent.objects.filter(topic="fulfillment.released")
+    assert {(e.attempts, e.processed_at is not None) for e in announced} == {(1, True)}
+
+
+def test_the_pending_points_of_a_backlog_are_written_by_one_delivery(
+    held_back, xuhui, pudong, kunshan, tee, mug
+):
+    orders = _backlog(4, xuhui=xuhui, pudong=pudong, kunshan=kunshan, tee=tee, mug=mug)
+    [first_id, topic] = next(d for d in held_back if d[1] == "orders.points_pending")
+
+    assert outbox_deliver.apply(args=[first_id, topic]).result is True
+
+    pending = PointsEntry.objects.filter(kind=PointsEntry.Kind.EARN_PENDING)
+    assert sorted(pending.values_list("demand", flat=True)) == sorted(o.number for o in orders)
+    assert all(entry.pending > 0 for entry in pending)
+    events = OutboxEvent.objects.filter(topic=topic)
+    assert {(e.attempts, e.processed_at is not None) for e in events} == {(1, True)}
