@@ -290,7 +290,7 @@ REST_FRAMEWORK = {
         # Return codes looked up (GET /returns?code=) that find no return, per API client.
         "return_code_miss": os.environ.get("DJANGO_THROTTLE_RETURN_CODE_MISSES", "30/hour"),
     },
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["common.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }
 

@@ -147,6 +147,81 @@ def availability(
         return _availability_portable(
             sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id, limit=limit
         )
+    sql, params = _availability_sql(
+        sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id, limit=limit
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        {
+            "location": location,
+            "sku": sku,
+            "on_hand": on_hand,
+            "reserved": reserved,
+            "held": held,
+            "available": available,
+            "distance_km": None if km is None else round(km, 2),
+            "can_ship": can_ship,
+            "can_pickup": can_pickup,
+        }
+        for location, sku, on_hand, reserved, held, available, km, can_ship, can_pickup in rows
+    ]
+
+
+# The keys of an availability row, in the order the API shows them (as `availability` has).
+AVAILABILITY_FIELDS = (
+    "location", "sku", "on_hand", "reserved", "held", "available", "distance_km", "can_ship",
+    "can_pickup",
+)  # fmt: skip
+
+
+def availability_json(
+    *,
+    sku_ids: list[int],
+    shown: int,
+    near: tuple[float, float] | None = None,
+    radius_km: float | None = None,
+    location_id: int | None = None,
+) -> str:
+    """`availability` as the API's JSON document, written by PostgreSQL:
+    `{"results": [the first `shown` rows], "truncated": whether there were more}`.
+
+    A thousand rows cost the database a fraction of a millisecond to write as JSON, and
+    Python several to build and encode; the rows and their order are `availability`'s.
+    """
+    sql, params = _availability_sql(
+        sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id,
+        limit=shown + 1, numbered=True,
+    )  # fmt: skip
+    columns = ", ".join(
+        "round(r.km::numeric, 2) AS distance_km" if name == "distance_km" else f"r.{name}"
+        for name in AVAILABILITY_FIELDS
+    )
+    # As compact as the API's own JSON: row_to_json writes no spaces, and neither do we.
+    document = f"""
+        SELECT '{{"results":['
+               || COALESCE(string_agg(row_to_json(j)::text, ',' ORDER BY r.n)
+                           FILTER (WHERE r.n <= %(shown)s), '')
+               || '],"truncated":' || (count(*) > %(shown)s)::text || '}}'
+        FROM ({sql}) r CROSS JOIN LATERAL (SELECT {columns}) j"""  # noqa: S608 - written here
+    with connection.cursor() as cursor:
+        cursor.execute(document, {**params, "shown": shown})
+        return cursor.fetchone()[0]
+
+
+def _availability_sql(
+    *,
+    sku_ids: list[int],
+    near: tuple[float, float] | None,
+    radius_km: float | None,
+    location_id: int | None,
+    limit: int | None,
+    numbered: bool = False,
+) -> tuple[str, dict]:
+    """The one query of `availability` (PostgreSQL), its columns named as
+    AVAILABILITY_FIELDS (with `km` for the distance unrounded); `numbered` adds each row's
+    place in the answer as `n`."""
     params: dict = {"skus": list(sku_ids), "today": timezone.localdate()}
     distance = "NULL::float8"
     where = ["l.is_active"]
@@ -190,33 +265,21 @@ def availability(
                 OFFSET 0
             ) s
             JOIN k ON k.id = s.sku_id"""  # noqa: S608
+    answer_order = order.replace("k.code", "sku")
+    number = (
+        f", row_number() OVER (ORDER BY {order.replace('k.code', sku)}) AS n" if numbered else ""
+    )
     # Every fragment is written here; the caller's values are parameters.
     sql = f"""
         WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
-        SELECT l.code, {sku} AS sku, s.on_hand, s.reserved, s.held,
-               GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock),
-               l.km, l.can_ship, l.can_pickup
+        SELECT l.code AS location, {sku} AS sku, s.on_hand, s.reserved, s.held,
+               GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock) AS available,
+               l.km, l.can_ship, l.can_pickup{number}
         {stock}
-        ORDER BY {order.replace("k.code", "sku")}"""  # noqa: S608
+        ORDER BY {"n" if numbered else answer_order}"""  # noqa: S608
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        {
-            "location": location,
-            "sku": sku,
-            "on_hand": on_hand,
-            "reserved": reserved,
-            "held": held,
-            "available": available,
-            "distance_km": None if km is None else round(km, 2),
-            "can_ship": can_ship,
-            "can_pickup": can_pickup,
-        }
-        for location, sku, on_hand, reserved, held, available, km, can_ship, can_pickup in rows
-    ]
+    return sql, params
 
 
 def _availability_portable(

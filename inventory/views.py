@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from common.api import BodyCheckedMixin
 from common.permissions import has_django_permission
+from common.renderers import JSONRenderer, RenderedJSON
 from inventory import selectors, services
 from inventory.filters import CountRequestFilter, StockLevelFilter
 from inventory.serializers import (
@@ -99,13 +100,19 @@ class AvailabilityView(APIView):
             if location is None:
                 raise ValidationError({"location": [f"Unknown location: {data['location']}"]})
             location_id = location.pk
-        rows = selectors.availability(
-            sku_ids=list(skus.values()),
-            near=data.get("near"),
-            radius_km=data.get("radius_km"),
-            location_id=location_id,
-            limit=AVAILABILITY_LIMIT + 1,  # one more, to know whether there were more
-        )
+        where = {
+            "sku_ids": list(skus.values()),
+            "near": data.get("near"),
+            "radius_km": data.get("radius_km"),
+            "location_id": location_id,
+        }
+        if selectors.native_sql() and isinstance(request.accepted_renderer, JSONRenderer):
+            # The same document, written by PostgreSQL: no Python per row.
+            return Response(
+                RenderedJSON(selectors.availability_json(**where, shown=AVAILABILITY_LIMIT))
+            )
+        # One more row than shown, to know whether there were more.
+        rows = selectors.availability(**where, limit=AVAILABILITY_LIMIT + 1)
         return Response(
             {"results": rows[:AVAILABILITY_LIMIT], "truncated": len(rows) > AVAILABILITY_LIMIT}
         )

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -297,6 +298,34 @@ def test_availability_api_answers_the_selectors_rows_cut_to_its_limit(
 
     assert response.status_code == 200
     assert response.json() == {"results": rows[:limit], "truncated": len(rows) > limit}
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ({}, 1000),
+        ({"near": PEOPLES_SQUARE}, 2),
+        ({"near": PEOPLES_SQUARE, "radius_km": 20}, 1000),
+        ({"near": (0.0, 0.0), "radius_km": 1}, 1000),  # nothing that near: no rows
+        ({"location": "pudong"}, 1),
+    ],
+)
+def test_availability_written_by_the_database_is_the_api_document_of_the_same_rows(
+    stocked, tee, query, shown
+):
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+    if "location" in query:
+        query = {"location_id": stocked[query["location"]].pk}
+    rows = availability(sku_ids=[tee.pk, cap.pk], **query, limit=shown + 1)
+
+    text = selectors.availability_json(sku_ids=[tee.pk, cap.pk], **query, shown=shown)
+
+    assert json.loads(text) == {"results": rows[:shown], "truncated": len(rows) > shown}
+    # As compact as the API's own JSON.
+    assert ", " not in text
+    assert ": " not in text
 
 
 @pytest.mark.parametrize("size", [5, 60])
