@@ -28,6 +28,9 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-" + "0" * 24
 # Production settings would send through SMTP; a bench keeps every mail in memory.
 LOCMEM_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The harness's own sessions say so, so that what the app's sessions cost can be told apart.
+APPLICATION_NAME = "omnistock-bench"
+_connections_opened = 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class BenchDatabase:
     name: str
 
     def connect(self, *, dbname: str | None = None, autocommit: bool = False):
+        global _connections_opened
+        _connections_opened += 1
         return psycopg.connect(
             host=self.host,
             port=self.port,
@@ -48,7 +53,13 @@ class BenchDatabase:
             dbname=dbname or self.name,
             autocommit=autocommit,
             connect_timeout=5,
+            application_name=APPLICATION_NAME,
         )
+
+
+def connections_opened() -> int:
+    """How many sessions this process opened through `BenchDatabase.connect` so far."""
+    return _connections_opened
 
 
 def bench_database(url: str | None) -> BenchDatabase:
