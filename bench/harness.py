@@ -28,9 +28,10 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-" + "0" * 24
 # Production settings would send through SMTP; a bench keeps every mail in memory.
 LOCMEM_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# The harness's own sessions say so, so that what the app's sessions cost can be told apart.
+# The harness's own sessions say so, and their backends are kept, so that what the app's
+# sessions cost and run can be told apart.
 APPLICATION_NAME = "omnistock-bench"
-_connections_opened = 0
+OWN_BACKENDS: list[int] = []
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,7 @@ class BenchDatabase:
     name: str
 
     def connect(self, *, dbname: str | None = None, autocommit: bool = False):
-        global _connections_opened
-        _connections_opened += 1
-        return psycopg.connect(
+        conn = psycopg.connect(
             host=self.host,
             port=self.port,
             user=self.user,
@@ -55,11 +54,8 @@ class BenchDatabase:
             connect_timeout=5,
             application_name=APPLICATION_NAME,
         )
-
-
-def connections_opened() -> int:
-    """How many sessions this process opened through `BenchDatabase.connect` so far."""
-    return _connections_opened
+        OWN_BACKENDS.append(conn.info.backend_pid)
+        return conn
 
 
 def bench_database(url: str | None) -> BenchDatabase:

@@ -8,7 +8,6 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ import ceiling
 from background import BacklogSampler, db_now, orders_per_s, release_latencies, settle
 from harness import BenchDatabase
 from scales import Chain, receive_stock
-from stack import cpu_seconds, descendants, machine_busy
+from stack import cpu_seconds, machine_busy
 from usage import UsageMeter
 from usage import per_order as usage_per_order
 
@@ -256,26 +255,3 @@ def measure_availability(chain: Chain, url, args) -> dict:
             flush=True,
         )
     return out
-
-
-def profile_checkout(db, chain, stack, url, args, out: Path) -> str | None:
-    """py-spy on one gunicorn worker during a checkout load (not counted)."""
-    spy = Path(sys.executable).with_name("py-spy")
-    workers = descendants(stack.pid("gunicorn"))
-    if not spy.exists() or not workers:
-        return None
-    target = out / "checkout-flame.svg"
-    seconds = max(2, round(args.seconds))
-    proc = subprocess.Popen(  # noqa: S603 - py-spy on our own worker
-        [str(spy), "record", "--pid", str(workers[0]), "--duration", str(seconds),
-         "--format", "flamegraph", "--output", str(target), "--nonblocking"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    time.sleep(0.5)
-    ship_checkout(url, chain, args, connections=min(16, max(args.levels)), seconds=seconds)
-    output, _ = proc.communicate(timeout=seconds + 60)
-    settle(db)
-    if not target.exists():
-        print(f"   py-spy produced no flame graph:\n{output[-1000:]}", flush=True)
-        return None
-    return target.name

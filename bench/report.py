@@ -173,6 +173,7 @@ CPU_PARTS = [
     ("gunicorn", "server_cpu_ms_per_order"),
     ("worker", "worker_cpu_ms_per_order"),
     ("PostgreSQL", "postgres_cpu_ms_per_order"),
+    ("exited PostgreSQL backends (any database)", "postgres_exited_cpu_ms_per_order"),
     ("Redis", "redis_cpu_ms_per_order"),
     ("wrk", "wrk_cpu_ms_per_order"),
 ]

@@ -7,8 +7,9 @@ servers are shared, so each is read the way it can be told apart:
   sessions) and of the server's own processes (checkpointer, WAL writer, ...). A backend
   that exits within the window takes its CPU with it, so the new sessions per order are
   counted beside it (pg_stat_database.sessions less the harness's own connections); with
-  persistent connections they are about 0 and the sum is whole. Unreadable (a server in
-  another container) gives None.
+  persistent connections they are about 0 and the sum is whole. What exited backends used
+  is in the postmaster's children's CPU, which is every database's: on a machine that runs
+  only the bench it is the bench's. Unreadable (a server in another container) gives None.
 - Redis: the server's own count (INFO cpu), whatever else uses that server.
 - The machine: busy time from /proc/stat, every process included.
 """
@@ -35,44 +36,43 @@ SESSIONS = "SELECT sessions FROM pg_stat_database WHERE datname = current_databa
 
 @dataclass(frozen=True)
 class Usage:
-    """CPU seconds so far: PostgreSQL's per process (None: unreadable), Redis's, the
-    machine's busy time; the bench database's sessions and the harness's own."""
+    """CPU seconds so far: PostgreSQL's per process (None: unreadable) and of its exited
+    backends, Redis's, the machine's busy time; the bench database's sessions and the
+    harness's own."""
 
     postgres: dict[int, float] | None
+    postgres_exited: float | None
     redis: float | None
     machine: float
     sessions: int
     harness_sessions: int
 
 
-def process_cpu(pid: int) -> float | None:
-    """User + system CPU of one process (not its children), None when it is not ours to read."""
+def postgres_stat(pid: int) -> list[str] | None:
+    """The /proc stat fields after the name of a `postgres` process, None when it is none."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     name, fields = stat.split("(", 1)[1].rsplit(")", 1)
-    if name != "postgres":
-        return None
-    fields = fields.split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return fields.split() if name == "postgres" else None
 
 
-def postgres_cpu(conn) -> dict[int, float] | None:
+def postgres_cpu(conn) -> tuple[dict[int, float] | None, float | None]:
+    """(CPU seconds per process, the postmaster's waited-for children's CPU seconds)."""
     pids = [row[0] for row in conn.execute(POSTGRES_PIDS, {"harness": harness.APPLICATION_NAME})]
-    own = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    parent = _parent(own)
-    cpu = {pid: process_cpu(pid) for pid in [*pids, *([parent] if parent else [])]}
-    if process_cpu(own) is None:
-        return None  # not this machine's /proc (a server in a container)
-    return {pid: seconds for pid, seconds in cpu.items() if seconds is not None}
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError):
-        return None
+    own = postgres_stat(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+    if own is None:
+        return None, None  # not this machine's /proc (a server in a container)
+    postmaster = int(own[1])
+    cpu = {}
+    for pid in [*pids, postmaster]:
+        fields = postgres_stat(pid)
+        if fields is not None:
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    fields = postgres_stat(postmaster)
+    exited = None if fields is None else (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return cpu, exited
 
 
 def redis_cpu(client: redis.Redis) -> float | None:
@@ -109,18 +109,21 @@ class UsageMeter:
         self.close()
 
     def sample(self) -> Usage:
+        postgres, exited = postgres_cpu(self.conn)
         return Usage(
-            postgres=postgres_cpu(self.conn),
+            postgres=postgres,
+            postgres_exited=exited,
             redis=redis_cpu(self.redis),
             machine=machine_busy()[0],
             sessions=self.conn.execute(SESSIONS).fetchone()[0],
-            harness_sessions=harness.connections_opened(),
+            harness_sessions=len(harness.OWN_BACKENDS),
         )
 
 
 def per_order(before: Usage, after: Usage, orders: int) -> dict:
-    """CPU ms per order of PostgreSQL, Redis and the machine between two samples, and the
-    bench database's new sessions per order (the app's, not the harness's)."""
+    """CPU ms per order of PostgreSQL (its exited backends apart, of any database), Redis
+    and the machine between two samples, and the bench database's new sessions per order
+    (the app's, not the harness's)."""
     orders = max(orders, 1)
 
     def ms(seconds: float | None) -> float | None:
@@ -130,15 +133,19 @@ def per_order(before: Usage, after: Usage, orders: int) -> dict:
     if before.postgres is not None and after.postgres is not None:
         # A process first seen at the end started within the window: all its CPU counts.
         postgres = sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items())
-    redis_seconds = (
-        None if before.redis is None or after.redis is None else after.redis - before.redis
-    )
+
+    def delta(first: float | None, last: float | None) -> float | None:
+        return None if first is None or last is None else last - first
+
     app_sessions = (after.sessions - before.sessions) - (
         after.harness_sessions - before.harness_sessions
     )
     return {
         "postgres_cpu_ms_per_order": ms(postgres),
-        "redis_cpu_ms_per_order": ms(redis_seconds),
+        "postgres_exited_cpu_ms_per_order": ms(
+            delta(before.postgres_exited, after.postgres_exited)
+        ),
+        "redis_cpu_ms_per_order": ms(delta(before.redis, after.redis)),
         "machine_cpu_ms_per_order": ms(after.machine - before.machine),
         "pg_new_sessions_per_order": max(app_sessions, 0) / orders,
     }
