@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import harness
+import psycopg
 from harness import BenchDatabase
 from psycopg import sql
 
@@ -54,6 +55,12 @@ class StatementLog:
         self.enabled = False
 
     def enable(self) -> None:
+        try:
+            self._enable()
+        except psycopg.Error as exc:
+            self.path, self.note = None, f"the statement log could not be switched on: {exc}"
+
+    def _enable(self) -> None:
         with self.db.connect(dbname="postgres", autocommit=True) as conn:
             settings = {
                 name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
