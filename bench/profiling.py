@@ -198,7 +198,7 @@ def markdown(result: dict) -> str:
     out = [
         "# Where the CPU of an order goes",
         "",
-        f"A checkout load of {result.get('seconds')} s at {result.get('clients')} connections "
+        f"A checkout load of {result.get('seconds')} s, {result.get('clients')} wrk connections, "
         f"on a fresh stack after a warm-up, not counted in results.md: {result.get('orders')} "
         f"orders. py-spy samples the thread holding the GIL {RATE} times a second in every "
         "gunicorn worker and the Celery worker and pool. The CPU per order, measured from "

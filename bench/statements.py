@@ -180,7 +180,7 @@ def _entries(log, prefix: re.Pattern, own: set[str]):
         line = raw.decode("utf-8", "replace").rstrip("\n")
         if line.startswith("\t"):
             if current is not None:
-                current[2] += " " + line
+                current[2] += " " + line.lstrip("\t")
             continue
         if current is not None:
             yield current
