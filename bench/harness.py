@@ -28,6 +28,10 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-" + "0" * 24
 # Production settings would send through SMTP; a bench keeps every mail in memory.
 LOCMEM_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The harness's own sessions say so, and their backends are kept, so that what the app's
+# sessions cost and run can be told apart.
+APPLICATION_NAME = "omnistock-bench"
+OWN_BACKENDS: list[int] = []
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class BenchDatabase:
     name: str
 
     def connect(self, *, dbname: str | None = None, autocommit: bool = False):
-        return psycopg.connect(
+        conn = psycopg.connect(
             host=self.host,
             port=self.port,
             user=self.user,
@@ -48,7 +52,10 @@ class BenchDatabase:
             dbname=dbname or self.name,
             autocommit=autocommit,
             connect_timeout=5,
+            application_name=APPLICATION_NAME,
         )
+        OWN_BACKENDS.append(conn.info.backend_pid)
+        return conn
 
 
 def bench_database(url: str | None) -> BenchDatabase:

@@ -8,7 +8,6 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,9 @@ import ceiling
 from background import BacklogSampler, db_now, orders_per_s, release_latencies, settle
 from harness import BenchDatabase
 from scales import Chain, receive_stock
-from stack import cpu_seconds, descendants, machine_busy
+from stack import cpu_seconds, machine_busy
+from usage import UsageMeter
+from usage import per_order as usage_per_order
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 HOT_SKU = "SKU-00001"
@@ -101,55 +102,68 @@ def per_order_ms(cpu_before: float, cpu_after: float, data: dict) -> float:
 
 
 def measure_checkout(db, chain, stack, url, args, sampler: BacklogSampler) -> list[dict]:
-    results = []
-    gunicorn, celery = stack.pid("gunicorn"), stack.pid("celery")
+    processes = stack.pid("gunicorn"), stack.pid("celery")
     # Every gunicorn worker's first requests (imports, connections) are not the steady state.
     ship_checkout(url, chain, args, connections=args.workers, seconds=min(args.seconds, 2))
     settle(db)
     sampler.drain(args.drain_timeout)
-    for clients in args.levels:
-        since = db_now(db)
-        server0, worker0 = cpu_seconds(gunicorn), cpu_seconds(celery)
-        data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds)
-        stopped = time.monotonic()
-        backlog_end = sampler.now()
-        settle(db)
-        server1 = cpu_seconds(gunicorn)
-        until = db_now(db)
-        drain = sampler.drain_since(stopped, backlog=backlog_end, timeout=args.drain_timeout)
-        worker1 = cpu_seconds(celery)
-        seconds = data["duration_us"] / 1e6
-        row = {
-            "clients": clients,
-            "orders_per_s": orders_per_s(db, since, args.seconds),
-            "wrk_orders_per_s": data["ok"] / seconds,
-            "wrk_seconds": seconds,
-            **wrk_latency(data),
-            "requests": data["requests"],
-            "orders": data["ok"],
-            "conflicts_409": data["conflicts"],
-            "errors_non_2xx": data["other_status"],
-            "socket_errors": data["socket_errors"] + data["timeouts"],
-            "wrk_cpu_share": data["wrk_cpu_share"],
-            "wrk_share_of_busy": data["wrk_share_of_busy"],
-            "machine_busy_share": data["machine_busy_share"],
-            "server_cpu_ms_per_order": per_order_ms(server0, server1, data),
-            "worker_cpu_ms_per_order": per_order_ms(worker0, worker1, data),
-            "backlog_at_end": backlog_end,
-            "drain_s": drain,
-            **release_latencies(db, since, until),
-        }
-        if data["stderr"].strip():
-            row["wrk_stderr"] = data["stderr"]
-        print(
-            f"   checkout {clients:>3} clients: {row['orders_per_s']:9.1f} orders/s "
-            f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, 409 {row['conflicts_409']}, "
-            f"other {row['errors_non_2xx']}, backlog {backlog_end} drained in "
-            f"{'-' if drain is None else f'{drain:.1f} s'}",
-            flush=True,
-        )
-        results.append(row)
-    return results
+    with UsageMeter(db, stack.env["REDIS_URL"]) as meter:
+        return [
+            measure_level(db, chain, url, args, clients, sampler, meter, processes)
+            for clients in args.levels
+        ]
+
+
+def measure_level(
+    db, chain, url, args, clients: int, sampler: BacklogSampler, meter: UsageMeter, processes
+) -> dict:
+    """One checkout level; the CPU of the servers and the machine until the outbox drained."""
+    gunicorn, celery = processes
+    since = db_now(db)
+    server0, worker0 = cpu_seconds(gunicorn), cpu_seconds(celery)
+    usage0 = meter.sample()
+    data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds)
+    stopped = time.monotonic()
+    backlog_end = sampler.now()
+    settle(db)
+    server1 = cpu_seconds(gunicorn)
+    until = db_now(db)
+    drain = sampler.drain_since(stopped, backlog=backlog_end, timeout=args.drain_timeout)
+    worker1 = cpu_seconds(celery)
+    usage1 = meter.sample()
+    seconds = data["duration_us"] / 1e6
+    row = {
+        "clients": clients,
+        "orders_per_s": orders_per_s(db, since, args.seconds),
+        "wrk_orders_per_s": data["ok"] / seconds,
+        "wrk_seconds": seconds,
+        **wrk_latency(data),
+        "requests": data["requests"],
+        "orders": data["ok"],
+        "conflicts_409": data["conflicts"],
+        "errors_non_2xx": data["other_status"],
+        "socket_errors": data["socket_errors"] + data["timeouts"],
+        "wrk_cpu_share": data["wrk_cpu_share"],
+        "wrk_share_of_busy": data["wrk_share_of_busy"],
+        "machine_busy_share": data["machine_busy_share"],
+        "server_cpu_ms_per_order": per_order_ms(server0, server1, data),
+        "worker_cpu_ms_per_order": per_order_ms(worker0, worker1, data),
+        **usage_per_order(usage0, usage1, data["ok"]),
+        "wrk_cpu_ms_per_order": per_order_ms(0, data["wrk_cpu_s"], data),
+        "backlog_at_end": backlog_end,
+        "drain_s": drain,
+        **release_latencies(db, since, until),
+    }
+    if data["stderr"].strip():
+        row["wrk_stderr"] = data["stderr"]
+    print(
+        f"   checkout {clients:>3} clients: {row['orders_per_s']:9.1f} orders/s "
+        f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, 409 {row['conflicts_409']}, "
+        f"other {row['errors_non_2xx']}, backlog {backlog_end} drained in "
+        f"{'-' if drain is None else f'{drain:.1f} s'}",
+        flush=True,
+    )
+    return row
 
 
 def measure_hot(db: BenchDatabase, chain: Chain, url, args, work: Path) -> dict:
@@ -241,26 +255,3 @@ def measure_availability(chain: Chain, url, args) -> dict:
             flush=True,
         )
     return out
-
-
-def profile_checkout(db, chain, stack, url, args, out: Path) -> str | None:
-    """py-spy on one gunicorn worker during a checkout load (not counted)."""
-    spy = Path(sys.executable).with_name("py-spy")
-    workers = descendants(stack.pid("gunicorn"))
-    if not spy.exists() or not workers:
-        return None
-    target = out / "checkout-flame.svg"
-    seconds = max(2, round(args.seconds))
-    proc = subprocess.Popen(  # noqa: S603 - py-spy on our own worker
-        [str(spy), "record", "--pid", str(workers[0]), "--duration", str(seconds),
-         "--format", "flamegraph", "--output", str(target), "--nonblocking"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    time.sleep(0.5)
-    ship_checkout(url, chain, args, connections=min(16, max(args.levels)), seconds=seconds)
-    output, _ = proc.communicate(timeout=seconds + 60)
-    settle(db)
-    if not target.exists():
-        print(f"   py-spy produced no flame graph:\n{output[-1000:]}", flush=True)
-        return None
-    return target.name

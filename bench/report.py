@@ -88,6 +88,17 @@ def markdown(results: dict) -> str:
             ],
             rows,
         )  # fmt: skip
+    if any("machine_cpu_ms_per_order" in row for row in checkout):
+        out += cpu_table(checkout)
+    profile = results.get("profile") or {}
+    if profile.get("summary"):
+        flames = ", ".join(f"[{name}]({name})" for name in profile.get("flame_graphs", []))
+        out += [
+            f"A checkout load profiled: [{profile['summary']}]({profile['summary']})"
+            + (f", flame graphs {flames}" if flames else "")
+            + ".",
+            "",
+        ]
     hot = results.get("hot_sku")
     if hot:
         out += ["## Hot SKU (one SKU at one store, pickup)", ""]
@@ -156,6 +167,38 @@ def markdown(results: dict) -> str:
     if check:
         out += [f"verify_stock: {'clean' if check['ok'] else 'BREACH: ' + check['output']}", ""]
     return "\n".join(out)
+
+
+CPU_PARTS = [
+    ("gunicorn", "server_cpu_ms_per_order"),
+    ("worker", "worker_cpu_ms_per_order"),
+    ("PostgreSQL", "postgres_cpu_ms_per_order"),
+    ("exited PostgreSQL backends (any database)", "postgres_exited_cpu_ms_per_order"),
+    ("Redis", "redis_cpu_ms_per_order"),
+    ("wrk", "wrk_cpu_ms_per_order"),
+]
+
+
+def cpu_table(checkout: list[dict]) -> list[str]:
+    """Each checkout level's CPU ms per order by process, and the machine's busy time."""
+    rows = []
+    for row in checkout:
+        parts = [row.get(key) for _, key in CPU_PARTS]
+        machine = row.get("machine_cpu_ms_per_order")
+        rest = None if machine is None or None in parts else machine - sum(parts)
+        rows.append([
+            row["clients"], *(fmt(p) for p in parts), fmt(rest), fmt(machine),
+            fmt(row.get("pg_new_sessions_per_order"), 2),
+        ])  # fmt: skip
+    return [
+        "## Where the CPU of an order goes (ms per order, until the outbox drained)",
+        "",
+        *table(
+            ["clients", *(name for name, _ in CPU_PARTS), "the rest", "machine busy",
+             "new PostgreSQL sessions/order"],
+            rows,
+        ),
+    ]  # fmt: skip
 
 
 def draw(results: dict, out: Path) -> list[str]:

@@ -44,10 +44,10 @@ from load import (
     measure_checkout,
     measure_hot,
     per_order_ms,
-    profile_checkout,
     ship_checkout,
     wrk_latency,
 )
+from profiling import profile_checkout
 from scales import (
     LARGE_COMPARISON,
     Scale,
@@ -92,7 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", help=f"default $BENCH_REDIS_URL or {DEFAULT_REDIS_URL}")
     parser.add_argument("--out", type=Path, default=None, help="result folder")
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graph")
+    parser.add_argument(
+        "--profile", action="store_true", help="flame graphs, profile.md: a load not counted"
+    )
     parser.add_argument(
         "--skip", default="", help="comma list: ceiling,checkout,hot,availability,routing"
     )
@@ -161,8 +163,6 @@ def run_main_scale(db, args, env, out: Path) -> dict:
             with BacklogSampler(db) as sampler:
                 results["checkout"] = measure_checkout(db, chain, stack, url, args, sampler)
             results["backlog_series"] = sampler.samples
-        if args.profile:
-            results["profile"] = profile_checkout(db, chain, stack, url, args, out)
         if "hot" not in args.skipped:
             results["hot_sku"] = measure_hot(db, chain, url, args, out / "pgbench")
             BacklogSampler(db).drain(args.drain_timeout)
@@ -170,6 +170,11 @@ def run_main_scale(db, args, env, out: Path) -> dict:
             results["availability"] = measure_availability(chain, url, args)
 
     with_stack(db, args, env, out, body)
+    if args.profile:
+        # A stack of its own: its sessions start after statement logging is switched on.
+        results["profile"] = profile_checkout(
+            db, chain, args, out, lambda profiled: with_stack(db, args, env, out, profiled)
+        )
     if "routing" not in args.skipped:
         results["routing"] = measure_routing(env, args)
     results["verify_stock"] = verify_stock(env)

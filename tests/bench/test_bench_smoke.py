@@ -50,17 +50,31 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+PY_SPY = Path(sys.executable).with_name("py-spy")
+
+
+def _assert_profile_written(results: dict, out: Path) -> None:
+    """--profile: both flame graphs, the collapsed stacks summed up, profile.md linked."""
+    profile = results["profile"]
+    assert "error" not in profile, profile
+    for name in ("checkout-flame.svg", "worker-flame.svg"):
+        assert (out / name).read_text().lstrip().startswith("<?xml"), name
+    assert profile["processes"]["gunicorn"]["samples"] > 0
+    assert (out / "profile.md").read_text().startswith("# Where the CPU of an order goes")
+    assert "(profile.md)" in (out / "results.md").read_text()
+
+
 def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
     command = [
         sys.executable, str(BASE_DIR / "bench" / "run.py"),
         "--scale", "smoke", "--clients", "1", "--seconds", "1", "--hot-clients", "1",
         "--routing-repeat", "10", "--drain-timeout", "15", "--top-up", "1000",
-        "--database-url", _bench_database_url(), "--out", str(tmp_path),
+        "--database-url", _bench_database_url(), "--out", str(tmp_path), "--profile",
     ]  # fmt: skip
     if os.environ.get("REDIS_URL"):
         command += ["--redis-url", os.environ["REDIS_URL"]]
     result = subprocess.run(
-        command, cwd=BASE_DIR, capture_output=True, text=True, timeout=150, check=False
+        command, cwd=BASE_DIR, capture_output=True, text=True, timeout=240, check=False
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -82,6 +96,10 @@ def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
     assert results["verify_stock"]["ok"], results["verify_stock"]["output"]
     assert (tmp_path / "results.md").read_text().startswith("# make bench")
     assert (tmp_path / "checkout.png").exists()
+    for key in ("postgres_cpu_ms_per_order", "redis_cpu_ms_per_order", "machine_cpu_ms_per_order"):
+        assert key in level, key
+    if PY_SPY.exists():
+        _assert_profile_written(results, tmp_path)
 
     started = results["meta"]["pids"]
     assert len(started) >= 2
