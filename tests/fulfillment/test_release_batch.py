@@ -19,15 +19,14 @@ from tests.inventory.factories import stock_put
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Statements of one batch, whatever its size: the waiting events' attempts counted, BEGIN,
-# the events claimed (their rows locked), the orders locked, those already released, their
-# reservations, their locations, the fulfillment orders, the orders' status, the lines with
-# the events and the outbox rows, the events marked processed, COMMIT.
-RELEASE_BATCH = 12
+# the events claimed (their rows locked and marked processed), the orders locked, those
+# already released, their reservations, their locations, the fulfillment orders, the orders'
+# status, the lines with the events and the outbox rows, COMMIT.
+RELEASE_BATCH = 11
 # The same for announcing released fulfillment orders to their stores: the attempts counted,
 # BEGIN, the events claimed, the fulfillment orders with their order, customer and location,
-# their lines, the staff of every location, the timeline events, the events marked processed,
-# COMMIT.
-ANNOUNCE_BATCH = 9
+# their lines, the staff of every location, the timeline events, COMMIT.
+ANNOUNCE_BATCH = 8
 
 
 @pytest.fixture
