@@ -3,8 +3,9 @@
 `outbox_publish` writes an event row inside the caller's transaction and queues its
 delivery only once that transaction commits, so a rollback sends nothing and a broker
 outage loses nothing: `outbox_sweep` re-queues rows that were not processed in time.
-Processing claims the row (`SELECT ... FOR UPDATE SKIP LOCKED`) in the transaction that runs
-the handler and marks it processed in that same transaction, with the handler's own writes:
+Processing claims the row (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`) in
+the transaction that runs the handler, marking it processed in that same statement, so the
+mark commits with the handler's own writes or is rolled back with them:
 a duplicate delivery finds it locked (skips it) or processed, and does nothing. No lock or
 state outlives a transaction, so the outbox is correct behind a transaction pooler
 (PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
@@ -192,16 +193,40 @@ def _count_attempt(*, event_ids: list[int], topic: str = "", limit: int = 0) -> 
     return sorted(ids)
 
 
+# The rows of the events asked for that are unprocessed, locked (skipping any another
+# transaction holds) and marked processed in one statement: the mark is the transaction's, so
+# a rollback (the handler failed) takes it back with the lock.
+_CLAIM = f"""
+    UPDATE {_TABLE} SET processed_at = %s, last_error = ''
+    WHERE id IN (
+        SELECT id FROM {_TABLE} WHERE id = ANY(%s) AND processed_at IS NULL
+        ORDER BY id FOR UPDATE SKIP LOCKED
+    )
+    RETURNING {", ".join(f'"{field.column}"' for field in OutboxEvent._meta.concrete_fields)}
+"""  # noqa: S608 - the table and column names; every value is a parameter
+
+
 def _claim(event_ids: list[int]) -> list[OutboxEvent]:
     """Inside the transaction that does the work: lock the rows of `event_ids` still
-    unprocessed, skipping any another transaction holds. The lock lasts until the commit that
-    marks them processed (or the rollback that leaves them to a retry), on whatever server
-    connection runs this transaction: nothing outlives it behind a transaction pooler."""
-    return list(
+    unprocessed, skipping any another transaction holds, and mark them processed. The lock
+    lasts until the commit that keeps the mark (or the rollback that takes it back and leaves
+    them to a retry), on whatever server connection runs this transaction: nothing outlives
+    it behind a transaction pooler."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        claimed = OutboxEvent.objects.raw(_CLAIM, [now, event_ids])
+        return sorted(claimed, key=lambda event: event.pk)
+    claimed = list(
         OutboxEvent.objects.select_for_update(skip_locked=True)
         .filter(pk__in=event_ids, processed_at__isnull=True)
         .order_by("pk")
     )
+    OutboxEvent.objects.filter(pk__in=[e.pk for e in claimed]).update(
+        processed_at=now, last_error=""
+    )
+    for event in claimed:
+        event.processed_at, event.last_error = now, ""
+    return claimed
 
 
 def outbox_process(*, event_id: int) -> bool:
@@ -229,9 +254,6 @@ def _run(event_id: int) -> bool:
             handler(event)
         else:
             logger.info("outbox event %s has no handler for topic %s", event.pk, event.topic)
-        event.processed_at = timezone.now()
-        event.last_error = ""
-        event.save(update_fields=["processed_at", "last_error"])
     return True
 
 
@@ -267,9 +289,6 @@ def _process_waiting(*, topic: str, event_id: int, limit: int) -> tuple[int, int
             events = _claim(counted)
             if events:
                 handler(events)
-                OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-                    processed_at=timezone.now(), last_error=""
-                )
     except Exception:
         if counted == [event_id]:
             raise  # the delivered event alone: its delivery records the failure

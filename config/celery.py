@@ -9,7 +9,8 @@ or a benchmark that names its own default queue gets its own notifications queue
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+from django.db import connections
 from kombu import Exchange, Queue
 
 from common import logging as log_context
@@ -80,6 +81,21 @@ def route_task(name, args, kwargs, options, task=None, **kw):
     ):
         return {"queue": queue_names()[1]}
     return None
+
+
+@signals.task_prerun.connect
+def _database_ready(sender=None, **kwargs) -> None:
+    """A worker keeps its database connection from task to task (CELERY_DB_REUSE_MAX), as
+    a web process keeps it from request to request: before each task, as Django before each
+    request, one that errored or outlived CONN_MAX_AGE is dropped, and so is one the server
+    ended while the worker waited (a restart, a terminated backend), so the task opens a
+    fresh one instead of failing on it."""
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return  # in process: the caller's connection and transaction
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
 
 
 log_context.connect_celery_signals()

@@ -328,6 +328,12 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set, so each task would pay a new PostgreSQL session (a backend forked, Django's
+# connection set up) for a few milliseconds of work. Kept instead, and replaced only when
+# it errored, outlived CONN_MAX_AGE or was ended by the server (config/celery.py checks
+# before each task), as a web process keeps its connection across requests.
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100000"))
 # Queues (config/celery.py): `<prefix>orders`, the default, and `<prefix>notifications`.
 CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get(

@@ -12,14 +12,16 @@ Callers pass what a lower app may know of an order: its number (`demand`) and op
 """
 
 import math
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from common.bulk import insert_rows
 from common.db import retry_on_conflict
 from common.outbox import outbox_publish
 from customers.errors import InsufficientPoints, PointsAdjustmentInvalid
@@ -281,6 +283,17 @@ def _pending_of(demand: str) -> int:
     return PointsEntry.objects.filter(demand=demand).aggregate(p=Sum("pending"))["p"] or 0
 
 
+@dataclass(frozen=True)
+class PendingWanted:
+    """What one order's (`demand`) open units, paying `value` (points not counted), will
+    earn, brought up to date once per `source`: see `points_pending_follow`."""
+
+    customer_id: int
+    demand: str
+    source: str
+    value: Decimal
+
+
 @transaction.atomic
 def points_pending_follow(
     *, customer: Customer, demand: str, source: str, value: Decimal
@@ -288,31 +301,70 @@ def points_pending_follow(
     """What the order's open units (paid `value`, points not counted) will earn, at
     today's rate and tier: the first call writes it as `earn_pending`; later ones only take
     back what cancelled units would have earned (`reverse` of pending). Once per source."""
-    account = _account_lock(customer.pk)
-    rate, multiplier = earn_rate(), tier_multiplier(account.tier)
-    target = _points_for(value, rate, multiplier)
-    started = PointsEntry.objects.filter(demand=demand, kind=Kind.EARN_PENDING).exists()
-    kind = Kind.REVERSE if started else Kind.EARN_PENDING
-    replay = _replayed(source, kind)
-    if replay is not None:
-        return replay
-    now = _pending_of(demand)
-    change = target - now if not started else min(0, target - now)
-    if change == 0 and started:
-        return None
-    return _entry_write(
-        PointsEntry(
-            customer=customer,
+    [entry] = points_pending_follow_many(
+        wanted=[PendingWanted(customer_id=customer.pk, demand=demand, source=source, value=value)]
+    )
+    return entry
+
+
+@transaction.atomic(savepoint=False)  # in the caller's transaction (an outbox delivery's)
+def points_pending_follow_many(*, wanted: list[PendingWanted]) -> list[PointsEntry | None]:
+    """`points_pending_follow` of each of `wanted`, in that order, as if each ran alone
+    (a later one of the same order sees what an earlier one wrote); for each, the entry
+    written, the first one of its source (a replay), or None (nothing to take back).
+    Whatever their number: the accounts are locked in one statement, in id order (two
+    batches never wait on each other in a circle), the orders' entries read in one and the
+    new ones written in one."""
+    if not wanted:
+        return []
+    accounts = {a.pk: a for a in _accounts_locked(sorted({w.customer_id for w in wanted}))}
+    demands = {w.demand for w in wanted}
+    known = PointsEntry.objects.filter(
+        Q(demand__in=demands)
+        | Q(source__in={w.source for w in wanted}, kind__in=(Kind.EARN_PENDING, Kind.REVERSE))
+    )
+    first: dict[tuple[str, str], PointsEntry] = {}
+    started: set[str] = set()
+    pending: dict[str, int] = dict.fromkeys(demands, 0)
+    for entry in known:
+        first[(entry.source, entry.kind)] = entry
+        if entry.demand in demands:
+            pending[entry.demand] += entry.pending
+            if entry.kind == Kind.EARN_PENDING:
+                started.add(entry.demand)
+    rate, results, new = earn_rate(), [], []
+    for want in wanted:
+        multiplier = tier_multiplier(accounts[want.customer_id].tier)
+        target = _points_for(want.value, rate, multiplier)
+        begun = want.demand in started
+        kind = Kind.REVERSE if begun else Kind.EARN_PENDING
+        replay = first.get((want.source, kind))
+        if replay is not None:
+            results.append(replay)
+            continue
+        now = pending[want.demand]
+        change = target - now if not begun else min(0, target - now)
+        if change == 0 and begun:
+            results.append(None)
+            continue
+        entry = PointsEntry(
+            customer_id=want.customer_id,
             kind=kind,
             pending=change,
-            source=source,
-            demand=demand,
+            source=want.source,
+            demand=want.demand,
             rate=rate,
             multiplier=multiplier,
-            value=value,
+            value=want.value,
             reason="" if kind == Kind.EARN_PENDING else "units cancelled",
         )
-    )
+        first[(want.source, kind)] = entry
+        pending[want.demand] += change
+        started.add(want.demand)
+        new.append(entry)
+        results.append(entry)
+    insert_rows(new)
+    return results
 
 
 @transaction.atomic
@@ -537,9 +589,12 @@ def points_follow_merge(*, survivor: Customer, merged: Customer) -> None:
 
 
 def _accounts_locked(customer_ids: list[int]) -> list[PointsAccount]:
-    """Both accounts (created when missing), locked in pk order: two writers never deadlock."""
-    for customer_id in customer_ids:
-        _account_ensure(customer_id)
+    """The accounts (created when missing), locked in pk order: two writers never deadlock."""
+    tier = tier_for(ZERO)[0]
+    PointsAccount.objects.bulk_create(
+        [PointsAccount(customer_id=pk, tier=tier) for pk in sorted(customer_ids)],
+        ignore_conflicts=True,
+    )
     return list(
         PointsAccount.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk")
     )

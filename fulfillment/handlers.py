@@ -5,7 +5,13 @@ from django.db.models import Prefetch
 from common.models import OutboxEvent
 from common.outbox import outbox_batch_handler, outbox_handler
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
-from fulfillment.notifications import customer_reachable, notify_customer, notify_store
+from fulfillment.notifications import (
+    StoreAlert,
+    customer_reachable,
+    notify_customer,
+    notify_store,
+    notify_stores,
+)
 from fulfillment.services.actions import fulfillment_order_lock
 from fulfillment.services.pickup_codes import pickup_code_issue
 from fulfillment.services.routing import (
@@ -46,7 +52,7 @@ def tell_store_new(event: OutboxEvent) -> None:
     fo = _fo(event)
     if fo.status != FulfillmentOrder.Status.PENDING:
         return  # already handled by the store, or cancelled: nothing to announce
-    _announce(fo, lines=list(fo.lines.select_related("order_line")))
+    notify_stores(alerts=[_announcement(fo, lines=list(fo.lines.select_related("order_line")))])
 
 
 @outbox_batch_handler("fulfillment.released")
@@ -63,12 +69,11 @@ def tell_stores_new(events: list[OutboxEvent]) -> None:
         )
         .order_by("pk")
     )
-    for fo in pending:
-        _announce(fo, lines=list(fo.lines.all()))
+    notify_stores(alerts=[_announcement(fo, lines=list(fo.lines.all())) for fo in pending])
 
 
-def _announce(fo: FulfillmentOrder, *, lines: list[FulfillmentOrderLine]) -> None:
-    notify_store(
+def _announcement(fo: FulfillmentOrder, *, lines: list[FulfillmentOrderLine]) -> StoreAlert:
+    return StoreAlert(
         order=fo.order,
         location=fo.location,
         template="store_new",

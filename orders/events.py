@@ -439,7 +439,7 @@ def order_event_customer_notified(
 
 
 def order_event_store_alerted(
-    *, order: Order, subject: str, template: str, recipients: int, location
+    *, order: Order, subject: str, template: str, recipients: int, location, save: bool = True
 ) -> OrderEvent:
     return _event(
         order=order,
@@ -447,6 +447,7 @@ def order_event_store_alerted(
         location=location,
         message=f"Store {location.code} alerted: {subject}",
         data={"to": "store", "template": template, "recipients": recipients},
+        save=save,
     )
 
 

@@ -4,31 +4,30 @@ from decimal import Decimal
 
 from common.models import OutboxEvent
 from common.outbox import outbox_batch_handler, outbox_handler
-from orders.models import Order
 from orders.services.points import (
     TOPIC_EARN,
     TOPIC_PENDING,
     order_points_earn,
-    order_points_pending,
+    order_points_pending_many,
 )
 
 
 @outbox_handler(TOPIC_PENDING)
 def points_pending(event: OutboxEvent) -> None:
-    order_points_pending(number=event.payload["number"], source=event.payload["source"])
+    points_pending_many([event])
 
 
 @outbox_batch_handler(TOPIC_PENDING)
 def points_pending_many(events: list[OutboxEvent]) -> None:
-    """Many orders' pending points in one transaction; taken customer by customer (their
-    accounts locked in id order), so two batches never wait on each other in a circle."""
-    customer_of = dict(
-        Order.objects.filter(number__in=[e.payload["number"] for e in events]).values_list(
-            "number", "customer_id"
-        )
+    """Many orders' pending points in one transaction and a constant number of statements,
+    oldest event first (their accounts locked together in id order, so two batches never
+    wait on each other in a circle)."""
+    order_points_pending_many(
+        wanted=[
+            (event.payload["number"], event.payload["source"])
+            for event in sorted(events, key=lambda e: e.pk)
+        ]
     )
-    for event in sorted(events, key=lambda e: (customer_of.get(e.payload["number"], 0), e.pk)):
-        points_pending(event)
 
 
 @outbox_handler(TOPIC_EARN)

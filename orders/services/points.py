@@ -17,10 +17,11 @@ from common.outbox import outbox_event, outbox_publish
 from customers.errors import UnknownMember
 from customers.models import Customer
 from customers.points import (
+    PendingWanted,
     points_account_lock,
     points_earn,
     points_hold_follow,
-    points_pending_follow,
+    points_pending_follow_many,
     points_redeem,
     points_reverse_earned,
     points_tier_refresh,
@@ -30,7 +31,7 @@ from orders.models import Order, OrderLine
 from orders.references import EarnReference, TenderReference
 from orders.services.pricing import ZERO, units_paid
 from payments.models import Payment, PaymentTransaction
-from payments.selectors import payment_moved, payments_of_demand
+from payments.selectors import payment_moved, payments_of_demand, payments_of_demands
 from payments.services import Method
 
 TOPIC_PENDING = "orders.points_pending"
@@ -88,13 +89,15 @@ def order_points_redeem(*, order: Order, payments: list[Payment]) -> None:
             )
 
 
-def _earning_share(order: Order, lines: list[OrderLine]) -> Decimal:
-    """The part of each unit's paid price that earns: what points did not pay."""
+def _earning_share(
+    order: Order, lines: list[OrderLine], payments: list[Payment] | None = None
+) -> Decimal:
+    """The part of each unit's paid price that earns: what points did not pay (`payments`:
+    the order's tenders, when read already)."""
     goods = sum((units_paid(line, start=0, count=line.quantity) for line in lines), ZERO)
-    points = sum(
-        (p.amount for p in payments_of_demand(demand=order.number) if p.method == Method.POINTS),
-        ZERO,
-    )
+    if payments is None:
+        payments = payments_of_demand(demand=order.number)
+    points = sum((p.amount for p in payments if p.method == Method.POINTS), ZERO)
     if goods <= ZERO:
         return ZERO
     return max(ZERO, (goods - points) / goods)
@@ -130,18 +133,43 @@ def order_points_earn_event(*, number: str, key: str, value: Decimal):
     return outbox_event(TOPIC_EARN, number=number, key=key, value=str(value))
 
 
-@transaction.atomic
 def order_points_pending(*, number: str, source: str) -> None:
     """What the order's open units will earn, pending: written once, then lowered when
     units are cancelled."""
-    order = Order.objects.select_related("customer").get(number=number)
-    lines = list(order.lines.all())
-    share = _earning_share(order, lines)
-    points_pending_follow(
-        customer=order.customer,
-        demand=number,
-        source=source,
-        value=(_open_value(lines) * share).quantize(Decimal("0.01")),
+    order_points_pending_many(wanted=[(number, source)])
+
+
+@transaction.atomic(savepoint=False)  # in the caller's transaction (an outbox delivery's)
+def order_points_pending_many(*, wanted: list[tuple[str, str]]) -> None:
+    """`order_points_pending` of each (number, source) of `wanted`, in that order, in a
+    constant number of statements: the orders, their lines and their tenders read in one
+    each, the points written by `points_pending_follow_many`. Order.DoesNotExist when one
+    of the orders is unknown."""
+    orders = {
+        order.number: order
+        for order in Order.objects.filter(number__in={n for n, _ in wanted}).prefetch_related(
+            "lines"
+        )
+    }
+    missing = {n for n, _ in wanted} - orders.keys()
+    if missing:
+        raise Order.DoesNotExist(f"no order {', '.join(sorted(missing))}")
+    tenders = payments_of_demands(demands=list(orders))
+    open_value: dict[str, Decimal] = {}
+    for number, order in orders.items():
+        lines = list(order.lines.all())
+        share = _earning_share(order, lines, tenders[number])
+        open_value[number] = (_open_value(lines) * share).quantize(Decimal("0.01"))
+    points_pending_follow_many(
+        wanted=[
+            PendingWanted(
+                customer_id=orders[number].customer_id,
+                demand=number,
+                source=source,
+                value=open_value[number],
+            )
+            for number, source in wanted
+        ]
     )
 
 

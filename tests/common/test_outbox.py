@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from common import outbox
@@ -75,6 +75,49 @@ def test_real_worker_processes_committed_event_exactly_once(celery_worker_proces
     # The late duplicate counts nothing. The one sent at once may race the first delivery
     # between its count and its claim and count one attempt more, never a second run.
     assert OutboxEvent.objects.get(pk=event.pk).attempts in (1, 2)
+
+
+def _worker_backends() -> set[int]:
+    """The server processes of every other session on the test database: the worker's."""
+    with psycopg.connect(database_url_for_processes()) as probe:
+        rows = probe.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchall()
+    own = connection.cursor().connection.info.backend_pid
+    return {pid for (pid,) in rows if pid != own}
+
+
+def _processed_in_time(event: OutboxEvent, seconds: float = 10) -> None:
+    """Processed by the delivery itself: well before the sweeper would queue it again."""
+    wait_until(
+        lambda: OutboxEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists(),
+        timeout=seconds,
+    )
+
+
+@pytest.mark.worker
+def test_a_worker_keeps_its_connection_and_replaces_one_the_server_ended(
+    celery_worker_process, redis_client
+):
+    keys = [uuid.uuid4().hex for _ in range(10)]
+    seen: set[int] = set()
+    for key in keys[:6]:
+        _processed_in_time(outbox_publish(TOPIC, key=key))
+        seen |= _worker_backends()
+    assert 1 <= len(seen) <= 2  # one session per pool process (-c 2), not one per task
+
+    ended = _worker_backends()
+    with psycopg.connect(database_url_for_processes(), autocommit=True) as admin:
+        for pid in ended:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    late = []
+    for key in keys[6:]:  # one at a time: none is taken along by a later delivery
+        late.append(outbox_publish(TOPIC, key=key))
+        _processed_in_time(late[-1])
+
+    assert [_runs(redis_client, key) for key in keys] == [1] * 10
+    assert {e.attempts for e in OutboxEvent.objects.filter(pk__in=[e.pk for e in late])} == {1}
 
 
 @pytest.mark.worker

@@ -12,17 +12,21 @@ from common.models import OutboxEvent
 from common.tasks import outbox_deliver
 from customers.models import PointsEntry
 from orders.models import Order, OrderEvent
-from tests.factories import assert_stock_consistent, place_order
+from tests.factories import assert_stock_consistent, place_order, staff_member
 from tests.fulfillment.factories import fulfillment_orders, level
 from tests.inventory.factories import stock_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Statements of one batch, whatever its size: the waiting events' attempts counted, BEGIN,
-# the events claimed (their rows locked), the orders locked, those already released, their
-# reservations, their locations, the fulfillment orders, the orders' status, the lines with
-# the events and the outbox rows, the events marked processed, COMMIT.
-RELEASE_BATCH = 12
+# the events claimed (their rows locked and marked processed), the orders locked, those
+# already released, their reservations, their locations, the fulfillment orders, the orders'
+# status, the lines with the events and the outbox rows, COMMIT.
+RELEASE_BATCH = 11
+# The same for announcing released fulfillment orders to their stores: the attempts counted,
+# BEGIN, the events claimed, the fulfillment orders with their order, customer and location,
+# their lines, the staff of every location, the timeline events, COMMIT.
+ANNOUNCE_BATCH = 8
 
 
 @pytest.fixture
@@ -126,6 +130,30 @@ def test_a_backlog_of_released_fulfillment_orders_is_announced_by_one_delivery(
         ]
     announced = OutboxEvent.objects.filter(topic="fulfillment.released")
     assert {(e.attempts, e.processed_at is not None) for e in announced} == {(1, True)}
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_released_fulfillment_orders_are_announced_by_one_batch_in_bounded_queries(
+    count, held_back, xuhui, pudong, kunshan, tee, mug, django_assert_max_num_queries, mailoutbox
+):
+    staff_member(xuhui)
+    staff_member(kunshan)
+    orders = _backlog(count, xuhui=xuhui, pudong=pudong, kunshan=kunshan, tee=tee, mug=mug)
+    [first_id, topic] = next(d for d in held_back if d[1] == "order.placed")
+    outbox.outbox_process_batch(topic=topic, event_id=first_id)
+    [first_id, topic] = next(d for d in held_back if d[1] == "fulfillment.released")
+
+    with django_assert_max_num_queries(ANNOUNCE_BATCH):
+        announced = outbox.outbox_process_batch(topic=topic, event_id=first_id)
+
+    assert announced == 2 * count
+    assert len(mailoutbox) == 2 * count
+    for order in orders:
+        alerts = order.events.filter(kind=OrderEvent.Kind.NOTIFIED, data__template="store_new")
+        assert sorted(alerts.values_list("location__code", "data__recipients")) == [
+            ("DC-KUNSHAN", 1),
+            ("SH-XUHUI", 1),
+        ]
 
 
 def test_the_pending_points_of_a_backlog_are_written_by_one_delivery(
