@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import AutoField, Field, Model, QuerySet
 from django.db.models.constants import OnConflict
+from django.db.models.query import RawQuerySet
 from django.db.models.sql import InsertQuery
 
 
@@ -149,10 +150,13 @@ def insert_unless_taken(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> bool:
     return True
 
 
-def insert_or_read(obj: Model, others: QuerySet, *, using: str = DEFAULT_DB_ALIAS) -> list[Model]:
+def insert_or_read(
+    obj: Model, others: QuerySet | RawQuerySet, *, using: str = DEFAULT_DB_ALIAS
+) -> list[Model]:
     """Insert `obj` unless a unique key of it is taken, and read `others` (a queryset of its
-    model, as it stood before the insert): one statement on PostgreSQL. Returns what was
-    read; `obj` has its pk set when it was inserted (`obj._state.adding` is False then)."""
+    model, as it stood before the insert; or a raw one that selects every column of the
+    model in field order): one statement on PostgreSQL. Returns what was read; `obj` has
+    its pk set when it was inserted (`obj._state.adding` is False then)."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         found = list(others.using(using))
@@ -161,7 +165,10 @@ def insert_or_read(obj: Model, others: QuerySet, *, using: str = DEFAULT_DB_ALIA
     opts = obj._meta
     names = [f.attname for f in opts.concrete_fields]
     insert, insert_params = _compiled(Rows([obj], skip_conflicts=True), connection, returning=True)
-    read, read_params = others.using(using).values_list(*names).query.sql_with_params()
+    if isinstance(others, RawQuerySet):  # its text as given: nothing to compile
+        read, read_params = others.raw_query, tuple(others.params or ())
+    else:
+        read, read_params = others.using(using).values_list(*names).query.sql_with_params()
     pk = connection.ops.quote_name(opts.pk.column)
     nulls = ", ".join(["NULL"] * len(names))
     # One row tells the new pk (NULL when a key was taken); one row per row read.
