@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import AutoField, Field, Model, QuerySet
 from django.db.models.constants import OnConflict
+from django.db.models.query import RawQuerySet
 from django.db.models.sql import InsertQuery
 
 
@@ -33,7 +34,16 @@ class Rows:
 
 
 def _insert_fields(opts) -> list[Field]:
-    return [f for f in opts.concrete_fields if not f.generated and not isinstance(f, AutoField)]
+    return _model_insert_fields(opts.model)[0]
+
+
+@functools.cache
+def _model_insert_fields(model: type[Model]) -> tuple[list[Field], bool]:
+    """The fields an INSERT of `model` writes, and whether any has its own placeholder."""
+    fields = [
+        f for f in model._meta.concrete_fields if not f.generated and not isinstance(f, AutoField)
+    ]
+    return fields, any(hasattr(f, "get_placeholder") for f in fields)
 
 
 @functools.cache
@@ -59,14 +69,12 @@ def _compiled(rows: Rows, connection, *, returning: bool) -> tuple[str, tuple]:
     opts = model._meta
     # What bulk_create does first: pk defaults, related objects' ids copied to the row.
     model._default_manager.get_queryset()._prepare_for_bulk_create(objs)
-    fields = _insert_fields(opts)
+    fields, placeholders = _model_insert_fields(model)
     if connection.vendor == "postgresql" and connection.alias == DEFAULT_DB_ALIAS:
         # Plain values need no compiler: each field's pre_save and database value, as
         # InsertQuery takes them, under a text made once per model and row count.
         values = [f.pre_save(obj, True) for obj in objs for f in fields]
-        plain = not any(hasattr(f, "get_placeholder") for f in fields) and not any(
-            hasattr(v, "resolve_expression") for v in values
-        )
+        plain = not placeholders and not any(hasattr(v, "resolve_expression") for v in values)
         if plain:
             params = tuple(
                 f.get_db_prep_save(v, connection=connection)
@@ -93,13 +101,14 @@ def _done(objs: Sequence[Model], pks: Sequence, using: str) -> None:
 
 def insert_rows(*batches: Sequence[Model] | Rows, using: str = DEFAULT_DB_ALIAS) -> None:
     """Insert every batch (a list of new objects of one model, or `Rows`) in one statement
-    on PostgreSQL; each batch's objects get their primary keys. Empty batches are skipped."""
+    on PostgreSQL (a single batch too: its text is made once, not compiled by InsertQuery);
+    each batch's objects get their primary keys. Empty batches are skipped."""
     wanted = [b if isinstance(b, Rows) else Rows(b) for b in batches]
     wanted = [b for b in wanted if b.objs]
     if not wanted:
         return
     connection = connections[using]
-    if connection.vendor != "postgresql" or len(wanted) == 1:
+    if connection.vendor != "postgresql":
         for rows in wanted:
             type(rows.objs[0])._default_manager.using(using).bulk_create(
                 list(rows.objs), ignore_conflicts=rows.skip_conflicts
@@ -141,10 +150,13 @@ def insert_unless_taken(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> bool:
     return True
 
 
-def insert_or_read(obj: Model, others: QuerySet, *, using: str = DEFAULT_DB_ALIAS) -> list[Model]:
+def insert_or_read(
+    obj: Model, others: QuerySet | RawQuerySet, *, using: str = DEFAULT_DB_ALIAS
+) -> list[Model]:
     """Insert `obj` unless a unique key of it is taken, and read `others` (a queryset of its
-    model, as it stood before the insert): one statement on PostgreSQL. Returns what was
-    read; `obj` has its pk set when it was inserted (`obj._state.adding` is False then)."""
+    model, as it stood before the insert; or a raw one that selects every column of the
+    model in field order): one statement on PostgreSQL. Returns what was read; `obj` has
+    its pk set when it was inserted (`obj._state.adding` is False then)."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         found = list(others.using(using))
@@ -153,7 +165,10 @@ def insert_or_read(obj: Model, others: QuerySet, *, using: str = DEFAULT_DB_ALIA
     opts = obj._meta
     names = [f.attname for f in opts.concrete_fields]
     insert, insert_params = _compiled(Rows([obj], skip_conflicts=True), connection, returning=True)
-    read, read_params = others.using(using).values_list(*names).query.sql_with_params()
+    if isinstance(others, RawQuerySet):  # its text as given: nothing to compile
+        read, read_params = others.raw_query, tuple(others.params or ())
+    else:
+        read, read_params = others.using(using).values_list(*names).query.sql_with_params()
     pk = connection.ops.quote_name(opts.pk.column)
     nulls = ", ".join(["NULL"] * len(names))
     # One row tells the new pk (NULL when a key was taken); one row per row read.

@@ -3,8 +3,8 @@
 import functools
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists
+from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
 from common.bulk import insert_or_read
@@ -115,28 +115,31 @@ def _save_unless_member_id_taken(customer: Customer, fields: list[str]) -> bool:
     return True
 
 
-def _holders(*, email: str | None, phone: str | None, member_id: str | None) -> QuerySet[Customer]:
+def _holders(*, email: str | None, phone: str | None, member_id: str | None) -> RawQuerySet:
     """Everyone holding this email, this phone or this member id, and whom they were
-    merged into."""
+    merged into, by pk."""
     given = {"email": email, "phone": phone, "member_id": member_id}
     values = [value for value in given.values() if value]
-    sql = _holder_ids_sql(tuple(field for field, value in given.items() if value))
-    ids = RawSQL(sql, values * 2)  # noqa: S611 - names only; every value is a parameter
-    return Customer.objects.filter(pk__in=ids).order_by("pk")
+    sql = _holders_sql(tuple(field for field, value in given.items() if value))
+    return Customer.objects.raw(sql, values * 2)
 
 
 @functools.cache
-def _holder_ids_sql(fields: tuple[str, ...]) -> str:
-    """The ids of the holders of these identifiers (one parameter each, given twice) and of
-    their survivors: written once per set of identifiers, not compiled on every checkout."""
+def _holders_sql(fields: tuple[str, ...]) -> str:
+    """Every column of the holders of these identifiers (one parameter each, given twice)
+    and of their survivors, in field order: written once per set of identifiers, neither
+    built nor compiled on every checkout."""
     qn, opts = connection.ops.quote_name, Customer._meta
     table, pk = qn(opts.db_table), qn(opts.pk.column)
+    columns = ", ".join(qn(f.column) for f in opts.concrete_fields)
     merged_into = qn(opts.get_field("merged_into").column)
     named = " OR ".join(f"{qn(opts.get_field(field).column)} = %s" for field in fields)
     # Table and column names only; every value is a parameter.
     return (
-        f"SELECT {pk} FROM {table} WHERE {named}"  # noqa: S608
+        f"SELECT {columns} FROM {table} WHERE {pk} IN ("  # noqa: S608
+        f"SELECT {pk} FROM {table} WHERE {named}"
         f" UNION SELECT {merged_into} FROM {table} WHERE ({named}) AND {merged_into} IS NOT NULL"
+        f") ORDER BY {pk}"
     )
 
 

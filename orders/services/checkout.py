@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from common.bulk import insert_rows
 from common.codes import readable_code
 from common.idempotency import IdempotentCall
 from common.logging import order_bind
@@ -85,7 +86,7 @@ def _order_insert(order: Order) -> None:
     already taken (odds of 32^-8 an order) ends the attempt's transaction, and the checkout
     tries again under a new number."""
     try:
-        order.save(force_insert=True)
+        insert_rows([order])
     except IntegrityError as exc:
         raise _NumberTaken(order.number) from exc
 
@@ -184,21 +185,20 @@ def _write_order(
         order.fulfil()
         order.fulfilled_at = timezone.now()
     _order_insert(order)
-    lines = OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                sku=line.sku,
-                sku_code=line.sku.code,
-                name=line.sku.name,
-                quantity=line.quantity,
-                quantity_fulfilled=line.quantity if at_till else 0,
-                unit_price=line.sku.price,
-                **priced.fields(),
-            )
-            for line, priced in zip(request.lines, totals.lines, strict=True)
-        ]
-    )
+    lines = [
+        OrderLine(
+            order=order,
+            sku=line.sku,
+            sku_code=line.sku.code,
+            name=line.sku.name,
+            quantity=line.quantity,
+            quantity_fulfilled=line.quantity if at_till else 0,
+            unit_price=line.sku.price,
+            **priced.fields(),
+        )
+        for line, priced in zip(request.lines, totals.lines, strict=True)
+    ]
+    insert_rows(lines)
     line_by_sku = {line.sku_id: line for line in lines}
     holds = [
         StockRequest(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 from django.conf import settings
 
 from common.cache import ForgivingRedisCache
@@ -56,3 +57,24 @@ def test_a_redis_that_cannot_be_reached_reads_as_a_miss_and_drops_writes(caplog)
 
     assert cache.get("throttle_checkout_7", []) == []
     assert "cache unavailable" in caplog.text
+
+
+def test_an_increment_counts_a_counter_there_and_refuses_one_that_is_not(redis_client):
+    cache = _cache(settings.REDIS_URL, f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        cache.set("throttle_checkout_7", 1, 60)
+
+        assert cache.incr("throttle_checkout_7") == 2
+        assert cache.incr("throttle_checkout_7", 3) == 5
+        assert cache.get("throttle_checkout_7") == 5
+        with pytest.raises(ValueError, match="not found"):
+            cache.incr("throttle_checkout_8")
+        assert cache.get("throttle_checkout_8") is None  # no counter made by the refusal
+    finally:
+        cache.delete("throttle_checkout_7")
+
+
+def test_cache_calls_share_one_redis_client(redis_client):
+    cache = _cache(settings.REDIS_URL, f"test-{uuid.uuid4().hex[:8]}")
+
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)

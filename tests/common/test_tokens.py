@@ -183,6 +183,26 @@ def test_checking_a_token_and_why_it_is_refused_is_one_query(django_assert_num_q
 
 
 @pytest.mark.django_db
+def test_a_checked_token_comes_with_its_whole_user_and_row(django_assert_num_queries):
+    key = _issue("--channel", "web")
+    stored = ApiToken.objects.select_related("user").get()
+    ApiToken.objects.update(last_used_at=stored.created_at)  # no last-used write this time
+    stored.refresh_from_db()
+
+    with django_assert_num_queries(1):
+        user, token = HashedTokenAuthentication().authenticate_credentials(key)
+        assert token.user is user
+
+    assert token.get_deferred_fields() == set() == user.get_deferred_fields()
+    assert [getattr(token, f.attname) for f in ApiToken._meta.concrete_fields] == [
+        getattr(stored, f.attname) for f in ApiToken._meta.concrete_fields
+    ]
+    assert user == stored.user
+    assert user.username == "channel-web"
+    assert user.is_active
+
+
+@pytest.mark.django_db
 def test_token_of_a_deactivated_user_is_401_at_once(api_client):
     key = _issue("--channel", "app")
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
