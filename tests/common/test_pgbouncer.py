@@ -286,8 +286,9 @@ def test_transaction_pool_mode_keeps_postgresql_and_turns_off_session_features(t
     probe = (
         "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings';"
         "django.setup(); from django.conf import settings as s; d = s.DATABASES['default'];"
-        "print(json.dumps([d['ENGINE'], d.get('DISABLE_SERVER_SIDE_CURSORS', False),"
-        " d.get('OPTIONS', {}).get('prepare_threshold', 'unset')]))"
+        "o = d.get('OPTIONS', {}); print(json.dumps([d['ENGINE'],"
+        " d.get('DISABLE_SERVER_SIDE_CURSORS', False), o.get('server_side_binding', 'unset'),"
+        " o.get('prepare_threshold', 'unset')]))"
     )
 
     def configured(**env: str) -> list:
@@ -307,10 +308,15 @@ def test_transaction_pool_mode_keeps_postgresql_and_turns_off_session_features(t
     assert configured(DATABASE_URL=url, DATABASE_POOL_MODE="transaction") == [
         "django.db.backends.postgresql",
         True,
+        True,
         None,
     ]
     assert configured(DATABASE_URL=url, DATABASE_POOL_MODE="session") == [
         "django.db.backends.postgresql",
         False,
-        "unset",
+        True,
+        5,
     ]
+    assert configured(
+        DATABASE_URL=url, DATABASE_POOL_MODE="session", DB_SERVER_SIDE_BINDING="0"
+    ) == ["django.db.backends.postgresql", False, "unset", "unset"]
