@@ -43,7 +43,14 @@ class HashedTokenAuthentication(TokenAuthentication):
 
 def _active_token(*, digest: str) -> ApiToken | None:
     """The token of this digest with its user (`token.user`), when the user is active: one
-    query under a text written once, not the ORM's query built and compiled per request."""
+    query under a text written once on PostgreSQL (every API request asks it)."""
+    if connection.vendor != "postgresql":
+        # Elsewhere (the embedded SQLite) the ORM's converters make its datetimes aware.
+        return (
+            ApiToken.objects.select_related("user")
+            .filter(digest=digest, user__is_active=True)
+            .first()
+        )
     sql, token_names, user_names = _active_token_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql, (digest, True))

@@ -49,6 +49,36 @@ def test_embedded_default_uses_sqlite_in_var_and_runs_tasks_in_process(tmp_path)
     assert email.endswith("console.EmailBackend")
 
 
+# The embedded default: a token answers on every request, its last use written a while ago
+# included (the row's datetimes come back from SQLite aware, as the checks need them).
+TOKEN_ON_SQLITE = """
+import datetime, io, os
+os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'
+import django; django.setup()
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from common.models import ApiToken
+call_command('migrate', verbosity=0)
+out = io.StringIO(); call_command('issue_token', '--channel', 'web', stdout=out)
+token = out.getvalue().split()[-1]
+client = Client(HTTP_AUTHORIZATION='Token ' + token, raise_request_exception=False)
+statuses = []
+for _ in range(3):
+    statuses.append(client.get('/api/v1/availability?sku=SKU-NONE').status_code)
+    ApiToken.objects.update(last_used_at=timezone.now() - datetime.timedelta(hours=1))
+print(*statuses)
+"""
+
+
+def test_embedded_default_checks_a_token_on_every_request(tmp_path):
+    result = _run(["-c", TOKEN_ON_SQLITE], {"ALLOWED_HOSTS": "testserver"}, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    # An unknown SKU: the token let the request through each time.
+    assert result.stdout.split()[-3:] == ["400", "400", "400"]
+
+
 def test_production_variables_switch_to_postgres_and_the_broker(tmp_path):
     result = _run(["-c", PRINT_MODE], PRODUCTION_ENV, tmp_path)
 
