@@ -298,7 +298,7 @@ def _availability_sql(
                GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock) AS available,
                l.km, l.can_ship, l.can_pickup{number}
         {stock}
-        ORDER BY {"n" if numbered else answer_order}"""  # noqa: S608
+        ORDER BY {answer_order}"""  # noqa: S608
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql, params
