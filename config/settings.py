@@ -149,7 +149,8 @@ if DATABASE_POOL_MODE == "transaction" and DATABASE_URL:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 # Values travel apart from the SQL text (psycopg's extended protocol) instead of being quoted
 # into it in Python: less CPU in the web process, and in session mode a statement run five
-# times on a connection is prepared, so PostgreSQL stops parsing and planning it per order.
+# times on a connection is prepared, so PostgreSQL no longer parses it per order. Behind
+# PgBouncer in transaction mode DATABASE_POOL_MODE=transaction keeps statements unprepared.
 # DB_SERVER_SIDE_BINDING=0 goes back to Django's default (values quoted in Python).
 if DATABASE_URL and env_bool("DB_SERVER_SIDE_BINDING", default=True):
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True

@@ -286,7 +286,7 @@ def _pending_of(demand: str) -> int:
 @dataclass(frozen=True)
 class PendingWanted:
     """What one order's (`demand`) open units, paying `value` (points not counted), will
-    earn, brought up to date once per `source`: see `points_pending_follow`."""
+    earn, brought up to date once per `source`: see `points_pending_follow_many`."""
 
     customer_id: int
     demand: str
@@ -294,22 +294,12 @@ class PendingWanted:
     value: Decimal
 
 
-@transaction.atomic
-def points_pending_follow(
-    *, customer: Customer, demand: str, source: str, value: Decimal
-) -> PointsEntry | None:
-    """What the order's open units (paid `value`, points not counted) will earn, at
-    today's rate and tier: the first call writes it as `earn_pending`; later ones only take
-    back what cancelled units would have earned (`reverse` of pending). Once per source."""
-    [entry] = points_pending_follow_many(
-        wanted=[PendingWanted(customer_id=customer.pk, demand=demand, source=source, value=value)]
-    )
-    return entry
-
-
 @transaction.atomic(savepoint=False)  # in the caller's transaction (an outbox delivery's)
 def points_pending_follow_many(*, wanted: list[PendingWanted]) -> list[PointsEntry | None]:
-    """`points_pending_follow` of each of `wanted`, in that order, as if each ran alone
+    """What each order's open units (paid `value`, points not counted) will earn, at
+    today's rate and tier, for each of `wanted` in that order: the first call of an order
+    writes it as `earn_pending`; later ones only take back what cancelled units would have
+    earned (`reverse` of pending); once per source. Each as if it ran alone
     (a later one of the same order sees what an earlier one wrote); for each, the entry
     written, the first one of its source (a replay), or None (nothing to take back).
     Whatever their number: the accounts are locked in one statement, in id order (two

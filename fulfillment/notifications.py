@@ -135,6 +135,7 @@ def notify_stores(*, alerts: list[StoreAlert], roles: tuple[str, ...] = ()) -> N
                 save=False,
             )
         )
+    # The timeline first: a failed write rolls the batch back before any email went out.
+    order_events_write(events)
     if messages:
         send_mass_mail(messages)
-    order_events_write(events)

@@ -133,15 +133,10 @@ def order_points_earn_event(*, number: str, key: str, value: Decimal):
     return outbox_event(TOPIC_EARN, number=number, key=key, value=str(value))
 
 
-def order_points_pending(*, number: str, source: str) -> None:
-    """What the order's open units will earn, pending: written once, then lowered when
-    units are cancelled."""
-    order_points_pending_many(wanted=[(number, source)])
-
-
 @transaction.atomic(savepoint=False)  # in the caller's transaction (an outbox delivery's)
 def order_points_pending_many(*, wanted: list[tuple[str, str]]) -> None:
-    """`order_points_pending` of each (number, source) of `wanted`, in that order, in a
+    """What each order's open units will earn, pending, for each (number, source) of
+    `wanted`, in that order: written once, then lowered when units are cancelled. In a
     constant number of statements: the orders, their lines and their tenders read in one
     each, the points written by `points_pending_follow_many`. Order.DoesNotExist when one
     of the orders is unknown."""
