@@ -25,6 +25,7 @@ table is printed. See bench/README.md.
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -264,9 +265,15 @@ def main(argv: list[str] | None = None) -> int:
         report.write(results, out, plots=args.plots)
         if out.parent == RESULTS_DIR:
             # The copy the repository keeps (the README's performance section quotes it).
-            (RESULTS_DIR / "latest.md").write_text((out / "results.md").read_text())
+            (RESULTS_DIR / "latest.md").write_text(kept_copy((out / "results.md").read_text(), out))
         print(f"\nResults in {out}")
     return code
+
+
+def kept_copy(markdown: str, out: Path) -> str:
+    """results.md for bench/results/latest.md: its links to the run's own files (profile,
+    flame graphs), which the repository does not keep, name them in the run's folder."""
+    return re.sub(r"\[([^\]]+)\]\(([^)/:]+)\)", rf"`bench/results/{out.name}/\2`", markdown)
 
 
 def server_facts(db: BenchDatabase) -> dict:
