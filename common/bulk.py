@@ -33,10 +33,6 @@ class Rows:
     skip_conflicts: bool = False
 
 
-def _insert_fields(opts) -> list[Field]:
-    return _model_insert_fields(opts.model)[0]
-
-
 @functools.cache
 def _model_insert_fields(model: type[Model]) -> tuple[list[Field], bool]:
     """The fields an INSERT of `model` writes, and whether any has its own placeholder."""
@@ -51,8 +47,9 @@ def _insert_sql(model: type[Model], count: int, *, skip_conflicts: bool, returni
     """The text of a multi-row INSERT of `count` rows, as InsertQuery writes it (PostgreSQL)."""
     qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
     opts = model._meta
-    columns = ", ".join(qn(f.column) for f in _insert_fields(opts))
-    row = "(" + ", ".join(["%s"] * len(_insert_fields(opts))) + ")"
+    fields, _ = _model_insert_fields(model)
+    columns = ", ".join(qn(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     # Table and column names only; every value is a parameter.
     sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES "  # noqa: S608
     sql += ", ".join([row] * count)

@@ -71,14 +71,17 @@ def _points_for(value: Decimal, rate: Decimal, multiplier: Decimal) -> int:
     return max(0, math.floor(value * rate * multiplier))
 
 
-def _account_ensure(customer_id: int) -> None:
+def _accounts_ensure(customer_ids: list[int]) -> None:
+    """Create the accounts of these customers that are missing (in one statement)."""
+    tier = tier_for(ZERO)[0]
     PointsAccount.objects.bulk_create(
-        [PointsAccount(customer_id=customer_id, tier=tier_for(ZERO)[0])], ignore_conflicts=True
+        [PointsAccount(customer_id=pk, tier=tier) for pk in sorted(customer_ids)],
+        ignore_conflicts=True,
     )
 
 
 def _account_lock(customer_id: int) -> PointsAccount:
-    _account_ensure(customer_id)
+    _accounts_ensure([customer_id])
     return PointsAccount.objects.select_for_update().get(pk=customer_id)
 
 
@@ -580,11 +583,7 @@ def points_follow_merge(*, survivor: Customer, merged: Customer) -> None:
 
 def _accounts_locked(customer_ids: list[int]) -> list[PointsAccount]:
     """The accounts (created when missing), locked in pk order: two writers never deadlock."""
-    tier = tier_for(ZERO)[0]
-    PointsAccount.objects.bulk_create(
-        [PointsAccount(customer_id=pk, tier=tier) for pk in sorted(customer_ids)],
-        ignore_conflicts=True,
-    )
+    _accounts_ensure(customer_ids)
     return list(
         PointsAccount.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk")
     )
