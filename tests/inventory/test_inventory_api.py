@@ -78,6 +78,15 @@ def stocked(network, tee):
     return network
 
 
+@pytest.fixture
+def capped(stocked):
+    """A second SKU at Pudong, and Xuhui out of ship slots for today."""
+    cap = SkuFactory(code="SKU-CAP")
+    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
+    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
+    return cap
+
+
 # --- availability --------------------------------------------------------------------------
 
 
@@ -244,34 +253,28 @@ def test_availability_of_one_sku_is_one_query_whatever_the_number_of_locations(
     ],
 )
 def test_portable_availability_elsewhere_than_postgresql_gives_the_same_rows(
-    stocked, tee, query, monkeypatch
+    stocked, tee, capped, query, monkeypatch
 ):
-    cap = SkuFactory(code="SKU-CAP")
-    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
-    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
     if "location" in query:
         query = {"location_id": stocked["pudong"].pk}
 
-    native = availability(sku_ids=[tee.pk, cap.pk], **query)
+    native = availability(sku_ids=[tee.pk, capped.pk], **query)
     monkeypatch.setattr(selectors, "native_sql", lambda: False)
 
-    assert availability(sku_ids=[tee.pk, cap.pk], **query) == native
+    assert availability(sku_ids=[tee.pk, capped.pk], **query) == native
 
 
 @pytest.mark.parametrize(
     "query", [{}, {"near": PEOPLES_SQUARE}, {"near": PEOPLES_SQUARE, "limit": 2}]
 )
 def test_availability_everywhere_gives_the_same_rows_from_the_stock_or_the_locations_first(
-    stocked, tee, query, monkeypatch
+    stocked, tee, capped, query, monkeypatch
 ):
-    cap = SkuFactory(code="SKU-CAP")
-    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
-    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
 
-    stock_first = availability(sku_ids=[tee.pk, cap.pk], **query)
+    stock_first = availability(sku_ids=[tee.pk, capped.pk], **query)
     monkeypatch.setattr(selectors, "STOCK_FIRST_MAX_SKUS", 0)
 
-    assert availability(sku_ids=[tee.pk, cap.pk], **query) == stock_first
+    assert availability(sku_ids=[tee.pk, capped.pk], **query) == stock_first
     assert len(stock_first) == query.get("limit", 5)
 
 
@@ -281,14 +284,11 @@ def test_availability_everywhere_gives_the_same_rows_from_the_stock_or_the_locat
 )
 @pytest.mark.parametrize("native", [True, False])
 def test_availability_api_answers_the_selectors_rows_cut_to_its_limit(
-    user_client, stocked, tee, query, native, monkeypatch
+    user_client, stocked, tee, capped, query, native, monkeypatch
 ):
-    cap = SkuFactory(code="SKU-CAP")
-    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
-    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
     limit = query.pop("limit", views.AVAILABILITY_LIMIT)
     monkeypatch.setattr(views, "AVAILABILITY_LIMIT", limit)
-    rows = availability(sku_ids=[tee.pk, cap.pk], **query, limit=limit + 1)
+    rows = availability(sku_ids=[tee.pk, capped.pk], **query, limit=limit + 1)
     if not native:
         monkeypatch.setattr(selectors, "native_sql", lambda: False)
     params = {"near": near(query["near"])} if "near" in query else {}
@@ -311,16 +311,13 @@ def test_availability_api_answers_the_selectors_rows_cut_to_its_limit(
     ],
 )
 def test_availability_written_by_the_database_is_the_api_document_of_the_same_rows(
-    stocked, tee, query, shown
+    stocked, tee, capped, query, shown
 ):
-    cap = SkuFactory(code="SKU-CAP")
-    stock_put(location=stocked["pudong"], sku=cap, on_hand=3)
-    ShipDay.objects.create(location=stocked["xuhui"], day=timezone.localdate(), orders=100)
     if "location" in query:
         query = {"location_id": stocked[query["location"]].pk}
-    rows = availability(sku_ids=[tee.pk, cap.pk], **query, limit=shown + 1)
+    rows = availability(sku_ids=[tee.pk, capped.pk], **query, limit=shown + 1)
 
-    text = selectors.availability_json(sku_ids=[tee.pk, cap.pk], **query, shown=shown)
+    text = selectors.availability_json(sku_ids=[tee.pk, capped.pk], **query, shown=shown)
 
     assert json.loads(text) == {"results": rows[:shown], "truncated": len(rows) > shown}
     # As compact as the API's own JSON.
