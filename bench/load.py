@@ -101,7 +101,10 @@ def per_order_ms(cpu_before: float, cpu_after: float, data: dict) -> float:
     return 1000 * (cpu_after - cpu_before) / max(data["ok"], 1)
 
 
-def measure_checkout(db, chain, stack, url, args, sampler: BacklogSampler) -> list[dict]:
+def measure_checkout(
+    db, chain, stack, url, args, sampler: BacklogSampler, levels: list[int] | None = None
+) -> list[dict]:
+    """Each level of `levels` (default `args.levels`) on a stack warmed up first."""
     processes = stack.pid("gunicorn"), stack.pid("celery")
     # Every gunicorn worker's first requests (imports, connections) are not the steady state.
     ship_checkout(url, chain, args, connections=args.workers, seconds=min(args.seconds, 2))
@@ -110,7 +113,7 @@ def measure_checkout(db, chain, stack, url, args, sampler: BacklogSampler) -> li
     with UsageMeter(db, stack.env["REDIS_URL"]) as meter:
         return [
             measure_level(db, chain, url, args, clients, sampler, meter, processes)
-            for clients in args.levels
+            for clients in levels or args.levels
         ]
 
 

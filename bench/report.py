@@ -143,12 +143,10 @@ def markdown(results: dict) -> str:
     scales = results.get("scales") or []
     if scales:
         main = next((r for r in checkout if r["clients"] == scales[0]["clients"]), None)
-        rows = []
-        if main:
-            rows.append([meta.get("locations"), meta.get("skus"), main["clients"],
-                         fmt(main["orders_per_s"]), fmt(main["p99_ms"]),
-                         fmt(main["server_cpu_ms_per_order"])])  # fmt: skip
-        rows += [
+        mains = (
+            [{"locations": meta.get("locations"), "skus": meta.get("skus"), **main}] if main else []
+        )
+        rows = [
             [
                 s["locations"],
                 s["skus"],
@@ -156,13 +154,21 @@ def markdown(results: dict) -> str:
                 fmt(s["orders_per_s"]),
                 fmt(s["p99_ms"]),
                 fmt(s["server_cpu_ms_per_order"]),
+                fmt(s.get("worker_cpu_ms_per_order")),
+                fmt(s.get("postgres_cpu_ms_per_order")),
             ]
-            for s in scales
+            for s in mains + scales
         ]
         out += ["## The same order mix at other chain sizes", ""]
+        out += [
+            "Each scale on a stack of its own, warmed up first, measured as a level above.",
+            "",
+        ]
         out += table(
-            ["locations", "SKUs", "clients", "orders/s", "p99 ms", "server CPU ms/order"], rows
-        )
+            ["locations", "SKUs", "clients", "orders/s", "p99 ms", "server CPU ms/order",
+             "worker CPU ms/order", "PostgreSQL CPU ms/order"],
+            rows,
+        )  # fmt: skip
     check = results.get("verify_stock")
     if check:
         out += [f"verify_stock: {'clean' if check['ok'] else 'BREACH: ' + check['output']}", ""]

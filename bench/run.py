@@ -37,16 +37,13 @@ from pathlib import Path
 import harness
 import report
 import stack as stack_module
-from background import BacklogSampler, db_now, orders_per_s, settle
+from background import BacklogSampler
 from ceiling import measure_ceiling
 from harness import BASE_DIR, BenchDatabase
 from load import (
     measure_availability,
     measure_checkout,
     measure_hot,
-    per_order_ms,
-    ship_checkout,
-    wrk_latency,
 )
 from profiling import profile_checkout
 from scales import (
@@ -57,7 +54,7 @@ from scales import (
     prepare_chain,
     verify_stock,
 )
-from stack import Stack, cpu_seconds, free_port
+from stack import Stack, free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -188,24 +185,17 @@ def run_comparison_scale(db, args, env, out: Path, scale: Scale) -> dict:
     clients = args.scale_clients
 
     def body(stack, url):
-        gunicorn = stack.pid("gunicorn")
-        server0 = cpu_seconds(gunicorn)
-        since = db_now(db)
-        data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds)
-        settle(db)
-        server1 = cpu_seconds(gunicorn)
-        per_s = orders_per_s(db, since, args.seconds)
-        print(f"   checkout {clients} clients at {scale.label}: {per_s:.1f} orders/s", flush=True)
+        # Measured as the main scale's levels are: warmed up first, CPU until drained.
+        with BacklogSampler(db) as sampler:
+            [row] = measure_checkout(db, chain, stack, url, args, sampler, levels=[clients])
+        print(
+            f"   checkout {clients} clients at {scale.label}: {row['orders_per_s']:.1f} orders/s",
+            flush=True,
+        )
         return {
             "locations": scale.locations,
             "skus": scale.skus,
-            "clients": clients,
-            "orders_per_s": per_s,
-            **wrk_latency(data),
-            "orders": data["ok"],
-            "conflicts_409": data["conflicts"],
-            "errors_non_2xx": data["other_status"],
-            "server_cpu_ms_per_order": per_order_ms(server0, server1, data),
+            **row,
             "seed_seconds": chain.seed_seconds,
         }
 
