@@ -1,6 +1,7 @@
 """Reads of stock that callers share."""
 
 import functools
+import math
 from collections.abc import Iterable
 
 from django.db import connection
@@ -282,7 +283,13 @@ def _availability_sql(
         params["location"] = location_id
     if near is not None:
         params["lat"], params["lng"] = near
-        distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
+        # The point's cosine as a parameter too: PostgreSQL folds cos(radians(<constant>)) when
+        # it plans for one point, so a generic plan, which cannot, would look dearer and a
+        # prepared statement would be planned again on every request.
+        params["cos_lat"] = math.cos(math.radians(near[0]))
+        distance = distance_km_sql(
+            "%(lat)s", "%(lng)s", "l.latitude", "l.longitude", cos_lat="%(cos_lat)s"
+        )
         order = "km, l.code, k.code"
         if radius_km is not None:
             where.append(f"{distance} <= %(radius)s")

@@ -371,6 +371,22 @@ def test_availability_distances_written_by_the_database_are_rounded_as_python_ro
         ]
 
 
+@pytest.mark.parametrize("nearby", [False, True], ids=["everywhere", "near-a-point"])
+def test_availability_of_one_sku_is_not_planned_again_on_every_request(stocked, tee, nearby):
+    # Each request near another point, as a shop's visitors are.
+    for index in range(12):
+        point = (31.2 + index / 100, 121.4 + index / 100) if nearby else None
+        selectors.availability_json(sku_codes=["SKU-TEE"], near=point, shown=1000)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%string_agg%"],
+        )
+        [(generic_plans,)] = cursor.fetchall()
+    assert generic_plans > 0
+
+
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
     response = _availability(user_client(), sku=["SKU-TEE", "SKU-NOPE"])
 
