@@ -303,8 +303,13 @@ def _availability_sql(
             WHERE {" AND ".join(where)}"""  # noqa: S608
     if len(where) == 1 and sku_count <= STOCK_FIRST_MAX_SKUS:
         # A few SKUs everywhere: their stock rows in one index-only scan, each joined to its
-        # location (the SKU's code looked up apart, so the planner sees how many rows come).
-        sku = "(SELECT k.code FROM k WHERE k.id = s.sku_id)"
+        # location (the SKU's code looked up apart, so the planner sees how many rows come;
+        # of one SKU, once for every row).
+        sku = (
+            "(SELECT k.code FROM k)"
+            if sku_count == 1
+            else "(SELECT k.code FROM k WHERE k.id = s.sku_id)"
+        )
         stock = f"""
             FROM ({locations}) l
             JOIN "inventory_stocklevel" s ON s.location_id = l.id
