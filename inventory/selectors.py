@@ -1,6 +1,7 @@
 """Reads of stock that callers share."""
 
 import functools
+import math
 from collections.abc import Iterable
 
 from django.db import connection
@@ -169,11 +170,11 @@ def availability(
         return _availability_portable(
             sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id, limit=limit
         )
-    sql, params = _availability_sql(
+    skus, sql, params = _availability_sql(
         sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id, limit=limit
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"WITH {skus} {sql}", params)
         rows = cursor.fetchall()
     return [
         {
@@ -200,51 +201,80 @@ AVAILABILITY_FIELDS = (
 
 def availability_json(
     *,
-    sku_ids: list[int],
+    sku_codes: list[str],
     shown: int,
     near: tuple[float, float] | None = None,
     radius_km: float | None = None,
     location_id: int | None = None,
-) -> str:
-    """`availability` as the API's JSON document, written by PostgreSQL:
+) -> tuple[str, list[str]]:
+    """`availability` of the SKUs of these codes as the API's JSON document, written by
+    PostgreSQL, and the codes no SKU has (then the document holds only the others' rows):
     `{"results": [the first `shown` rows], "truncated": whether there were more}`.
 
-    A thousand rows cost the database a fraction of a millisecond to write as JSON, and
-    Python several to build and encode; the rows and their order are `availability`'s.
+    One statement, the codes resolved in it: the hottest read of the API takes one round trip
+    after its token. Each row is written by plain concatenation of its already-formatted
+    values; the rows and their order are `availability`'s.
     """
-    sql, params = _availability_sql(
-        sku_ids=sku_ids, near=near, radius_km=radius_km, location_id=location_id,
+    skus, sql, params = _availability_sql(
+        sku_codes=sku_codes, near=near, radius_km=radius_km, location_id=location_id,
         limit=shown + 1, numbered=True,
     )  # fmt: skip
-    columns = ", ".join(
-        "round(r.km::numeric, 2) AS distance_km" if name == "distance_km" else f"r.{name}"
-        for name in AVAILABILITY_FIELDS
+    # As compact as the API's own JSON. to_json escapes the codes; the distance is rounded as
+    # a float (rounding through numeric formats every value with snprintf first).
+    values = {
+        "location": "to_json(r.location)::text",
+        "sku": "to_json(r.sku)::text",
+        "distance_km": "COALESCE((round(r.km * 100) / 100)::text, 'null')",
+    }
+    row = " || ',' || ".join(
+        f"""'"{name}":' || {values.get(name, f"r.{name}::text")}""" for name in AVAILABILITY_FIELDS
     )
-    # As compact as the API's own JSON: row_to_json writes no spaces, and neither do we.
+    # concat copies the rows' text once; each || over the whole of it would copy it again.
     document = f"""
-        SELECT '{{"results":['
-               || COALESCE(string_agg(row_to_json(j)::text, ',' ORDER BY r.n)
-                           FILTER (WHERE r.n <= %(shown)s), '')
-               || '],"truncated":' || (count(*) > %(shown)s)::text || '}}'
-        FROM ({sql}) r CROSS JOIN LATERAL (SELECT {columns}) j"""  # noqa: S608 - written here
+        WITH {skus}
+        SELECT concat('{{"results":[',
+                      string_agg('{{' || {row} || '}}', ',' ORDER BY r.n)
+                          FILTER (WHERE r.n <= %(shown)s),
+                      '],"truncated":', (count(*) > %(shown)s)::text, '}}'),
+               ARRAY(SELECT k.code FROM k)
+        FROM ({sql}) r"""  # noqa: S608 - written here
     with connection.cursor() as cursor:
         cursor.execute(document, {**params, "shown": shown})
-        return cursor.fetchone()[0]
+        text, known = cursor.fetchone()
+    return text, sorted(set(sku_codes) - set(known))
 
 
 def _availability_sql(
     *,
-    sku_ids: list[int],
+    sku_ids: list[int] | None = None,
+    sku_codes: list[str] | None = None,
     near: tuple[float, float] | None,
     radius_km: float | None,
     location_id: int | None,
     limit: int | None,
     numbered: bool = False,
-) -> tuple[str, dict]:
-    """The one query of `availability` (PostgreSQL), its columns named as
-    AVAILABILITY_FIELDS (with `km` for the distance unrounded); `numbered` adds each row's
-    place in the answer as `n`."""
-    params: dict = {"skus": list(sku_ids), "today": timezone.localdate()}
+) -> tuple[str, str, dict]:
+    """The one query of `availability` (PostgreSQL) of the SKUs of `sku_ids` or of
+    `sku_codes`: the SKUs' common table `k` (id, code) to put after WITH, the query that reads
+    it, its columns named as AVAILABILITY_FIELDS (with `km` for the distance unrounded), and
+    the parameters of both; `numbered` adds each row's place in the answer as `n`."""
+    params: dict = {"today": timezone.localdate()}
+    if sku_codes is None:
+        params["skus"] = list(sku_ids)
+        skus, sku_count = "id = ANY(%(skus)s)", len(set(sku_ids))
+        stock_skus = "%(skus)s"
+    elif len(set(sku_codes)) == 1:
+        # One code as a scalar: the planner then counts one SKU whatever the code, so after a
+        # few runs PostgreSQL keeps the prepared statement's generic plan instead of planning
+        # the statement again on every request.
+        params["code"] = sku_codes[0]
+        skus, sku_count = "code = %(code)s", 1
+        stock_skus = "ARRAY(SELECT k.id FROM k)"
+    else:
+        params["codes"] = list(sku_codes)
+        skus, sku_count = "code = ANY(%(codes)s)", len(set(sku_codes))
+        # The ids the codes name, once, as the array the stock index is probed with.
+        stock_skus = "ARRAY(SELECT k.id FROM k)"
     distance = "NULL::float8"
     where = ["l.is_active"]
     order = "l.code, k.code"
@@ -253,7 +283,13 @@ def _availability_sql(
         params["location"] = location_id
     if near is not None:
         params["lat"], params["lng"] = near
-        distance = distance_km_sql("%(lat)s", "%(lng)s", "l.latitude", "l.longitude")
+        # The point's cosine as a parameter too: PostgreSQL folds cos(radians(<constant>)) when
+        # it plans for one point, so a generic plan, which cannot, would look dearer and a
+        # prepared statement would be planned again on every request.
+        params["cos_lat"] = math.cos(math.radians(near[0]))
+        distance = distance_km_sql(
+            "%(lat)s", "%(lng)s", "l.latitude", "l.longitude", cos_lat="%(cos_lat)s"
+        )
         order = "km, l.code, k.code"
         if radius_km is not None:
             where.append(f"{distance} <= %(radius)s")
@@ -265,14 +301,19 @@ def _availability_sql(
             FROM stores_location l
             LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
             WHERE {" AND ".join(where)}"""  # noqa: S608
-    if len(where) == 1 and len(sku_ids) <= STOCK_FIRST_MAX_SKUS:
+    if len(where) == 1 and sku_count <= STOCK_FIRST_MAX_SKUS:
         # A few SKUs everywhere: their stock rows in one index-only scan, each joined to its
-        # location (the SKU's code looked up apart, so the planner sees how many rows come).
-        sku = "(SELECT k.code FROM k WHERE k.id = s.sku_id)"
+        # location (the SKU's code looked up apart, so the planner sees how many rows come;
+        # of one SKU, once for every row).
+        sku = (
+            "(SELECT k.code FROM k)"
+            if sku_count == 1
+            else "(SELECT k.code FROM k WHERE k.id = s.sku_id)"
+        )
         stock = f"""
             FROM ({locations}) l
             JOIN "inventory_stocklevel" s ON s.location_id = l.id
-            WHERE s.sku_id = ANY(%(skus)s)"""
+            WHERE s.sku_id = ANY({stock_skus})"""
     else:
         # Near a point, at one location or many SKUs: the locations in answer order, each
         # with its distance computed once, then the stock rows of each in turn; with a limit
@@ -283,7 +324,7 @@ def _availability_sql(
             CROSS JOIN LATERAL (
                 SELECT s.sku_id, s.on_hand, s.reserved, s.held, s.safety_stock
                 FROM "inventory_stocklevel" s
-                WHERE s.sku_id = ANY(%(skus)s) AND s.location_id = l.id
+                WHERE s.sku_id = ANY({stock_skus}) AND s.location_id = l.id
                 OFFSET 0
             ) s
             JOIN k ON k.id = s.sku_id"""  # noqa: S608
@@ -293,15 +334,15 @@ def _availability_sql(
     )
     # Every fragment is written here; the caller's values are parameters.
     sql = f"""
-        WITH k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE id = ANY(%(skus)s))
         SELECT l.code AS location, {sku} AS sku, s.on_hand, s.reserved, s.held,
                GREATEST(0, s.on_hand - s.reserved - s.held - s.safety_stock) AS available,
                l.km, l.can_ship, l.can_pickup{number}
         {stock}
-        ORDER BY {answer_order}"""  # noqa: S608
+        ORDER BY {answer_order}"""
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return sql, params
+    cte = f"k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE {skus})"  # noqa: S608
+    return cte, sql, params
 
 
 def _availability_portable(

@@ -28,11 +28,14 @@ def distance_km_expression(lat: float, lng: float, prefix: str = "") -> Combinab
     return Value(2 * EARTH_RADIUS_KM, output_field=FloatField()) * ASin(Sqrt(a))
 
 
-def distance_km_sql(lat: str, lng: str, row_lat: str, row_lng: str) -> str:
+def distance_km_sql(
+    lat: str, lng: str, row_lat: str, row_lng: str, *, cos_lat: str | None = None
+) -> str:
     """The same haversine in raw SQL, between two points given as SQL expressions (columns or
-    placeholders); as `haversine_km`, clamped so rounding never takes asin out of range."""
+    placeholders); as `haversine_km`, clamped so rounding never takes asin out of range.
+    `cos_lat`, when given, is the expression of `cos(radians(lat))` computed beforehand."""
     a = (
-        f"power(sin(radians({row_lat} - {lat}) / 2), 2) + cos(radians({lat})) "
+        f"power(sin(radians({row_lat} - {lat}) / 2), 2) + {cos_lat or f'cos(radians({lat}))'} "
         f"* cos(radians({row_lat})) * power(sin(radians({row_lng} - {lng}) / 2), 2)"
     )
     return f"({2 * EARTH_RADIUS_KM!r} * asin(least(1.0, sqrt({a}))))"

@@ -317,8 +317,11 @@ def test_availability_written_by_the_database_is_the_api_document_of_the_same_ro
         query = {"location_id": stocked[query["location"]].pk}
     rows = availability(sku_ids=[tee.pk, capped.pk], **query, limit=shown + 1)
 
-    text = selectors.availability_json(sku_ids=[tee.pk, capped.pk], **query, shown=shown)
+    text, unknown = selectors.availability_json(
+        sku_codes=["SKU-TEE", "SKU-CAP"], **query, shown=shown
+    )
 
+    assert unknown == []
     assert json.loads(text) == {"results": rows[:shown], "truncated": len(rows) > shown}
     # As compact as the API's own JSON.
     assert ", " not in text
@@ -334,11 +337,54 @@ def test_availability_api_takes_the_same_few_queries_whatever_the_number_of_loca
     client = user_client()
     _availability(client, sku="SKU-TEE")  # the token's last use is written once a minute
 
-    # The token, the SKU codes, the stock rows with their locations.
-    with django_assert_max_num_queries(3):
+    # The token, then the stock rows with their locations, the SKU codes resolved in the same
+    # statement.
+    with django_assert_max_num_queries(2):
         response = _availability(client, sku="SKU-TEE", near=near(PEOPLES_SQUARE))
 
     assert len(response.json()["results"]) == size
+
+
+@pytest.mark.parametrize("codes", [["SKU-TEE"], ["SKU-TEE", "SKU-CAP"]])
+@pytest.mark.parametrize("query", [{}, {"near": PEOPLES_SQUARE}])
+def test_availability_written_by_the_database_names_the_codes_no_sku_has(
+    stocked, tee, capped, codes, query
+):
+    rows = availability(sku_ids=[tee.pk, capped.pk][: len(codes)], **query)
+
+    text, unknown = selectors.availability_json(
+        sku_codes=[*codes, "SKU-NOPE", "SKU-ALSO-NOPE", "SKU-NOPE"], **query, shown=1000
+    )
+
+    assert unknown == ["SKU-ALSO-NOPE", "SKU-NOPE"]
+    assert json.loads(text) == {"results": rows, "truncated": False}
+
+
+def test_availability_distances_written_by_the_database_are_rounded_as_python_rounds(stocked, tee):
+    points = [(31.0 + i * 0.0137, 121.0 + i * 0.0291) for i in range(40)]
+    for point in points:
+        rows = availability(sku_ids=[tee.pk], near=point)
+        text, _ = selectors.availability_json(sku_codes=["SKU-TEE"], near=point, shown=1000)
+
+        assert [row["distance_km"] for row in json.loads(text)["results"]] == [
+            row["distance_km"] for row in rows
+        ]
+
+
+@pytest.mark.parametrize("nearby", [False, True], ids=["everywhere", "near-a-point"])
+def test_availability_of_one_sku_is_not_planned_again_on_every_request(stocked, tee, nearby):
+    # Each request near another point, as a shop's visitors are.
+    for index in range(12):
+        point = (31.2 + index / 100, 121.4 + index / 100) if nearby else None
+        selectors.availability_json(sku_codes=["SKU-TEE"], near=point, shown=1000)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%string_agg%"],
+        )
+        [(generic_plans,)] = cursor.fetchall()
+    assert generic_plans > 0
 
 
 def test_availability_of_an_unknown_sku_is_400_naming_it(user_client, stocked):
