@@ -20,6 +20,7 @@ Django's query log (DEBUG, assertNumQueries) renders the `%s` text; it is sent t
 
 import functools
 import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,31 @@ def _model_insert_fields(model: type[Model]) -> tuple[list[Field], bool]:
         f for f in model._meta.concrete_fields if not f.generated and not isinstance(f, AutoField)
     ]
     return fields, any(hasattr(f, "get_placeholder") for f in fields)
+
+
+def _pre_save_on_add(pre_save, obj: Model):
+    return pre_save(obj, True)
+
+
+@functools.cache
+def _model_values(model: type[Model]) -> tuple[list, list]:
+    """Per insert field of `model`: how its value is read off a new object (its `pre_save`,
+    or the attribute itself where that is all `pre_save` does) and how it becomes the value
+    sent (its `get_db_prep_save`), bound once instead of looked up per row."""
+    fields, _ = _model_insert_fields(model)
+    reads = [
+        operator.attrgetter(f.attname)
+        if type(f).pre_save is Field.pre_save
+        else functools.partial(_pre_save_on_add, f.pre_save)
+        for f in fields
+    ]
+    return reads, [f.get_db_prep_save for f in fields]
+
+
+@functools.cache
+def _bulk_queryset(model: type[Model]) -> QuerySet:
+    """The queryset bulk_create would prepare `model`'s new objects with (never evaluated)."""
+    return model._default_manager.get_queryset()
 
 
 @functools.cache
@@ -126,18 +152,16 @@ def _compiled(rows: Rows, connection, *, returning: bool) -> tuple[str, tuple, b
     model = type(objs[0])
     opts = model._meta
     # What bulk_create does first: pk defaults, related objects' ids copied to the row.
-    model._default_manager.get_queryset()._prepare_for_bulk_create(objs)
+    _bulk_queryset(model)._prepare_for_bulk_create(objs)
     fields, placeholders = _model_insert_fields(model)
     if connection.vendor == "postgresql" and connection.alias == DEFAULT_DB_ALIAS:
         # Plain values need no compiler: each field's pre_save and database value, as
         # InsertQuery takes them, under a text made once per model and row count.
-        values = [f.pre_save(obj, True) for obj in objs for f in fields]
+        reads, preps = _model_values(model)
+        values = [read(obj) for obj in objs for read in reads]
         plain = not placeholders and not any(hasattr(v, "resolve_expression") for v in values)
         if plain:
-            params = tuple(
-                f.get_db_prep_save(v, connection=connection)
-                for f, v in zip(itertools.cycle(fields), values)
-            )
+            params = tuple(prep(v, connection) for prep, v in zip(itertools.cycle(preps), values))
             sql = _insert_sql(
                 model, len(objs), skip_conflicts=rows.skip_conflicts, returning=returning
             )

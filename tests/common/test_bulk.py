@@ -1,5 +1,7 @@
 """Rows of several tables written in one statement, and an insert that yields to a holder."""
 
+import datetime
+
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,9 +10,11 @@ from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.db.models.sql.compiler import SQLInsertCompiler
 from django.test.utils import CaptureQueriesContext
+from psycopg.types.json import Jsonb
 
 from common.bulk import (
     Rows,
+    _compiled,
     _model_insert_fields,
     _shaped_statement,
     insert_or_read,
@@ -155,3 +159,33 @@ def test_the_numbered_text_goes_unless_queries_are_logged_and_both_write_the_sam
     assert [stored[e.pk] for e in quiet] == [f"quiet.{n}" for n in range(30)]
     assert [stored[e.pk] for e in loud] == [f"loud.{n}" for n in range(30)]
     assert IdempotencyRecord.objects.filter(key__in=["quiet", "loud"]).count() == 2
+
+
+def _comparable(value):
+    """A value sent, with every timestamp one alike (each pre_save of auto_now takes now)."""
+    if isinstance(value, datetime.datetime):
+        return "a timestamp"
+    if isinstance(value, Jsonb):
+        return ("jsonb", value.obj)
+    return (type(value), value)
+
+
+def test_values_sent_are_the_ones_django_s_compiler_sends():
+    user = get_user_model().objects.create_user(username="storefront")
+    batches = [
+        [OutboxEvent(topic="t.one", payload={"n": 1}), OutboxEvent(topic="t.two")],
+        [IdempotencyRecord(user=user, key="k", request_hash="h", response_body={"a": [1]})],
+        [Customer(email="ada@example.com", name="Ada")],
+    ]
+    for objs in batches:
+        model = type(objs[0])
+        query = InsertQuery(model)
+        query.insert_values(_model_insert_fields(model)[0], objs)
+        [(_, by_django)] = SQLInsertCompiler(query, connection, connection.alias).as_sql()
+
+        _, ours, plain = _compiled(Rows(objs), connection, returning=True)
+
+        assert plain
+        assert [_comparable(v) for v in ours] == [_comparable(v) for v in by_django]
+        # auto_now_add fields are set on the objects, as bulk_create sets them
+        assert all(getattr(obj, "created_at", True) is not None for obj in objs)
