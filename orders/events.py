@@ -10,6 +10,7 @@ returns), so the timeline's whole vocabulary (`OrderEvent.Kind`) reads in one pl
 every app imports its writers from the same module.
 """
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypedDict, Unpack
@@ -31,6 +32,9 @@ def _local(moment: datetime, location) -> str:
 
 def event_message(text: str) -> str:
     """A timeline line short enough to store; the event's data keeps the full detail."""
+    text = unicodedata.normalize("NFC", str(text))
+    if len(text) <= MESSAGE_LENGTH:  # as Truncator gives it back (it counts no more characters)
+        return text
     return Truncator(text).chars(MESSAGE_LENGTH)
 
 

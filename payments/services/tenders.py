@@ -10,6 +10,8 @@ from payments.gateways import gateway_names
 from payments.models import ZERO, Payment, PaymentTransaction
 from payments.services._base import AT_TILL, THROUGH_GATEWAY, Kind, Method, _money
 
+METHODS = frozenset(Method.values)  # Method.values builds its list on every read
+
 
 @dataclass(frozen=True)
 class Tender:
@@ -28,7 +30,7 @@ def _tender_check(tender: Tender, currency: str) -> Decimal:
     amount = _money(tender.amount, positive=False)
     if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
         raise PaymentInvalid("currency must be a three-letter ISO code.", field="currency")
-    if tender.method not in Method.values:
+    if tender.method not in METHODS:
         raise PaymentInvalid(f"Unknown payment method {tender.method!r}.", field="method")
     if tender.method in THROUGH_GATEWAY:
         if tender.gateway not in gateway_names():

@@ -132,3 +132,16 @@ def test_pytest_started_from_an_editor_gets_the_configuration_of_make_test(tmp_p
         "staticfiles": "django.contrib.staticfiles.storage.StaticFilesStorage",
     }
     assert seen == {**TEST_DEFAULTS, "REDIS_URL": "redis://127.0.0.1:6379/14"}
+
+
+def test_the_wsgi_application_loads_its_views_and_freezes_them_out_of_garbage_collection(
+    tmp_path,
+):
+    probe = (
+        "import gc, sys; import config.wsgi;"
+        " print(gc.get_freeze_count() > 10_000, 'orders.views' in sys.modules)"
+    )
+    result = _run(["-c", probe], {"DJANGO_DEBUG": "1"}, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True"]

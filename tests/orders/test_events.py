@@ -5,6 +5,7 @@ import ast
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils.text import Truncator
 
 from orders import events
 from orders.models import OrderEvent
@@ -71,3 +72,20 @@ def test_only_the_timeline_writers_build_events():
             if isinstance(node, ast.Call) and getattr(called, "id", None) == "OrderEvent":
                 builders.add(str(path.relative_to(ROOT)))
     assert builders == {"orders/events.py"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Placed on web for ship",
+        "x" * events.MESSAGE_LENGTH,
+        "x" * (events.MESSAGE_LENGTH + 1),
+        "e\u0301" * events.MESSAGE_LENGTH,  # decomposed: one character each once composed
+        "\u0915\u093c" * (events.MESSAGE_LENGTH // 2 + 1),  # a combining mark NFC keeps
+        "\u0958" * events.MESSAGE_LENGTH,  # NFC makes each two characters, one combining
+        "Sold and handed over at the till " * 20,
+    ],
+)
+def test_an_event_message_is_what_django_s_truncator_makes_of_it(text):
+    assert events.event_message(text) == Truncator(text).chars(events.MESSAGE_LENGTH)
