@@ -10,6 +10,10 @@ a duplicate delivery finds it locked (skips it) or processed, and does nothing. 
 state outlives a transaction, so the outbox is correct behind a transaction pooler
 (PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
 
+Events written together (an order's release and its pending points) reach a worker in one
+delivery per queue, which processes each of them as a delivery of its own would: a change
+costs a worker one task per queue it touches, not one per event.
+
 A handler that fails is rolled back with its writes; the failure is counted on the row in
 a transaction of its own, and the sweeper waits twice as long after each failed attempt.
 After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as failed).
