@@ -10,6 +10,10 @@ a duplicate delivery finds it locked (skips it) or processed, and does nothing. 
 state outlives a transaction, so the outbox is correct behind a transaction pooler
 (PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
 
+Events written together (an order's release and its pending points) reach a worker in one
+delivery per queue, which processes each of them as a delivery of its own would: a change
+costs a worker one task per queue it touches, not one per event.
+
 A handler that fails is rolled back with its writes; the failure is counted on the row in
 a transaction of its own, and the sweeper waits twice as long after each failed attempt.
 After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as failed).
@@ -17,7 +21,7 @@ After `OUTBOX_MAX_ATTEMPTS` the row is left for a person (the admin lists it as 
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 from functools import cache, partial
@@ -92,33 +96,75 @@ def _queued_key(topic: str) -> str:
     return f"omnistock:outbox:queued:{outbox_deliver.app.conf.task_default_queue}:{topic}"
 
 
-def _enqueue(event_id: int, topic: str = "") -> None:
-    """Queue the delivery of an event; with its topic, only when no delivery of that topic
-    is queued and not started yet, since that one, once it starts, takes this event too."""
-    flags = _queued_flags() if topic else None
-    flag = _queued_key(topic) if flags is not None else ""
-    flag_set = False
+def _enqueue(event_id: int, topic: str = "", *, more: Sequence[tuple[int, str]] = ()) -> None:
+    """Queue the delivery of an event (with `more`, of several events bound for the same
+    queue, in one delivery that processes each in turn); with its topic, only when no
+    delivery of that topic is queued and not started yet, since that one, once it starts,
+    takes this event too."""
+    deliveries = [(event_id, topic), *more]
+    flags = _queued_flags() if any(topic for _, topic in deliveries) else None
+    keys = [_queued_key(topic) if flags is not None and topic else "" for _, topic in deliveries]
+    set_now: list[str] = []
     try:
-        if flag:
-            flag_set = flags.set(flag, event_id, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER)
-            if not flag_set:
-                return
-        outbox_deliver.delay(event_id, topic, flag=flag)
-    except Exception:  # the broker is down: the sweeper will re-queue the row
-        logger.warning("outbox event %s could not be queued; the sweeper will retry", event_id)
-        if flag_set:
-            with suppress(Exception):  # so the next event of the topic tries again
-                flags.delete(flag)
+        if flags is not None:
+            pipe = flags.pipeline(transaction=False)  # one round trip for every flag
+            for key, (event, _topic) in zip(keys, deliveries, strict=True):
+                if key:
+                    pipe.set(key, event, nx=True, ex=settings.OUTBOX_REDELIVER_AFTER)
+            answers = iter(pipe.execute())
+            # A topic whose flag was set already has a delivery waiting that takes the event.
+            free = [not key or next(answers) for key in keys]
+            set_now = [key for key, ok in zip(keys, free, strict=True) if key and ok]
+        else:
+            free = [True] * len(deliveries)
+        queued = [
+            [event, topic, key]
+            for (event, topic), key, ok in zip(deliveries, keys, free, strict=True)
+            if ok
+        ]
+        if not queued:
+            return
+        (first, first_topic, first_flag), *rest = queued
+        if rest:
+            outbox_deliver.delay(first, first_topic, flag=first_flag, more=rest)
+        else:
+            outbox_deliver.delay(first, first_topic, flag=first_flag)
+    except Exception:  # the broker is down: the sweeper will re-queue the rows
+        logger.warning(
+            "outbox events %s could not be queued; the sweeper will retry",
+            ", ".join(str(event) for event, _ in deliveries),
+        )
+        if set_now:
+            with suppress(Exception):  # so the next event of each topic tries again
+                flags.delete(*set_now)
 
 
-def _queued_clear(flag: str) -> None:
-    """The delivery that set `flag` starts: events published from now on queue their own.
-    (The flag travels with the delivery, so whichever queue a worker takes it from, the
+def _queued_clear(*flags: str) -> None:
+    """The delivery that set `flags` starts: events published from now on queue their own.
+    (The flags travel with the delivery, so whichever queue a worker takes it from, the
     worker clears what the publisher set.)"""
-    flags = _queued_flags() if flag else None
-    if flags is not None:
-        with suppress(redis.RedisError):  # the flag expires on its own
-            flags.delete(flag)
+    flags = tuple(flag for flag in flags if flag)
+    client = _queued_flags() if flags else None
+    if client is not None:
+        with suppress(redis.RedisError):  # the flags expire on their own
+            client.delete(*flags)
+
+
+def _queue_of(topic: str) -> str:
+    """The queue the delivery of an event of `topic` goes to (CELERY_TASK_ROUTES)."""
+    route = outbox_deliver.app.amqp.router.route({}, outbox_deliver.name, args=(0, topic))
+    return route["queue"].name
+
+
+def _enqueue_together(deliveries: list[tuple[int, str]]) -> None:
+    """Queue the deliveries of (event id, topic) `deliveries`: those bound for one queue in
+    one delivery, so a change that publishes several events costs a worker one task per
+    queue, not one per event."""
+    by_queue: dict[str, list[tuple[int, str]]] = {}
+    for event_id, topic in deliveries:
+        by_queue.setdefault(_queue_of(topic), []).append((event_id, topic))
+    for (event_id, topic), *more in by_queue.values():
+        _enqueue(event_id, topic, more=more)
 
 
 def outbox_publish(topic: str, **payload: Any) -> OutboxEvent:
@@ -136,11 +182,16 @@ def outbox_event(topic: str, **payload: Any) -> OutboxEvent:
 
 
 def outbox_deliver_after_commit(events: list[OutboxEvent]) -> None:
-    """Queue written events once the current transaction commits."""
-    for event in events:
-        if event.pk is None:
-            raise RuntimeError("an outbox event is queued only once it is written")
-        transaction.on_commit(partial(_enqueue, event.pk, event.topic))
+    """Queue written events once the current transaction commits: those bound for the same
+    queue in one delivery."""
+    if any(event.pk is None for event in events):
+        raise RuntimeError("an outbox event is queued only once it is written")
+    if len(events) == 1:
+        transaction.on_commit(partial(_enqueue, events[0].pk, events[0].topic))
+    elif events:
+        transaction.on_commit(
+            partial(_enqueue_together, [(event.pk, event.topic) for event in events])
+        )
 
 
 _TABLE = OutboxEvent._meta.db_table
@@ -403,24 +454,43 @@ def outbox_sweep(*, older_than: timedelta | None = None, batch_size: int = 500) 
 
 
 @shared_task(bind=True, max_retries=3, name="common.tasks.outbox_deliver")
-def outbox_deliver(self, event_id: int, topic: str = "", flag: str = "") -> bool:
+def outbox_deliver(
+    self, event_id: int, topic: str = "", flag: str = "", more: Sequence[Sequence] = ()
+) -> bool:
     """Process one outbox event, with the new ones of its topic waiting with it (whose
-    publishers queued no delivery of their own while this one waited to start). A failure
-    (a mail server down, a deadlock) is counted on the event and retried by a worker with
-    backoff; the sweeper takes over after that."""
-    try:
-        if topic and not self.request.retries:
-            _queued_clear(flag)
-            return outbox_process_waiting(topic=topic, event_id=event_id) > 0
-        return outbox_process(event_id=event_id)
-    except Exception as exc:
-        outbox_record_failure(event_id=event_id, error=repr(exc))
-        logger.exception("outbox event %s failed", event_id)
-        if self.request.is_eager:
-            # In process (the embedded default, tests) a retry would run at once, inside
-            # the request that caused the event: leave it to the sweeper instead.
-            return False
-        raise self.retry(exc=exc, countdown=min(300, 5 * 4**self.request.retries)) from exc
+    publishers queued no delivery of their own while this one waited to start); then each
+    of `more` ([event id, topic, flag] of other events bound for this queue, published
+    together) the same way. A failure (a mail server down, a deadlock) is counted on its
+    event and retried by a worker with backoff, for the events that failed only; the
+    sweeper takes over after that."""
+    deliveries = [(event_id, topic, flag), *(tuple(delivery) for delivery in more)]
+    retry = bool(self.request.retries)
+    if not retry:
+        _queued_clear(*(flag for _, _, flag in deliveries))
+    done, failed = False, []
+    for event_id, topic, _flag in deliveries:
+        try:
+            if topic and not retry:
+                done |= outbox_process_waiting(topic=topic, event_id=event_id) > 0
+            else:
+                done |= outbox_process(event_id=event_id)
+        except Exception as exc:  # the others still run; this one is retried
+            outbox_record_failure(event_id=event_id, error=repr(exc))
+            logger.exception("outbox event %s failed", event_id)
+            failed.append((event_id, topic, exc))
+    if not failed:
+        return done
+    if self.request.is_eager:
+        # In process (the embedded default, tests) a retry would run at once, inside
+        # the request that caused the event: leave it to the sweeper instead.
+        return False
+    (event_id, topic, exc), *rest = failed
+    raise self.retry(
+        args=(event_id, topic),
+        kwargs={"more": [[event, event_topic, ""] for event, event_topic, _ in rest]},
+        exc=exc,
+        countdown=min(300, 5 * 4**self.request.retries),
+    ) from exc
 
 
 @shared_task(name="common.tasks.outbox_sweep")

@@ -58,8 +58,9 @@ def tell_store_new(event: OutboxEvent) -> None:
 @outbox_batch_handler("fulfillment.released")
 def tell_stores_new(events: list[OutboxEvent]) -> None:
     """Many released fulfillment orders announced in one transaction, read together."""
+    # Only what the announcement reads: the order, the location and the lines.
     pending = (
-        FulfillmentOrder.objects.select_related("order__customer", "location", "destination")
+        FulfillmentOrder.objects.select_related("order", "location")
         .prefetch_related(
             Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
         )

@@ -142,9 +142,9 @@ def order_points_pending_many(*, wanted: list[tuple[str, str]]) -> None:
     of the orders is unknown."""
     orders = {
         order.number: order
-        for order in Order.objects.filter(number__in={n for n, _ in wanted}).prefetch_related(
-            "lines"
-        )
+        for order in Order.objects.filter(number__in={n for n, _ in wanted})
+        .only("number", "customer_id")  # all this reads of the order itself
+        .prefetch_related("lines")
     }
     missing = {n for n, _ in wanted} - orders.keys()
     if missing:

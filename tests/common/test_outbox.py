@@ -1,3 +1,5 @@
+import base64
+import json
 import uuid
 from datetime import timedelta
 
@@ -11,6 +13,7 @@ from common.models import OutboxEvent
 from common.outbox import outbox_process, outbox_publish, outbox_requeue, outbox_sweep
 from common.tasks import outbox_deliver
 from config.celery import app as celery_app
+from config.celery import queue_names
 from tests.common.worker_handlers import FLAKY_TOPIC, TOPIC, broken_key, runs_key
 from tests.conftest import database_url_for_processes, wait_until
 
@@ -282,7 +285,9 @@ def test_a_publish_while_a_delivery_of_its_topic_waits_queues_none_and_that_one_
 def test_a_backlog_larger_than_a_batch_is_taken_by_one_delivery_batch_after_batch(
     redis_client, monkeypatch
 ):
-    monkeypatch.setattr(outbox, "_enqueue", lambda *delivery: None)  # their deliveries lost
+    monkeypatch.setattr(
+        outbox, "_enqueue", lambda *delivery, more=(): None
+    )  # their deliveries lost
     keys = [uuid.uuid4().hex for _ in range(5)]
     events = [outbox_publish(TOPIC, key=key) for key in keys]
 
@@ -290,3 +295,69 @@ def test_a_backlog_larger_than_a_batch_is_taken_by_one_delivery_batch_after_batc
 
     assert [_runs(redis_client, key) for key in keys] == [1] * 5
     assert set(OutboxEvent.objects.values_list("attempts", flat=True)) == {1}
+
+
+def _publish_together(*events: tuple[str, str]) -> list[OutboxEvent]:
+    """(topic, key) events written in one transaction and queued together after its commit,
+    as a checkout queues its order's events."""
+    with transaction.atomic():
+        written = [outbox.outbox_event(topic, key=key) for topic, key in events]
+        OutboxEvent.objects.bulk_create(written)
+        outbox.outbox_deliver_after_commit(written)
+    return written
+
+
+def _queued_message(redis_client, queue: str) -> tuple[list, dict]:
+    """The args and kwargs of the one delivery waiting in `queue`."""
+    [raw] = redis_client.lrange(queue, 0, -1)
+    args, kwargs, _embed = json.loads(base64.b64decode(json.loads(raw)["body"]))
+    return args, kwargs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_published_together_for_one_queue_go_in_one_delivery_that_runs_each_once(
+    redis_client, queue_without_worker
+):
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    notifications = queue_names(queue_without_worker)[1]
+    try:
+        touched, flaky, released = _publish_together(
+            (TOPIC, first), (FLAKY_TOPIC, second), ("fulfillment.released", first)
+        )
+        # One delivery for the two of the orders queue; the notice waits in its own queue.
+        args, kwargs = _queued_message(redis_client, queue_without_worker)
+        assert redis_client.llen(notifications) == 1
+        assert args == [touched.pk, TOPIC]
+        assert [event for event, _topic, _flag in kwargs["more"]] == [flaky.pk]
+        assert redis_client.exists(outbox._queued_key(FLAKY_TOPIC))  # its topic is waited on
+
+        waiting = outbox_publish(FLAKY_TOPIC, key=uuid.uuid4().hex)  # taken by that delivery
+        assert redis_client.llen(queue_without_worker) == 1
+        assert outbox_deliver.apply(args=args, kwargs=kwargs).result is True
+
+        assert (_runs(redis_client, first), _runs(redis_client, second)) == (1, 1)
+        assert OutboxEvent.objects.get(pk=waiting.pk).processed_at is not None
+        assert not redis_client.exists(outbox._queued_key(TOPIC), outbox._queued_key(FLAKY_TOPIC))
+        assert OutboxEvent.objects.get(pk=released.pk).processed_at is None  # not this queue's
+        assert outbox_deliver.apply(args=args, kwargs=kwargs).result is False  # a duplicate
+        assert (_runs(redis_client, first), _runs(redis_client, second)) == (1, 1)
+    finally:
+        redis_client.delete(notifications, outbox._queued_key(FLAKY_TOPIC))
+
+
+@pytest.mark.worker
+def test_a_failure_in_a_delivery_of_several_events_retries_only_the_one_that_failed(
+    celery_worker_process, redis_client, broken
+):
+    fine = uuid.uuid4().hex
+    flaky, touched = _publish_together((FLAKY_TOPIC, broken), (TOPIC, fine))
+
+    _processed_in_time(touched, seconds=3)  # at once, not held up by the failure before it
+    wait_until(lambda: OutboxEvent.objects.get(pk=flaky.pk).attempts >= 1)
+    assert "downstream service is down" in OutboxEvent.objects.get(pk=flaky.pk).last_error
+    redis_client.delete(broken_key(broken))  # the service is back before the retry (5 s)
+
+    _processed_in_time(flaky, seconds=20)
+    assert (_runs(redis_client, fine), _runs(redis_client, broken)) == (1, 1)
+    assert OutboxEvent.objects.get(pk=touched.pk).attempts == 1  # its run was not retried
+    assert OutboxEvent.objects.get(pk=flaky.pk).attempts == 2

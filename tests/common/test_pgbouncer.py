@@ -155,7 +155,9 @@ def workers_behind_pgbouncer(pgbouncer, redis_client, tmp_path):
 def held_back(monkeypatch):
     """Deliveries queued after commit, kept here instead of sent."""
     queued: list[tuple] = []
-    monkeypatch.setattr(outbox, "_enqueue", lambda *delivery: queued.append(delivery))
+    monkeypatch.setattr(
+        outbox, "_enqueue", lambda *delivery, more=(): queued.extend([delivery, *more])
+    )
     return queued
 
 

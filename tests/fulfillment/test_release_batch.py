@@ -33,7 +33,9 @@ ANNOUNCE_BATCH = 8
 def held_back(monkeypatch):
     """Deliveries queued after commit, kept here instead of run."""
     queued: list[tuple] = []
-    monkeypatch.setattr(outbox, "_enqueue", lambda *delivery: queued.append(delivery))
+    monkeypatch.setattr(
+        outbox, "_enqueue", lambda *delivery, more=(): queued.extend([delivery, *more])
+    )
     return queued
 
 

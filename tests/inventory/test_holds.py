@@ -589,7 +589,7 @@ def test_checkout_takes_no_more_statements_with_held_units_on_the_shelf(
     )
     client = channel_client(channel, location=xuhui)
     client.get("/api/v1/orders")  # a token's last use is written at most once a minute
-    monkeypatch.setattr(outbox, "_enqueue", lambda *event: None)
+    monkeypatch.setattr(outbox, "_enqueue", lambda *event, more=(): None)
     most = CHECKOUT_3_LINES + (STORE_TOKEN_SCOPE if channel == "store" else 0)
 
     with django_assert_max_num_queries(most):

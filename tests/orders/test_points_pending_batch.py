@@ -23,7 +23,7 @@ POINTS_PENDING_BATCH = 7
 @pytest.fixture
 def held_back(monkeypatch):
     """Deliveries queued after commit, kept here instead of run."""
-    monkeypatch.setattr(outbox, "_enqueue", lambda *delivery: None)
+    monkeypatch.setattr(outbox, "_enqueue", lambda *delivery, more=(): None)
 
 
 def _orders(count: int, *, xuhui, tee, mug, customers: int | None = None):
