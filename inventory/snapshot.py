@@ -5,7 +5,7 @@ a few portable ones on the embedded SQLite) for `inventory.sourcing.route` to de
 """
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
 from django.db import connection
@@ -127,8 +127,11 @@ _RANK_MARGIN = 4
 
 _SHIP_SNAPSHOT = """
 WITH line AS (
-    SELECT * FROM unnest(%(skus)s::bigint[], %(qtys)s::int[], %(wanted)s::int[])
-        AS line (sku_id, qty, wanted)
+    -- The demand's values are read through sub-selects, so that no estimate depends on them
+    -- (how many lines, which day): a generic plan then costs what a custom one does, and
+    -- PostgreSQL keeps the prepared statement's plan instead of planning on every call.
+    SELECT * FROM unnest((SELECT %(skus)s::bigint[]), (SELECT %(qtys)s::int[]),
+                         (SELECT %(wanted)s::int[])) AS line (sku_id, qty, wanted)
 ), stock AS NOT MATERIALIZED (
     SELECT s.location_id, s.sku_id, line.qty, line.wanted,
            s.on_hand - s.reserved - s.held AS free,
@@ -142,7 +145,9 @@ WITH line AS (
            {has_all} AS has_all
     FROM stock GROUP BY location_id
 ), loc AS (
-    SELECT {columns}, h.depth, h.whole, h.has_all AND l.is_active AND {offers} AS alternative,
+    SELECT l.id, l.code, l.kind <> %(prefer)s AS other_kind, l.recent_rejection_rate,
+           l.daily_ship_capacity - COALESCE(d.orders, 0) AS capacity_left,
+           h.depth, h.whole, h.has_all AND l.is_active AND {offers} AS alternative,
            CASE WHEN l.id = ANY(%(exclude)s) THEN 'excluded_after_rejection'
                 WHEN NOT l.is_active THEN 'inactive'
                 WHEN NOT l.can_ship THEN 'no_capability'
@@ -151,7 +156,7 @@ WITH line AS (
            END AS reason,
            {distance} AS km
     FROM held h JOIN stores_location l ON l.id = h.location_id
-    LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = %(today)s
+    LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = (SELECT %(today)s::date)
     WHERE {universe}
 ), deepest AS (
     -- Only a demand that no one location can fill is split.
@@ -164,33 +169,41 @@ WITH line AS (
           AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
     ) per_line WHERE before < qty
 ), picked AS (
-    -- Each ranking's first few, by a top-N sort of its own: no full sort of the chain.
-    (SELECT id FROM loc WHERE reason IS NULL ORDER BY {by_score} LIMIT %(best)s)
-    UNION (SELECT id FROM loc WHERE reason IS NULL AND whole ORDER BY {by_score} LIMIT %(wholes)s)
-    UNION (SELECT id FROM loc WHERE reason IS NOT NULL ORDER BY {by_distance} LIMIT %(dropped)s)
-    UNION (SELECT id FROM loc WHERE alternative ORDER BY {by_distance} LIMIT %(alternatives)s)
-    UNION SELECT location_id FROM deepest
+    -- Each ranking's first few, by a top-N sort of its own: no full sort of the chain. `loc`
+    -- keeps only what ranks and counts (every location passes through it); the few picked
+    -- carry their capacity and reason out, and their other columns are read by key.
+    (SELECT {out} FROM loc WHERE reason IS NULL ORDER BY {by_score} LIMIT {best})
+    UNION (SELECT {out} FROM loc WHERE reason IS NULL AND whole ORDER BY {by_score} LIMIT {wholes})
+    UNION (SELECT {out} FROM loc WHERE reason IS NOT NULL ORDER BY {by_distance} LIMIT {dropped})
+    {alternatives}UNION SELECT {out} FROM loc WHERE id IN (SELECT location_id FROM deepest)
 )
-SELECT loc.id, code, kind, latitude, longitude, is_active, can_ship, can_pickup, can_curbside,
-       capacity_left, recent_rejection_rate, held.skus, held.atp, held.free,
+SELECT {columns}, held.skus, held.atp, held.free, picked.reason,
+       -- Every location by reason, in one plain aggregate (the caller takes off those returned).
        (SELECT json_object_agg(reason, n) FROM (
             SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
-            FROM loc WHERE id NOT IN (SELECT id FROM picked) GROUP BY 1) left_out)::text
-FROM picked JOIN loc ON loc.id = picked.id
-CROSS JOIN LATERAL (
+            FROM loc GROUP BY 1) counts)::text
+FROM picked CROSS JOIN LATERAL (
+    -- By key, one row each (OFFSET 0: left to itself the planner reads the whole chain).
+    SELECT * FROM stores_location l WHERE l.id = picked.id OFFSET 0
+) l CROSS JOIN LATERAL (
     SELECT array_agg(s.sku_id) AS skus,
            array_agg(s.on_hand - s.reserved - s.held - s.safety_stock) AS atp,
            array_agg(s.on_hand - s.reserved - s.held) AS free
-    FROM "inventory_stocklevel" s WHERE s.location_id = picked.id AND s.sku_id = ANY(%(skus)s)
+    FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id AND s.location_id = picked.id
 ) held
 """
 # The router's score (`sourcing._sorted_out`) and the distance it shows, as sort keys.
 _BY_SCORE = (
     "round((km * (1 + %(penalty)s * recent_rejection_rate)"
     " + %(penalty_km)s * recent_rejection_rate) * 1000),"
-    ' kind <> %(prefer)s, depth DESC, code COLLATE "C"'
+    ' other_kind, depth DESC, code COLLATE "C"'
 )
 _BY_DISTANCE = 'round(km * 100), code COLLATE "C"'
+_OUT = "id, capacity_left, reason"
+# Only asked at a store: the nearest that could serve the pickup itself.
+_ALTERNATIVES = (
+    "UNION (SELECT {out} FROM loc WHERE alternative ORDER BY {by_distance} LIMIT {n})\n    "
+)
 
 
 def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapshot:
@@ -230,9 +243,7 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         wanted_units = f",\n           GREATEST(0, {wanted}) AS wanted_units"
     # Every fragment is written here; the demand goes in as parameters.
     sql = _SHIP_SNAPSHOT.format(
-        columns=_LOCATION_COLUMNS.format(
-            capacity_left="l.daily_ship_capacity - COALESCE(d.orders, 0) AS capacity_left"
-        ),
+        columns=_LOCATION_COLUMNS.format(capacity_left="picked.capacity_left"),
         distance=distance,
         offers=offers,
         universe=universe,
@@ -242,6 +253,15 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         wanted_units=wanted_units,
         of_lines=of_lines,
         has_all=has_all,
+        best=max(sourcing.EXACT_SEARCH_CANDIDATES, sourcing.CONSIDERED_SHOWN) + _RANK_MARGIN,
+        wholes=1 + _RANK_MARGIN,
+        dropped=sourcing.CONSIDERED_SHOWN + _RANK_MARGIN,
+        alternatives=_ALTERNATIVES.format(
+            out=_OUT, by_distance=_BY_DISTANCE, n=sourcing.ALTERNATIVES + _RANK_MARGIN
+        )
+        if at_store is not None
+        else "",
+        out=_OUT,
     )
     lat, lng = demand.point or (None, None)
     params = {
@@ -258,16 +278,15 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         "penalty": sourcing.REJECTION_PENALTY,
         "penalty_km": sourcing.REJECTION_PENALTY_KM,
         "prefer": demand.prefer,
-        "best": max(sourcing.EXACT_SEARCH_CANDIDATES, sourcing.CONSIDERED_SHOWN) + _RANK_MARGIN,
-        "wholes": 1 + _RANK_MARGIN,
-        "dropped": sourcing.CONSIDERED_SHOWN + _RANK_MARGIN,
-        "alternatives": sourcing.ALTERNATIVES + _RANK_MARGIN,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    # The same counts on every row, as text: decoded once.
-    left_out = json.loads(rows[0][14] or "{}") if rows else {}
+    # Every location by reason (the same on every row, as text: decoded once), less those
+    # returned: the router counts them itself.
+    counts = Counter(json.loads(rows[0][15]) if rows else {})
+    counts.subtract(row[14] or "kept" for row in rows)
+    left_out = {reason: n for reason, n in counts.items() if n}
     return Snapshot([_candidate(row) for row in rows], left_out=left_out)
 
 

@@ -6,6 +6,7 @@ import random
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -205,6 +206,39 @@ def test_at_store_snapshot_is_one_or_two_queries_whatever_the_size_of_the_chain(
         sourcing_candidates(sku_ids=has, method=method, location_id=store.pk, demand=has)
     with django_assert_max_num_queries(2):
         sourcing_candidates(sku_ids=lacks, method=method, location_id=store.pk, demand=lacks)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["ship", "pickup"])
+def test_snapshot_is_planned_once_not_for_every_order(skus, method):
+    """Prepared on the connection, the snapshot keeps PostgreSQL's generic plan, whatever
+    the number of lines: no estimate depends on the demand, so no order pays for planning."""
+    if connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
+        pytest.skip("statements are not prepared on this connection")
+    locations = chain(size=30, skus=skus, seed=9)
+    rnd = random.Random(9)
+    for _ in range(20):
+        lines = {sku.pk: rnd.choice([1, 2, 5]) for sku in rnd.sample(skus, rnd.randint(1, 4))}
+        if method == "ship":
+            demand = Demand(method="ship", lines=lines, point=rnd.choice(SPOTS))
+        else:  # more than any store holds: the transfer's snapshot is the statement asked
+            lines = dict.fromkeys(lines, 1_000)
+            demand = Demand(method="pickup", lines=lines, location_id=locations[0].pk)
+        sourcing_candidates(
+            sku_ids=demand.lines, method=method, location_id=demand.location_id, demand=demand
+        )
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["%WITH line AS%"],
+        )
+        (generic, custom), *others = cursor.fetchall()
+    assert not others
+    # PostgreSQL plans the first five executions for their values, then compares.
+    assert custom == 5
+    assert generic >= 5
 
 
 def test_stored_decision_is_bounded_whatever_the_size_of_the_chain():
