@@ -3,10 +3,12 @@
 `outbox_publish` writes an event row inside the caller's transaction and queues its
 delivery only once that transaction commits, so a rollback sends nothing and a broker
 outage loses nothing: `outbox_sweep` re-queues rows that were not processed in time.
-Processing claims the row (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`) in
-the transaction that runs the handler, marking it processed in that same statement, so the
-mark commits with the handler's own writes or is rolled back with them:
-a duplicate delivery finds it locked (skips it) or processed, and does nothing. No lock or
+Processing first counts an attempt on the row in a statement of its own (skipping a row
+another transaction holds: a duplicate delivery of an event being worked on counts nothing),
+then claims it (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE)`) in the transaction that
+runs the handler, marking it processed in that same statement, so the mark commits with the
+handler's own writes or is rolled back with them: a duplicate delivery finds it processed
+and does nothing. No lock or
 state outlives a transaction, so the outbox is correct behind a transaction pooler
 (PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
 
@@ -125,10 +127,11 @@ def _enqueue(event_id: int, topic: str = "", *, more: Sequence[tuple[int, str]] 
         if not queued:
             return
         (first, first_topic, first_flag), *rest = queued
-        if rest:
-            outbox_deliver.delay(first, first_topic, flag=first_flag, more=rest)
-        else:
-            outbox_deliver.delay(first, first_topic, flag=first_flag)
+        kwargs = {"flag": first_flag, "more": rest} if rest else {"flag": first_flag}
+        # A delivery that set a flag starts after a moment (OUTBOX_BATCH_LINGER): what its
+        # topics publish meanwhile waits for it, and it takes all of it in one batch.
+        linger = settings.OUTBOX_BATCH_LINGER if set_now else 0
+        outbox_deliver.apply_async((first, first_topic), kwargs, countdown=linger or None)
     except Exception:  # the broker is down: the sweeper will re-queue the rows
         logger.warning(
             "outbox events %s could not be queued; the sweeper will retry",
@@ -244,14 +247,17 @@ def _count_attempt(*, event_ids: list[int], topic: str = "", limit: int = 0) -> 
     return sorted(ids)
 
 
-# The rows of the events asked for that are unprocessed, locked (skipping any another
-# transaction holds) and marked processed in one statement: the mark is the transaction's, so
-# a rollback (the handler failed) takes it back with the lock.
+# The rows of the events asked for that are unprocessed, locked and marked processed in one
+# statement: the mark is the transaction's, so a rollback (the handler failed) takes it back
+# with the lock. It waits for a row another transaction holds rather than skip it: the attempt
+# on it is counted already, so a row skipped here would wait for the sweeper. Whoever holds
+# it is brief (another delivery's count, which may lock a row it then leaves out) or works
+# on the event itself, whose mark the wait then sees.
 _CLAIM = f"""
     UPDATE {_TABLE} SET processed_at = %s, last_error = ''
     WHERE id IN (
         SELECT id FROM {_TABLE} WHERE id = ANY(%s) AND processed_at IS NULL
-        ORDER BY id FOR UPDATE SKIP LOCKED
+        ORDER BY id FOR UPDATE
     )
     RETURNING {", ".join(f'"{field.column}"' for field in OutboxEvent._meta.concrete_fields)}
 """  # noqa: S608 - the table and column names; every value is a parameter
@@ -259,7 +265,7 @@ _CLAIM = f"""
 
 def _claim(event_ids: list[int]) -> list[OutboxEvent]:
     """Inside the transaction that does the work: lock the rows of `event_ids` still
-    unprocessed, skipping any another transaction holds, and mark them processed. The lock
+    unprocessed (their attempts counted), in id order, and mark them processed. The lock
     lasts until the commit that keeps the mark (or the rollback that takes it back and leaves
     them to a retry), on whatever server connection runs this transaction: nothing outlives
     it behind a transaction pooler."""
@@ -268,7 +274,7 @@ def _claim(event_ids: list[int]) -> list[OutboxEvent]:
         claimed = OutboxEvent.objects.raw(_CLAIM, [now, event_ids])
         return sorted(claimed, key=lambda event: event.pk)
     claimed = list(
-        OutboxEvent.objects.select_for_update(skip_locked=True)
+        OutboxEvent.objects.select_for_update()
         .filter(pk__in=event_ids, processed_at__isnull=True)
         .order_by("pk")
     )

@@ -386,6 +386,10 @@ CELERY_BEAT_SCHEDULE = {
 # long after each failed attempt); after OUTBOX_MAX_ATTEMPTS failures it is left for a person.
 OUTBOX_REDELIVER_AFTER = timedelta(seconds=int(os.environ.get("OUTBOX_REDELIVER_AFTER", "60")))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "10"))
+# Seconds a new delivery waits before it starts, so the events published meanwhile (the next
+# orders' releases) go in its batch: a worker then pays one task and one transaction for
+# several orders even when no backlog has formed. 0 starts each at once.
+OUTBOX_BATCH_LINGER = float(os.environ.get("OUTBOX_BATCH_LINGER", "0.2"))
 
 # --- Payments ---------------------------------------------------------------------------
 # The gateways a payment may name (its `gateway`), each a `payments.gateways.base.Gateway`.

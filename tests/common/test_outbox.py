@@ -1,7 +1,8 @@
 import base64
 import json
+import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -14,7 +15,14 @@ from common.outbox import outbox_process, outbox_publish, outbox_requeue, outbox
 from common.tasks import outbox_deliver
 from config.celery import app as celery_app
 from config.celery import queue_names
-from tests.common.worker_handlers import FLAKY_TOPIC, TOPIC, broken_key, runs_key
+from tests.common.worker_handlers import (
+    BATCH_TOPIC,
+    FLAKY_TOPIC,
+    TOPIC,
+    batches_key,
+    broken_key,
+    runs_key,
+)
 from tests.conftest import database_url_for_processes, wait_until
 
 
@@ -248,6 +256,31 @@ def test_a_delivery_while_another_worker_works_on_the_event_counts_nothing(redis
     assert _runs(redis_client, key) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_event_counted_then_held_a_moment_by_another_transaction_is_still_processed(
+    redis_client,
+):
+    """Another delivery's count may lock a row it then leaves out (its attempt is counted
+    already): the claim waits for that moment instead of leaving the event to the sweeper."""
+    key = uuid.uuid4().hex
+    event = OutboxEvent.objects.create(
+        topic=TOPIC, payload={"key": key}, enqueued_at=timezone.now()
+    )
+    assert outbox._count_attempt(event_ids=[event.pk]) == [event.pk]
+    other = psycopg.connect(database_url_for_processes())
+    other.execute("SELECT id FROM common_outboxevent WHERE id = %s FOR UPDATE", [event.pk])
+    threading.Timer(0.5, other.commit).start()  # its statement ends; it locked nothing else
+    try:
+        assert outbox._run(event.pk) is True
+    finally:
+        other.close()
+
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert event.attempts == 1
+    assert _runs(redis_client, key) == 1
+
+
 @pytest.fixture
 def queue_without_worker(redis_client):
     """Deliveries go to a queue of Redis that no worker consumes; yields its name."""
@@ -361,3 +394,47 @@ def test_a_failure_in_a_delivery_of_several_events_retries_only_the_one_that_fai
     assert (_runs(redis_client, fine), _runs(redis_client, broken)) == (1, 1)
     assert OutboxEvent.objects.get(pk=touched.pk).attempts == 1  # its run was not retried
     assert OutboxEvent.objects.get(pk=flaky.pk).attempts == 2
+
+
+def _queued_eta(redis_client, queue: str) -> str | None:
+    """When the one delivery waiting in `queue` is to start (None: at once)."""
+    [raw] = redis_client.lrange(queue, 0, -1)
+    return json.loads(raw)["headers"].get("eta")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_that_set_its_flag_starts_after_the_linger_and_a_requeue_at_once(
+    redis_client, queue_without_worker, settings
+):
+    settings.OUTBOX_BATCH_LINGER = 5
+    before = timezone.now()
+    event = outbox_publish(TOPIC, key=uuid.uuid4().hex)
+
+    eta = _queued_eta(redis_client, queue_without_worker)
+    assert eta is not None
+    starts = datetime.fromisoformat(eta)
+    assert before + timedelta(seconds=5) <= starts <= timezone.now() + timedelta(seconds=5)
+
+    redis_client.delete(queue_without_worker)
+    OutboxEvent.objects.filter(pk=event.pk).update(processed_at=None)
+    assert outbox_requeue(event_ids=[event.pk]) == 1  # a person's retry sets no flag
+    assert _queued_eta(redis_client, queue_without_worker) is None
+
+    redis_client.delete(queue_without_worker, outbox._queued_key(TOPIC))
+    settings.OUTBOX_BATCH_LINGER = 0
+    outbox_publish(TOPIC, key=uuid.uuid4().hex)
+    assert _queued_eta(redis_client, queue_without_worker) is None
+
+
+@pytest.mark.worker
+def test_events_published_one_by_one_within_the_linger_are_handled_in_one_batch(
+    celery_worker_process, redis_client, settings
+):
+    settings.OUTBOX_BATCH_LINGER = 2  # the publisher's setting: the delivery's countdown
+    key = uuid.uuid4().hex
+    events = [outbox_publish(BATCH_TOPIC, key=key) for _ in range(3)]  # three commits
+
+    for event in events:
+        _processed_in_time(event)
+    assert [int(n) for n in redis_client.lrange(batches_key(key), 0, -1)] == [3]
+    assert {e.attempts for e in OutboxEvent.objects.filter(pk__in=[e.pk for e in events])} == {1}

@@ -4,7 +4,7 @@ import redis
 from celery import shared_task
 from django.conf import settings
 
-from common.outbox import outbox_handler
+from common.outbox import outbox_batch_handler, outbox_handler
 
 TOPIC = "test.touch"
 
@@ -16,6 +16,26 @@ def runs_key(key: str) -> str:
 @outbox_handler(TOPIC)
 def touch(event) -> None:
     redis.Redis.from_url(settings.REDIS_URL).rpush(runs_key(event.payload["key"]), event.pk)
+
+
+BATCH_TOPIC = "test.batch"
+
+
+def batches_key(key: str) -> str:
+    return f"omnistock-test:outbox-batches:{key}"
+
+
+@outbox_batch_handler(BATCH_TOPIC)
+def touch_many(events) -> None:
+    """Records, per key of its events, how many of them came in this one batch."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in {event.payload["key"] for event in events}:
+        client.rpush(batches_key(key), sum(event.payload["key"] == key for event in events))
+
+
+@outbox_handler(BATCH_TOPIC)
+def touch_one(event) -> None:
+    redis.Redis.from_url(settings.REDIS_URL).rpush(batches_key(event.payload["key"]), 1)
 
 
 FLAKY_TOPIC = "test.flaky"
