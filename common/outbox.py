@@ -164,8 +164,12 @@ def _enqueue_together(deliveries: list[tuple[int, str]]) -> None:
     one delivery, so a change that publishes several events costs a worker one task per
     queue, not one per event."""
     by_queue: dict[str, list[tuple[int, str]]] = {}
-    for event_id, topic in deliveries:
-        by_queue.setdefault(_queue_of(topic), []).append((event_id, topic))
+    try:
+        for event_id, topic in deliveries:
+            by_queue.setdefault(_queue_of(topic), []).append((event_id, topic))
+    except Exception:  # after the commit nothing may fail the change: each on its own
+        logger.exception("outbox events could not be grouped by queue")
+        by_queue = {str(n): [delivery] for n, delivery in enumerate(deliveries)}
     for (event_id, topic), *more in by_queue.values():
         _enqueue(event_id, topic, more=more)
 
@@ -474,10 +478,13 @@ def outbox_deliver(
     if not retry:
         _queued_clear(*(flag for _, _, flag in deliveries))
     done, failed = False, []
+    # With other topics after it, a topic takes one batch and leaves the rest of its backlog
+    # to a delivery of its own, so the others do not wait behind it.
+    seconds = WAITING_SECONDS if len(deliveries) == 1 else 0
     for event_id, topic, _flag in deliveries:
         try:
             if topic and not retry:
-                done |= outbox_process_waiting(topic=topic, event_id=event_id) > 0
+                done |= outbox_process_waiting(topic=topic, event_id=event_id, seconds=seconds) > 0
             else:
                 done |= outbox_process(event_id=event_id)
         except Exception as exc:  # the others still run; this one is retried

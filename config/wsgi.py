@@ -13,4 +13,5 @@ application = get_wsgi_application()
 # collection during a request would walk the whole framework again (about 0.3 ms of CPU per
 # checkout). Objects made later are collected as before.
 get_resolver().url_patterns  # noqa: B018 - loads the URLconf
+gc.collect()  # what start-up left as garbage is freed, not frozen with the rest
 gc.freeze()

@@ -35,7 +35,8 @@ def event_message(text: str) -> str:
     text = unicodedata.normalize("NFC", str(text))
     if len(text) <= MESSAGE_LENGTH:  # as Truncator gives it back (it counts no more characters)
         return text
-    return Truncator(text).chars(MESSAGE_LENGTH)
+    # Truncator counts a combining mark as no character; the column counts every one.
+    return Truncator(text).chars(MESSAGE_LENGTH)[:MESSAGE_LENGTH]
 
 
 def _event(

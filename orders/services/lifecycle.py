@@ -254,12 +254,15 @@ def orders_start_processing(*, orders: list[Order], actor=None) -> list[OrderEve
             before = order.status
             order.start_processing()
             order.updated_at = now
-            moved.append(order.pk)
+            moved.append(order)
             events.append(
                 order_event_status_changed(order=order, before=before, actor=actor, save=False)
             )
-    if moved:  # one target status for all: a plain UPDATE, cheaper to build than bulk_update's
-        Order.objects.filter(pk__in=moved).update(status=Order.Status.PROCESSING, updated_at=now)
+    # One transition, so one status for all, as it set it: a plain UPDATE, cheaper to build
+    # than bulk_update's CASE.
+    for status in {order.status for order in moved}:
+        pks = [order.pk for order in moved if order.status == status]
+        Order.objects.filter(pk__in=pks).update(status=status, updated_at=now)
     return events
 
 

@@ -438,3 +438,24 @@ def test_events_published_one_by_one_within_the_linger_are_handled_in_one_batch(
         _processed_in_time(event)
     assert [int(n) for n in redis_client.lrange(batches_key(key), 0, -1)] == [3]
     assert {e.attempts for e in OutboxEvent.objects.filter(pk__in=[e.pk for e in events])} == {1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_of_several_topics_takes_one_batch_of_a_backlog_and_queues_the_rest(
+    redis_client, queue_without_worker
+):
+    keys = [uuid.uuid4().hex for _ in range(outbox.ONE_BY_ONE_SIZE + 5)]
+    backlog = [outbox_publish(TOPIC, key=key) for key in keys]
+    other = outbox_publish(FLAKY_TOPIC, key=uuid.uuid4().hex)
+    redis_client.delete(queue_without_worker, outbox._queued_key(TOPIC))
+    redis_client.delete(outbox._queued_key(FLAKY_TOPIC))
+
+    more = [[other.pk, FLAKY_TOPIC, ""]]
+    assert outbox_deliver.apply(args=[backlog[0].pk, TOPIC], kwargs={"more": more}).result
+
+    # The other topic did not wait for the whole backlog: one batch, the rest queued apart.
+    assert OutboxEvent.objects.get(pk=other.pk).processed_at is not None
+    assert sum(_runs(redis_client, key) for key in keys) == outbox.ONE_BY_ONE_SIZE
+    args, _kwargs = _queued_message(redis_client, queue_without_worker)
+    assert args[1] == TOPIC
+    redis_client.delete(outbox._queued_key(FLAKY_TOPIC))

@@ -103,6 +103,14 @@ def test_order_placed_while_redis_is_down_is_released_captured_and_notified_once
         lambda: FulfillmentOrder.objects.filter(order__number=number, status="pending").first(),
         timeout=60,
     )
+    # The store acts once told (a notice finding the order accepted already tells no one).
+    wait_until(
+        lambda: OutboxEvent.objects.filter(
+            topic="fulfillment.released", payload__fulfillment_order=fo.pk,
+            processed_at__isnull=False,
+        ).exists(),
+        timeout=60,
+    )  # fmt: skip
     for action in ("accept", "pick", "pack", "ship"):
         data = {"carrier": "SF Express", "tracking_number": "SF777"} if action == "ship" else {}
         answer = server.post(f"/api/v1/fulfillment-orders/{fo.pk}/{action}", data, token=store)
