@@ -8,9 +8,9 @@ another transaction holds: a duplicate delivery of an event being worked on coun
 then claims it (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE)`) in the transaction that
 runs the handler, marking it processed in that same statement, so the mark commits with the
 handler's own writes or is rolled back with them: a duplicate delivery finds it processed
-and does nothing. No lock or
-state outlives a transaction, so the outbox is correct behind a transaction pooler
-(PgBouncer's `pool_mode = transaction`) as well as on a direct connection.
+and does nothing. No lock or state outlives a transaction, so the outbox is correct behind
+a transaction pooler (PgBouncer's `pool_mode = transaction`) as well as on a direct
+connection.
 
 Events written together (an order's release and its pending points) reach a worker in one
 delivery per queue, which processes each of them as a delivery of its own would: a change

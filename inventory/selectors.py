@@ -220,7 +220,8 @@ def availability_json(
         limit=shown + 1, numbered=True,
     )  # fmt: skip
     # As compact as the API's own JSON. to_json escapes the codes; the distance is rounded as
-    # a float (rounding through numeric formats every value with snprintf first).
+    # a float (rounding through numeric formats every value with snprintf first). Every value
+    # is NOT NULL or COALESCEd: a NULL would make its whole row's text NULL under ||.
     values = {
         "location": "to_json(r.location)::text",
         "sku": "to_json(r.sku)::text",
@@ -261,18 +262,18 @@ def _availability_sql(
     params: dict = {"today": timezone.localdate()}
     if sku_codes is None:
         params["skus"] = list(sku_ids)
-        skus, sku_count = "id = ANY(%(skus)s)", len(set(sku_ids))
+        which, sku_count = "id = ANY(%(skus)s)", len(set(sku_ids))
         stock_skus = "%(skus)s"
     elif len(set(sku_codes)) == 1:
         # One code as a scalar: the planner then counts one SKU whatever the code, so after a
         # few runs PostgreSQL keeps the prepared statement's generic plan instead of planning
         # the statement again on every request.
         params["code"] = sku_codes[0]
-        skus, sku_count = "code = %(code)s", 1
+        which, sku_count = "code = %(code)s", 1
         stock_skus = "ARRAY(SELECT k.id FROM k)"
     else:
         params["codes"] = list(sku_codes)
-        skus, sku_count = "code = ANY(%(codes)s)", len(set(sku_codes))
+        which, sku_count = "code = ANY(%(codes)s)", len(set(sku_codes))
         # The ids the codes name, once, as the array the stock index is probed with.
         stock_skus = "ARRAY(SELECT k.id FROM k)"
     distance = "NULL::float8"
@@ -341,7 +342,7 @@ def _availability_sql(
         ORDER BY {answer_order}"""
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    cte = f"k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE {skus})"  # noqa: S608
+    cte = f"k AS MATERIALIZED (SELECT id, code FROM inventory_sku WHERE {which})"  # noqa: S608
     return cte, sql, params
 
 

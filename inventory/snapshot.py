@@ -200,6 +200,9 @@ _BY_SCORE = (
 )
 _BY_DISTANCE = 'round(km * 100), code COLLATE "C"'
 _OUT = "id, capacity_left, reason"
+# The snapshot's columns after a candidate's (`_candidate`): its drop reason, then every
+# location of the chain counted by reason.
+_REASON, _COUNTS = 14, 15
 # Only asked at a store: the nearest that could serve the pickup itself.
 _ALTERNATIVES = (
     "UNION (SELECT {out} FROM loc WHERE alternative ORDER BY {by_distance} LIMIT {n})\n    "
@@ -284,8 +287,8 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         rows = cursor.fetchall()
     # Every location by reason (the same on every row, as text: decoded once), less those
     # returned: the router counts them itself.
-    counts = Counter(json.loads(rows[0][15]) if rows else {})
-    counts.subtract(row[14] or "kept" for row in rows)
+    counts = Counter(json.loads(rows[0][_COUNTS]) if rows else {})
+    counts.subtract(row[_REASON] or "kept" for row in rows)
     left_out = {reason: n for reason, n in counts.items() if n}
     return Snapshot([_candidate(row) for row in rows], left_out=left_out)
 

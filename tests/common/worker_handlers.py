@@ -9,13 +9,17 @@ from common.outbox import outbox_batch_handler, outbox_handler
 TOPIC = "test.touch"
 
 
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
 def runs_key(key: str) -> str:
     return f"omnistock-test:outbox:{key}"
 
 
 @outbox_handler(TOPIC)
 def touch(event) -> None:
-    redis.Redis.from_url(settings.REDIS_URL).rpush(runs_key(event.payload["key"]), event.pk)
+    _redis().rpush(runs_key(event.payload["key"]), event.pk)
 
 
 BATCH_TOPIC = "test.batch"
@@ -28,14 +32,14 @@ def batches_key(key: str) -> str:
 @outbox_batch_handler(BATCH_TOPIC)
 def touch_many(events) -> None:
     """Records, per key of its events, how many of them came in this one batch."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = _redis()
     for key in {event.payload["key"] for event in events}:
         client.rpush(batches_key(key), sum(event.payload["key"] == key for event in events))
 
 
 @outbox_handler(BATCH_TOPIC)
 def touch_one(event) -> None:
-    redis.Redis.from_url(settings.REDIS_URL).rpush(batches_key(event.payload["key"]), 1)
+    touch_many([event])
 
 
 FLAKY_TOPIC = "test.flaky"
@@ -48,7 +52,7 @@ def broken_key(key: str) -> str:
 @outbox_handler(FLAKY_TOPIC)
 def flaky(event) -> None:
     """Fails while its key is marked broken in Redis (a mail server down, say), then works."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = _redis()
     if client.exists(broken_key(event.payload["key"])):
         raise ConnectionError("the downstream service is down")
     client.rpush(runs_key(event.payload["key"]), event.pk)
