@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import psycopg
+import redis
 from psycopg import sql
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -137,6 +138,19 @@ def drop_database(db: BenchDatabase) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
         )
+
+
+def forget_queue(redis_url: str, queue: str) -> int:
+    """Remove what Celery keeps in Redis for a run's own `queue` and the queues named after
+    it (`<queue>.notifications`): their lists and kombu's binding keys, which outlive every
+    process. Run once those processes have stopped; returns how many keys went."""
+    patterns = (queue, f"{queue}.*", f"_kombu.binding*.{queue}", f"_kombu.binding*.{queue}.*")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = {key for pattern in patterns for key in client.scan_iter(match=pattern)}
+        return client.delete(*keys) if keys else 0
+    finally:
+        client.close()
 
 
 def configure_environment(db: BenchDatabase) -> None:

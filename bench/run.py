@@ -213,9 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     var_dir = tempfile.mkdtemp(prefix="omnistock-bench-")
     # A queue of this run's own: another run or the test suite on the same Redis db never
     # takes its tasks.
-    env = app_environment(
-        db, redis_url=redis_url, var_dir=var_dir, queue=f"bench-{uuid.uuid4().hex[:8]}"
-    )
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    env = app_environment(db, redis_url=redis_url, var_dir=var_dir, queue=queue)
     # Ctrl-C and SIGTERM unwind through every `finally`, which stops what was started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = datetime.now(UTC)
@@ -231,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             "gunicorn_workers": args.workers,
             "celery_concurrency": args.worker_concurrency,
             "load_average_start": os.getloadavg()[0],
+            "queue": queue,
         }
     }
     code = 0
@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep_db:
             harness.drop_database(db)
+        harness.forget_queue(redis_url, queue)  # every process that used it has stopped
         results["meta"]["finished"] = datetime.now(UTC).isoformat()
         results["meta"]["load_average_end"] = os.getloadavg()[0]
         results["meta"]["pids"] = stack_module.STARTED

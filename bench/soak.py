@@ -336,9 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="omnistock-soak-"))
     mail_dir = var_dir / "mail"
     mail_dir.mkdir()
-    env = app_environment(
-        db, redis_url=redis_url, var_dir=str(var_dir), queue=f"soak-{uuid.uuid4().hex[:8]}"
-    )
+    queue = f"soak-{uuid.uuid4().hex[:8]}"
+    env = app_environment(db, redis_url=redis_url, var_dir=str(var_dir), queue=queue)
     # The customers' mail lands in files, where the clients read their pickup codes.
     env.update({"EMAIL_BACKEND": FILE_EMAIL_BACKEND, "EMAIL_FILE_PATH": str(mail_dir)})
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -349,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             "clients": args.clients,
             "chain": args.chain.label,
             "seed": args.seed,
+            "queue": queue,
             "gunicorn_workers": args.workers,
             "celery_concurrency": args.worker_concurrency,
             "journeys": sorted(JOURNEYS),
@@ -405,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         if not args.keep_db:
             harness.drop_database(db)
+        harness.forget_queue(redis_url, queue)
         results.setdefault("traffic", recorder.summary(0) if recorder.calls else {})
         results["checks"] = checks_of(results)
         results["ok"] = all(results["checks"].values()) and "error" not in results

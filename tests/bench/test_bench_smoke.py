@@ -13,11 +13,13 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import pytest
+import redis
 from django.conf import settings
 
 from tests.conftest import IN_CI
 
 BASE_DIR = Path(settings.BASE_DIR)
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"  # bench/run.py's and bench/soak.py's
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +40,20 @@ def _bench_database_url() -> str:
     url = urlparse(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/omnistock")
     name = url.path.lstrip("/")
     return urlunparse(url._replace(path=f"/{name}_{'smoke' if 'bench' in name else 'bench_smoke'}"))
+
+
+def redis_url() -> str:
+    """The Redis a run started by these tests uses (run.py's --redis-url, below)."""
+    return os.environ.get("REDIS_URL") or os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS
+
+
+def left_in_redis(queue: str) -> list[bytes]:
+    """Every key of the Redis db that names the run's own queue."""
+    client = redis.Redis.from_url(redis_url())
+    try:
+        return sorted(client.scan_iter(match=f"*{queue}*"))
+    finally:
+        client.close()
 
 
 def _alive(pid: int) -> bool:
@@ -71,8 +87,7 @@ def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
         "--routing-repeat", "10", "--drain-timeout", "15", "--top-up", "1000",
         "--database-url", _bench_database_url(), "--out", str(tmp_path), "--profile",
     ]  # fmt: skip
-    if os.environ.get("REDIS_URL"):
-        command += ["--redis-url", os.environ["REDIS_URL"]]
+    command += ["--redis-url", redis_url()]
     result = subprocess.run(
         command, cwd=BASE_DIR, capture_output=True, text=True, timeout=240, check=False
     )
@@ -104,3 +119,6 @@ def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
     started = results["meta"]["pids"]
     assert len(started) >= 2
     assert not [pid for pid in started if _alive(pid)]
+    # Nor anything in Redis: the queues of its own and their bindings are gone.
+    assert results["meta"]["queue"].startswith("bench-")
+    assert left_in_redis(results["meta"]["queue"]) == []

@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from django.conf import settings
 
-from tests.bench.test_bench_smoke import _alive
+from tests.bench.test_bench_smoke import _alive, left_in_redis, redis_url
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -38,8 +38,7 @@ def test_soak_smoke_run_passes_every_check_and_stops_everything(tmp_path):
         "--drain-timeout", "30", "--seed", "1",
         "--database-url", _soak_database_url(), "--out", str(tmp_path),
     ]  # fmt: skip
-    if os.environ.get("REDIS_URL"):
-        command += ["--redis-url", os.environ["REDIS_URL"]]
+    command += ["--redis-url", redis_url()]
     result = subprocess.run(
         command, cwd=BASE_DIR, capture_output=True, text=True, timeout=600, check=False
     )
@@ -59,3 +58,4 @@ def test_soak_smoke_run_passes_every_check_and_stops_everything(tmp_path):
     started = results["meta"]["pids"]
     assert len(started) >= 2
     assert not [pid for pid in started if _alive(pid)]
+    assert left_in_redis(results["meta"]["queue"]) == []
