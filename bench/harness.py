@@ -25,6 +25,8 @@ from psycopg import sql
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/omnistock_bench"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# A Redis db of the bench's own, away from the development default (db 0) and the tests'.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 # Production settings need a secret key; this one is for bench databases only.
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-" + "0" * 24
 # Production settings would send through SMTP; a bench keeps every mail in memory.
@@ -138,6 +140,11 @@ def drop_database(db: BenchDatabase) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
         )
+
+
+def bench_redis_url(given: str | None = None) -> str:
+    """The Redis of a run: `given` (--redis-url), else $BENCH_REDIS_URL, else DEFAULT_REDIS_URL."""
+    return given or os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
 
 
 def forget_queue(redis_url: str, queue: str) -> int:

@@ -39,7 +39,7 @@ import report
 import stack as stack_module
 from background import BacklogSampler
 from ceiling import measure_ceiling
-from harness import BASE_DIR, BenchDatabase
+from harness import BASE_DIR, DEFAULT_REDIS_URL, BenchDatabase
 from load import (
     measure_availability,
     measure_checkout,
@@ -57,7 +57,6 @@ from scales import (
 from stack import Stack, free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -206,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     db = harness.bench_database(args.database_url)
     harness.require_connections(db, max(max(args.levels), args.hot_clients) + args.workers + 8)
-    redis_url = args.redis_url or os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+    redis_url = harness.bench_redis_url(args.redis_url)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or RESULTS_DIR / stamp
     out.mkdir(parents=True, exist_ok=True)

@@ -41,13 +41,12 @@ from pathlib import Path
 import harness
 import stack as stack_module
 from background import BacklogSampler
-from harness import BASE_DIR
+from harness import BASE_DIR, DEFAULT_REDIS_URL
 from scales import Scale, app_environment, parse_scale, prepare_chain
 from soak_journeys import JOURNEYS, Recorder, World, run_client
 from stack import Stack, free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 DEFAULT_SCALE = Scale("soak", 12, 2, 200)
 VERIFY_COMMANDS = ("verify_stock", "verify_money", "verify_payments", "verify_points")
 FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
@@ -329,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     db = harness.bench_database(args.database_url)
     harness.require_connections(db, args.workers + args.worker_concurrency + 12)
-    redis_url = args.redis_url or os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+    redis_url = harness.bench_redis_url(args.redis_url)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or RESULTS_DIR / f"soak-{stamp}"
     out.mkdir(parents=True, exist_ok=True)

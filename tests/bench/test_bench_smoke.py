@@ -19,7 +19,10 @@ from django.conf import settings
 from tests.conftest import IN_CI
 
 BASE_DIR = Path(settings.BASE_DIR)
-DEFAULT_REDIS = "redis://127.0.0.1:6379/14"  # bench/run.py's and bench/soak.py's
+# bench/ is a folder of scripts, not a package.
+sys.path.append(str(BASE_DIR / "bench"))
+
+import harness  # noqa: E402 - after the path it is found on
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +47,7 @@ def _bench_database_url() -> str:
 
 def redis_url() -> str:
     """The Redis a run started by these tests uses (run.py's --redis-url, below)."""
-    return os.environ.get("REDIS_URL") or os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS
+    return harness.bench_redis_url(os.environ.get("REDIS_URL"))
 
 
 def left_in_redis(queue: str) -> list[bytes]:
