@@ -201,14 +201,16 @@ AVAILABILITY_FIELDS = (
 
 def availability_json(
     *,
-    sku_codes: list[str],
     shown: int,
+    sku_codes: list[str] | None = None,
+    sku_ids: list[int] | None = None,
     near: tuple[float, float] | None = None,
     radius_km: float | None = None,
     location_id: int | None = None,
 ) -> tuple[str, list[str]]:
-    """`availability` of the SKUs of these codes as the API's JSON document, written by
-    PostgreSQL, and the codes no SKU has (then the document holds only the others' rows):
+    """`availability` of the SKUs of these codes (or of `sku_ids`, resolved already) as the
+    API's JSON document, written by PostgreSQL, and the codes no SKU has (then the document
+    holds only the others' rows):
     `{"results": [the first `shown` rows], "truncated": whether there were more}`.
 
     One statement, the codes resolved in it: the hottest read of the API takes one round trip
@@ -216,8 +218,8 @@ def availability_json(
     values; the rows and their order are `availability`'s.
     """
     skus, sql, params = _availability_sql(
-        sku_codes=sku_codes, near=near, radius_km=radius_km, location_id=location_id,
-        limit=shown + 1, numbered=True,
+        sku_ids=sku_ids, sku_codes=sku_codes, near=near, radius_km=radius_km,
+        location_id=location_id, limit=shown + 1, numbered=True,
     )  # fmt: skip
     # As compact as the API's own JSON. to_json escapes the codes; the distance is rounded as
     # a float (rounding through numeric formats every value with snprintf first). Every value
@@ -242,7 +244,7 @@ def availability_json(
     with connection.cursor() as cursor:
         cursor.execute(document, {**params, "shown": shown})
         text, known = cursor.fetchone()
-    return text, sorted(set(sku_codes) - set(known))
+    return text, sorted(set(sku_codes or ()) - set(known))
 
 
 def _availability_sql(

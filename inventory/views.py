@@ -109,7 +109,7 @@ class AvailabilityView(APIView):
             where["location_id"] = location.pk
         if native:
             text, _ = selectors.availability_json(
-                sku_codes=list(skus), **where, shown=AVAILABILITY_LIMIT
+                sku_ids=list(skus.values()), **where, shown=AVAILABILITY_LIMIT
             )
             return Response(RenderedJSON(text))
         # One more row than shown, to know whether there were more.
