@@ -1,7 +1,8 @@
 """The routing engine's snapshot: the candidate locations of a demand, as plain rows.
 
-`sourcing_candidates` reads them (one query on PostgreSQL, whatever the size of the chain;
-a few portable ones on the embedded SQLite) for `inventory.sourcing.route` to decide over.
+`sourcing_candidates` reads them (on PostgreSQL one query whatever the size of the chain,
+a second only when a ship order's nearest locations cannot settle it; a few portable ones
+on the embedded SQLite) for `inventory.sourcing.route` to decide over.
 """
 
 import json
@@ -16,7 +17,7 @@ from inventory import sourcing
 from inventory.models import DeliveryMethod, StockLevel, store_capability
 from inventory.selectors import native_sql, ship_orders_today
 from inventory.sourcing import Candidate, Demand, Snapshot, missing_at_store, transfer_demand
-from stores.geo import distance_km_sql
+from stores.geo import distance_km_sql, unit_sphere_sql
 from stores.models import Location
 
 # Every location of one demand's snapshot, as plain rows: the location, the ship orders it
@@ -126,7 +127,7 @@ def _holders_portable(
 _RANK_MARGIN = 4
 
 _SHIP_SNAPSHOT = """
-WITH line AS (
+WITH {near}line AS (
     -- The demand's values are read through sub-selects, so that no estimate depends on them
     -- (how many lines, which day): a generic plan then costs what a custom one does, and
     -- PostgreSQL keeps the prepared statement's plan instead of planning on every call.
@@ -136,7 +137,7 @@ WITH line AS (
     SELECT s.location_id, s.sku_id, line.qty, line.wanted,
            s.on_hand - s.reserved - s.held AS free,
            GREATEST(0, {units}) AS units{wanted_units}
-    FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
+    FROM {stock_rows}
 ), held AS (
     SELECT location_id,
            COALESCE(sum(units) {of_lines}, 0) AS depth,
@@ -158,30 +159,21 @@ WITH line AS (
     FROM held h JOIN stores_location l ON l.id = h.location_id
     LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = (SELECT %(today)s::date)
     WHERE {universe}
-), deepest AS (
-    -- Only a demand that no one location can fill is split.
-    SELECT location_id FROM (
-        SELECT stock.location_id, stock.qty, COALESCE(sum(stock.units) OVER (
-                   PARTITION BY stock.sku_id ORDER BY stock.units DESC, stock.location_id
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-        FROM stock JOIN loc ON loc.id = stock.location_id AND loc.reason IS NULL
-        WHERE stock.units > 0 AND stock.qty IS NOT NULL
-          AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
-    ) per_line WHERE before < qty
-), picked AS (
+){deepest}, picked AS (
     -- Each ranking's first few, by a top-N sort of its own: no full sort of the chain. `loc`
     -- keeps only what ranks and counts (every location passes through it); the few picked
     -- carry their capacity and reason out, and their other columns are read by key.
     (SELECT {out} FROM loc WHERE reason IS NULL ORDER BY {by_score} LIMIT {best})
     UNION (SELECT {out} FROM loc WHERE reason IS NULL AND whole ORDER BY {by_score} LIMIT {wholes})
-    UNION (SELECT {out} FROM loc WHERE reason IS NOT NULL ORDER BY {by_distance} LIMIT {dropped})
-    {alternatives}UNION SELECT {out} FROM loc WHERE id IN (SELECT location_id FROM deepest)
+    UNION (SELECT {out} FROM loc WHERE reason IS NOT NULL{nearer}
+           ORDER BY {by_distance} LIMIT {dropped})
+    {alternatives}{split}
 )
 SELECT {columns}, held.skus, held.atp, held.free, picked.reason,
        -- Every location by reason, in one plain aggregate (the caller takes off those returned).
        (SELECT json_object_agg(reason, n) FROM (
             SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
-            FROM loc GROUP BY 1) counts)::text
+            FROM loc GROUP BY 1) counts)::text{settled}
 FROM picked CROSS JOIN LATERAL (
     -- By key, one row each (OFFSET 0: left to itself the planner reads the whole chain).
     SELECT * FROM stores_location l WHERE l.id = picked.id OFFSET 0
@@ -192,17 +184,72 @@ FROM picked CROSS JOIN LATERAL (
     FROM line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id AND s.location_id = picked.id
 ) held
 """
-# The router's score (`sourcing._sorted_out`) and the distance it shows, as sort keys.
-_BY_SCORE = (
+# The router's score (`sourcing._sorted_out`), in metres, never less than the distance...
+_SCORE_M = (
     "round((km * (1 + %(penalty)s * recent_rejection_rate)"
-    " + %(penalty_km)s * recent_rejection_rate) * 1000),"
-    ' other_kind, depth DESC, code COLLATE "C"'
+    " + %(penalty_km)s * recent_rejection_rate) * 1000)"
 )
+# ...and, as sort keys, the router's ranking and the distance it shows.
+_BY_SCORE = f'{_SCORE_M}, other_kind, depth DESC, code COLLATE "C"'
 _BY_DISTANCE = 'round(km * 100), code COLLATE "C"'
 _OUT = "id, capacity_left, reason"
 # The snapshot's columns after a candidate's (`_candidate`): its drop reason, then every
-# location of the chain counted by reason.
-_REASON, _COUNTS = 14, 15
+# location it looked at counted by reason; from the nearest only, whether it looked at
+# every location and whether what it saw settles the decision.
+_REASON, _COUNTS, _EVERYWHERE, _SETTLED = 14, 15, 16, 17
+
+# Over the whole chain: every holder of the demand's SKUs, and per line the deepest holders
+# that together cover it, for the split of a demand no one location can fill.
+_WHOLE_CHAIN = {
+    "near": "",
+    "stock_rows": 'line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id',
+    "deepest": """, deepest AS (
+    -- Only a demand that no one location can fill is split.
+    SELECT location_id FROM (
+        SELECT stock.location_id, stock.qty, COALESCE(sum(stock.units) OVER (
+                   PARTITION BY stock.sku_id ORDER BY stock.units DESC, stock.location_id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+        FROM stock JOIN loc ON loc.id = stock.location_id AND loc.reason IS NULL
+        WHERE stock.units > 0 AND stock.qty IS NOT NULL
+          AND NOT EXISTS (SELECT FROM loc WHERE loc.reason IS NULL AND loc.whole)
+    ) per_line WHERE before < qty
+)""",
+    "split": f"UNION SELECT {_OUT} FROM loc"  # noqa: S608
+    " WHERE id IN (SELECT location_id FROM deepest)",
+    "nearer": "",
+    "settled": "",
+}
+# How many of the nearest locations a ship order looks at first.
+NEAREST = 32
+# Over the NEAREST locations to the customer, found by the GiST index on each one's point
+# on the unit sphere (stores migration 0005; the straight line through the earth orders
+# locations as the great circle does). Every location farther away is at least as far as
+# the farthest of them, so its score is no better: when a location with every line and
+# CONSIDERED_SHOWN kept ones score better than that, nobody farther can change the decision.
+_NEAREST_ONLY = {
+    "near": f"""near AS MATERIALIZED (
+    SELECT l.id, {{distance}} AS km FROM stores_location l
+    ORDER BY {unit_sphere_sql("l.latitude", "l.longitude")}
+             <-> {unit_sphere_sql("%(lat)s", "%(lng)s")}
+    LIMIT {NEAREST}
+), """,  # noqa: S608
+    # By key, one row per location and line (OFFSET 0: else the planner reads every holder).
+    "stock_rows": """near CROSS JOIN line CROSS JOIN LATERAL (
+        SELECT * FROM "inventory_stocklevel" s
+        WHERE s.location_id = near.id AND s.sku_id = line.sku_id OFFSET 0) s""",
+    "deepest": "",
+    "split": "",
+    # The dropped ones it shows: those nearer than the farthest it looked at, so that one
+    # as near that it did not look at cannot be missing from them.
+    "nearer": "\n             AND round(km * 100) < (SELECT round(max(km) * 100) - 1 FROM near)",
+    "settled": f""",
+       (SELECT count(*) < {NEAREST} FROM near),
+       (SELECT CASE WHEN (SELECT count(*) < {NEAREST} FROM near) THEN bool_or(whole)
+                    ELSE bool_or(whole AND nearer)
+                         AND count(*) FILTER (WHERE nearer) >= {sourcing.CONSIDERED_SHOWN} END
+        FROM (SELECT whole, {_SCORE_M} < (SELECT round(max(km) * 1000) - 1 FROM near) AS nearer
+              FROM loc WHERE reason IS NULL) k)""",  # noqa: S608
+}
 # Only asked at a store: the nearest that could serve the pickup itself.
 _ALTERNATIVES = (
     "UNION (SELECT {out} FROM loc WHERE alternative ORDER BY {by_distance} LIMIT {n})\n    "
@@ -210,12 +257,18 @@ _ALTERNATIVES = (
 
 
 def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapshot:
-    """The ship candidates of `demand` the router can choose or show, one query: the best
-    by its score (EXACT_SEARCH_CANDIDATES or CONSIDERED_SHOWN of them, whichever is more),
-    the best few holding every line, per line the deepest holders that together cover it,
-    and the nearest dropped ones; the rest only counted, by what the router would make of
-    them. The database ranks them with the router's own score; a small margin absorbs the
-    last digits of floating point, so the router decides as over the whole chain.
+    """The ship candidates of `demand` the router can choose or show: the best by its score
+    (EXACT_SEARCH_CANDIDATES or CONSIDERED_SHOWN of them, whichever is more), the best few
+    holding every line, per line the deepest holders that together cover it, and the
+    nearest dropped ones; the rest only counted, by what the router would make of them. The
+    database ranks them with the router's own score; a small margin absorbs the last digits
+    of floating point, so the router decides as over the whole chain.
+
+    A ship order to a point looks at the NEAREST locations first, one query whatever the
+    size of the chain; only when they cannot settle the decision (no one of them has every
+    line, or too few can take the order nearer than the farthest of them) does a second
+    query look at every holder of its SKUs. The snapshot then counts only those it looked at
+    (`Snapshot.nearest_only`).
 
     With `at_store` (a pickup or curbside its store cannot fill; `demand` is then what the
     store lacks, shipped to it): among the other active locations that offer the method or
@@ -229,6 +282,34 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
             sku_ids=skus, with_capacity=True, store=at_store.location_id, others=at_store.method
         )
         return Snapshot(c for c in others if c.location_id != at_store.location_id)
+    lat, lng = demand.point or (None, None)
+    params = {
+        "skus": skus,
+        "qtys": [demand.lines.get(sku) for sku in skus],
+        "lines": len(demand.lines),
+        "wanted": [at_store.lines.get(sku) if at_store else None for sku in skus],
+        "wanted_lines": len(at_store.lines) if at_store else -1,
+        "store": at_store.location_id if at_store else None,
+        "exclude": sorted(demand.exclude),
+        "today": timezone.localdate(),
+        "lat": lat,
+        "lng": lng,
+        "penalty": sourcing.REJECTION_PENALTY,
+        "penalty_km": sourcing.REJECTION_PENALTY_KM,
+        "prefer": demand.prefer,
+    }
+    with connection.cursor() as cursor:
+        if at_store is None and demand.point is not None:
+            cursor.execute(_ship_snapshot_sql(demand, at_store, _NEAREST_ONLY), params)
+            rows = cursor.fetchall()
+            if rows and rows[0][_SETTLED]:
+                return _snapshot(rows, nearest_only=not rows[0][_EVERYWHERE])
+        cursor.execute(_ship_snapshot_sql(demand, at_store, _WHOLE_CHAIN), params)
+        return _snapshot(cursor.fetchall())
+
+
+def _ship_snapshot_sql(demand: Demand, at_store: Demand | None, scope: dict[str, str]) -> str:
+    """`_SHIP_SNAPSHOT` for this demand over `scope` (`_NEAREST_ONLY` or `_WHOLE_CHAIN`)."""
     if demand.point is None:
         distance = "0.0::float8"
     else:
@@ -245,7 +326,8 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         wanted = free if at_store.allow_safety_stock else atp
         wanted_units = f",\n           GREATEST(0, {wanted}) AS wanted_units"
     # Every fragment is written here; the demand goes in as parameters.
-    sql = _SHIP_SNAPSHOT.format(
+    return _SHIP_SNAPSHOT.format(
+        **{**scope, "near": scope["near"].format(distance=distance)},
         columns=_LOCATION_COLUMNS.format(capacity_left="picked.capacity_left"),
         distance=distance,
         offers=offers,
@@ -266,31 +348,16 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         else "",
         out=_OUT,
     )
-    lat, lng = demand.point or (None, None)
-    params = {
-        "skus": skus,
-        "qtys": [demand.lines.get(sku) for sku in skus],
-        "lines": len(demand.lines),
-        "wanted": [at_store.lines.get(sku) if at_store else None for sku in skus],
-        "wanted_lines": len(at_store.lines) if at_store else -1,
-        "store": at_store.location_id if at_store else None,
-        "exclude": sorted(demand.exclude),
-        "today": timezone.localdate(),
-        "lat": lat,
-        "lng": lng,
-        "penalty": sourcing.REJECTION_PENALTY,
-        "penalty_km": sourcing.REJECTION_PENALTY_KM,
-        "prefer": demand.prefer,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    # Every location by reason (the same on every row, as text: decoded once), less those
-    # returned: the router counts them itself.
+
+
+def _snapshot(rows: list[tuple], *, nearest_only: bool = False) -> Snapshot:
+    """The snapshot of `_SHIP_SNAPSHOT`'s rows. The locations it looked at by reason (the
+    same on every row, as text: decoded once), less those returned: the router counts them
+    itself."""
     counts = Counter(json.loads(rows[0][_COUNTS]) if rows else {})
     counts.subtract(row[_REASON] or "kept" for row in rows)
     left_out = {reason: n for reason, n in counts.items() if n}
-    return Snapshot([_candidate(row) for row in rows], left_out=left_out)
+    return Snapshot([_candidate(row) for row in rows], left_out=left_out, nearest_only=nearest_only)
 
 
 def sourcing_candidates(
@@ -301,8 +368,8 @@ def sourcing_candidates(
     demand: Demand | Mapping[int, int] | None = None,
 ) -> list[Candidate]:
     """The routing engine's snapshot: plain rows, no model objects, one query (two for a
-    pickup the store cannot fill). Read without locks; the reservation that follows
-    re-checks every quantity.
+    pickup the store cannot fill, or a ship order its nearest locations cannot settle).
+    Read without locks; the reservation that follows re-checks every quantity.
 
     Given the `Demand`, only the locations that can change its decision, whatever the size
     of the chain (see `_ship_snapshot`): for a ship order a `Snapshot` that counts the

@@ -4,7 +4,8 @@
 explainable: the decision shows the chosen locations, the runners-up and the nearest
 dropped ones (whether each was kept, why, its score) and counts every location considered
 by what became of it. The snapshot is built by `inventory.snapshot.sourcing_candidates`,
-which leaves out the locations that cannot change the decision (a `Snapshot` says how many).
+which leaves out the locations that cannot change the decision (a `Snapshot` says how many)
+and, for a ship order, looks no farther than the nearest locations when those settle it.
 
 Ship: one location that has every line if possible; otherwise the fewest locations (an
 exact search over the EXACT_SEARCH_CANDIDATES best, then greedy set cover over those and,
@@ -52,7 +53,7 @@ MAX_SPLITS = 4
 ALTERNATIVES = 5
 # The stored explanation: the chosen locations first, then at least RUNNERS_UP_SHOWN
 # runners-up (when there are), then the nearest dropped ones, CONSIDERED_SHOWN in all; the
-# summary counts every location of the chain.
+# summary counts every location considered (the whole chain, or only the nearest ones).
 CONSIDERED_SHOWN = 12
 RUNNERS_UP_SHOWN = 4
 
@@ -86,13 +87,20 @@ class Candidate:
 class Snapshot(list):
     """The candidates of one demand, cut to those that can matter, and how many locations
     were left out, by what the router would have made of each (`"kept"` or a drop reason),
-    so that the decision's summary still counts the whole chain."""
+    so that the decision's summary still counts every location looked at: the whole chain,
+    or with `nearest_only` the nearest locations to the customer, when they settle the
+    decision (every farther one is farther than each location the decision shows kept)."""
 
     def __init__(
-        self, candidates: Iterable[Candidate] = (), *, left_out: Mapping[str, int] | None = None
+        self,
+        candidates: Iterable[Candidate] = (),
+        *,
+        left_out: Mapping[str, int] | None = None,
+        nearest_only: bool = False,
     ) -> None:
         super().__init__(candidates)
         self.left_out = dict(left_out or {})
+        self.nearest_only = nearest_only
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +134,9 @@ class RoutingDecision:
     # A shortage at a pickup store that a transfer from other locations would cover.
     transfer_possible: bool = False
     # How many locations were considered, kept, and dropped for each reason: all of them,
-    # where `considered` details only the chosen, the runners-up and the nearest dropped.
+    # where `considered` details only the chosen, the runners-up and the nearest dropped;
+    # `nearest_only` when only the nearest to the customer were (every farther one is
+    # farther than each kept one shown, so its score could be no better).
     summary: dict = field(default_factory=dict)
 
     @property
@@ -169,8 +179,9 @@ class RoutingDecision:
 
 def route(demand: Demand, candidates: list[Candidate]) -> RoutingDecision:
     if demand.method == DeliveryMethod.SHIP:
-        left_out = candidates.left_out if isinstance(candidates, Snapshot) else {}
-        return _route_ship(demand, candidates, left_out)
+        if isinstance(candidates, Snapshot):
+            return _route_ship(demand, candidates, candidates.left_out, candidates.nearest_only)
+        return _route_ship(demand, candidates)
     if demand.method in AT_STORE:
         return _route_at_store(demand, candidates)
     raise ValueError(f"unknown delivery method {demand.method!r}")
@@ -327,12 +338,17 @@ def _allocate(skus: list[int], qtys: list[int], chosen: list[_Kept]) -> list[All
 
 
 def _route_ship(
-    demand: Demand, candidates: Iterable[Candidate], left_out: Mapping[str, int] | None = None
+    demand: Demand,
+    candidates: Iterable[Candidate],
+    left_out: Mapping[str, int] | None = None,
+    nearest_only: bool = False,
 ) -> RoutingDecision:
     skus = sorted(demand.lines)
     qtys = [demand.lines[sku] for sku in skus]
     kept, dropped = _sorted_out(demand, candidates, skus)
     summary = _summary(kept, dropped, left_out or {})
+    if nearest_only:
+        summary["nearest_only"] = True
     # One location with every line wins however far down the ranking it is.
     wholes = [k for k in kept if k[_WHOLE]]
     chosen = [min(wholes, key=itemgetter(_SCORE))] if wholes else _split_search(kept, qtys)

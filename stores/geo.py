@@ -48,3 +48,14 @@ def parse_point(value: str) -> tuple[float, float]:
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
         raise ValueError("coordinates out of range")
     return lat, lng
+
+
+def unit_sphere_sql(lat: str, lng: str) -> str:
+    """The point (lat, lng) on the unit sphere, as a `cube` (PostgreSQL's cube extension):
+    the straight-line distance between two of them (`<->`, which a GiST index orders by)
+    grows with the great-circle distance, so the nearest by one are the nearest by the
+    other. `lat` and `lng` are SQL expressions (columns or placeholders)."""
+    return (
+        f"cube(ARRAY[cos(radians({lat})) * cos(radians({lng})),"
+        f" cos(radians({lat})) * sin(radians({lng})), sin(radians({lat}))])"
+    )

@@ -21,10 +21,15 @@ from stores.models import Location
 SPOTS = [(31.20, 121.40), (31.25, 121.45), (31.30, 121.50), (30.90, 121.10)]
 
 
-def chain(*, size: int, skus: list[Sku], seed: int) -> list[Location]:
+def chain(*, size: int, skus: list[Sku], seed: int, busy: float = 1.0) -> list[Location]:
     """`size` locations with random capabilities, capacity used today, rejection rates and
-    stock (empty rows and safety stock included), written straight to their tables."""
+    stock (empty rows and safety stock included), written straight to their tables. With
+    `busy` under 1 fewer of them are closed, cannot ship, are full or get rejected."""
     rnd = random.Random(seed)
+
+    def odds(p: float) -> bool:  # an unusual state, as often as `busy` makes it
+        return rnd.random() < p * busy
+
     locations = Location.objects.bulk_create(
         [
             Location(
@@ -33,12 +38,12 @@ def chain(*, size: int, skus: list[Sku], seed: int) -> list[Location]:
                 kind=rnd.choice([Location.Kind.WAREHOUSE] + [Location.Kind.STORE] * 6),
                 latitude=spot[0],
                 longitude=spot[1],
-                is_active=rnd.random() < 0.9,
-                can_ship=rnd.random() < 0.85,
+                is_active=not odds(0.1),
+                can_ship=not odds(0.15),
                 can_pickup=rnd.random() < 0.7,
                 can_curbside=rnd.random() < 0.5,
-                daily_ship_capacity=rnd.choice([1, 2, 5, 100, 100]),
-                recent_rejection_rate=rnd.choice([0.0, 0.0, 0.0, 0.1, 0.5, 1.0]),
+                daily_ship_capacity=rnd.choice([1, 2, 5]) if odds(0.6) else 100,
+                recent_rejection_rate=rnd.choice([0.1, 0.5, 1.0]) if odds(0.5) else 0.0,
             )
             for index in range(size)
             for spot in [
@@ -51,7 +56,7 @@ def chain(*, size: int, skus: list[Sku], seed: int) -> list[Location]:
     levels = []
     for location in locations:
         for sku in skus:
-            if rnd.random() < 0.3:
+            if odds(0.3):
                 continue
             on_hand = rnd.choice([0, 0, 1, 2, 3, 5, 8, 12, 30])
             reserved = rnd.randint(0, on_hand) if rnd.random() < 0.3 else 0
@@ -82,15 +87,16 @@ def skus(db) -> list[Sku]:
     )
 
 
-def demands(skus: list[Sku], locations: list[Location]):
+def demands(skus: list[Sku], locations: list[Location], *, large: bool = True):
     sku_ids = [sku.pk for sku in skus]
+    # One location fills the small ones; the large need splits, greedy or a 409.
+    small = st.sampled_from([1, 1, 2, 3, 5])
     return st.builds(
         Demand,
         method=st.just("ship"),
         lines=st.dictionaries(
             st.sampled_from(sku_ids),
-            # One location fills the small ones; the large need splits, greedy or a 409.
-            st.sampled_from([1, 1, 2, 3, 5]) | st.integers(1, 60) | st.integers(200, 600),
+            small | st.integers(1, 60) | st.integers(200, 600) if large else small,
             min_size=1,
             max_size=len(sku_ids),
         ),
@@ -104,12 +110,13 @@ def demands(skus: list[Sku], locations: list[Location]):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("seed", [1, 2])
-def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed):
-    locations = chain(size=90, skus=skus, seed=seed)
+@pytest.mark.parametrize(("seed", "busy"), [(1, 1.0), (2, 1.0), (5, 0.2), (6, 0.1)])
+def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed, busy):
+    locations = chain(size=90, skus=skus, seed=seed, busy=busy)
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(demands(skus, locations))
+    # Small orders in a quiet chain: the nearest locations mostly settle those alone.
+    @given(demands(skus, locations, large=busy == 1.0))
     def decides_the_same(demand: Demand):
         bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
         whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
@@ -119,10 +126,30 @@ def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed):
 
         event("ok" if by_chain.ok else "shortage")
         event(f"locations used: {len(by_chain.location_ids)}")
+        event(f"nearest only: {bounded.nearest_only}")
         assert isinstance(bounded, Snapshot)
-        assert len(bounded) < len(whole)
-        assert by_snapshot.as_dict() == by_chain.as_dict()
+        assert len(bounded) <= len(whole)  # all of them when a split needs every holder
         assert by_snapshot.alternatives == by_chain.alternatives
+        got, expected = by_snapshot.as_dict(), by_chain.as_dict()
+        if not bounded.nearest_only:
+            assert got == expected
+            return
+        # Only the nearest were looked at: the same decision and runners-up, the nearest
+        # dropped among them (fewer when they hold fewer, more runners-up instead), and a
+        # summary that counts only them.
+        summary, shown = got.pop("summary"), got.pop("considered")
+        whole_summary, whole_shown = expected.pop("summary"), expected.pop("considered")
+        assert got == expected
+        assert len(shown) == len(whole_shown)
+        kept = [entry for entry in shown if entry["kept"]]
+        whole_kept = [entry for entry in whole_shown if entry["kept"]]
+        assert whole_kept == kept[: len(whole_kept)]
+        dropped = [entry for entry in shown if not entry["kept"]]
+        assert dropped == [entry for entry in whole_shown if not entry["kept"]][: len(dropped)]
+        assert summary["nearest_only"] is True
+        assert summary["considered"] <= snapshot.NEAREST < whole_summary["considered"]
+        assert summary["kept"] + sum(summary["dropped"].values()) == summary["considered"]
+        assert summary["kept"] >= sourcing.CONSIDERED_SHOWN
 
     decides_the_same()
 
@@ -168,23 +195,93 @@ def test_bounded_pickup_snapshot_decides_as_the_whole_chain(skus, seed):
     decides_the_same()
 
 
+def healthy_chain(*, size: int, skus: list[Sku]) -> list[Location]:
+    """`size` active locations that ship, with capacity and every SKU in stock."""
+    rnd = random.Random(size)
+    locations = Location.objects.bulk_create(
+        [
+            Location(
+                code=f"H-{index:04d}",
+                name=f"Location {index}",
+                kind=Location.Kind.STORE,
+                latitude=rnd.uniform(30.5, 32.0),
+                longitude=rnd.uniform(120.5, 122.0),
+                can_ship=True,
+                daily_ship_capacity=100,
+            )
+            for index in range(size)
+        ]
+    )
+    StockLevel.objects.bulk_create(
+        [StockLevel(location=loc, sku=sku, on_hand=10) for loc in locations for sku in skus]
+    )
+    return locations
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("size", [5, 60])
+@pytest.mark.parametrize("size", [snapshot.NEAREST * 2, snapshot.NEAREST * 8])
 def test_ship_snapshot_is_one_query_whatever_the_size_of_the_chain(
     skus, size, django_assert_max_num_queries
 ):
-    chain(size=size, skus=skus, seed=size)
+    healthy_chain(size=size, skus=skus)
     demand = Demand(
         method="ship", lines={skus[0].pk: 2, skus[1].pk: 1, skus[2].pk: 1}, point=SPOTS[0]
     )
 
     with django_assert_max_num_queries(1):
-        snapshot = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+        bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
 
-    # The best by score and with every line, the deepest per line, the nearest dropped.
-    assert len(snapshot) <= 60
+    # The nearest settle it: only they are looked at, and the decision counts only them.
+    assert bounded.nearest_only
+    assert len(bounded) <= 60
+    decision = route(demand, bounded)
+    assert decision.summary["considered"] == decision.summary["kept"] == snapshot.NEAREST
+    assert decision.summary["nearest_only"] is True
+    whole = route(demand, sourcing_candidates(sku_ids=demand.lines, method="ship"))
+    assert decision.location_ids == whole.location_ids
+
+
+@pytest.mark.django_db
+def test_nearest_locations_are_found_by_the_index_not_by_reading_the_chain(skus):
+    healthy_chain(size=snapshot.NEAREST * 8, skus=skus)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE stores_location")
+        demand = Demand(method="ship", lines={skus[0].pk: 1}, point=SPOTS[0])
+        sql = snapshot._ship_snapshot_sql(demand, None, snapshot._NEAREST_ONLY)
+        cursor.execute(
+            f"EXPLAIN {sql}",
+            {
+                "skus": [skus[0].pk], "qtys": [1], "lines": 1, "wanted": [None],
+                "wanted_lines": -1, "store": None, "exclude": [],
+                "today": timezone.localdate(), "lat": SPOTS[0][0], "lng": SPOTS[0][1],
+                "penalty": sourcing.REJECTION_PENALTY, "penalty_km": sourcing.REJECTION_PENALTY_KM,
+                "prefer": Location.Kind.WAREHOUSE,
+            },
+        )  # fmt: skip
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using stores_location_unit_sphere" in plan
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [5, 60])
+def test_ship_snapshot_counts_every_holder_when_the_nearest_cannot_settle_it(
+    skus, size, django_assert_max_num_queries
+):
+    chain(size=size, skus=skus, seed=size)
+    # More of the first SKU than any one location holds: a split, which may use any holder.
+    demand = Demand(
+        method="ship", lines={skus[0].pk: 40, skus[1].pk: 1, skus[2].pk: 1}, point=SPOTS[0]
+    )
+
+    with django_assert_max_num_queries(2):
+        bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+
+    assert not bounded.nearest_only
+    assert len(bounded) <= 60
+    summary = route(demand, bounded).summary
+    assert "nearest_only" not in summary
     assert (
-        route(demand, snapshot).summary["considered"]
+        summary["considered"]
         == StockLevel.objects.filter(sku_id__in=demand.lines).values("location").distinct().count()
     )
 
@@ -228,11 +325,13 @@ def test_snapshot_is_planned_once_not_for_every_order(skus, method):
             sku_ids=demand.lines, method=method, location_id=demand.location_id, demand=demand
         )
 
+    # A ship order to a point asks the nearest first; the transfer to a store, every holder.
+    asked = "%near AS MATERIALIZED%" if method == "ship" else "%WITH line AS%"
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
             " WHERE statement LIKE %s",
-            ["%WITH line AS%"],
+            [asked],
         )
         (generic, custom), *others = cursor.fetchall()
     assert not others
