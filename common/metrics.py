@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, checkouts, the outbox and Celery tasks.
+"""Prometheus metrics: requests, checkouts, ship routing, the outbox and Celery tasks.
 
 Counters and histograms live in each process (prometheus_client). With PROMETHEUS_MULTIPROC_DIR
 set, every process of a server writes its values to files there and a scrape adds them up:
@@ -43,6 +43,12 @@ REQUEST_SECONDS = Histogram(
 CHECKOUTS_PLACED = Counter("omnistock_checkouts_placed", "Orders placed by checkout (not replays).")
 CHECKOUTS_REFUSED = Counter(
     "omnistock_checkouts_refused", "Checkouts answered with an error, by its code.", ["code"]
+)
+SHIP_SNAPSHOTS = Counter(
+    "omnistock_routing_ship_snapshots",
+    "Ship routing snapshots, by what they looked at: the locations nearest the customer, or"
+    " every holder of the order's SKUs (when the nearest could not settle it).",
+    ["looked_at"],
 )
 TASK_FAILURES = Counter("omnistock_celery_task_failures", "Celery tasks that failed.", ["task"])
 TASK_RETRIES = Counter("omnistock_celery_task_retries", "Celery task retries.", ["task"])

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from common.metrics import SHIP_SNAPSHOTS
 from inventory import sourcing
 from inventory.models import DeliveryMethod, StockLevel, store_capability
 from inventory.selectors import native_sql, ship_orders_today
@@ -303,8 +304,10 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
             cursor.execute(_ship_snapshot_sql(demand, at_store, _NEAREST_ONLY), params)
             rows = cursor.fetchall()
             if rows and rows[0][_SETTLED]:
+                SHIP_SNAPSHOTS.labels("nearest").inc()
                 return _snapshot(rows, nearest_only=not rows[0][_EVERYWHERE])
         cursor.execute(_ship_snapshot_sql(demand, at_store, _WHOLE_CHAIN), params)
+        SHIP_SNAPSHOTS.labels("every_holder").inc()
         return _snapshot(cursor.fetchall())
 
 

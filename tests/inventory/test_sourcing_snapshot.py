@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from inventory import snapshot, sourcing
 from inventory.models import ShipDay, Sku, StockLevel
@@ -195,6 +196,14 @@ def test_bounded_pickup_snapshot_decides_as_the_whole_chain(skus, seed):
     decides_the_same()
 
 
+def looked_at(scope: str) -> float:
+    """Ship snapshots so far that looked at `scope`, as /metrics counts them."""
+    sample = REGISTRY.get_sample_value(
+        "omnistock_routing_ship_snapshots_total", {"looked_at": scope}
+    )
+    return sample or 0.0
+
+
 def healthy_chain(*, size: int, skus: list[Sku]) -> list[Location]:
     """`size` active locations that ship, with capacity and every SKU in stock."""
     rnd = random.Random(size)
@@ -228,10 +237,12 @@ def test_ship_snapshot_is_one_query_whatever_the_size_of_the_chain(
         method="ship", lines={skus[0].pk: 2, skus[1].pk: 1, skus[2].pk: 1}, point=SPOTS[0]
     )
 
+    before = looked_at("nearest")
     with django_assert_max_num_queries(1):
         bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
 
     # The nearest settle it: only they are looked at, and the decision counts only them.
+    assert looked_at("nearest") == before + 1
     assert bounded.nearest_only
     assert len(bounded) <= 60
     decision = route(demand, bounded)
@@ -273,9 +284,11 @@ def test_ship_snapshot_counts_every_holder_when_the_nearest_cannot_settle_it(
         method="ship", lines={skus[0].pk: 40, skus[1].pk: 1, skus[2].pk: 1}, point=SPOTS[0]
     )
 
+    before = looked_at("every_holder")
     with django_assert_max_num_queries(2):
         bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
 
+    assert looked_at("every_holder") == before + 1
     assert not bounded.nearest_only
     assert len(bounded) <= 60
     summary = route(demand, bounded).summary
