@@ -240,9 +240,11 @@ _NEAREST_ONLY = {
         WHERE s.location_id = near.id AND s.sku_id = line.sku_id OFFSET 0) s""",
     "deepest": "",
     "split": "",
-    # The dropped ones it shows: those nearer than the farthest it looked at, so that one
-    # as near that it did not look at cannot be missing from them.
-    "nearer": "\n             AND round(km * 100) < (SELECT round(max(km) * 100) - 1 FROM near)",
+    # The dropped ones it shows: unless it looked at every location, those nearer than the
+    # farthest it looked at, so that one as near that it did not look at cannot be missing.
+    "nearer": f"""
+             AND ((SELECT count(*) < {NEAREST} FROM near)
+                  OR round(km * 100) < (SELECT round(max(km) * 100) - 1 FROM near))""",  # noqa: S608
     "settled": f""",
        (SELECT count(*) < {NEAREST} FROM near),
        (SELECT CASE WHEN (SELECT count(*) < {NEAREST} FROM near) THEN bool_or(whole)

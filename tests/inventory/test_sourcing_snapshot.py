@@ -111,13 +111,23 @@ def demands(skus: list[Sku], locations: list[Location], *, large: bool = True):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("seed", "busy"), [(1, 1.0), (2, 1.0), (5, 0.2), (6, 0.1)])
-def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed, busy):
-    locations = chain(size=90, skus=skus, seed=seed, busy=busy)
+@pytest.mark.parametrize(
+    ("seed", "busy", "size", "large"),
+    [
+        (1, 1.0, 90, True),
+        (2, 1.0, 90, True),
+        # Small orders in quiet chains: the nearest locations mostly settle those alone.
+        (5, 0.2, 90, False),
+        (6, 0.1, 90, False),
+        # A chain the nearest cover whole: the same decision, every location counted.
+        (7, 1.0, snapshot.NEAREST - 4, False),
+    ],
+)
+def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed, busy, size, large):
+    locations = chain(size=size, skus=skus, seed=seed, busy=busy)
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    # Small orders in a quiet chain: the nearest locations mostly settle those alone.
-    @given(demands(skus, locations, large=busy == 1.0))
+    @given(demands(skus, locations, large=large))
     def decides_the_same(demand: Demand):
         bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
         whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
@@ -250,6 +260,27 @@ def test_ship_snapshot_is_one_query_whatever_the_size_of_the_chain(
     assert decision.summary["nearest_only"] is True
     whole = route(demand, sourcing_candidates(sku_ids=demand.lines, method="ship"))
     assert decision.location_ids == whole.location_ids
+
+
+@pytest.mark.django_db
+def test_a_chain_smaller_than_the_nearest_is_decided_and_counted_whole(skus):
+    near, *_ = healthy_chain(size=4, skus=skus)
+    far = Location.objects.create(
+        code="FAR", name="Far", kind=Location.Kind.STORE, latitude=39.9, longitude=116.4,
+        can_ship=True, is_active=False,
+    )  # fmt: skip
+    StockLevel.objects.create(location=far, sku=skus[0], on_hand=10)
+    demand = Demand(method="ship", lines={skus[0].pk: 1}, point=(near.latitude, near.longitude))
+
+    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
+
+    decision = route(demand, bounded)
+    assert not bounded.nearest_only
+    assert decision.as_dict() == route(demand, whole).as_dict()
+    assert decision.location_ids == [near.pk]
+    assert {"location": "FAR", "reason": "inactive"}.items() <= decision.considered[-1].items()
+    assert decision.summary == {"considered": 5, "kept": 4, "dropped": {"inactive": 1}}
 
 
 @pytest.mark.django_db
