@@ -125,9 +125,10 @@ def markdown(results: dict) -> str:
         if "error" in routing:
             out += ["```", routing["error"], "```", ""]
         else:
-            columns = [("locations_mean", 0), ("candidates_mean", 0), ("snapshot_ms_p50", 2),
-                       ("snapshot_ms_p99", 2), ("route_ms_p50", 2), ("route_ms_p99", 2),
-                       ("total_ms_p99", 2), ("decision_bytes_max", 1)]  # fmt: skip
+            columns = [("locations_mean", 0), ("nearest_only_share", 2), ("candidates_mean", 0),
+                       ("snapshot_ms_p50", 2), ("snapshot_ms_p99", 2), ("route_ms_p50", 2),
+                       ("route_ms_p99", 2), ("total_ms_p99", 2),
+                       ("decision_bytes_max", 1)]  # fmt: skip
             snapshots = [("checkout's (bounded)", ""), ("a re-route's (chain)", "whole_chain_")]
             rows = [
                 [label, *(fmt(routing.get(prefix + key), digits) for key, digits in columns)]
@@ -135,9 +136,9 @@ def markdown(results: dict) -> str:
                 if prefix + "snapshot_ms_p50" in routing
             ]
             out += table(
-                ["snapshot", "locations", "candidates", "snapshot p50 ms", "snapshot p99 ms",
-                 "route p50 ms", "route p99 ms", "snapshot + route p99 ms",
-                 "decision bytes (max)"],
+                ["snapshot", "locations considered", "nearest only", "candidates",
+                 "snapshot p50 ms", "snapshot p99 ms", "route p50 ms", "route p99 ms",
+                 "snapshot + route p99 ms", "decision bytes (max)"],
                 rows,
             )  # fmt: skip
     scales = results.get("scales") or []

@@ -65,6 +65,7 @@ def probe(orders: list, *, method: str, bounded: bool) -> dict:
     from inventory.sourcing import Demand, route
 
     snapshot_ms, route_ms, total_ms, sizes, candidates, locations, ok = [], [], [], [], [], [], 0
+    nearest = 0
     for index, (lines, point) in enumerate(orders):
         demand = Demand(method=method, lines=lines, point=point)
         started = time.perf_counter()
@@ -82,11 +83,13 @@ def probe(orders: list, *, method: str, bounded: bool) -> dict:
         sizes.append(len(json.dumps(decision.as_dict(), default=str)))
         candidates.append(len(pool))
         locations.append(decision.summary.get("considered", len(pool)))
+        nearest += bool(decision.summary.get("nearest_only"))
         ok += decision.ok
     return {
         "routed_ok": ok,
         "candidates_mean": sum(candidates) / len(candidates),
         "locations_mean": sum(locations) / len(locations),
+        "nearest_only_share": nearest / len(locations),
         "snapshot_ms_p50": percentile(snapshot_ms, 0.5),
         "snapshot_ms_p99": percentile(snapshot_ms, 0.99),
         "route_ms_p50": percentile(route_ms, 0.5),

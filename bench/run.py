@@ -121,8 +121,9 @@ def measure_routing(env, args) -> dict:
         return {"error": (result.stderr or result.stdout)[-2000:]}
     data = json.loads(result.stdout.strip().splitlines()[-1])
     print(
-        f"   routing 5 lines over {data['locations_mean']:.0f} locations "
-        f"({data['candidates_mean']:.0f} candidates): snapshot + route p99 "
+        f"   routing 5 lines, {data['locations_mean']:.0f} locations considered "
+        f"({data['nearest_only_share']:.0%} nearest only), "
+        f"{data['candidates_mean']:.0f} candidates: snapshot + route p99 "
         f"{data['total_ms_p99']:.2f} ms (route {data['route_ms_p99']:.2f} ms), "
         f"decision {data['decision_bytes_max']} bytes; whole-chain snapshot p99 "
         f"{data['whole_chain_snapshot_ms_p99']:.1f} ms",

@@ -171,7 +171,7 @@ WITH {near}line AS (
     {alternatives}{split}
 )
 SELECT {columns}, held.skus, held.atp, held.free, picked.reason,
-       -- Every location by reason, in one plain aggregate (the caller takes off those returned).
+       -- Every location looked at by reason, in one plain aggregate (less those returned).
        (SELECT json_object_agg(reason, n) FROM (
             SELECT COALESCE(reason, 'kept') AS reason, count(*) AS n
             FROM loc GROUP BY 1) counts)::text{settled}
@@ -226,7 +226,9 @@ NEAREST = 32
 # on the unit sphere (stores migration 0005; the straight line through the earth orders
 # locations as the great circle does). Every location farther away is at least as far as
 # the farthest of them, so its score is no better: when a location with every line and
-# CONSIDERED_SHOWN kept ones score better than that, nobody farther can change the decision.
+# CONSIDERED_SHOWN kept ones score better than that, nobody farther can change the decision
+# or its runners-up. The dropped ones it shows are the nearest it looked at; when those are
+# fewer than the whole chain would show, more runners-up are shown in their place.
 _NEAREST_ONLY = {
     "near": f"""near AS MATERIALIZED (
     SELECT l.id, {{distance}} AS km FROM stores_location l
@@ -244,13 +246,13 @@ _NEAREST_ONLY = {
     # farthest it looked at, so that one as near that it did not look at cannot be missing.
     "nearer": f"""
              AND ((SELECT count(*) < {NEAREST} FROM near)
-                  OR round(km * 100) < (SELECT round(max(km) * 100) - 1 FROM near))""",  # noqa: S608
+                  OR round(km * 100) < (SELECT round(max(km) * 100) - 2 FROM near))""",  # noqa: S608
     "settled": f""",
        (SELECT count(*) < {NEAREST} FROM near),
        (SELECT CASE WHEN (SELECT count(*) < {NEAREST} FROM near) THEN bool_or(whole)
                     ELSE bool_or(whole AND nearer)
                          AND count(*) FILTER (WHERE nearer) >= {sourcing.CONSIDERED_SHOWN} END
-        FROM (SELECT whole, {_SCORE_M} < (SELECT round(max(km) * 1000) - 1 FROM near) AS nearer
+        FROM (SELECT whole, {_SCORE_M} < (SELECT round(max(km) * 1000) - 2 FROM near) AS nearer
               FROM loc WHERE reason IS NULL) k)""",  # noqa: S608
 }
 # Only asked at a store: the nearest that could serve the pickup itself.
@@ -305,11 +307,11 @@ def _ship_snapshot(*, demand: Demand, at_store: Demand | None = None) -> Snapsho
         if at_store is None and demand.point is not None:
             cursor.execute(_ship_snapshot_sql(demand, at_store, _NEAREST_ONLY), params)
             rows = cursor.fetchall()
-            if rows and rows[0][_SETTLED]:
-                SHIP_SNAPSHOTS.labels("nearest").inc()
+            settled = bool(rows and rows[0][_SETTLED])
+            SHIP_SNAPSHOTS.labels("nearest" if settled else "every_holder").inc()
+            if settled:
                 return _snapshot(rows, nearest_only=not rows[0][_EVERYWHERE])
         cursor.execute(_ship_snapshot_sql(demand, at_store, _WHOLE_CHAIN), params)
-        SHIP_SNAPSHOTS.labels("every_holder").inc()
         return _snapshot(cursor.fetchall())
 
 
@@ -378,9 +380,9 @@ def sourcing_candidates(
 
     Given the `Demand`, only the locations that can change its decision, whatever the size
     of the chain (see `_ship_snapshot`): for a ship order a `Snapshot` that counts the
-    others; for a pickup or curbside the store, and when it lacks part of the demand the
-    nearest other stores that have all of it (alternatives) and the sources that could ship
-    the rest to it. Given only the lines (sku id -> units), or nothing: every location
+    others it looked at; for a pickup or curbside the store, and when it lacks part of the
+    demand the nearest other stores that have all of it (alternatives) and the sources that
+    could ship the rest to it. Given only the lines (sku id -> units), or nothing: every location
     holding any of the SKUs (a re-route plans several demands on one snapshot); for a ship
     order whatever it can do, so the decision says why each was dropped; for a pickup the
     store and, when it lacks part of the lines, the active stores offering the method and

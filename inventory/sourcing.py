@@ -13,7 +13,9 @@ per line, the deepest holders that together cover it); ties go to the lower scor
 distance to the customer, stretched and lengthened by the location's recent rejection
 rate, then the preferred kind (warehouse before store by default), then stock depth, then
 code. Every rule looks only at the best few by one ranking or another, so a snapshot that
-holds those few (and the counts of the rest) decides as the whole chain would.
+holds those few (and the counts of the rest) decides as the whole chain would; one of only
+the nearest locations (`Snapshot.nearest_only`) chooses the same and shows the same
+runners-up, and may show more of them in place of dropped ones farther than it looked.
 Pickup, curbside and carry-out: the chosen store, or a shortage with nearby alternatives
 (also when the store is closed or does not offer the method).
 Ship-to-store (pickup or curbside with `allow_transfer`): what the store lacks is routed as

@@ -1,9 +1,9 @@
 """A GiST index on each location's point on the unit sphere, so that the routing snapshot
 finds the nearest locations to a customer without reading the whole chain
-(`inventory.snapshot`, `stores.geo.unit_sphere_sql`). PostgreSQL only: the embedded SQLite
-reads every holder, as before."""
+(`inventory.snapshot`, `stores.geo.unit_sphere_sql`), on PostgreSQL's `cube` extension.
+PostgreSQL only: the embedded SQLite reads every holder, as before. Going back drops the
+index and leaves the extension, which something else may use."""
 
-from django.contrib.postgres.operations import CreateExtension
 from django.db import migrations
 
 INDEX = "stores_location_unit_sphere"
@@ -18,6 +18,7 @@ CREATE INDEX IF NOT EXISTS {INDEX} ON stores_location USING gist (
 
 def create_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS cube")
         schema_editor.execute(CREATE)
 
 
@@ -31,7 +32,4 @@ class Migration(migrations.Migration):
         ("stores", "0004_staff_role_warehouse_operator"),
     ]
 
-    operations = [
-        CreateExtension("cube"),
-        migrations.RunPython(create_index, drop_index),
-    ]
+    operations = [migrations.RunPython(create_index, drop_index)]

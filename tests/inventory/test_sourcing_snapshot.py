@@ -126,11 +126,14 @@ def demands(skus: list[Sku], locations: list[Location], *, large: bool = True):
 def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed, busy, size, large):
     locations = chain(size=size, skus=skus, seed=seed, busy=busy)
 
+    nearest_only = []
+
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(demands(skus, locations, large=large))
     def decides_the_same(demand: Demand):
         bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
         whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
+        nearest_only.append(bounded.nearest_only)
 
         by_snapshot = route(demand, bounded)
         by_chain = route(demand, whole)
@@ -163,6 +166,8 @@ def test_bounded_ship_snapshot_decides_as_the_whole_chain(skus, seed, busy, size
         assert summary["kept"] >= sourcing.CONSIDERED_SHOWN
 
     decides_the_same()
+    if not large and size > snapshot.NEAREST:  # both ways were taken, often
+        assert 10 <= sum(nearest_only) <= len(nearest_only) - 10
 
 
 def at_store_demands(skus: list[Sku], locations: list[Location]):
@@ -260,6 +265,63 @@ def test_ship_snapshot_is_one_query_whatever_the_size_of_the_chain(
     assert decision.summary["nearest_only"] is True
     whole = route(demand, sourcing_candidates(sku_ids=demand.lines, method="ship"))
     assert decision.location_ids == whole.location_ids
+
+
+def place(code: str, kind: str, km_north: float, stock: dict[Sku, int]) -> Location:
+    """A location that ships, `km_north` of SPOTS[0], holding `stock`."""
+    lat, lng = SPOTS[0]
+    location = Location.objects.create(
+        code=code, name=code, kind=kind, latitude=lat + km_north / 111.195, longitude=lng,
+        can_ship=True, daily_ship_capacity=100,
+    )  # fmt: skip
+    StockLevel.objects.bulk_create(
+        [StockLevel(location=location, sku=sku, on_hand=units) for sku, units in stock.items()]
+    )
+    return location
+
+
+@pytest.mark.django_db
+def test_a_whole_location_as_far_as_the_farthest_looked_at_sends_the_order_to_the_chain(skus):
+    # 31 near locations with one line of two; the 32nd nearest has both, and so has a
+    # warehouse a hair farther, which wins the tie of distance (warehouse before store).
+    one, both = {skus[0]: 5}, {skus[0]: 5, skus[1]: 5}
+    for n in range(snapshot.NEAREST - 1):
+        place(f"P-{n:02d}", Location.Kind.STORE, 1 + n / 100, one)
+    place("Z-STORE", Location.Kind.STORE, 5.0, both)
+    warehouse = place("A-WH", Location.Kind.WAREHOUSE, 5.0001, both)
+    demand = Demand(method="ship", lines={skus[0].pk: 1, skus[1].pk: 1}, point=SPOTS[0])
+
+    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+
+    assert not bounded.nearest_only
+    decision = route(demand, bounded)
+    assert decision.location_ids == [warehouse.pk]
+    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
+    assert decision.as_dict() == route(demand, whole).as_dict()
+
+
+@pytest.mark.django_db
+def test_too_few_near_locations_that_can_take_the_order_send_it_to_the_chain(skus):
+    # The nearest has every line; with it only CONSIDERED_SHOWN - 1 near ones can take the
+    # order (the other nearest hold none of it), so runners-up farther away may be shown.
+    one, both = {skus[0]: 5}, {skus[0]: 5, skus[1]: 5}
+    nearest = place("N-WHOLE", Location.Kind.STORE, 0.5, both)
+    for n in range(sourcing.CONSIDERED_SHOWN - 2):
+        place(f"P-{n:02d}", Location.Kind.STORE, 1 + n / 100, one)
+    for n in range(snapshot.NEAREST):
+        place(f"E-{n:02d}", Location.Kind.STORE, 2 + n / 100, {skus[2]: 5})
+    for n in range(3):
+        place(f"F-{n:02d}", Location.Kind.STORE, 50 + n, one)
+    demand = Demand(method="ship", lines={skus[0].pk: 1, skus[1].pk: 1}, point=SPOTS[0])
+
+    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+
+    assert not bounded.nearest_only
+    decision = route(demand, bounded)
+    assert decision.location_ids == [nearest.pk]
+    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
+    assert decision.as_dict() == route(demand, whole).as_dict()
+    assert "F-00" in {entry["location"] for entry in decision.considered}
 
 
 @pytest.mark.django_db
