@@ -235,6 +235,9 @@ _NEAREST_ONLY = {
     ORDER BY {unit_sphere_sql("l.latitude", "l.longitude")}
              <-> {unit_sphere_sql("%(lat)s", "%(lng)s")}
     LIMIT {NEAREST}
+), reach AS (
+    -- Whether that was every location, and how far the farthest of them is.
+    SELECT count(*) < {NEAREST} AS everywhere, max(km) AS farthest_km FROM near
 ), """,  # noqa: S608
     # By key, one row per location and line (OFFSET 0: else the planner reads every holder).
     "stock_rows": """near CROSS JOIN line CROSS JOIN LATERAL (
@@ -244,15 +247,16 @@ _NEAREST_ONLY = {
     "split": "",
     # The dropped ones it shows: unless it looked at every location, those nearer than the
     # farthest it looked at, so that one as near that it did not look at cannot be missing.
-    "nearer": f"""
-             AND ((SELECT count(*) < {NEAREST} FROM near)
-                  OR round(km * 100) < (SELECT round(max(km) * 100) - 2 FROM near))""",  # noqa: S608
+    "nearer": """
+             AND ((SELECT everywhere FROM reach)
+                  OR round(km * 100) < (SELECT round(farthest_km * 100) - 2 FROM reach))""",
     "settled": f""",
-       (SELECT count(*) < {NEAREST} FROM near),
-       (SELECT CASE WHEN (SELECT count(*) < {NEAREST} FROM near) THEN bool_or(whole)
+       (SELECT everywhere FROM reach),
+       (SELECT CASE WHEN (SELECT everywhere FROM reach) THEN bool_or(whole)
                     ELSE bool_or(whole AND nearer)
                          AND count(*) FILTER (WHERE nearer) >= {sourcing.CONSIDERED_SHOWN} END
-        FROM (SELECT whole, {_SCORE_M} < (SELECT round(max(km) * 1000) - 2 FROM near) AS nearer
+        FROM (SELECT whole, {_SCORE_M} < (SELECT round(farthest_km * 1000) - 2 FROM reach)
+                     AS nearer
               FROM loc WHERE reason IS NULL) k)""",  # noqa: S608
 }
 # Only asked at a store: the nearest that could serve the pickup itself.
