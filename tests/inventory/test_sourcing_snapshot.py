@@ -280,6 +280,17 @@ def place(code: str, kind: str, km_north: float, stock: dict[Sku, int]) -> Locat
     return location
 
 
+def routed_as_over_every_holder(demand: Demand) -> sourcing.RoutingDecision:
+    """`demand` routed as checkout routes it, asserted to be the decision the whole chain's
+    snapshot gives, without `nearest_only`."""
+    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+    assert not bounded.nearest_only
+    decision = route(demand, bounded)
+    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
+    assert decision.as_dict() == route(demand, whole).as_dict()
+    return decision
+
+
 @pytest.mark.django_db
 def test_a_whole_location_as_far_as_the_farthest_looked_at_sends_the_order_to_the_chain(skus):
     # 31 near locations with one line of two; the 32nd nearest has both, and so has a
@@ -291,13 +302,9 @@ def test_a_whole_location_as_far_as_the_farthest_looked_at_sends_the_order_to_th
     warehouse = place("A-WH", Location.Kind.WAREHOUSE, 5.0001, both)
     demand = Demand(method="ship", lines={skus[0].pk: 1, skus[1].pk: 1}, point=SPOTS[0])
 
-    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+    decision = routed_as_over_every_holder(demand)
 
-    assert not bounded.nearest_only
-    decision = route(demand, bounded)
     assert decision.location_ids == [warehouse.pk]
-    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
-    assert decision.as_dict() == route(demand, whole).as_dict()
 
 
 @pytest.mark.django_db
@@ -314,13 +321,9 @@ def test_too_few_near_locations_that_can_take_the_order_send_it_to_the_chain(sku
         place(f"F-{n:02d}", Location.Kind.STORE, 50 + n, one)
     demand = Demand(method="ship", lines={skus[0].pk: 1, skus[1].pk: 1}, point=SPOTS[0])
 
-    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
+    decision = routed_as_over_every_holder(demand)
 
-    assert not bounded.nearest_only
-    decision = route(demand, bounded)
     assert decision.location_ids == [nearest.pk]
-    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
-    assert decision.as_dict() == route(demand, whole).as_dict()
     assert "F-00" in {entry["location"] for entry in decision.considered}
 
 
@@ -334,12 +337,8 @@ def test_a_chain_smaller_than_the_nearest_is_decided_and_counted_whole(skus):
     StockLevel.objects.create(location=far, sku=skus[0], on_hand=10)
     demand = Demand(method="ship", lines={skus[0].pk: 1}, point=(near.latitude, near.longitude))
 
-    bounded = sourcing_candidates(sku_ids=demand.lines, method="ship", demand=demand)
-    whole = sourcing_candidates(sku_ids=demand.lines, method="ship")
+    decision = routed_as_over_every_holder(demand)
 
-    decision = route(demand, bounded)
-    assert not bounded.nearest_only
-    assert decision.as_dict() == route(demand, whole).as_dict()
     assert decision.location_ids == [near.pk]
     assert {"location": "FAR", "reason": "inactive"}.items() <= decision.considered[-1].items()
     assert decision.summary == {"considered": 5, "kept": 4, "dropped": {"inactive": 1}}
