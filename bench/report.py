@@ -36,6 +36,13 @@ def table(headers: list[str], rows: list[list]) -> list[str]:
     return [*lines, ""]
 
 
+def _upkeep(server: dict) -> str:
+    """Who kept the tables analyzed during the loads (bench/upkeep.py)."""
+    if server.get("autovacuum") == "off":
+        return "; autovacuum off, so the bench analyzed the tables as it would"
+    return ""
+
+
 def markdown(results: dict) -> str:
     meta = results.get("meta", {})
     server = meta.get("server", {})
@@ -48,7 +55,8 @@ def markdown(results: dict) -> str:
         f"{meta.get('gunicorn_workers')} workers, Celery concurrency "
         f"{meta.get('celery_concurrency')}; PostgreSQL {server.get('postgres', '?')} "
         f"(synchronous_commit={server.get('synchronous_commit', '?')}, "
-        f"fsync={server.get('fsync', '?')}); {server.get('cpu_cores', '?')} cores; load "
+        f"fsync={server.get('fsync', '?')}{_upkeep(server)}); {server.get('cpu_cores', '?')} "
+        "cores; load "
         f"average {fmt(meta.get('load_average_start'), 2)} at start, "
         f"{fmt(meta.get('load_average_end'), 2)} at end.",
         "",

@@ -55,6 +55,7 @@ from scales import (
     verify_stock,
 )
 from stack import Stack, free_port
+from upkeep import Upkeep
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -136,7 +137,8 @@ def measure_routing(env, args) -> dict:
 
 
 def with_stack(db, args, env, log_dir: Path, body):
-    """Start gunicorn and the worker, run `body(stack, url)`, stop them whatever happens."""
+    """Start gunicorn and the worker, run `body(stack, url)`, stop them whatever happens;
+    meanwhile the tables are analyzed as autovacuum would (see upkeep)."""
     stack = Stack(env=env, log_dir=log_dir)
     try:
         port = free_port(args.port)
@@ -145,7 +147,15 @@ def with_stack(db, args, env, log_dir: Path, body):
             concurrency=args.worker_concurrency,
             name=f"{env['CELERY_TASK_DEFAULT_QUEUE']}@localhost",
         )
-        return body(stack, f"http://127.0.0.1:{port}")
+        with Upkeep(db) as upkeep:
+            result = body(stack, f"http://127.0.0.1:{port}")
+        if upkeep.needed:
+            print(
+                f"   upkeep (autovacuum is off): {upkeep.done.analyzed} tables analyzed, "
+                f"{upkeep.done.vacuumed} of them vacuumed too",
+                flush=True,
+            )
+        return result
     finally:
         stack.stop()
 
@@ -269,8 +279,10 @@ def kept_copy(markdown: str, out: Path) -> str:
 
 def server_facts(db: BenchDatabase) -> dict:
     settings = harness.postgres_settings(
-        db, ("server_version", "synchronous_commit", "fsync", "shared_buffers", "max_connections")
-    )
+        db,
+        ("server_version", "synchronous_commit", "fsync", "shared_buffers", "max_connections",
+         "autovacuum"),
+    )  # fmt: skip
     facts = {"postgres": settings.pop("server_version"), **settings}
     facts["cpu_cores"] = os.cpu_count()
     facts["python"] = sys.version.split()[0]
