@@ -45,6 +45,7 @@ from harness import BASE_DIR, DEFAULT_REDIS_URL
 from scales import Scale, app_environment, parse_scale, prepare_chain
 from soak_journeys import JOURNEYS, Recorder, World, run_client
 from stack import Stack, free_port
+from upkeep import Upkeep
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SCALE = Scale("soak", 12, 2, 200)
@@ -376,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         world = soak_world(env, args, f"http://127.0.0.1:{port}", mail_dir)
         phase("servers_and_tokens")
-        seconds = run_traffic(world, args, recorder)
+        with Upkeep(db):  # the tables analyzed as autovacuum would (see upkeep.py)
+            seconds = run_traffic(world, args, recorder)
         phase("traffic")
         sampler = BacklogSampler(db)
         backlog = sampler.now()
