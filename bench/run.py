@@ -151,8 +151,8 @@ def with_stack(db, args, env, log_dir: Path, body):
             result = body(stack, f"http://127.0.0.1:{port}")
         if upkeep.needed:
             print(
-                f"   upkeep (autovacuum is off): {upkeep.done.analyzed} tables analyzed, "
-                f"{upkeep.done.vacuumed} of them vacuumed too",
+                f"   upkeep (autovacuum is off): {upkeep.done.analyzed} analyzes of a table, "
+                f"{upkeep.done.vacuumed} of them with a vacuum",
                 flush=True,
             )
         return result

@@ -24,17 +24,23 @@ ANALYZE_THRESHOLD, ANALYZE_SCALE = 50, 0.1
 VACUUM_THRESHOLD, VACUUM_SCALE = 50, 0.2
 INSERT_THRESHOLD, INSERT_SCALE = 1000, 0.2
 
+# Each table past a threshold, and whether it is due a vacuum too.
 DUE = """
-SELECT s.schemaname, s.relname,
-       s.n_mod_since_analyze > %(at)s + %(as)s * greatest(c.reltuples, 0),
-       s.n_dead_tup > %(vt)s + %(vs)s * greatest(c.reltuples, 0)
-           OR s.n_ins_since_vacuum > %(it)s + %(is)s * greatest(c.reltuples, 0)
-FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-ORDER BY s.relname"""
+SELECT schemaname, relname, to_vacuum FROM (
+    SELECT s.schemaname, s.relname,
+           s.n_mod_since_analyze > %(at)s + %(as)s * greatest(c.reltuples, 0) AS to_analyze,
+           s.n_dead_tup > %(vt)s + %(vs)s * greatest(c.reltuples, 0)
+               OR s.n_ins_since_vacuum > %(it)s + %(is)s * greatest(c.reltuples, 0) AS to_vacuum
+    FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+) due
+WHERE to_analyze OR to_vacuum
+ORDER BY relname"""
 
 
 @dataclass
 class Done:
+    """How many times a table was analyzed, and how many of those were vacuumed too."""
+
     analyzed: int = 0
     vacuumed: int = 0
 
@@ -67,9 +73,7 @@ class Upkeep:
         }  # fmt: skip
         with self.db.connect(autocommit=True) as conn:
             while not self._stop.wait(self.nap):
-                for schema, table, analyze, vacuum in conn.execute(DUE, limits).fetchall():
-                    if not (analyze or vacuum):
-                        continue
+                for schema, table, vacuum in conn.execute(DUE, limits).fetchall():
                     name = sql.Identifier(schema, table)
                     what = "VACUUM (ANALYZE) {}" if vacuum else "ANALYZE {}"
                     conn.execute(sql.SQL(what).format(name))
