@@ -38,7 +38,7 @@ def run_wrk(
     started = time.monotonic()
     result = subprocess.run(  # noqa: S603 - wrk with fixed arguments
         command,
-        env={**os.environ, **env, "BENCH_LUA_DIR": str(LUA_DIR)},
+        env={**os.environ, **env, "BENCH_LUA_DIR": str(LUA_DIR), "BENCH_WRK_THREADS": str(threads)},
         capture_output=True,
         text=True,
         check=False,
@@ -80,14 +80,19 @@ def checkout_env(chain: Chain, **extra: str) -> dict[str, str]:
     }
 
 
-def ship_checkout(url: str, chain: Chain, args, *, connections: int, seconds: float) -> dict:
-    """wrk placing `--lines`-line ship orders of random SKUs."""
+def ship_checkout(
+    url: str, chain: Chain, args, *, connections: int, seconds: float, rate: float = 0
+) -> dict:
+    """wrk placing `--lines`-line ship orders of random SKUs: each connection's next as soon
+    as its last is answered, or, given `rate`, as orders arriving at that rate (open loop)."""
     return run_wrk(
         url=url,
         script="checkout.lua",
         connections=connections,
         seconds=seconds,
-        env=checkout_env(chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines)),
+        env=checkout_env(
+            chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines), BENCH_RATE=str(rate)
+        ),
     )
 
 
@@ -102,30 +107,58 @@ def per_order_ms(cpu_before: float, cpu_after: float, data: dict) -> float:
 
 
 def measure_checkout(
-    db, chain, stack, url, args, sampler: BacklogSampler, levels: list[int] | None = None
+    db,
+    chain,
+    stack,
+    url,
+    args,
+    sampler: BacklogSampler,
+    levels: list[int] | None = None,
+    *,
+    paced: bool = False,
 ) -> list[dict]:
-    """Each level of `levels` (default `args.levels`) on a stack warmed up first."""
+    """Each level of `levels` (default `args.levels`) on a stack warmed up first; with
+    `paced`, then `--paced-rate` orders/s over `--paced-clients` connections (open loop),
+    the last row, marked by its `offered_per_s`."""
     processes = stack.pid("gunicorn"), stack.pid("celery")
     # Every gunicorn worker's first requests (imports, connections) are not the steady state.
     ship_checkout(url, chain, args, connections=args.workers, seconds=min(args.seconds, 2))
     settle(db)
     sampler.drain(args.drain_timeout)
     with UsageMeter(db, stack.env["REDIS_URL"]) as meter:
-        return [
+        rows = [
             measure_level(db, chain, url, args, clients, sampler, meter, processes)
             for clients in levels or args.levels
         ]
+        if paced and args.paced_rate > 0:
+            rows.append(
+                measure_level(
+                    db, chain, url, args, args.paced_clients, sampler, meter, processes,
+                    rate=args.paced_rate,
+                )
+            )  # fmt: skip
+    return rows
 
 
 def measure_level(
-    db, chain, url, args, clients: int, sampler: BacklogSampler, meter: UsageMeter, processes
+    db,
+    chain,
+    url,
+    args,
+    clients: int,
+    sampler: BacklogSampler,
+    meter: UsageMeter,
+    processes,
+    *,
+    rate: float = 0,
 ) -> dict:
-    """One checkout level; the CPU of the servers and the machine until the outbox drained."""
+    """One checkout level (at `rate` orders/s when given, else as fast as answered); the CPU
+    of the servers and the machine until the outbox drained."""
     gunicorn, celery = processes
     since = db_now(db)
     server0, worker0 = cpu_seconds(gunicorn), cpu_seconds(celery)
     usage0 = meter.sample()
-    data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds)
+    data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds, rate=rate)
     stopped = time.monotonic()
     backlog_end = sampler.now()
     settle(db)
@@ -157,10 +190,13 @@ def measure_level(
         "drain_s": drain,
         **release_latencies(db, since, until),
     }
+    if rate:
+        row |= {"offered_per_s": rate, "p90_ms": data["p90_us"] / 1000, "late": data["late"]}
     if data["stderr"].strip():
         row["wrk_stderr"] = data["stderr"]
+    paced = f" (offered {rate:g}/s, {data['late']} late)" if rate else ""
     print(
-        f"   checkout {clients:>3} clients: {row['orders_per_s']:9.1f} orders/s "
+        f"   checkout {clients:>3} clients{paced}: {row['orders_per_s']:9.1f} orders/s "
         f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, 409 {row['conflicts_409']}, "
         f"other {row['errors_non_2xx']}, backlog {backlog_end} drained in "
         f"{'-' if drain is None else f'{drain:.1f} s'}",
@@ -186,15 +222,7 @@ def measure_hot(db: BenchDatabase, chain: Chain, url, args, work: Path) -> dict:
 
     raw = ceiling.measure_hot_row(db, chain, sku_id, args, work)
     before, since = reserved(), db_now(db)
-    data = run_wrk(
-        url=url,
-        script="checkout.lua",
-        connections=args.hot_clients,
-        seconds=args.hot_seconds,
-        env=checkout_env(
-            chain, BENCH_MODE="pickup", BENCH_SKU=HOT_SKU, BENCH_LOCATION=chain.hot_store
-        ),
-    )
+    data = pickup_checkout(url, chain, args, BENCH_SKU=HOT_SKU)
     settle(db)
     taken = reserved() - before
     with db.connect(autocommit=True) as conn:
@@ -221,13 +249,46 @@ def measure_hot(db: BenchDatabase, chain: Chain, url, args, work: Path) -> dict:
         # wrk drops the answers still in flight when its time is up, so the database may
         # hold a few more orders than wrk counted; every order holds exactly one unit.
         "no_oversell": placed == taken and placed >= data["ok"],
+        **spread_pickups(db, chain, url, args),
     }
+    spread = row["spread_orders_per_s"]
+    row["ratio_to_spread"] = per_s / spread if spread else None
     print(
         f"   hot SKU  {args.hot_clients:>3} clients: {per_s:9.1f} orders/s "
-        f"(raw row {raw['per_s']:.0f}/s), placed {placed}, units taken {taken}",
+        f"(raw row {raw['per_s']:.0f}/s; spread over every SKU "
+        f"{row['spread_orders_per_s']:.1f}/s), placed {placed}, units taken {taken}",
         flush=True,
     )
     return row
+
+
+def pickup_checkout(url: str, chain: Chain, args, **extra: str) -> dict:
+    """wrk placing 1-unit pickup orders at the hot store, at `--hot-clients`."""
+    return run_wrk(
+        url=url,
+        script="checkout.lua",
+        connections=args.hot_clients,
+        seconds=args.hot_seconds,
+        env=checkout_env(chain, BENCH_MODE="pickup", BENCH_LOCATION=chain.hot_store, **extra),
+    )
+
+
+def spread_pickups(db: BenchDatabase, chain: Chain, url, args) -> dict:
+    """The hot SKU's orders at the same store and concurrency, each of a random SKU of the
+    chain: what the same orders place when no two wait for one row."""
+    with db.connect(autocommit=True) as conn:
+        hot = (chain.hot_store_id, chain.hot_store_id)
+        receive_stock(conn, quantity=1_000_000, locations=hot)
+    since = db_now(db)
+    data = pickup_checkout(url, chain, args, BENCH_PICKUP_SKUS=str(chain.scale.skus))
+    settle(db)
+    return {
+        "spread_orders_per_s": orders_per_s(db, since, args.hot_seconds),
+        "spread_p50_ms": data["p50_us"] / 1000,
+        "spread_p99_ms": data["p99_us"] / 1000,
+        "spread_conflicts_409": data["conflicts"],
+        "spread_errors_non_2xx": data["other_status"],
+    }
 
 
 def measure_availability(chain: Chain, url, args) -> dict:

@@ -11,9 +11,12 @@ One invocation prepares everything itself and stops everything it started:
    UPDATEs, their reservation and ledger INSERTs, the ship slot of the day, one COMMIT) as
    plain SQL through pgbench, random SKUs and locations, at each client count;
 4. checkout over HTTP: wrk, 3-line ship orders with random SKUs and a fresh Idempotency-Key
-   each, at the same client counts; the outbox backlog sampled throughout, the release
-   latency (checkout commit -> fulfillment order) read from the database timestamps;
-5. the hot SKU (one SKU at one store, pickup, over HTTP) next to the raw hot-row rate;
+   each, at the same client counts; then orders arriving at a given rate (`--paced-rate`,
+   open loop: a peak hour's customers do not wait for each other); the outbox backlog
+   sampled throughout, the release latency (checkout commit -> fulfillment order) read from
+   the database timestamps;
+5. the hot SKU (one SKU at one store, pickup, over HTTP) next to the raw hot-row rate and
+   the same orders spread over every SKU;
    availability over HTTP (1 SKU across the chain, a 20-SKU basket near a point); routing
    a 5-line ship order in process; `verify_stock`;
 6. with `--scale large` or `--scales`, the same checkout mix at other chain sizes.
@@ -23,9 +26,11 @@ table is printed. See bench/README.md.
 """
 
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +80,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", default="1,4,16,64", help="connections per level")
     parser.add_argument("--seconds", type=float, default=10, help="per level")
     parser.add_argument("--lines", type=int, default=3, help="lines of a checkout")
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=100,
+        help="orders/s arriving on their own (open loop) after the levels; 0: none",
+    )
+    parser.add_argument("--paced-clients", type=int, default=16, help="connections for it")
     parser.add_argument("--hot-clients", type=int, default=64)
     parser.add_argument("--hot-seconds", type=float, default=None, help="default --seconds")
     parser.add_argument("--scale-clients", type=int, default=16, help="for the comparison")
@@ -169,7 +181,9 @@ def run_main_scale(db, args, env, out: Path) -> dict:
     def body(stack, url):
         if "checkout" not in args.skipped:
             with BacklogSampler(db) as sampler:
-                results["checkout"] = measure_checkout(db, chain, stack, url, args, sampler)
+                rows = measure_checkout(db, chain, stack, url, args, sampler, paced=True)
+            results["checkout"] = [row for row in rows if "offered_per_s" not in row]
+            results["checkout_paced"] = [row for row in rows if "offered_per_s" in row]
             results["backlog_series"] = sampler.samples
         if "hot" not in args.skipped:
             results["hot_sku"] = measure_hot(db, chain, url, args, out / "pgbench")
@@ -221,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS_DIR / stamp
     out.mkdir(parents=True, exist_ok=True)
     var_dir = tempfile.mkdtemp(prefix="omnistock-bench-")
+    atexit.register(shutil.rmtree, var_dir, ignore_errors=True)
     # A queue of this run's own: another run or the test suite on the same Redis db never
     # takes its tasks.
     queue = f"bench-{uuid.uuid4().hex[:8]}"

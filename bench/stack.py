@@ -77,12 +77,14 @@ class Stack:
         self.log_dir = log_dir
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, command: list[str]) -> subprocess.Popen:
+    def start(
+        self, name: str, command: list[str], *, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = (self.log_dir / f"{name}.log").open("a")
         proc = subprocess.Popen(  # noqa: S603 - our own commands
             command,
             cwd=BASE_DIR,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -96,17 +98,22 @@ class Stack:
         return next(proc.pid for n, proc in self.procs if n == name)
 
     def gunicorn(self, *, port: int, workers: int) -> subprocess.Popen:
+        """gunicorn as production runs it (config/gunicorn.py: its worker class, the metrics
+        of every worker added up in a directory of the run's own), on 127.0.0.1:`port`."""
+        metrics = Path(self.env["OMNISTOCK_VAR_DIR"]) / "metrics" / "web"
         proc = self.start(
             "gunicorn",
             [
                 str(Path(sys.executable).with_name("gunicorn")),
                 "config.wsgi",
+                "-c", str(BASE_DIR / "config" / "gunicorn.py"),
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers),
                 "--access-logfile", "-" if self.env.get("BENCH_ACCESS_LOG") else "/dev/null",
                 "--graceful-timeout", "5",
                 "--timeout", "60",
             ],
+            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics)},
         )  # fmt: skip
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, log=self.log_dir / "gunicorn.log")
         return proc

@@ -72,6 +72,10 @@ class Upkeep:
             "vs": VACUUM_SCALE, "it": INSERT_THRESHOLD, "is": INSERT_SCALE,
         }  # fmt: skip
         with self.db.connect(autocommit=True) as conn:
+            # Paced as autovacuum's workers are (its cost delay and limit, PostgreSQL's
+            # defaults), not at full speed beside the load.
+            conn.execute("SET vacuum_cost_delay = '2ms'")
+            conn.execute("SET vacuum_cost_limit = 200")
             while not self._stop.wait(self.nap):
                 for schema, table, vacuum in conn.execute(DUE, limits).fetchall():
                     name = sql.Identifier(schema, table)

@@ -1,7 +1,11 @@
 -- POST /api/v1/checkout with a fresh Idempotency-Key per request.
 -- BENCH_MODE=ship: BENCH_LINES distinct random SKUs of SKU-00001..BENCH_SKUS, shipped to a
 -- random point of BENCH_BBOX (lat0,lat1,lon0,lon1).
--- BENCH_MODE=pickup: 1 unit of BENCH_SKU picked up at BENCH_LOCATION (the hot SKU).
+-- BENCH_MODE=pickup: 1 unit of BENCH_SKU picked up at BENCH_LOCATION (the hot SKU); with
+-- BENCH_PICKUP_SKUS=N, of a random one of SKU-00001..N instead (the same orders, spread).
+-- BENCH_RATE (orders/s, over every thread): requests start as a Poisson process of that
+-- rate, each when the next arrival is due (see common.lua's paced()), not as soon as the
+-- connection is free.
 package.path = os.getenv("BENCH_LUA_DIR") .. "/?.lua;" .. package.path
 require("common")
 
@@ -12,6 +16,7 @@ local skus = tonumber(os.getenv("BENCH_SKUS") or "1")
 local lines = tonumber(os.getenv("BENCH_LINES") or "3")
 local hot_sku = os.getenv("BENCH_SKU") or "SKU-00001"
 local location = os.getenv("BENCH_LOCATION") or ""
+local pickup_skus = tonumber(os.getenv("BENCH_PICKUP_SKUS") or "0")
 
 function init(args)
   bench_init()
@@ -21,9 +26,13 @@ local function body()
   local customer = string.format(
     '{"email": "c%d@bench.example.com", "name": "Bench customer"}', math.random(1, 1000))
   if mode == "pickup" then
+    local sku = hot_sku
+    if pickup_skus > 0 then
+      sku = string.format("SKU-%05d", math.random(1, pickup_skus))
+    end
     return string.format(
       '{"customer": %s, "channel": "web", "lines": [{"sku": "%s", "quantity": 1}], ' ..
-      '"delivery": {"method": "pickup", "location": "%s"}}', customer, hot_sku, location)
+      '"delivery": {"method": "pickup", "location": "%s"}}', customer, sku, location)
   end
   local chosen, parts = {}, {}
   while #parts < math.min(lines, skus) do
@@ -50,3 +59,5 @@ function request()
   }
   return wrk.format("POST", "/api/v1/checkout", headers, body())
 end
+
+paced(tonumber(os.getenv("BENCH_RATE") or "0"))

@@ -88,6 +88,7 @@ def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
         sys.executable, str(BASE_DIR / "bench" / "run.py"),
         "--scale", "smoke", "--clients", "1", "--seconds", "1", "--hot-clients", "1",
         "--routing-repeat", "10", "--drain-timeout", "15", "--top-up", "1000",
+        "--paced-rate", "5", "--paced-clients", "2",
         "--database-url", _bench_database_url(), "--out", str(tmp_path), "--profile",
     ]  # fmt: skip
     command += ["--redis-url", redis_url()]
@@ -108,8 +109,15 @@ def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
         assert key in level, key
     assert level["orders"] > 0
     assert results["ceiling"][0]["per_s"] > 0
+    # Orders arriving at 5 a second: about 5 placed in its second, none turned away.
+    [paced] = results["checkout_paced"]
+    assert paced["offered_per_s"] == 5
+    assert paced["clients"] == 2
+    assert 0 < paced["orders"] < 20, paced
+    assert paced["errors_non_2xx"] == 0
     assert results["hot_sku"]["orders_ok"] > 0
     assert results["hot_sku"]["no_oversell"]
+    assert results["hot_sku"]["spread_orders_per_s"] > 0
     assert "route_ms_p99" in results["routing"], results["routing"]
     assert results["verify_stock"]["ok"], results["verify_stock"]["output"]
     assert (tmp_path / "results.md").read_text().startswith("# make bench")
