@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -33,22 +34,28 @@ def run_wrk(
         "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
         "--timeout", "30s", "-s", str(LUA_DIR / script), url,
     ]  # fmt: skip
+    data = run_load(command, env={**env, "BENCH_LUA_DIR": str(LUA_DIR)})
+    data["connections"] = connections
+    return data
+
+
+def run_load(command: list[str], *, env: dict[str, str]) -> dict:
+    """A load generator (wrk, open_loop.py) that prints `BENCH_RESULT {json}`: that summary,
+    plus the generator's own CPU (its rusage) and the machine's."""
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0, total0 = machine_busy()
     started = time.monotonic()
-    result = subprocess.run(  # noqa: S603 - wrk with fixed arguments
-        command,
-        env={**os.environ, **env, "BENCH_LUA_DIR": str(LUA_DIR), "BENCH_WRK_THREADS": str(threads)},
-        capture_output=True,
-        text=True,
-        check=False,
+    result = subprocess.run(  # noqa: S603 - our own fixed commands
+        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
     )
     wall = time.monotonic() - started
     busy1, total1 = machine_busy()
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_RESULT ")]
     if result.returncode or not lines:
-        raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"{command[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     data = json.loads(lines[-1].removeprefix("BENCH_RESULT "))
     wrk_cpu = (after_children.ru_utime - before_children.ru_utime) + (
         after_children.ru_stime - before_children.ru_stime
@@ -56,7 +63,6 @@ def run_wrk(
     cores = os.cpu_count() or 1
     data.update(
         {
-            "connections": connections,
             "wall_s": wall,
             "wrk_cpu_s": wrk_cpu,
             # Of the machine's capacity, and of what the machine was busy with.
@@ -80,20 +86,27 @@ def checkout_env(chain: Chain, **extra: str) -> dict[str, str]:
     }
 
 
-def ship_checkout(
-    url: str, chain: Chain, args, *, connections: int, seconds: float, rate: float = 0
-) -> dict:
-    """wrk placing `--lines`-line ship orders of random SKUs: each connection's next as soon
-    as its last is answered, or, given `rate`, as orders arriving at that rate (open loop)."""
+def ship_checkout(url: str, chain: Chain, args, *, connections: int, seconds: float) -> dict:
+    """wrk placing `--lines`-line ship orders of random SKUs."""
     return run_wrk(
         url=url,
         script="checkout.lua",
         connections=connections,
         seconds=seconds,
-        env=checkout_env(
-            chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines), BENCH_RATE=str(rate)
-        ),
+        env=checkout_env(chain, BENCH_MODE="ship", BENCH_LINES=str(args.lines)),
     )
+
+
+def arriving_checkout(url: str, chain: Chain, args, *, rate: float, seconds: float) -> dict:
+    """open_loop.py: the same orders arriving at `rate` a second, each on a connection of its
+    own, timed from its arrival."""
+    command = [
+        sys.executable, str(Path(__file__).with_name("open_loop.py")), url,
+        "--rate", str(rate), "--seconds", str(seconds), "--token", chain.token,
+        "--skus", str(chain.scale.skus), "--lines", str(args.lines),
+        "--bbox", ",".join(str(v) for v in chain.bbox),
+    ]  # fmt: skip
+    return run_load(command, env={})
 
 
 def wrk_latency(data: dict) -> dict:
@@ -115,11 +128,11 @@ def measure_checkout(
     sampler: BacklogSampler,
     levels: list[int] | None = None,
     *,
-    paced: bool = False,
+    arriving: bool = False,
 ) -> list[dict]:
     """Each level of `levels` (default `args.levels`) on a stack warmed up first; with
-    `paced`, then `--paced-rate` orders/s over `--paced-clients` connections (open loop),
-    the last row, marked by its `offered_per_s`."""
+    `arriving`, then `--arrival-rate` orders/s arriving on their own (open loop), the last
+    row, marked by its `offered_per_s`."""
     processes = stack.pid("gunicorn"), stack.pid("celery")
     # Every gunicorn worker's first requests (imports, connections) are not the steady state.
     ship_checkout(url, chain, args, connections=args.workers, seconds=min(args.seconds, 2))
@@ -130,13 +143,12 @@ def measure_checkout(
             measure_level(db, chain, url, args, clients, sampler, meter, processes)
             for clients in levels or args.levels
         ]
-        if paced and args.paced_rate > 0:
+        if arriving and args.arrival_rate > 0:
             rows.append(
                 measure_level(
-                    db, chain, url, args, args.paced_clients, sampler, meter, processes,
-                    rate=args.paced_rate,
+                    db, chain, url, args, 0, sampler, meter, processes, rate=args.arrival_rate
                 )
-            )  # fmt: skip
+            )
     return rows
 
 
@@ -152,13 +164,17 @@ def measure_level(
     *,
     rate: float = 0,
 ) -> dict:
-    """One checkout level (at `rate` orders/s when given, else as fast as answered); the CPU
-    of the servers and the machine until the outbox drained."""
+    """One checkout level: `clients` connections each sending its next order when its last
+    is answered, or given `rate` orders arriving at that rate; the CPU of the servers and
+    the machine until the outbox drained."""
     gunicorn, celery = processes
     since = db_now(db)
     server0, worker0 = cpu_seconds(gunicorn), cpu_seconds(celery)
     usage0 = meter.sample()
-    data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds, rate=rate)
+    if rate:
+        data = arriving_checkout(url, chain, args, rate=rate, seconds=args.seconds)
+    else:
+        data = ship_checkout(url, chain, args, connections=clients, seconds=args.seconds)
     stopped = time.monotonic()
     backlog_end = sampler.now()
     settle(db)
@@ -191,12 +207,17 @@ def measure_level(
         **release_latencies(db, since, until),
     }
     if rate:
-        row |= {"offered_per_s": rate, "p90_ms": data["p90_us"] / 1000, "late": data["late"]}
+        row |= {
+            "offered_per_s": rate,
+            "p90_ms": data["p90_us"] / 1000,
+            "late": data["late"],
+            "max_in_flight": data["max_in_flight"],
+        }
     if data["stderr"].strip():
         row["wrk_stderr"] = data["stderr"]
-    paced = f" (offered {rate:g}/s, {data['late']} late)" if rate else ""
+    who = f"{rate:g}/s arriving" if rate else f"{clients:>3} clients"
     print(
-        f"   checkout {clients:>3} clients{paced}: {row['orders_per_s']:9.1f} orders/s "
+        f"   checkout {who}: {row['orders_per_s']:9.1f} orders/s "
         f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, 409 {row['conflicts_409']}, "
         f"other {row['errors_non_2xx']}, backlog {backlog_end} drained in "
         f"{'-' if drain is None else f'{drain:.1f} s'}",

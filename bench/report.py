@@ -98,27 +98,27 @@ def markdown(results: dict) -> str:
         )  # fmt: skip
     if any("machine_cpu_ms_per_order" in row for row in checkout):
         out += cpu_table(checkout)
-    paced = results.get("checkout_paced")
-    if paced:
+    arriving = results.get("checkout_arriving")
+    if arriving:
         out += [
             "## Checkout with orders arriving at a given rate (open loop)",
             "",
             "Above, each connection sends its next order when its last is answered, so the "
             "latency at N clients is N ÷ throughput whatever the servers do. Here orders "
-            "arrive as a Poisson process of the offered rate, as a peak hour's customers do; "
-            "late starts: arrivals that found every connection busy (their wait is not in "
-            "the latencies).",
+            "arrive as a Poisson process of the offered rate, as a peak hour's customers do, "
+            "each on a connection of its own, timed from its arrival (`open_loop.py`).",
             "",
         ]
         out += table(
-            ["connections", "offered/s", "orders/s", "p50 ms", "p90 ms", "p99 ms",
-             "late starts", "other errors", "server CPU ms/order", "worker CPU ms/order",
+            ["offered/s", "orders/s", "p50 ms", "p90 ms", "p99 ms", "most in flight",
+             "other errors", "load CPU %", "server CPU ms/order", "worker CPU ms/order",
              "release p95 ms", "drain s"],
-            [[row["clients"], fmt(row["offered_per_s"]), fmt(row["orders_per_s"]),
-              fmt(row["p50_ms"]), fmt(row["p90_ms"]), fmt(row["p99_ms"]), fmt(row["late"]),
+            [[fmt(row["offered_per_s"]), fmt(row["orders_per_s"]), fmt(row["p50_ms"]),
+              fmt(row["p90_ms"]), fmt(row["p99_ms"]), fmt(row["max_in_flight"]),
               fmt(row["errors_non_2xx"] + row["socket_errors"]),
-              fmt(row["server_cpu_ms_per_order"]), fmt(row["worker_cpu_ms_per_order"]),
-              fmt(row.get("release_p95_ms")), fmt(row.get("drain_s"))] for row in paced],
+              fmt(100 * row["wrk_cpu_share"]), fmt(row["server_cpu_ms_per_order"]),
+              fmt(row["worker_cpu_ms_per_order"]), fmt(row.get("release_p95_ms")),
+              fmt(row.get("drain_s"))] for row in arriving],
         )  # fmt: skip
     profile = results.get("profile") or {}
     if profile.get("summary"):

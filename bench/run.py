@@ -11,7 +11,7 @@ One invocation prepares everything itself and stops everything it started:
    UPDATEs, their reservation and ledger INSERTs, the ship slot of the day, one COMMIT) as
    plain SQL through pgbench, random SKUs and locations, at each client count;
 4. checkout over HTTP: wrk, 3-line ship orders with random SKUs and a fresh Idempotency-Key
-   each, at the same client counts; then orders arriving at a given rate (`--paced-rate`,
+   each, at the same client counts; then orders arriving at a given rate (`--arrival-rate`,
    open loop: a peak hour's customers do not wait for each other); the outbox backlog
    sampled throughout, the release latency (checkout commit -> fulfillment order) read from
    the database timestamps;
@@ -81,12 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10, help="per level")
     parser.add_argument("--lines", type=int, default=3, help="lines of a checkout")
     parser.add_argument(
-        "--paced-rate",
+        "--arrival-rate",
         type=float,
         default=100,
         help="orders/s arriving on their own (open loop) after the levels; 0: none",
     )
-    parser.add_argument("--paced-clients", type=int, default=16, help="connections for it")
     parser.add_argument("--hot-clients", type=int, default=64)
     parser.add_argument("--hot-seconds", type=float, default=None, help="default --seconds")
     parser.add_argument("--scale-clients", type=int, default=16, help="for the comparison")
@@ -181,9 +180,9 @@ def run_main_scale(db, args, env, out: Path) -> dict:
     def body(stack, url):
         if "checkout" not in args.skipped:
             with BacklogSampler(db) as sampler:
-                rows = measure_checkout(db, chain, stack, url, args, sampler, paced=True)
+                rows = measure_checkout(db, chain, stack, url, args, sampler, arriving=True)
             results["checkout"] = [row for row in rows if "offered_per_s" not in row]
-            results["checkout_paced"] = [row for row in rows if "offered_per_s" in row]
+            results["checkout_arriving"] = [row for row in rows if "offered_per_s" in row]
             results["backlog_series"] = sampler.samples
         if "hot" not in args.skipped:
             results["hot_sku"] = measure_hot(db, chain, url, args, out / "pgbench")

@@ -3,9 +3,6 @@
 -- random point of BENCH_BBOX (lat0,lat1,lon0,lon1).
 -- BENCH_MODE=pickup: 1 unit of BENCH_SKU picked up at BENCH_LOCATION (the hot SKU); with
 -- BENCH_PICKUP_SKUS=N, of a random one of SKU-00001..N instead (the same orders, spread).
--- BENCH_RATE (orders/s, over every thread): requests start as a Poisson process of that
--- rate, each when the next arrival is due (see common.lua's paced()), not as soon as the
--- connection is free.
 package.path = os.getenv("BENCH_LUA_DIR") .. "/?.lua;" .. package.path
 require("common")
 
@@ -59,5 +56,3 @@ function request()
   }
   return wrk.format("POST", "/api/v1/checkout", headers, body())
 end
-
-paced(tonumber(os.getenv("BENCH_RATE") or "0"))

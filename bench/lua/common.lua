@@ -1,6 +1,5 @@
 -- Shared by the wrk scripts: per-thread counters of 2xx, 409 and other answers, and a
 -- done() that prints one JSON line the harness parses.
-local ffi = require("ffi")
 local threads = {}
 
 function setup(thread)
@@ -22,40 +21,7 @@ end
 
 function bench_init()
   math.randomseed(os.time() * 1000 + tid * 7919)
-  ok, conflicts, others, sent, late = 0, 0, 0, 0, 0
-end
-
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-int clock_gettime(int clock, bench_timespec *now);
-]]
-local clock = ffi.new("bench_timespec")
-
-local function now_ms()
-  ffi.C.clock_gettime(1, clock) -- CLOCK_MONOTONIC
-  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
-end
-
--- An open-loop load of `rate` requests a second in all (nothing when 0): each thread's
--- requests arrive as a Poisson process of its share of the rate (BENCH_WRK_THREADS), and wrk
--- asks delay() before each request after a connection's first how long to wait for the next
--- arrival. An arrival that finds every connection of its thread busy starts late, when one
--- is free; wrk times a request from its start, so `late` counts those more than 1 ms late
--- (the latencies leave that wait out).
-function paced(rate)
-  if rate <= 0 then
-    return
-  end
-  local mean_ms = 1000 * tonumber(os.getenv("BENCH_WRK_THREADS") or "1") / rate
-  local due
-  function delay()
-    local now = now_ms()
-    due = (due or now) - mean_ms * math.log(1 - math.random())
-    if due < now - 1 then
-      late = late + 1
-    end
-    return math.max(0, math.floor(due - now + 0.5))
-  end
+  ok, conflicts, others, sent = 0, 0, 0, 0
 end
 
 function response(status, headers, body)
@@ -72,19 +38,18 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local total_ok, total_409, total_other, total_late = 0, 0, 0, 0
+  local total_ok, total_409, total_other = 0, 0, 0
   for _, thread in ipairs(threads) do
     total_ok = total_ok + thread:get("ok")
     total_409 = total_409 + thread:get("conflicts")
     total_other = total_other + thread:get("others")
-    total_late = total_late + thread:get("late")
   end
   local e = summary.errors
   io.write(string.format(
     'BENCH_RESULT {"duration_us": %d, "requests": %d, "ok": %d, "conflicts": %d, ' ..
     '"other_status": %d, "socket_errors": %d, "timeouts": %d, "p50_us": %d, "p90_us": %d, ' ..
-    '"p99_us": %d, "max_us": %d, "mean_us": %.1f, "late": %d}\n',
+    '"p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
     summary.duration, summary.requests, total_ok, total_409, total_other,
     e.connect + e.read + e.write, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, total_late))
+    latency:percentile(99), latency.max, latency.mean))
 end
