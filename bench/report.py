@@ -103,8 +103,8 @@ def markdown(results: dict) -> str:
         out += [
             "## Checkout with orders arriving at a given rate (open loop)",
             "",
-            "Above, each connection sends its next order when its last is answered, so the "
-            "latency at N clients is N ÷ throughput whatever the servers do. Here orders "
+            "Above, each connection sends its next order when its last is answered, so at N "
+            "clients the mean latency is N ÷ throughput whatever the servers do. Here orders "
             "arrive as a Poisson process of the offered rate, as a peak hour's customers do, "
             "each on a connection of its own, timed from its arrival (`open_loop.py`).",
             "",
