@@ -210,7 +210,6 @@ def measure_level(
         row |= {
             "offered_per_s": rate,
             "p90_ms": data["p90_us"] / 1000,
-            "late": data["late"],
             "max_in_flight": data["max_in_flight"],
         }
     if data["stderr"].strip():

@@ -98,8 +98,8 @@ class Stack:
         return next(proc.pid for n, proc in self.procs if n == name)
 
     def gunicorn(self, *, port: int, workers: int) -> subprocess.Popen:
-        """gunicorn as production runs it (config/gunicorn.py: its worker class, the metrics
-        of every worker added up in a directory of the run's own), on 127.0.0.1:`port`."""
+        """gunicorn as production runs it (config/gunicorn.py: the metrics of every worker
+        added up, in a directory of the run's own), on 127.0.0.1:`port`."""
         metrics = Path(self.env["OMNISTOCK_VAR_DIR"]) / "metrics" / "web"
         proc = self.start(
             "gunicorn",
