@@ -308,17 +308,17 @@ def test_transaction_pool_mode_keeps_postgresql_and_turns_off_session_features(t
 
     url = database_url_for_processes()
     assert configured(DATABASE_URL=url, DATABASE_POOL_MODE="transaction") == [
-        "django.db.backends.postgresql",
+        "common.postgresql",
         True,
         True,
         None,
     ]
     assert configured(DATABASE_URL=url, DATABASE_POOL_MODE="session") == [
-        "django.db.backends.postgresql",
+        "common.postgresql",
         False,
         True,
         5,
     ]
     assert configured(
         DATABASE_URL=url, DATABASE_POOL_MODE="session", DB_SERVER_SIDE_BINDING="0"
-    ) == ["django.db.backends.postgresql", False, "unset", "unset"]
+    ) == ["common.postgresql", False, "unset", "unset"]

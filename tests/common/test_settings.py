@@ -84,7 +84,7 @@ def test_production_variables_switch_to_postgres_and_the_broker(tmp_path):
 
     assert result.returncode == 0, result.stderr
     engine, eager, debug, _ = result.stdout.split()
-    assert engine == "django.db.backends.postgresql"
+    assert engine == "common.postgresql"
     assert eager == "False"
     assert debug == "False"
 
