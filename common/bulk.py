@@ -26,7 +26,16 @@ from dataclasses import dataclass
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import AutoField, Field, Model, QuerySet
+from django.db.models import (
+    AutoField,
+    BooleanField,
+    CharField,
+    Field,
+    ForeignKey,
+    Model,
+    QuerySet,
+    TextField,
+)
 from django.db.models.constants import OnConflict
 from django.db.models.query import RawQuerySet
 from django.db.models.sql import InsertQuery
@@ -54,11 +63,40 @@ def _pre_save_on_add(pre_save, obj: Model):
     return pre_save(obj, True)
 
 
+# A field whose own get_prep_value only checks or casts a value of these exact types
+# returns it unchanged. (Whole numbers are wrapped for PostgreSQL by IntegerField's
+# get_db_prep_value, so those fields are prepared like any other.)
+_UNCHANGED_BY = {
+    CharField.get_prep_value: (str, type(None)),
+    TextField.get_prep_value: (str, type(None)),
+    BooleanField.get_prep_value: (bool, type(None)),
+}
+
+
+def _sent_as_is(field: Field) -> frozenset[type]:
+    """The exact types of value that `field.get_db_prep_save` returns unchanged, so they
+    need not go through it: a text or a boolean for a field that only checks one, a whole
+    number or None for a foreign key to an auto key. Empty for any other field (numbers,
+    dates, decimals, JSON and custom fields are always prepared)."""
+    cls = type(field)
+    if isinstance(field, ForeignKey):
+        plain = cls.get_db_prep_save is ForeignKey.get_db_prep_save
+        return _sent_as_is(field.target_field) if plain else frozenset()
+    if isinstance(field, AutoField):  # as a foreign key's target: its pk, checked as int
+        return frozenset({int, type(None)})
+    unchanged = (
+        cls.get_db_prep_save is Field.get_db_prep_save
+        and cls.get_db_prep_value is Field.get_db_prep_value
+    )
+    return frozenset(_UNCHANGED_BY.get(cls.get_prep_value, ()) if unchanged else ())
+
+
 @functools.cache
 def _model_values(model: type[Model]) -> tuple[list, list]:
     """Per insert field of `model`: how its value is read off a new object (its `pre_save`,
-    or the attribute itself where that is all `pre_save` does) and how it becomes the value
-    sent (its `get_db_prep_save`), bound once instead of looked up per row."""
+    or the attribute itself where that is all `pre_save` does), and how it becomes the value
+    sent: its `get_db_prep_save`, and the types of value that sends unchanged. Bound once
+    instead of looked up per row."""
     fields, _ = _model_insert_fields(model)
     reads = [
         operator.attrgetter(f.attname)
@@ -66,7 +104,7 @@ def _model_values(model: type[Model]) -> tuple[list, list]:
         else functools.partial(_pre_save_on_add, f.pre_save)
         for f in fields
     ]
-    return reads, [f.get_db_prep_save for f in fields]
+    return reads, [(f.get_db_prep_save, _sent_as_is(f)) for f in fields]
 
 
 @functools.cache
@@ -161,7 +199,10 @@ def _compiled(rows: Rows, connection, *, returning: bool) -> tuple[str, tuple, b
         values = [read(obj) for obj in objs for read in reads]
         plain = not placeholders and not any(hasattr(v, "resolve_expression") for v in values)
         if plain:
-            params = tuple(prep(v, connection) for prep, v in zip(itertools.cycle(preps), values))
+            params = tuple(
+                v if type(v) in as_is else prep(v, connection)
+                for (prep, as_is), v in zip(itertools.cycle(preps), values)
+            )
             sql = _insert_sql(
                 model, len(objs), skip_conflicts=rows.skip_conflicts, returning=returning
             )

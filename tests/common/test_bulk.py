@@ -4,6 +4,7 @@ import datetime
 
 import psycopg
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models.constants import OnConflict
@@ -16,6 +17,7 @@ from common.bulk import (
     Rows,
     _compiled,
     _model_insert_fields,
+    _sent_as_is,
     _shaped_statement,
     insert_or_read,
     insert_rows,
@@ -170,12 +172,42 @@ def _comparable(value):
     return (type(value), value)
 
 
+SAMPLES = {str: "SKU-00001", int: 7, bool: True, type(None): None}
+
+
+def test_a_value_sent_as_it_is_is_what_the_field_would_have_sent():
+    """The values insert_rows does not prepare are those each field's get_db_prep_save
+    returns unchanged, for every field of every model of the project."""
+    skipped = 0
+    for model in apps.get_models():
+        for field in _model_insert_fields(model)[0]:
+            as_is = _sent_as_is(field)
+            skipped += bool(as_is)
+            for kind in as_is:
+                sent = field.get_db_prep_save(SAMPLES[kind], connection)
+                assert type(sent) is kind, (model, field.name, kind)
+                assert sent == SAMPLES[kind], (model, field.name, kind)
+    assert skipped > 50  # texts, booleans and foreign keys of every model
+
+
 def test_values_sent_are_the_ones_django_s_compiler_sends():
     user = get_user_model().objects.create_user(username="storefront")
     batches = [
         [OutboxEvent(topic="t.one", payload={"n": 1}), OutboxEvent(topic="t.two")],
         [IdempotencyRecord(user=user, key="k", request_hash="h", response_body={"a": [1]})],
         [Customer(email="ada@example.com", name="Ada")],
+        [
+            Reservation(
+                reference="OM1-1",
+                demand="OM1",
+                location_id=3,
+                sku_id=4,
+                quantity=2,
+                status="active",
+            ),
+            Reservation(reference="OM1-2", demand="OM1", location_id=3, sku_id=5, quantity=1),
+        ],
+        [OrderEvent(order_id=7, kind="placed", message="", data={"lines": 2}, actor_id=None)],
     ]
     for objs in batches:
         model = type(objs[0])
