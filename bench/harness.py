@@ -14,9 +14,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse, urlunparse
 
 import psycopg
 import redis
@@ -86,6 +86,14 @@ def bench_database(url: str | None) -> BenchDatabase:
         password=unquote(parsed.password or ""),
         name=name,
     )
+
+
+def sibling_database(db: BenchDatabase, suffix: str) -> BenchDatabase:
+    """A bench database beside `db` on the same server, named `<db.name>_<suffix>` (a name
+    that still contains 'bench'), for a chain of its own."""
+    name = f"{db.name}_{suffix}"
+    url = urlunparse(urlparse(db.url)._replace(path="/" + quote(name)))
+    return replace(db, url=url, name=name)
 
 
 def add_load_arguments(

@@ -19,7 +19,9 @@ One invocation prepares everything itself and stops everything it started:
    the same orders spread over every SKU;
    availability over HTTP (1 SKU across the chain, a 20-SKU basket near a point); routing
    a 5-line ship order in process; `verify_stock`;
-6. with `--scale large` or `--scales`, the same checkout mix at other chain sizes.
+6. with `--scale large` or `--scales`, the same checkout mix at other chain sizes, each chain
+   seeded once into a database of its own, in `--scale-rounds` rounds that measure every
+   scale in turn (each scale's median round kept).
 
 Results go to bench/results/<timestamp>/ (results.json, results.md, PNG plots) and the
 table is printed. See bench/README.md.
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +56,7 @@ from load import (
 from profiling import profile_checkout
 from scales import (
     LARGE_COMPARISON,
-    Scale,
+    Chain,
     app_environment,
     parse_scale,
     prepare_chain,
@@ -89,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hot-clients", type=int, default=64)
     parser.add_argument("--hot-seconds", type=float, default=None, help="default --seconds")
     parser.add_argument("--scale-clients", type=int, default=16, help="for the comparison")
+    parser.add_argument(
+        "--scale-rounds", type=int, default=3, help="rounds of the comparison (medians kept)"
+    )
     parser.add_argument("--availability-seconds", type=float, default=None)
     parser.add_argument("--routing-repeat", type=int, default=200)
     parser.add_argument("--drain-timeout", type=float, default=60, help="outbox drain wait")
@@ -171,7 +177,7 @@ def with_stack(db, args, env, log_dir: Path, body):
         stack.stop()
 
 
-def run_main_scale(db, args, env, out: Path) -> dict:
+def run_main_scale(db, args, env, out: Path) -> tuple[dict, Chain]:
     chain = prepare_chain(db, env, args.main_scale, top_up=args.top_up)
     results: dict = {"seed_seconds": chain.seed_seconds, "hot_store": chain.hot_store}
     if "ceiling" not in args.skipped:
@@ -200,29 +206,79 @@ def run_main_scale(db, args, env, out: Path) -> dict:
         results["routing"] = measure_routing(env, args)
     results["verify_stock"] = verify_stock(env)
     print(f"   verify_stock: {'clean' if results['verify_stock']['ok'] else 'BREACH'}", flush=True)
-    return results
+    return results, chain
 
 
-def run_comparison_scale(db, args, env, out: Path, scale: Scale) -> dict:
-    chain = prepare_chain(db, env, scale, top_up=args.top_up)
-    clients = args.scale_clients
+@dataclass(frozen=True)
+class Place:
+    """A chain of the comparison, in a database of its own, and the app's environment on it."""
+
+    db: BenchDatabase
+    env: dict
+    chain: Chain
+
+
+def run_comparison(db, chain, args, env, out: Path, made: list[BenchDatabase]) -> list[dict]:
+    """The same order mix at every scale of the comparison (the main one among them), each
+    chain seeded once into a database of its own (`made`, dropped by the caller), then
+    `--scale-rounds` rounds, each measuring every scale in turn on a stack of its own. A
+    scale's row is its median round, with every round's orders/s: the machine's speed moves
+    within minutes, and rounds taken in turn meet the same moments, so the medians compare
+    the scales rather than the minutes each was measured in."""
+    others = [scale for scale in args.comparison if scale != args.main_scale]
+    if not others:
+        return []
+    places = [Place(db, env, chain)]
+    for scale in others:
+        scale_db = harness.sibling_database(db, scale.name.lower())
+        made.append(scale_db)
+        scale_env = {**env, "DATABASE_URL": scale_db.url}
+        places.append(
+            Place(
+                scale_db, scale_env, prepare_chain(scale_db, scale_env, scale, top_up=args.top_up)
+            )
+        )
+    rounds: list[list[dict]] = [[] for _ in places]
+    for number in range(1, args.scale_rounds + 1):
+        print(f"== scale comparison, round {number} of {args.scale_rounds}", flush=True)
+        for place, measured in zip(places, rounds, strict=True):
+            measured.append(measure_scale(place, args, out))
+    rows = []
+    for place, measured in zip(places, rounds, strict=True):
+        by_rate = sorted(measured, key=lambda row: row["orders_per_s"])
+        median = by_rate[(len(by_rate) - 1) // 2]
+        check = verify_stock(place.env)
+        rows.append(
+            {
+                **median,
+                "main": place.db == db,
+                "rounds_orders_per_s": [row["orders_per_s"] for row in measured],
+                "seed_seconds": place.chain.seed_seconds,
+                "verify_stock_ok": check["ok"],
+            }
+        )
+        if not check["ok"]:
+            print(f"   verify_stock at {place.chain.scale.label}: BREACH", flush=True)
+    return rows
+
+
+def measure_scale(place: Place, args, out: Path) -> dict:
+    """One round of one scale: `--scale-clients` connections, measured as a level above
+    (warmed up first, CPU until drained)."""
+    scale, clients = place.chain.scale, args.scale_clients
 
     def body(stack, url):
-        # Measured as the main scale's levels are: warmed up first, CPU until drained.
-        with BacklogSampler(db) as sampler:
-            [row] = measure_checkout(db, chain, stack, url, args, sampler, levels=[clients])
+        with BacklogSampler(place.db) as sampler:
+            [row] = measure_checkout(
+                place.db, place.chain, stack, url, args, sampler, levels=[clients]
+            )
         print(
             f"   checkout {clients} clients at {scale.label}: {row['orders_per_s']:.1f} orders/s",
             flush=True,
         )
-        return {
-            "locations": scale.locations,
-            "skus": scale.skus,
-            **row,
-            "seed_seconds": chain.seed_seconds,
-        }
+        return {"locations": scale.locations, "skus": scale.skus, **row}
 
-    return with_stack(db, args, env, out, body)
+    return with_stack(place.db, args, place.env, out, body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,21 +314,23 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     code = 0
+    made: list[BenchDatabase] = []  # the comparison's databases beside `db`
     try:
-        results.update(run_main_scale(db, args, env, out))
+        main_results, chain = run_main_scale(db, args, env, out)
+        results.update(main_results)
         results["meta"]["server"] = server_facts(db)
-        results["scales"] = []
-        for scale in args.comparison:
-            if scale == args.main_scale:
-                continue
-            results["scales"].append(run_comparison_scale(db, args, env, out, scale))
-        code = 0 if results["verify_stock"]["ok"] else 1
+        results["scales"] = run_comparison(db, chain, args, env, out, made)
+        clean = results["verify_stock"]["ok"] and all(
+            row["verify_stock_ok"] for row in results["scales"]
+        )
+        code = 0 if clean else 1
     except KeyboardInterrupt:
         print("interrupted: stopped every process this run started", flush=True)
         code = 130
     finally:
         if not args.keep_db:
-            harness.drop_database(db)
+            for made_db in [db, *made]:
+                harness.drop_database(made_db)
         harness.forget_queue(redis_url, queue)  # every process that used it has stopped
         results["meta"]["finished"] = datetime.now(UTC).isoformat()
         results["meta"]["load_average_end"] = os.getloadavg()[0]

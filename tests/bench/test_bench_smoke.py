@@ -133,3 +133,41 @@ def test_bench_smoke_run_writes_results_and_stops_everything(tmp_path):
     # Nor anything in Redis: the queues of its own and their bindings are gone.
     assert results["meta"]["queue"].startswith("bench-")
     assert left_in_redis(results["meta"]["queue"]) == []
+
+
+def test_bench_scale_comparison_measures_every_scale_in_rounds_and_drops_its_databases(tmp_path):
+    url = _bench_database_url()
+    command = [
+        sys.executable, str(BASE_DIR / "bench" / "run.py"),
+        "--scale", "smoke", "--scales", "8x40", "--scale-rounds", "2", "--scale-clients", "1",
+        "--clients", "1", "--seconds", "1", "--arrival-rate", "0",
+        "--skip", "ceiling,hot,availability,routing", "--drain-timeout", "15",
+        "--top-up", "1000", "--database-url", url, "--redis-url", redis_url(),
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=BASE_DIR, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    scales = {(row["locations"], row["skus"]): row for row in results["scales"]}
+    assert set(scales) == {(6, 50), (8, 40)}
+    assert [row["main"] for row in scales.values()] == [True, False]
+    for row in scales.values():
+        # Every scale measured in each round; its row is the median round.
+        assert len(row["rounds_orders_per_s"]) == 2
+        assert min(row["rounds_orders_per_s"]) > 0
+        assert row["orders_per_s"] == min(row["rounds_orders_per_s"])  # lower of two
+        assert row["verify_stock_ok"]
+    assert result.stdout.count("round 1 of 2") == result.stdout.count("round 2 of 2") == 1
+    assert "Slowest median ÷ fastest" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "scale.png").exists()
+    # The comparison's own database went with the run's.
+    bench = harness.bench_database(url)
+    with bench.connect(dbname="postgres", autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [bench.name + "%"]
+        ).fetchall()
+    assert left == []
+    assert not [pid for pid in results["meta"]["pids"] if _alive(pid)]
