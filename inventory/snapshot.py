@@ -157,8 +157,7 @@ WITH {near}line AS (
                 WHEN h.depth = 0 THEN CASE WHEN h.any_free THEN 'safety_stock' ELSE 'no_stock' END
            END AS reason,
            {distance} AS km
-    FROM held h JOIN stores_location l ON l.id = h.location_id
-    LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = (SELECT %(today)s::date)
+    FROM {locations}
     WHERE {universe}
 ){deepest}, picked AS (
     -- Each ranking's first few, by a top-N sort of its own: no full sort of the chain. `loc`
@@ -201,9 +200,13 @@ _REASON, _COUNTS, _EVERYWHERE, _SETTLED = 14, 15, 16, 17
 
 # Over the whole chain: every holder of the demand's SKUs, and per line the deepest holders
 # that together cover it, for the split of a demand no one location can fill.
+# Each holder's location and its ship orders today, joined as the planner sees fit.
+_JOINED = """held h JOIN stores_location l ON l.id = h.location_id
+    LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = (SELECT %(today)s::date)"""
 _WHOLE_CHAIN = {
     "near": "",
     "stock_rows": 'line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id',
+    "locations": _JOINED,
     "deepest": """, deepest AS (
     -- Only a demand that no one location can fill is split.
     SELECT location_id FROM (
@@ -239,10 +242,20 @@ _NEAREST_ONLY = {
     -- Whether that was every location, and how far the farthest of them is.
     SELECT count(*) < {NEAREST} AS everywhere, max(km) AS farthest_km FROM near
 ), """,  # noqa: S608
-    # By key, one row per location and line (OFFSET 0: else the planner reads every holder).
-    "stock_rows": """near CROSS JOIN line CROSS JOIN LATERAL (
-        SELECT * FROM "inventory_stocklevel" s
-        WHERE s.location_id = near.id AND s.sku_id = line.sku_id OFFSET 0) s""",
+    # Per line, its rows at the nearest locations, in one scan of the covering index (SKU,
+    # location): one SKU's rows at every location lie together there, so the nearest ones
+    # take a page or two per line, read from the index alone. (Probed by location and line,
+    # the planner took the unique (location, SKU) index: a page of it and one of the table
+    # per location and line, which a chain of 20 million rows keeps on no cache.)
+    "stock_rows": """line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
+        AND s.location_id = ANY ((SELECT array_agg(near.id) FROM near)::bigint[])""",
+    # Read by key, one row each (OFFSET 0: the estimate of that scan's rows would have the
+    # planner read every location and every ship day of the chain to join a few of them).
+    "locations": """held h CROSS JOIN LATERAL (
+        SELECT * FROM stores_location l WHERE l.id = h.location_id OFFSET 0) l
+    LEFT JOIN LATERAL (
+        SELECT d.orders FROM inventory_shipday d
+        WHERE d.location_id = l.id AND d.day = (SELECT %(today)s::date) OFFSET 0) d ON true""",
     "deepest": "",
     "split": "",
     # The dropped ones it shows: unless it looked at every location, those nearer than the

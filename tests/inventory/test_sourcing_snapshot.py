@@ -344,6 +344,23 @@ def test_a_chain_smaller_than_the_nearest_is_decided_and_counted_whole(skus):
     assert decision.summary == {"considered": 5, "kept": 4, "dropped": {"inactive": 1}}
 
 
+def _nearest_plan(cursor, demand: Demand) -> str:
+    """EXPLAIN of the nearest-only ship statement for `demand` (a plain ship order)."""
+    sql = snapshot._ship_snapshot_sql(demand, None, snapshot._NEAREST_ONLY)
+    skus = sorted(demand.lines)
+    cursor.execute(
+        f"EXPLAIN {sql}",
+        {
+            "skus": skus, "qtys": [demand.lines[sku] for sku in skus], "lines": len(skus),
+            "wanted": [None] * len(skus), "wanted_lines": -1, "store": None, "exclude": [],
+            "today": timezone.localdate(), "lat": demand.point[0], "lng": demand.point[1],
+            "penalty": sourcing.REJECTION_PENALTY, "penalty_km": sourcing.REJECTION_PENALTY_KM,
+            "prefer": Location.Kind.WAREHOUSE,
+        },
+    )  # fmt: skip
+    return "\n".join(row[0] for row in cursor.fetchall())
+
+
 @pytest.mark.django_db
 def test_nearest_locations_are_found_by_the_index_not_by_reading_the_chain(skus):
     healthy_chain(size=1000, skus=skus[:1])  # a chain the size retailers run
@@ -352,20 +369,34 @@ def test_nearest_locations_are_found_by_the_index_not_by_reading_the_chain(skus)
         # The index must fit the statement's expression; a table bloated by earlier tests
         # may make its cost look no better than reading it, which is not the question here.
         cursor.execute("SET LOCAL enable_seqscan = off")
-        demand = Demand(method="ship", lines={skus[0].pk: 1}, point=SPOTS[0])
-        sql = snapshot._ship_snapshot_sql(demand, None, snapshot._NEAREST_ONLY)
-        cursor.execute(
-            f"EXPLAIN {sql}",
-            {
-                "skus": [skus[0].pk], "qtys": [1], "lines": 1, "wanted": [None],
-                "wanted_lines": -1, "store": None, "exclude": [],
-                "today": timezone.localdate(), "lat": SPOTS[0][0], "lng": SPOTS[0][1],
-                "penalty": sourcing.REJECTION_PENALTY, "penalty_km": sourcing.REJECTION_PENALTY_KM,
-                "prefer": Location.Kind.WAREHOUSE,
-            },
-        )  # fmt: skip
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+        plan = _nearest_plan(cursor, Demand(method="ship", lines={skus[0].pk: 1}, point=SPOTS[0]))
     assert "Index Scan using stores_location_unit_sphere" in plan
+
+
+@pytest.mark.django_db
+def test_the_nearest_stock_is_read_by_sku_and_location_and_the_locations_by_key():
+    """Per line, the nearest locations' stock rows are read by index, by SKU and location
+    together (on a large vacuumed chain the planner takes the covering (SKU, location)
+    index, where one SKU's rows at every location lie together); their locations and ship
+    days are read by key. Nothing reads the chain."""
+    assortment = Sku.objects.bulk_create(
+        [Sku(code=f"WIDE-{n}", name=f"Item {n}", price=Decimal("10.00")) for n in range(60)]
+    )
+    locations = healthy_chain(size=500, skus=assortment)
+    today = timezone.localdate()
+    ShipDay.objects.bulk_create([ShipDay(location=loc, day=today, orders=1) for loc in locations])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE inventory_stocklevel, stores_location, inventory_shipday")
+        demand = Demand(method="ship", lines={sku.pk: 1 for sku in assortment[:3]}, point=SPOTS[0])
+        plan = _nearest_plan(cursor, demand)
+    # An index scan or a bitmap one, whichever the planner costs lower: by both keys.
+    by_both = [
+        line
+        for line in plan.splitlines()
+        if "Index Cond:" in line and "location_id = ANY" in line and "sku_id = line" in line
+    ]
+    assert by_both, plan
+    assert "Seq Scan" not in plan, plan
 
 
 @pytest.mark.django_db
