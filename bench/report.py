@@ -213,7 +213,7 @@ def markdown(results: dict) -> str:
             rows,
         )  # fmt: skip
         out += [
-            f"Slowest median ÷ fastest: {fmt(min(medians) / max(medians))} "
+            f"Slowest median ÷ fastest: {fmt(min(medians) / max(medians), 2)} "
             f"(within 15%: {'yes' if min(medians) >= 0.85 * max(medians) else 'no'}).",
             "",
         ]
