@@ -7,6 +7,7 @@ and a Celery worker's pool, which serves its own scrape port (METRICS_PORT). The
 figures are read from the database at scrape time, in one query.
 """
 
+import glob
 import hmac
 import logging
 import os
@@ -130,11 +131,29 @@ def _multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
+class _SharedFilesCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector over every process's file, less the empty ones: a
+    process creates its file before sizing it, and a scrape that read one in that moment
+    (or one left so by a process killed then, for good) failed whole, every other
+    process's counters with it."""
+
+    def collect(self):
+        files = [path for path in glob.glob(os.path.join(self._path, "*.db")) if _sized(path)]
+        return self.merge(files, accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # gone meanwhile (a process marked dead)
+        return False
+
+
 def process_metrics() -> bytes:
     """The counters of this server: every process's when they share a directory."""
     if _multiprocess_dir():
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        _SharedFilesCollector(registry, path=_multiprocess_dir())
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 

@@ -219,3 +219,23 @@ def test_gunicorn_workers_counts_add_up_on_every_scrape(transactional_db, tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_scrape_skips_a_process_file_still_being_created(tmp_path, monkeypatch):
+    """A process creates its counters' file before sizing it; a scrape that finds it empty
+    (or one left so by a process killed in that moment) still reports every other one."""
+    from prometheus_client import CollectorRegistry, Counter
+    from prometheus_client.values import MultiProcessValue
+
+    from common import metrics
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr("prometheus_client.values.ValueClass", MultiProcessValue(lambda: 4242))
+    counted = Counter("omnistock_test_counted", "A counter of another process.", ["kind"],
+                      registry=CollectorRegistry())  # fmt: skip
+    counted.labels("made").inc(3)
+    (tmp_path / "counter_4343.db").write_bytes(b"")  # a process between create and size
+
+    scraped = samples(metrics.process_metrics().decode())
+
+    assert value(scraped, "omnistock_test_counted_total", kind="made") == 3
