@@ -198,11 +198,11 @@ _OUT = "id, capacity_left, reason"
 # every location and whether what it saw settles the decision.
 _REASON, _COUNTS, _EVERYWHERE, _SETTLED = 14, 15, 16, 17
 
-# Over the whole chain: every holder of the demand's SKUs, and per line the deepest holders
-# that together cover it, for the split of a demand no one location can fill.
 # Each holder's location and its ship orders today, joined as the planner sees fit.
 _JOINED = """held h JOIN stores_location l ON l.id = h.location_id
     LEFT JOIN inventory_shipday d ON d.location_id = l.id AND d.day = (SELECT %(today)s::date)"""
+# Over the whole chain: every holder of the demand's SKUs, and per line the deepest holders
+# that together cover it, for the split of a demand no one location can fill.
 _WHOLE_CHAIN = {
     "near": "",
     "stock_rows": 'line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id',
@@ -242,11 +242,12 @@ _NEAREST_ONLY = {
     -- Whether that was every location, and how far the farthest of them is.
     SELECT count(*) < {NEAREST} AS everywhere, max(km) AS farthest_km FROM near
 ), """,  # noqa: S608
-    # Per line, its rows at the nearest locations, in one scan of the covering index (SKU,
-    # location): one SKU's rows at every location lie together there, so the nearest ones
-    # take a page or two per line, read from the index alone. (Probed by location and line,
-    # the planner took the unique (location, SKU) index: a page of it and one of the table
-    # per location and line, which a chain of 20 million rows keeps on no cache.)
+    # Per line, its rows at the nearest locations, in one index scan by SKU and location. On
+    # a large vacuumed chain the planner reads them from the covering (SKU, location) index
+    # alone, where one SKU's rows at every location lie together: a page or two per line.
+    # (Probed by location and line, it took the unique (location, SKU) index: a page of it
+    # and one of the table per location and line, which a chain of 20 million rows keeps in
+    # no cache.)
     "stock_rows": """line JOIN "inventory_stocklevel" s ON s.sku_id = line.sku_id
         AND s.location_id = ANY ((SELECT array_agg(near.id) FROM near)::bigint[])""",
     # Read by key, one row each (OFFSET 0: the estimate of that scan's rows would have the

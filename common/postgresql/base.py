@@ -3,8 +3,9 @@
 
 Every JSON column (an order's routing and address, its events, the outbox payloads, the
 answer an Idempotency-Key recorded) is encoded on its way in; a checkout writes a dozen.
-orjson encodes them several times faster than the standard library, in the same JSON. A
-value orjson refuses (a key that is not a string, an integer beyond 64 bits) is written as
+orjson encodes them several times faster than the standard library, in the same JSON (save
+NaN and infinities, which it writes as null where json.dumps wrote what PostgreSQL refuses).
+A value orjson refuses (a key that is not a string, an integer beyond 64 bits) is written as
 `json.dumps` writes it, so what is stored never depends on which encoder took it; a field
 with an encoder of its own keeps that encoder.
 """
