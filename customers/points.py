@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from common.bulk import insert_rows
+from common.bulk import Rows, insert_rows
 from common.db import retry_on_conflict
 from common.outbox import outbox_publish
 from customers.errors import InsufficientPoints, PointsAdjustmentInvalid
@@ -74,9 +74,11 @@ def _points_for(value: Decimal, rate: Decimal, multiplier: Decimal) -> int:
 def _accounts_ensure(customer_ids: list[int]) -> None:
     """Create the accounts of these customers that are missing (in one statement)."""
     tier = tier_for(ZERO)[0]
-    PointsAccount.objects.bulk_create(
-        [PointsAccount(customer_id=pk, tier=tier) for pk in sorted(customer_ids)],
-        ignore_conflicts=True,
+    insert_rows(
+        Rows(
+            [PointsAccount(customer_id=pk, tier=tier) for pk in sorted(customer_ids)],
+            skip_conflicts=True,
+        )
     )
 
 

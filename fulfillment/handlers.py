@@ -58,9 +58,11 @@ def tell_store_new(event: OutboxEvent) -> None:
 @outbox_batch_handler("fulfillment.released")
 def tell_stores_new(events: list[OutboxEvent]) -> None:
     """Many released fulfillment orders announced in one transaction, read together."""
-    # Only what the announcement reads: the order, the location and the lines.
+    # Only what the announcement reads: the order, the location and the lines (the routing
+    # decisions, a few kB of JSON each, left unread).
     pending = (
         FulfillmentOrder.objects.select_related("order", "location")
+        .defer("routing", "order__routing")
         .prefetch_related(
             Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
         )

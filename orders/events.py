@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.utils.text import Truncator
 from django.utils.timezone import localtime
 
+from common.bulk import insert_rows
 from orders.models import Order, OrderEvent
 
 Kind = OrderEvent.Kind
@@ -66,7 +67,8 @@ def _event(
 
 def order_events_write(events: list[OrderEvent]) -> list[OrderEvent]:
     """Events built with `save=False`, written in one INSERT."""
-    return OrderEvent.objects.bulk_create(events)
+    insert_rows(events)
+    return events
 
 
 # --- checkout ----------------------------------------------------------------------------

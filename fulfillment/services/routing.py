@@ -215,7 +215,7 @@ def fulfillment_release_orders(
                 **_bound_for(order, location_id),
             )
             made.append((order, fo, reservations))
-    FulfillmentOrder.objects.bulk_create([fo for _, fo, _ in made])
+    insert_rows([fo for _, fo, _ in made])
     lines, events, announced = [], [], []
     for order, fo, reservations in made:
         lines += _lines_for(fulfillment_order=fo, reservations=reservations)
