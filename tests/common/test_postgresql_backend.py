@@ -1,15 +1,23 @@
-"""The PostgreSQL backend: JSON values written by orjson, stored as the standard library's."""
+"""The PostgreSQL backend: JSON values written by orjson, stored as the standard library's;
+timestamps read by psycopg's own parser, in Django's time zone."""
 
+import datetime as dt
 import json
 from decimal import Decimal
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import DataError, connection
+from psycopg import adapters, pq
 
 from common.bulk import insert_rows
 from common.models import OutboxEvent
-from common.postgresql.base import DatabaseOperations, json_dumps
+from common.postgresql.base import (
+    TIMESTAMPTZ_OID,
+    DatabaseOperations,
+    TimestamptzLoader,
+    json_dumps,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +91,43 @@ def test_a_field_with_an_encoder_of_its_own_keeps_it():
     adapted = connection.ops.adapt_json_value({"price": Decimal("9.99")}, DjangoJSONEncoder)
 
     assert json.loads(adapted.dumps(adapted.obj)) == {"price": "9.99"}
+
+
+def _loader(adapted) -> type:
+    return adapted.adapters.get_loader(TIMESTAMPTZ_OID, pq.Format.TEXT)
+
+
+def test_timestamps_are_parsed_by_psycopgs_registered_loader_and_django_keeps_ours():
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        # Django registers its own on a cursor whose connection's loader is in another zone.
+        on_cursor = _loader(cursor.cursor)
+    assert issubclass(on_cursor, TimestamptzLoader)
+    assert on_cursor is _loader(connection.connection)
+    assert on_cursor.timezone is dt.UTC
+    parser = adapters.get_loader(TIMESTAMPTZ_OID, pq.Format.TEXT)
+    assert parser.__module__ != "psycopg.types.datetime"  # the compiled one (psycopg[binary])
+
+
+def test_a_timestamp_reads_back_as_the_same_moment_in_utc():
+    moments = [
+        dt.datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(1, 1, 1, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 12, 0, 0, 999999, tzinfo=dt.timezone(dt.timedelta(hours=-7))),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unnest(%s::timestamptz[])", [moments])
+        read = [row[0] for row in cursor.fetchall()]
+    saved = OutboxEvent.objects.create(topic="test.time")
+
+    assert read == moments
+    assert {value.tzinfo for value in read} == {dt.UTC}
+    assert OutboxEvent.objects.get(pk=saved.pk).created_at == saved.created_at
+
+
+def test_a_timestamp_python_cannot_hold_is_refused_as_before():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'infinity'::timestamptz")
+        with pytest.raises(DataError):
+            cursor.fetchone()
