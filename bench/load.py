@@ -131,8 +131,8 @@ def measure_checkout(
     arriving: bool = False,
 ) -> list[dict]:
     """Each level of `levels` (default `args.levels`) on a stack warmed up first; with
-    `arriving`, then `--arrival-rate` orders/s arriving on their own (open loop), the last
-    row, marked by its `offered_per_s`."""
+    `arriving`, then each of the `--arrival-rate` rates of orders arriving on their own (open
+    loop), the last rows, marked by their `offered_per_s`."""
     processes = stack.pid("gunicorn"), stack.pid("celery")
     # Every gunicorn worker's first requests (imports, connections) are not the steady state.
     ship_checkout(url, chain, args, connections=args.workers, seconds=min(args.seconds, 2))
@@ -143,12 +143,11 @@ def measure_checkout(
             measure_level(db, chain, url, args, clients, sampler, meter, processes)
             for clients in levels or args.levels
         ]
-        if arriving and args.arrival_rate > 0:
-            rows.append(
-                measure_level(
-                    db, chain, url, args, 0, sampler, meter, processes, rate=args.arrival_rate
-                )
-            )
+        if arriving:
+            rows += [
+                measure_level(db, chain, url, args, 0, sampler, meter, processes, rate=rate)
+                for rate in args.arrival_rates
+            ]
     return rows
 
 

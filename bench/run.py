@@ -11,7 +11,7 @@ One invocation prepares everything itself and stops everything it started:
    UPDATEs, their reservation and ledger INSERTs, the ship slot of the day, one COMMIT) as
    plain SQL through pgbench, random SKUs and locations, at each client count;
 4. checkout over HTTP: wrk, 3-line ship orders with random SKUs and a fresh Idempotency-Key
-   each, at the same client counts; then orders arriving at a given rate (`--arrival-rate`,
+   each, at the same client counts; then orders arriving at given rates (`--arrival-rate`,
    open loop: a peak hour's customers do not wait for each other); the outbox backlog
    sampled throughout, the release latency (checkout commit -> fulfillment order) read from
    the database timestamps;
@@ -85,9 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=3, help="lines of a checkout")
     parser.add_argument(
         "--arrival-rate",
-        type=float,
-        default=100,
-        help="orders/s arriving on their own (open loop) after the levels; 0: none",
+        default="50,100",
+        help="comma list of orders/s arriving on their own (open loop) after the levels, a "
+        "level each; 0: none",
     )
     parser.add_argument("--hot-clients", type=int, default=64)
     parser.add_argument("--hot-seconds", type=float, default=None, help="default --seconds")
@@ -117,6 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-plots", dest="plots", action="store_false")
     args = parser.parse_args(argv)
     args.levels = [int(n) for n in args.clients.split(",")]
+    args.arrival_rates = [rate for rate in map(float, args.arrival_rate.split(",")) if rate > 0]
     args.main_scale = parse_scale(args.scale)
     if args.scales is None:
         args.scales = ",".join(LARGE_COMPARISON) if args.scale == "large" else "none"
