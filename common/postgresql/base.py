@@ -27,6 +27,8 @@ from psycopg.postgres import types
 from psycopg.types.json import Jsonb
 
 TIMESTAMPTZ_OID = types["timestamptz"].oid
+# psycopg's own timestamptz parser: the compiled one when psycopg[binary] is installed.
+TIMESTAMPTZ_PARSER = adapters.get_loader(TIMESTAMPTZ_OID, pq.Format.TEXT)
 
 
 def json_dumps(value) -> bytes:
@@ -44,14 +46,14 @@ class DatabaseOperations(operations.DatabaseOperations):
 
 
 class TimestamptzLoader(adapt.Loader):
-    """A `timestamptz` as psycopg's registered loader reads it, in `timezone` (None: naive),
-    as Django's loader gives it."""
+    """A `timestamptz` as psycopg's own parser reads it, in `timezone` (None: naive), as
+    Django's loader gives it."""
 
     timezone = None  # create_cursor compares it with the connection's
 
     def __init__(self, oid: int, context=None) -> None:
         super().__init__(oid, context)
-        self._parse = adapters.get_loader(oid, pq.Format.TEXT)(oid, context).load
+        self._parse = TIMESTAMPTZ_PARSER(oid, context).load
 
     def load(self, data):
         return self._parse(data).replace(tzinfo=self.timezone)
